@@ -1,0 +1,323 @@
+"""The ``catalog-gen`` command line: thin commands over the library.
+
+Each command parses its options, calls one library function and prints the result. Named errors
+(errors.py) become one line on stderr and the documented exit code; nothing prints a traceback
+unless --debug is given, and every line passes through the key redactor first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import secrets
+import sys
+import traceback
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from catalog_gen import __version__
+from catalog_gen.clock import run_now
+from catalog_gen.config import (
+    CONFIG_FILENAME,
+    ApiAccess,
+    Config,
+    api_access,
+    config_template,
+    find_config,
+    load_config,
+)
+from catalog_gen.errors import CatalogGenError, ConfigError, SnapshotError
+from catalog_gen.fetch import FetchReport, run_fetch
+from catalog_gen.progress import progress_for
+from catalog_gen.redact import RedactingFilter, redact, register_secret
+from catalog_gen.snapshot import SnapshotDiff, SnapshotStore, diff_snapshots
+
+log = logging.getLogger("catalog_gen")
+
+#: Demo runs keep their snapshots apart so they never mix with a real catalog's history.
+DEMO_SUBDIR = "demo"
+DEMO_COURSES = 48
+INTERRUPTED = 130
+
+
+class CatalogGenGroup(click.Group):
+    """Turns our named errors into one line and an exit code, for every subcommand."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CatalogGenError as exc:
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted; the last good snapshot is unchanged", INTERRUPTED)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                click.echo(redact(traceback.format_exc()), err=True)
+            _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", 1)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {redact(message)}", err=True)
+    sys.exit(code)
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    log.handlers[:] = [handler]
+    log.propagate = False
+    log.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@click.group(cls=CatalogGenGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="catalog-gen")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=f"The {CONFIG_FILENAME} to use (default: ./{CONFIG_FILENAME} if present, else defaults).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Also log retries and waits.")
+@click.option("--debug", is_flag=True, help="Show a (redacted) traceback on internal errors.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, verbose: bool, debug: bool) -> None:
+    """Build a static course-catalog website from Frontcore, politely.
+
+    \b
+    Typical use:
+      catalog-gen init            start a project (writes catalog.toml)
+      catalog-gen fetch           download the catalog into a JSON snapshot
+      catalog-gen diff            what changed between the last two snapshots
+
+    The API key is read from FRONTCORE_API_KEY, never from catalog.toml.
+    Exit codes: 0 ok, 1 run failed, 2 usage or config error, 3 refused by a guard.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj.update(config_path=config_path, debug=debug, verbose=verbose)
+    _setup_logging(verbose, quiet=False)
+
+
+def _config(ctx: click.Context) -> Config:
+    return load_config(find_config(ctx.obj.get("config_path")))
+
+
+def _now(config: Config, pinned: str | None) -> datetime:
+    try:
+        return run_now(config.timezone, pinned)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--now") from None
+
+
+now_option = click.option(
+    "--now",
+    "pinned_now",
+    metavar="ISO-DATETIME",
+    help="Pin the run's clock (default: now in the catalog's time zone). For tests and replays.",
+)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False), default=".")
+def init(directory: Path) -> None:
+    """Start a project in DIRECTORY: a commented catalog.toml and the folder layout."""
+    config_file = directory / CONFIG_FILENAME
+    if config_file.exists():
+        raise ConfigError(f"{config_file} already exists; not overwriting it")
+    directory.mkdir(parents=True, exist_ok=True)
+    created = []
+    config_file.write_text(config_template(), encoding="utf-8")
+    created.append(CONFIG_FILENAME)
+    for folder in ("templates", "content", "static", "snapshots"):
+        path = directory / folder
+        if not path.exists():
+            path.mkdir()
+            (path / ".gitkeep").touch()
+            created.append(folder + "/")
+    gitignore = directory / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text("/site/\n/snapshots/.lock\n/snapshots/.incoming-*\n", encoding="utf-8")
+        created.append(".gitignore")
+    click.echo(f"created in {directory}: {', '.join(created)}")
+    click.echo("next: export FRONTCORE_API_KEY=... && catalog-gen fetch")
+
+
+@cli.command()
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Fetch from the bundled Frontcore emulator on 127.0.0.1: no key, no network.",
+)
+@click.option("--full", is_flag=True, help="Ignore the last snapshot and download everything.")
+@click.option(
+    "--allow-shrink",
+    is_flag=True,
+    help="Accept a catalog that lost more courses than sync.max_shrink_percent.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success (for cron).")
+@now_option
+@click.pass_context
+def fetch(
+    ctx: click.Context,
+    demo: bool,
+    full: bool,
+    allow_shrink: bool,
+    as_json: bool,
+    quiet: bool,
+    pinned_now: str | None,
+) -> None:
+    """Download the catalog into a new snapshot, fetching only what changed.
+
+    The first run downloads everything; later runs compare with the last snapshot and fetch
+    details only for new or changed courses, refresh upcoming dates (seat counts) and reuse
+    venues, instructors and products until they are older than sync.reference_ttl_days.
+    A run that fails or is interrupted leaves the last snapshot exactly as it was.
+    """
+    _setup_logging(ctx.obj["verbose"], quiet=quiet)
+    config = _config(ctx)
+    now = _now(config, pinned_now)
+    progress = progress_for(enabled=not (quiet or as_json))
+    with _api(config, demo, now) as (run_config, access):
+        report = run_fetch(
+            run_config, access, now=now, full=full, allow_shrink=allow_shrink, progress=progress
+        )
+    _print_report(report, as_json=as_json, quiet=quiet)
+
+
+@contextmanager
+def _api(config: Config, demo: bool, now: datetime):
+    """The config and API access for a run: the real API, or the emulator with --demo."""
+    if not demo:
+        access = api_access(config)
+        register_secret(access.api_key)
+        yield config, access
+        return
+    from catalog_gen.frontcore.emulator import Emulator  # only demo runs pay for it
+    from catalog_gen.frontcore.sample import generate_catalog
+
+    key = secrets.token_hex(16)
+    register_secret(key)
+    catalog = generate_catalog(DEMO_COURSES, today=now.date())
+    with Emulator(catalog, api_key=key) as emulator:
+        demo_config = dataclasses.replace(
+            config, snapshot_dir=str(Path(config.snapshot_dir) / DEMO_SUBDIR)
+        )
+        yield demo_config, ApiAccess(base_url=emulator.base_url, api_key=key)
+
+
+def _print_report(report: FetchReport, *, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, sort_keys=True))
+    elif not quiet:
+        click.echo(report.summary_line())
+
+
+@cli.command()
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@click.option("--exit-code", is_flag=True, help="Exit with 1 when the snapshots differ.")
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@click.option("--demo", is_flag=True, help="Compare the demo snapshots of 'fetch --demo'.")
+@click.pass_context
+def diff(
+    ctx: click.Context, old: str | None, new: str | None, exit_code: bool, as_json: bool, demo: bool
+) -> None:
+    """Show courses and dates added, changed (with the fields) and removed.
+
+    OLD and NEW name snapshots by folder name, sequence number (7) or position (-1 is the
+    newest). Default: the last two snapshots.
+    """
+    config = _config(ctx)
+    root = config.snapshot_path / DEMO_SUBDIR if demo else config.snapshot_path
+    store = SnapshotStore(root)
+    names = store.names()
+    if old is None and new is None:
+        if len(names) < 2:
+            raise SnapshotError(
+                f"diff needs two snapshots; {root} has {len(names)} (run 'catalog-gen fetch')"
+            )
+        old_name, new_name = names[-2], names[-1]
+    else:
+        old_name = store.resolve(old or "-2")
+        new_name = store.resolve(new or "-1")
+    before, after = store.load(old_name), store.load(new_name)
+    changes = diff_snapshots(before, after)
+    if as_json:
+        click.echo(json.dumps(_diff_json(old_name, new_name, changes), ensure_ascii=False))
+    else:
+        click.echo(f"{old_name} → {new_name}")
+        _echo_diff("courses", changes.courses, before.courses, after.courses, _course_label)
+        _echo_diff(
+            "course dates", changes.coursedates, before.coursedates, after.coursedates, _date_label
+        )
+    if exit_code and changes:
+        ctx.exit(1)
+
+
+def _course_label(record: dict) -> str:
+    return str(record.get("title", ""))
+
+
+def _date_label(record: dict) -> str:
+    return (
+        f"{record.get('title', '')}, {record.get('start_at', '?')} (course {record['course_id']})"
+    )
+
+
+def _echo_diff(kind, changes, before, after, label) -> None:
+    click.echo(
+        f"{kind}: {len(changes.added)} added, {len(changes.changed)} changed, "
+        f"{len(changes.removed)} removed"
+    )
+    for rid in changes.added:
+        click.echo(f"  + {rid} {label(after[rid])}")
+    for rid, fields in changes.changed.items():
+        click.echo(f"  ~ {rid} {label(after[rid])}: {', '.join(fields)}")
+    for rid in changes.removed:
+        click.echo(f"  - {rid} {label(before[rid])}")
+
+
+def _diff_json(old: str, new: str, changes: SnapshotDiff) -> dict:
+    def part(d):
+        return {
+            "added": list(d.added),
+            "changed": {str(k): list(v) for k, v in d.changed.items()},
+            "removed": list(d.removed),
+        }
+
+    return {
+        "old": old,
+        "new": new,
+        "differ": bool(changes),
+        "courses": part(changes.courses),
+        "coursedates": part(changes.coursedates),
+    }
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def build(args: tuple[str, ...]) -> None:
+    """(Not available yet.) Fetch and render the site into site/."""
+    raise click.UsageError(
+        "'catalog-gen build' arrives with the site builder; for now use 'catalog-gen fetch'"
+    )
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def serve(args: tuple[str, ...]) -> None:
+    """(Not available yet.) Preview the site locally with live reload."""
+    raise click.UsageError("'catalog-gen serve' arrives with the preview server")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="catalog-gen")

@@ -1,0 +1,308 @@
+"""catalog.toml, declared once: types, defaults and documentation in one place.
+
+The dataclasses below are the schema. Loading validates every key up front (MkDocs style) so a
+typo fails in one line naming the key and the file, instead of deep inside a run. The same
+declarations generate the commented ``catalog.toml`` that ``catalog-gen init`` writes, and a test
+checks that the README documents each key.
+
+Secrets and endpoints never live here: the API key comes from ``FRONTCORE_API_KEY`` (or a file
+named by ``frontcore.api_key_file``) and the API base from ``FRONTCORE_API_URL``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tomllib
+import typing
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from catalog_gen.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILENAME = "catalog.toml"
+DEFAULT_API_URL = "https://api.frontcore.com/v2"
+OLD_API_HOST = "www.kursguiden.no"
+API_KEY_ENV = "FRONTCORE_API_KEY"
+API_URL_ENV = "FRONTCORE_API_URL"
+#: Frontcore's documented ceiling, shared by every client of the account.
+MAX_RATE_LIMIT = 5.0
+
+
+def setting(default: object, doc: str, *, check: Callable[[object], str | None] | None = None):
+    """Declare one config key: its default, one line of documentation, an optional check."""
+    return field(default=default, metadata={"doc": doc, "check": check})
+
+
+def _between(low: float, high: float) -> Callable[[object], str | None]:
+    def check(value: object) -> str | None:
+        return None if low <= value <= high else f"must be between {low:g} and {high:g}"
+
+    return check
+
+
+def _timezone(value: object) -> str | None:
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return "must be an IANA time zone name such as Europe/Oslo"
+    return None
+
+
+@dataclass(frozen=True)
+class FrontcoreSettings:
+    """How catalog-gen talks to the Frontcore API."""
+
+    rate_limit: float = setting(
+        4.0,
+        "Requests per second, counted over any sliding second, retries included. "
+        "Frontcore allows 5 per account, shared by all its clients; at most 5.",
+        check=_between(0.1, MAX_RATE_LIMIT),
+    )
+    timeout_seconds: float = setting(
+        30.0, "Seconds to wait for one answer before retrying.", check=_between(1, 600)
+    )
+    max_retries: int = setting(
+        5,
+        "Retries of one request (429, 5xx, timeouts, bad JSON) before the run fails.",
+        check=_between(0, 20),
+    )
+    max_retry_after_seconds: float = setting(
+        120.0,
+        "A 429 asking to wait longer than this fails the run instead of stalling it.",
+        check=_between(1, 3600),
+    )
+    api_key_file: str = setting(
+        "",
+        "Optional file holding the API key (e.g. a mounted secret); FRONTCORE_API_KEY wins. "
+        "Never put the key itself in catalog.toml.",
+    )
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """What a fetch downloads and when it refuses to publish."""
+
+    batch_size: int = setting(
+        100,
+        "Course ids per batch course-date request (keeps URLs short).",
+        check=_between(1, 250),
+    )
+    reference_ttl_days: float = setting(
+        7.0,
+        "Days before venues, instructors and products are fetched again.",
+        check=_between(0, 365),
+    )
+    max_shrink_percent: float = setting(
+        20.0,
+        "Refuse a new snapshot with this many percent fewer courses than the last one "
+        "(override once with --allow-shrink).",
+        check=_between(0, 100),
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated contents of catalog.toml, with paths resolved against its folder."""
+
+    timezone: str = setting(
+        "Europe/Oslo",
+        "The catalog's time zone: 'today' and dates without a zone are read in it.",
+        check=_timezone,
+    )
+    snapshot_dir: str = setting(
+        "snapshots", "Folder for the JSON snapshots, relative to catalog.toml."
+    )
+    keep_snapshots: int = setting(
+        5, "How many snapshots to keep for 'catalog-gen diff'.", check=_between(1, 1000)
+    )
+    frontcore: FrontcoreSettings = field(default_factory=FrontcoreSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    #: Where the settings came from; not a key. None means built-in defaults.
+    source: Path | None = field(default=None, compare=False, metadata={"internal": True})
+    root: Path = field(default_factory=Path.cwd, compare=False, metadata={"internal": True})
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.root / self.snapshot_dir
+
+
+SECTIONS: dict[str, type] = {"frontcore": FrontcoreSettings, "sync": SyncSettings}
+
+
+def documented_keys() -> list[tuple[str, object, str]]:
+    """Every config key as (dotted name, default, doc), in declaration order."""
+    keys = []
+    for name, f in _settings(Config).items():
+        keys.append((name, f.default, f.metadata["doc"]))
+    for section, cls in SECTIONS.items():
+        for name, f in _settings(cls).items():
+            keys.append((f"{section}.{name}", f.default, f.metadata["doc"]))
+    return keys
+
+
+def _settings(cls: type) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(cls) if "doc" in f.metadata}
+
+
+def find_config(explicit: Path | None, cwd: Path | None = None) -> Path | None:
+    """The catalog.toml to use: --config if given (must exist), else one in the working folder."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: no such config file")
+        return explicit
+    candidate = (cwd or Path.cwd()) / CONFIG_FILENAME
+    return candidate if candidate.is_file() else None
+
+
+def load_config(path: Path | None, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate catalog.toml; None gives the defaults rooted in the working folder."""
+    if path is None:
+        return Config()
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+    key = (environ if environ is not None else os.environ).get(API_KEY_ENV, "").strip()
+    if key and key in text:
+        raise ConfigError(
+            f"{path}: contains the API key; remove it and keep the key in {API_KEY_ENV} "
+            "or in the file named by frontcore.api_key_file"
+        )
+
+    top = _validated(Config, raw, path, prefix="")
+    sections = {
+        name: cls(**_validated(cls, _table(raw.get(name, {}), name, path), path, prefix=f"{name}."))
+        for name, cls in SECTIONS.items()
+    }
+    return Config(**top, **sections, source=path, root=path.parent.resolve())
+
+
+def _table(value: object, name: str, path: Path) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    return value
+
+
+def _validated(cls: type, raw: dict, path: Path, *, prefix: str) -> dict:
+    declared = _settings(cls)
+    hints = typing.get_type_hints(cls)
+    allowed_tables = SECTIONS.keys() if cls is Config else ()
+    values = {}
+    for key, value in raw.items():
+        if key in allowed_tables:
+            continue
+        if key not in declared:
+            raise ConfigError(f"{path}: unknown key '{prefix}{key}'")
+        values[key] = _checked(f"{prefix}{key}", value, hints[key], declared[key], path)
+    return values
+
+
+def _checked(name: str, value: object, expected: type, f: dataclasses.Field, path: Path) -> object:
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(
+            f"{path}: '{name}' must be {_type_name(expected)}, not {_type_name(type(value))}"
+        )
+    check = f.metadata.get("check")
+    problem = check(value) if check else None
+    if problem:
+        raise ConfigError(f"{path}: '{name}' {problem} (got {value!r})")
+    return value
+
+
+def _type_name(t: type) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        t, f"a {t.__name__}"
+    )
+
+
+@dataclass(frozen=True)
+class ApiAccess:
+    """Where and as whom to call Frontcore. The key's repr is masked."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+
+
+def api_access(config: Config, *, environ: Mapping[str, str] | None = None) -> ApiAccess:
+    """The API base and key from the environment (or api_key_file), or how to set them."""
+    env = environ if environ is not None else os.environ
+    base_url = normalise_base_url(env.get(API_URL_ENV, "").strip() or DEFAULT_API_URL)
+    key = env.get(API_KEY_ENV, "").strip()
+    if not key and config.frontcore.api_key_file:
+        key_path = config.root / config.frontcore.api_key_file
+        try:
+            key = key_path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{config.source}: frontcore.api_key_file {key_path} cannot be read "
+                f"({exc.strerror})"
+            ) from None
+    if not key:
+        raise ConfigError(
+            f"no API key: set {API_KEY_ENV} (Frontcore app > Settings > API), "
+            "e.g. export FRONTCORE_API_KEY=..., or try 'catalog-gen fetch --demo'"
+        )
+    return ApiAccess(base_url=base_url, api_key=key)
+
+
+def normalise_base_url(url: str) -> str:
+    """Validate FRONTCORE_API_URL; warn once for the old Kursguiden host, which still works."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{API_URL_ENV}: not an http(s) URL")
+    if parts.hostname == OLD_API_HOST:
+        log.warning(
+            "%s points at the old %s address; Frontcore asks integrations to move to %s",
+            API_URL_ENV,
+            OLD_API_HOST,
+            DEFAULT_API_URL,
+        )
+    return url.rstrip("/")
+
+
+def public_base_url(url: str) -> str:
+    """The API base without credentials, query or fragment: safe to store in a manifest."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def config_template() -> str:
+    """The commented catalog.toml that ``catalog-gen init`` writes: every key at its default."""
+    lines = [
+        "# catalog-gen configuration. Every key is optional; the values shown are the defaults.",
+        f"# The API key is NOT set here: export {API_KEY_ENV}=... (or use frontcore.api_key_file).",
+        f"# {API_URL_ENV} overrides the API base (default {DEFAULT_API_URL}).",
+        "",
+    ]
+    section = None
+    for name, default, doc in documented_keys():
+        head, _, key = name.rpartition(".")
+        if head != (section or ""):
+            section = head
+            lines += ["", f"[{section}]"]
+        lines.append(f"# {doc}")
+        lines.append(f"{key} = {_toml_value(default)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)

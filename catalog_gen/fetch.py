@@ -1,0 +1,132 @@
+"""One ``catalog-gen fetch`` run, top to bottom.
+
+    lock the project → load the last snapshot → sync (fetch what changed) → shrink guard
+    → save the new snapshot atomically → prune old ones → report
+
+Everything here is callable from Python; the CLI only parses options and prints the report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from catalog_gen.config import ApiAccess, Config, public_base_url
+from catalog_gen.errors import GuardRefused
+from catalog_gen.frontcore.client import FrontcoreClient
+from catalog_gen.frontcore.transport import Transport
+from catalog_gen.lock import RunLock
+from catalog_gen.progress import Progress
+from catalog_gen.snapshot import Snapshot, SnapshotStore, diff_snapshots
+from catalog_gen.sync import sync_catalog
+
+
+@dataclass(frozen=True)
+class FetchReport:
+    """What a fetch did and cost: printed as one line, or as JSON with --json."""
+
+    snapshot: str
+    mode: str
+    requests: int
+    retries: int
+    rate_limited: int
+    details_fetched: int
+    reference_refreshed: tuple[str, ...]
+    courses: int
+    courses_added: int
+    courses_changed: int
+    courses_removed: int
+    coursedates: int
+    coursedates_added: int
+    coursedates_changed: int
+    coursedates_removed: int
+    data_changed: bool
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def summary_line(self) -> str:
+        return (
+            f"{self.mode} fetch: {self.courses} courses "
+            f"(+{self.courses_added} ~{self.courses_changed} -{self.courses_removed}), "
+            f"{self.coursedates} dates "
+            f"(+{self.coursedates_added} ~{self.coursedates_changed} -{self.coursedates_removed}) "
+            f"in {self.requests} requests ({self.retries} retries, {self.rate_limited} × 429), "
+            f"{self.seconds:.1f} s → {self.snapshot}"
+        )
+
+
+def run_fetch(
+    config: Config,
+    access: ApiAccess,
+    *,
+    now: datetime,
+    full: bool = False,
+    allow_shrink: bool = False,
+    progress: Progress | None = None,
+) -> FetchReport:
+    """Fetch the catalog into a new snapshot; the last good snapshot survives any failure."""
+    started = time.monotonic()
+    store = SnapshotStore(config.snapshot_path)
+    settings = config.frontcore
+    with RunLock(store.root):
+        store.clean_incoming()
+        previous = store.latest()
+        with Transport(
+            access.base_url,
+            access.api_key,
+            rate_limit=settings.rate_limit,
+            timeout=settings.timeout_seconds,
+            max_retries=settings.max_retries,
+            max_retry_after=settings.max_retry_after_seconds,
+        ) as transport:
+            outcome = sync_catalog(
+                FrontcoreClient(transport),
+                previous,
+                now=now,
+                api_base=public_base_url(access.base_url),
+                settings=config.sync,
+                full=full,
+                progress=progress,
+            )
+        if not allow_shrink:
+            check_shrink(previous, outcome.snapshot, config.sync.max_shrink_percent)
+        name = store.save(outcome.snapshot)
+        store.prune(config.keep_snapshots)
+
+    diff = diff_snapshots(previous, outcome.snapshot)
+    return FetchReport(
+        snapshot=name,
+        mode=outcome.mode,
+        requests=transport.stats.requests,
+        retries=transport.stats.retries,
+        rate_limited=transport.stats.rate_limited,
+        details_fetched=outcome.details_fetched,
+        reference_refreshed=outcome.reference_refreshed,
+        courses=len(outcome.snapshot.courses),
+        courses_added=len(diff.courses.added),
+        courses_changed=len(diff.courses.changed),
+        courses_removed=len(diff.courses.removed),
+        coursedates=len(outcome.snapshot.coursedates),
+        coursedates_added=len(diff.coursedates.added),
+        coursedates_changed=len(diff.coursedates.changed),
+        coursedates_removed=len(diff.coursedates.removed),
+        data_changed=bool(diff),
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def check_shrink(previous: Snapshot | None, new: Snapshot, max_percent: float) -> None:
+    """Refuse a catalog that lost too many courses at once: an API glitch must not empty it."""
+    if previous is None or not previous.courses:
+        return
+    before, after = len(previous.courses), len(new.courses)
+    lost = 100.0 * (before - after) / before
+    if lost > max_percent:
+        raise GuardRefused(
+            f"the API returned {after} courses, {lost:.0f}% fewer than the last snapshot's "
+            f"{before} (limit {max_percent:g}%); nothing was saved. If the catalog really "
+            "shrank, run again with --allow-shrink"
+        )

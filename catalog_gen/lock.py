@@ -1,0 +1,49 @@
+"""One run at a time per project: an advisory lock on a file in the snapshot folder.
+
+The lock is ``flock``-based, so the kernel releases it when the holding process dies, even by
+``kill -9``: a crashed run can never leave a lock that blocks the next nightly run. The file
+keeps the holder's pid and start time only to say who holds it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+
+from catalog_gen.errors import GuardRefused
+
+LOCK_FILENAME = ".lock"
+
+
+class RunLock:
+    """Hold ``<folder>/.lock`` for the duration of a ``with`` block, or refuse at once."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / LOCK_FILENAME
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise GuardRefused(
+                f"another catalog-gen run holds {self.path} ({holder}); "
+                "it is released when that run ends"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,189 @@
+"""Decide what to fetch, fetch it, and assemble the next snapshot.
+
+A **full pass** (no previous snapshot, or ``--full``):
+  course list (⌈N/250⌉ requests) → details only for list items lacking the texts the site
+  needs → all dates through ``/batch/coursedates`` in chunks of course ids → reference lists.
+
+An **incremental pass** (the usual nightly run) starts from the last snapshot:
+  - the course list is always read in full: it is cheap (⌈N/250⌉) and the only way to see
+    removed courses (Frontcore has no deletions feed);
+  - a course whose list item has the same digest as last time keeps its stored record, so
+    details are fetched only for new or changed courses;
+  - upcoming dates (starting today or later, in the catalog's zone) are fetched again for every
+    course, because bookings change seat counts without moving ``updated_at``; past dates are
+    kept from the snapshot; new courses get all their dates; an upcoming date that is no longer
+    listed is gone;
+  - venues, instructors and products are fetched only when older than their TTL.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from catalog_gen.config import SyncSettings
+from catalog_gen.errors import ApiError
+from catalog_gen.frontcore.client import REFERENCE_LISTS, FrontcoreClient
+from catalog_gen.progress import NoProgress, Progress
+from catalog_gen.snapshot import Snapshot, record_digest
+
+log = logging.getLogger(__name__)
+
+#: Fields the site needs from a course; a list item without them is completed by a detail GET.
+COURSE_DETAIL_FIELDS = ("text_lead", "text_description")
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    snapshot: Snapshot
+    mode: str  # "full" or "incremental"
+    details_fetched: int
+    reference_refreshed: tuple[str, ...]
+
+
+def sync_catalog(
+    client: FrontcoreClient,
+    previous: Snapshot | None,
+    *,
+    now: datetime,
+    api_base: str,
+    settings: SyncSettings,
+    full: bool = False,
+    progress: Progress | None = None,
+) -> SyncOutcome:
+    """Fetch what changed since ``previous`` and return the complete next snapshot."""
+    progress = progress or NoProgress()
+    base = None if full else previous
+    progress.phase("courses")
+    listed = client.list_courses()
+    progress.advance(len(listed))
+
+    courses, sources, details = _resolve_courses(client, listed, base, progress)
+    coursedates = _sync_coursedates(client, courses, base, now, settings.batch_size, progress)
+    reference, fetched_at, refreshed = _sync_reference(
+        client, base, now, timedelta(days=settings.reference_ttl_days), progress
+    )
+    progress.done()
+    snapshot = Snapshot(
+        fetched_at=now,
+        api_base=api_base,
+        courses=courses,
+        coursedates=coursedates,
+        reference=reference,
+        reference_fetched_at=fetched_at,
+        course_sources=sources,
+    )
+    return SyncOutcome(
+        snapshot=snapshot,
+        mode="incremental" if base else "full",
+        details_fetched=details,
+        reference_refreshed=refreshed,
+    )
+
+
+def _resolve_courses(
+    client: FrontcoreClient, listed: list[dict], base: Snapshot | None, progress: Progress
+) -> tuple[dict[int, dict], dict[int, str], int]:
+    """Stored course records: reused when the list item is unchanged, completed when needed."""
+    courses: dict[int, dict] = {}
+    sources: dict[int, str] = {}
+    to_complete: list[dict] = []
+    for item in listed:
+        cid = item["id"]
+        sources[cid] = record_digest(item)
+        if (
+            base is not None
+            and cid in base.courses
+            and base.course_sources.get(cid) == sources[cid]
+        ):
+            courses[cid] = base.courses[cid]
+        elif any(name not in item for name in COURSE_DETAIL_FIELDS):
+            to_complete.append(item)
+        else:
+            courses[cid] = item
+    if to_complete:
+        progress.phase("details", len(to_complete))
+        for item in to_complete:
+            courses[item["id"]] = {**item, **client.get_course(item["id"])}
+            progress.advance()
+    return courses, sources, len(to_complete)
+
+
+def _sync_coursedates(
+    client: FrontcoreClient,
+    courses: dict[int, dict],
+    base: Snapshot | None,
+    now: datetime,
+    chunk_size: int,
+    progress: Progress,
+) -> dict[int, dict]:
+    today = now.date()
+    if base is None:
+        known, new = [], list(courses)
+    else:
+        known = [cid for cid in courses if cid in base.courses]
+        new = [cid for cid in courses if cid not in base.courses]
+    progress.phase("dates", len(courses))
+    kept = (
+        {}
+        if base is None
+        else {
+            did: d
+            for did, d in base.coursedates.items()
+            if d["course_id"] in courses and _starts_before(d, today.isoformat())
+        }
+    )
+    fetched = client.batch_coursedates(
+        known, chunk_size=chunk_size, start_date_min=today, on_chunk=progress.advance
+    ) + client.batch_coursedates(new, chunk_size=chunk_size, on_chunk=progress.advance)
+    merged = dict(kept)
+    for record in fetched:
+        if record["course_id"] not in courses:
+            log.warning(
+                "course date %s belongs to unknown course %s; skipped",
+                record["coursedate_id"],
+                record["course_id"],
+            )
+            continue
+        merged[record["coursedate_id"]] = record
+    return merged
+
+
+def _starts_before(record: dict, day: str) -> bool:
+    """True for a date that started before ``day`` (ISO dates compare as strings)."""
+    start = record.get("start_at")
+    return isinstance(start, str) and len(start) >= 10 and start[:10] < day
+
+
+def _sync_reference(
+    client: FrontcoreClient,
+    base: Snapshot | None,
+    now: datetime,
+    ttl: timedelta,
+    progress: Progress,
+) -> tuple[dict[str, dict[int, dict]], dict[str, datetime], tuple[str, ...]]:
+    reference: dict[str, dict[int, dict]] = {}
+    fetched_at: dict[str, datetime] = {}
+    refreshed = []
+    for kind, path, params in REFERENCE_LISTS:
+        last = base.reference_fetched_at.get(kind) if base else None
+        if base is not None and last is not None and now - last < ttl:
+            reference[kind] = dict(base.reference.get(kind, {}))
+            fetched_at[kind] = last
+            continue
+        progress.phase(kind)
+        try:
+            records = client.list_reference(path, params)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            # Venues and instructors have no documented list endpoint; the copies embedded
+            # in course dates still carry what the site needs.
+            log.warning("/%s is not available (404); using the copies embedded in dates", path)
+            records = []
+        progress.advance(len(records))
+        reference[kind] = {r["id"]: r for r in records}
+        fetched_at[kind] = now
+        refreshed.append(kind)
+    return reference, fetched_at, tuple(refreshed)

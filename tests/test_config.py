@@ -1,0 +1,144 @@
+"""catalog.toml validation, the environment, and the generated template."""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from catalog_gen.config import (
+    Config,
+    api_access,
+    config_template,
+    documented_keys,
+    load_config,
+    public_base_url,
+)
+from catalog_gen.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "catalog.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_a_file():
+    config = load_config(None)
+    assert config.timezone == "Europe/Oslo"
+    assert config.frontcore.rate_limit == 4.0
+    assert config.sync.reference_ttl_days == 7.0
+    assert config.keep_snapshots == 5
+
+
+def test_values_are_read_and_paths_resolved_against_the_file(tmp_path):
+    path = write(
+        tmp_path,
+        'snapshot_dir = "data/snaps"\n[frontcore]\nrate_limit = 2\n[sync]\nbatch_size = 50\n',
+    )
+    config = load_config(path)
+    assert config.frontcore.rate_limit == 2.0  # an integer is a fine number
+    assert config.sync.batch_size == 50
+    assert config.snapshot_path == tmp_path.resolve() / "data" / "snaps"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("colour = 1\n", "unknown key 'colour'"),
+        ("[frontcore]\nrate = 3\n", "unknown key 'frontcore.rate'"),
+        ('keep_snapshots = "5"\n', "'keep_snapshots' must be an integer, not a string"),
+        ("keep_snapshots = true\n", "'keep_snapshots' must be an integer, not true or false"),
+        ("[frontcore]\nrate_limit = 6\n", "'frontcore.rate_limit' must be between 0.1 and 5"),
+        ('timezone = "Mars/Olympus"\n', "'timezone' must be an IANA time zone"),
+        ("frontcore = 3\n", "[frontcore] must be a table"),
+        ("rate_limit = [\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_one_line_naming_key_and_file(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert message in str(caught.value)
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert caught.value.exit_code == 2
+
+
+def test_a_key_pasted_into_the_config_is_refused(tmp_path):
+    path = write(tmp_path, '# key: sk-live-abcdef123456\ntimezone = "Europe/Oslo"\n')
+    with pytest.raises(ConfigError, match="contains the API key") as caught:
+        load_config(path, environ={"FRONTCORE_API_KEY": "sk-live-abcdef123456"})
+    assert "sk-live" not in str(caught.value)
+
+
+def test_missing_key_says_how_to_set_it():
+    with pytest.raises(ConfigError, match="set FRONTCORE_API_KEY"):
+        api_access(Config(), environ={})
+
+
+def test_key_and_url_come_from_the_environment():
+    access = api_access(
+        Config(),
+        environ={"FRONTCORE_API_KEY": " k3y-value ", "FRONTCORE_API_URL": "http://127.0.0.1:9/v2/"},
+    )
+    assert access.api_key == "k3y-value"
+    assert access.base_url == "http://127.0.0.1:9/v2"
+    assert "k3y-value" not in repr(access)
+
+
+def test_default_base_url():
+    access = api_access(Config(), environ={"FRONTCORE_API_KEY": "k"})
+    assert access.base_url == "https://api.frontcore.com/v2"
+
+
+def test_key_file_is_read_when_the_environment_has_none(tmp_path):
+    (tmp_path / "secret").write_text("from-file-key\n")
+    path = write(tmp_path, '[frontcore]\napi_key_file = "secret"\n')
+    config = load_config(path, environ={})
+    assert api_access(config, environ={}).api_key == "from-file-key"
+    assert api_access(config, environ={"FRONTCORE_API_KEY": "env"}).api_key == "env"
+
+
+def test_unreadable_key_file_is_a_config_error(tmp_path):
+    path = write(tmp_path, '[frontcore]\napi_key_file = "nope"\n')
+    with pytest.raises(ConfigError, match="api_key_file"):
+        api_access(load_config(path, environ={}), environ={})
+
+
+def test_old_kursguiden_base_works_with_a_one_line_warning(caplog):
+    with caplog.at_level(logging.WARNING):
+        access = api_access(
+            Config(),
+            environ={
+                "FRONTCORE_API_KEY": "k",
+                "FRONTCORE_API_URL": "https://www.kursguiden.no/api/v2",
+            },
+        )
+    assert access.base_url == "https://www.kursguiden.no/api/v2"
+    [record] = caplog.records
+    assert "api.frontcore.com" in record.getMessage()
+
+
+def test_bad_base_url_is_refused():
+    with pytest.raises(ConfigError, match="FRONTCORE_API_URL"):
+        api_access(Config(), environ={"FRONTCORE_API_KEY": "k", "FRONTCORE_API_URL": "ftp:x"})
+
+
+def test_public_base_url_drops_credentials_and_query():
+    assert (
+        public_base_url("https://user:pw@api.example.test:8443/v2/?key=abc")
+        == "https://api.example.test:8443/v2"
+    )
+
+
+def test_template_is_valid_toml_with_every_key_at_its_default(tmp_path):
+    text = config_template()
+    parsed = tomllib.loads(text)
+    for name, default, _doc in documented_keys():
+        section, _, key = name.rpartition(".")
+        table = parsed[section] if section else parsed
+        assert table[key] == default, name
+    assert load_config(write(tmp_path, text)) == Config()

@@ -1,0 +1,228 @@
+"""The polite wire: rate limiter, retry policy, error classification (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from catalog_gen.errors import ApiError, AuthError
+from catalog_gen.frontcore.transport import (
+    WINDOW_MARGIN,
+    RateLimiter,
+    Transport,
+    parse_retry_after,
+)
+
+
+class FakeClock:
+    """A monotonic clock that only moves when somebody sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def max_in_window(starts: list[float], window: float = 1.0) -> int:
+    """The most request starts inside any half-open window [t, t + window)."""
+    return max(sum(1 for s in starts if t <= s < t + window) for t in starts)
+
+
+@pytest.mark.parametrize("rate", [1, 2, 4, 5])
+def test_limiter_never_exceeds_rate_in_any_sliding_second(rate):
+    clock = FakeClock()
+    limiter = RateLimiter(rate, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(40):
+        limiter.acquire()
+        starts.append(clock.now)
+    assert max_in_window(starts) <= rate
+    # ... and it is not needlessly slow: close to the rate over the whole run.
+    assert (starts[-1] - starts[0]) / 39 == pytest.approx((1 + WINDOW_MARGIN) / rate)
+
+
+def test_limiter_spaces_even_the_first_requests():
+    clock = FakeClock()
+    limiter = RateLimiter(4, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(3):
+        limiter.acquire()
+        starts.append(clock.now)
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert all(gap >= 0.25 for gap in gaps), gaps
+
+
+def test_limiter_lets_a_request_through_at_once_after_a_pause():
+    clock = FakeClock()
+    limiter = RateLimiter(4, clock=clock, sleep=clock.sleep)
+    limiter.acquire()
+    clock.now += 10
+    limiter.acquire()
+    assert clock.sleeps == []
+
+
+def make_transport(handler, clock=None, **kwargs) -> tuple[Transport, FakeClock]:
+    clock = clock or FakeClock()
+    transport = Transport(
+        "https://api.example.test/v2",
+        "secret-key-123456",
+        http_transport=httpx.MockTransport(handler),
+        sleep=clock.sleep,
+        clock=clock,
+        **kwargs,
+    )
+    return transport, clock
+
+
+def answers(*responses):
+    """A handler that plays the given responses in order and records the requests."""
+    queue = list(responses)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        item = queue.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    handler.seen = seen  # type: ignore[attr-defined]
+    return handler
+
+
+def test_sends_key_header_and_base_path():
+    handler = answers(httpx.Response(200, json=[{"id": 1}]))
+    transport, _ = make_transport(handler)
+    assert transport.get_json("courses", {"page": 1}) == [{"id": 1}]
+    request = handler.seen[0]
+    assert request.headers["X-API-Key"] == "secret-key-123456"
+    assert request.url.path == "/v2/courses"
+    assert request.url.params["page"] == "1"
+
+
+def test_429_honours_retry_after_in_full_then_succeeds():
+    handler = answers(
+        httpx.Response(429, headers={"Retry-After": "7"}),
+        httpx.Response(200, json={"ok": True}),
+    )
+    transport, clock = make_transport(handler)
+    assert transport.get_json("courses") == {"ok": True}
+    assert 7 in clock.sleeps
+    assert transport.stats.rate_limited == 1
+    assert transport.stats.retries == 1
+    assert transport.stats.requests == 2
+
+
+def test_429_without_retry_after_backs_off_exponentially_with_a_cap():
+    handler = answers(*[httpx.Response(429)] * 5, httpx.Response(200, json=[]))
+    transport, clock = make_transport(handler, backoff_max=8)
+    assert transport.get_json("x") == []
+    backoffs = [s for s in clock.sleeps if s >= 0.9]  # limiter spacing is ~0.26 s
+    assert len(backoffs) == 5
+    assert backoffs[1] > backoffs[0] and max(backoffs) <= 8 + 1  # cap plus jitter
+
+
+def test_retry_after_longer_than_the_cap_fails_at_once():
+    handler = answers(httpx.Response(429, headers={"Retry-After": "3600"}))
+    transport, _ = make_transport(handler, max_retry_after=60)
+    with pytest.raises(ApiError, match="asks to wait 3600 s"):
+        transport.get_json("courses")
+    assert len(handler.seen) == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.Response(500),
+        httpx.Response(503, json={"error": "Service Unavailable"}),
+        httpx.Response(200, content=b'[{"id": 1}, {"id'),  # truncated body
+        httpx.Response(200, content=b""),
+        httpx.Response(200, json={"error": "Temporary failure"}),  # error body with status 200
+        httpx.ReadTimeout("slow"),
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.ConnectError("refused"),
+    ],
+    ids=["500", "503", "truncated", "empty", "error-200", "timeout", "dropped", "refused"],
+)
+def test_transient_failures_are_retried_then_succeed(failure):
+    handler = answers(failure, httpx.Response(200, json=[{"id": 1}]))
+    transport, _ = make_transport(handler)
+    assert transport.get_json("courses") == [{"id": 1}]
+    assert transport.stats.retries == 1
+
+
+def test_retries_are_bounded_and_end_in_a_clear_api_error():
+    handler = answers(*[httpx.Response(502)] * 4)
+    transport, _ = make_transport(handler, max_retries=3)
+    with pytest.raises(ApiError, match=r"GET /courses: HTTP 502 \(gave up after 3 retries\)"):
+        transport.get_json("courses")
+    assert len(handler.seen) == 4
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(401, json={"error": "Wrong API Key"}),
+        httpx.Response(403, json={"error": "Forbidden"}),
+        httpx.Response(200, json={"error": "Invalid API key"}),
+    ],
+    ids=["401", "403", "200-with-key-error"],
+)
+def test_a_wrong_key_fails_at_once_without_retries(response):
+    handler = answers(response, httpx.Response(200, json=[]))
+    transport, _ = make_transport(handler)
+    with pytest.raises(AuthError, match="refused the API key") as caught:
+        transport.get_json("courses")
+    assert len(handler.seen) == 1
+    assert "secret-key-123456" not in str(caught.value)
+
+
+def test_client_errors_are_not_retried():
+    handler = answers(httpx.Response(404, json={"error": "Course not found"}))
+    transport, _ = make_transport(handler)
+    with pytest.raises(ApiError, match="HTTP 404: Course not found") as caught:
+        transport.get_json("courses/9")
+    assert caught.value.status == 404
+    assert len(handler.seen) == 1
+
+
+def test_unsuccessful_booking_style_body_is_an_error():
+    body = {"successful": False, "errors": [{"code": "x", "message": "Nope"}]}
+    handler = answers(*[httpx.Response(200, json=body)] * 2)
+    transport, _ = make_transport(handler, max_retries=1)
+    with pytest.raises(ApiError, match="Nope"):
+        transport.get_json("x")
+
+
+def test_every_retry_passes_through_the_rate_limiter():
+    handler = answers(*[httpx.Response(500)] * 3, httpx.Response(200, json=[]))
+    clock = FakeClock()
+    starts = []
+    inner = handler
+
+    def recording(request):
+        starts.append(clock.now)
+        return inner(request)
+
+    transport, _ = make_transport(recording, clock=clock, rate_limit=2)
+    transport.get_json("x")
+    assert len(starts) == 4
+    assert max_in_window(starts) <= 2
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("5", 5.0), ("0.5", 0.5), ("", None), ("soon", None), ("-3", 0.0)],
+)
+def test_parse_retry_after(header, seconds):
+    assert parse_retry_after(header) == seconds
+
+
+def test_retry_after_as_http_date_is_understood():
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
