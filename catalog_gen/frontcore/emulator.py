@@ -1,0 +1,688 @@
+"""A local Frontcore v2 emulator: a real HTTP server that serves a ``SampleCatalog``.
+
+It reproduces what the reference (``frontcore-api.md``) documents and, where the docs are silent,
+makes the choices of its §9.2 configurable, so the client is tested against both readings:
+
+- an ``X-API-Key`` check answering ``{"error": "Wrong API Key"}`` (401, or 200 if asked);
+- a token bucket per key (5 req/s by default) answering 429 with an empty body;
+- bare-array lists paged by ``limit``/``page`` whose only end signal is a short page, and the
+  reported ``{items, pagination}`` wrapper on ``/v2/coursedates``;
+- PHP ``json_encode`` output: escaped slashes and ``\\uXXXX`` for every non-ASCII character;
+- soft-deleted and invisible dates listed with their flags;
+- injectable faults (5xx, dropped connections, slow and truncated answers, errors with 200).
+
+Every request answered, faulted or refused, is logged, so tests count requests instead of
+guessing. Run it standalone with ``python -m catalog_gen.frontcore.emulator``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from catalog_gen.frontcore.sample import OSLO, SampleCatalog, generate_catalog
+
+DEFAULT_LIMIT = 75
+BATCH_DEFAULT_LIMIT = 25
+MAX_LIMIT = 250
+FAULT_KINDS = ("500", "502", "503", "drop", "slow", "truncate", "error200", "429")
+
+#: Course fields a "summary" list item keeps; the rest needs ``GET /v2/courses/{id}``.
+SUMMARY_FIELDS = (
+    "id",
+    "title",
+    "reference",
+    "is_active",
+    "type",
+    "level",
+    "form_of_teaching",
+    "teaching_language",
+    "price",
+    "categories",
+    "created_at",
+    "updated_at",
+)
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One request as the emulator answered it; ``status`` 0 means the connection was dropped."""
+
+    at: float  # time.monotonic() when the request arrived
+    method: str
+    path: str  # as requested, without the query string
+    params: dict[str, list[str]]
+    status: int
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class _Fault:
+    kind: str
+    remaining: int
+    path: str | None
+    delay: float
+
+
+class _BadRequest(Exception):
+    """A query the API would refuse; the message becomes the ``error`` of a 400 answer."""
+
+
+def php_json(payload: Any) -> bytes:
+    """JSON as PHP's ``json_encode`` writes it by default: ``\\/`` and ``\\uXXXX`` escapes."""
+    text = json.dumps(payload, ensure_ascii=True, separators=(",", ":"))
+    return text.replace("/", "\\/").encode("ascii")
+
+
+def _json_reply(status: int, payload: Any, *extra: tuple[str, str]) -> _Reply:
+    return _Reply(status, php_json(payload), (("Content-Type", "application/json"), *extra))
+
+
+class _TokenBucket:
+    """``rate`` tokens of capacity, refilled at ``rate`` per second: Frontcore's 5 req/s."""
+
+    def __init__(self, rate: float, now: float):
+        self.rate = rate
+        self.tokens = rate
+        self.updated = now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class Emulator:
+    """Frontcore's read API on 127.0.0.1, serving ``catalog`` (which tests may mutate live)."""
+
+    def __init__(
+        self,
+        catalog: SampleCatalog,
+        *,
+        api_key: str = "emulator-key",
+        rate_limit: float = 5.0,
+        retry_after: bool = True,
+        course_list: str = "full",
+        auth_error_status: int = 401,
+        wrapped_coursedates: bool = True,
+        clock: Callable[[], datetime] | None = None,
+        port: int = 0,
+    ):
+        if course_list not in ("full", "summary"):
+            raise ValueError("course_list must be 'full' or 'summary'")
+        self.catalog = catalog
+        self.api_key = api_key
+        self.rate_limit = rate_limit
+        self.retry_after = retry_after
+        self.course_list = course_list
+        self.auth_error_status = auth_error_status
+        self.wrapped_coursedates = wrapped_coursedates
+        # Default to the catalog's clock, so a test that pins one pins both.
+        self.clock = clock or (lambda: catalog.clock())
+        self.port = port
+        self.requests: list[LoggedRequest] = []
+        self._faults: list[_Fault] = []
+        self._buckets: dict[str, _TokenBucket] = {}
+        self._state = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        """Bind 127.0.0.1 and serve from a daemon thread; returns self for chaining."""
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running")
+        self._stopping.clear()
+        self._server = _Server(("127.0.0.1", self.port), _Handler, self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="frontcore-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and cut open keep-alive connections, so clients do not hang."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()  # wakes "slow" faults; they then drop their connection
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v2"
+
+    # -- test controls ---------------------------------------------------------------------------
+
+    def clear_log(self) -> None:
+        with self._state:
+            self.requests.clear()
+
+    def inject(
+        self, kind: str, *, times: int = 1, path: str | None = None, delay: float = 2.0
+    ) -> None:
+        """Queue a fault for the next ``times`` requests whose path contains ``path``."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._state:
+            self._faults.append(_Fault(kind, times, path, delay))
+
+    # -- one request ---------------------------------------------------------------------------
+
+    def _handle(self, handler: _Handler) -> None:
+        """Auth, then rate limit, then faults, then the answer; everything is logged."""
+        arrived = time.monotonic()
+        url = urlsplit(handler.path)
+        params = parse_qs(url.query, keep_blank_values=True)
+        _discard_body(handler)
+        key = handler.headers.get("X-API-Key")
+
+        def log(status: int) -> None:
+            entry = LoggedRequest(arrived, handler.command, url.path, params, status)
+            with self._state:
+                self.requests.append(entry)
+
+        if key != self.api_key:
+            reply = _json_reply(self.auth_error_status, {"error": "Wrong API Key"})
+        elif not self._admit(key, arrived):
+            reply = self._too_many()
+        else:
+            fault = self._take_fault(url.path)
+            kind = fault.kind if fault else None
+            if kind == "drop":
+                log(0)
+                handler.close_connection = True
+                return
+            if kind in ("500", "502", "503"):
+                reply = _json_reply(int(kind), {"error": "Internal Server Error"})
+            elif kind == "error200":
+                reply = _json_reply(200, {"error": "Temporary failure, please try again"})
+            elif kind == "429":
+                reply = self._too_many()
+            else:
+                reply = self._answer(handler.command, url.path, params)
+                if kind == "truncate":
+                    reply.body = reply.body[: len(reply.body) // 2]
+                elif kind == "slow" and fault is not None:
+                    # Logged before the wait, so a test can see the request is in flight.
+                    log(reply.status)
+                    if self._stopping.wait(fault.delay):
+                        handler.close_connection = True
+                        return
+                    handler.send(reply)
+                    return
+        log(reply.status)
+        handler.send(reply)
+
+    def _admit(self, key: str, now: float) -> bool:
+        if self.rate_limit <= 0:  # switched off, for tests that hammer the server on purpose
+            return True
+        with self._state:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = _TokenBucket(self.rate_limit, now)
+            return bucket.take(now)
+
+    def _too_many(self) -> _Reply:
+        # Frontcore: "throttled requests return no content".
+        return _Reply(429, b"", (("Retry-After", "1"),) if self.retry_after else ())
+
+    def _take_fault(self, path: str) -> _Fault | None:
+        with self._state:
+            for fault in self._faults:
+                if fault.path is None or fault.path in path:
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def _answer(self, method: str, path: str, params: dict[str, list[str]]) -> _Reply:
+        if method != "GET":
+            return _json_reply(405, {"error": "Method not allowed"}, ("Allow", "GET"))
+        segments = _route(path)
+        if segments is None:
+            return _json_reply(404, {"error": "Not found"})
+        try:
+            with self.catalog.lock:
+                status, payload = self._dispatch(segments, params)
+                # Encoded under the lock: a test mutating the catalog never tears an answer.
+                return _json_reply(status, payload)
+        except _BadRequest as exc:
+            return _json_reply(400, {"error": str(exc)})
+
+    # -- endpoints -----------------------------------------------------------------------------
+
+    def _dispatch(self, segments: list[str], params: dict[str, list[str]]) -> tuple[int, Any]:
+        match segments:
+            case ["courses"]:
+                return 200, self._courses(params)
+            case ["courses", course_id]:
+                return self._course(course_id, params)
+            case ["courses", course_id, "coursedates"]:
+                return self._course_dates(course_id, params)
+            case ["courses", course_id, "coursedates", date_id]:
+                return self._course_date(course_id, date_id)
+            case ["batch", "coursedates"]:
+                return 200, self._batch_dates(params)
+            case ["coursedates"]:
+                return 200, self._all_dates(params)
+            case ["nextcoursedates"]:
+                return 200, self._next_dates(params)
+            case ["locations"]:
+                return 200, self._reference(self.catalog.locations, params)
+            case ["instructors"]:
+                return 200, self._reference(self.catalog.instructors, params)
+            case ["orders", "products"]:
+                return 200, self._products(params)
+        return 404, {"error": "Not found"}
+
+    def _courses(self, params: dict[str, list[str]]) -> list[dict]:
+        courses = [c for _, c in sorted(self.catalog.courses.items())]
+        courses = _paginate(_record_filters(courses, params, self.clock), params, DEFAULT_LIMIT)
+        if self.course_list == "summary":
+            return [{name: c[name] for name in SUMMARY_FIELDS} for c in courses]
+        return courses
+
+    def _course(self, course_id: str, params: dict[str, list[str]]) -> tuple[int, Any]:
+        course = self.catalog.courses.get(_int_or_none(course_id))  # type: ignore[arg-type]
+        if course is None:
+            return 404, {"error": "Course not found"}
+        includes = set(params.get("include[]", []) + params.get("include", []))
+        answer = dict(course)
+        if "products" in includes:
+            answer["products"] = [
+                p
+                for _, p in sorted(self.catalog.products.items())
+                if p["id_type"] == 2 and p["id_relation"] == course["id"]
+            ]
+        if "labels" in includes:
+            answer["labels"] = []
+        return 200, answer
+
+    def _course_dates(self, course_id: str, params: dict[str, list[str]]) -> tuple[int, Any]:
+        cid = _int_or_none(course_id)
+        if cid not in self.catalog.courses:
+            return 404, {"error": "Course not found"}
+        dates = [d for d in self.catalog.coursedates.values() if d["course_id"] == cid]
+        dates = _paginate(self._filter_dates(dates, params), params, DEFAULT_LIMIT)
+        return 200, [self._with_course(d) for d in dates]
+
+    def _course_date(self, course_id: str, date_id: str) -> tuple[int, Any]:
+        cid = _int_or_none(course_id)
+        if cid not in self.catalog.courses:
+            return 404, {"error": "Course not found"}
+        record = self.catalog.coursedates.get(_int_or_none(date_id))  # type: ignore[arg-type]
+        if record is None or record["course_id"] != cid:
+            return 404, {"error": "Course date not found"}
+        return 200, self._with_course(record)
+
+    def _batch_dates(self, params: dict[str, list[str]]) -> list[dict]:
+        wanted = _course_ids(params)
+        dates = [d for d in self.catalog.coursedates.values() if d["course_id"] in wanted]
+        dates = _paginate(self._filter_dates(dates, params), params, BATCH_DEFAULT_LIMIT)
+        return [self._with_course(d) for d in dates]
+
+    def _all_dates(self, params: dict[str, list[str]]) -> Any:
+        dates = list(self.catalog.coursedates.values())
+        if "coursedate_id" in params:  # integrations look single dates up this way
+            wanted = _int_param(params, "coursedate_id")
+            dates = [d for d in dates if d["coursedate_id"] == wanted]
+        dates = self._filter_dates(dates, params)
+        page_items = _paginate(dates, params, DEFAULT_LIMIT)
+        includes = set(params.get("include[]", []))
+        items = [
+            {**d, "course": self._slim_course(d)} if "course" in includes else d for d in page_items
+        ]
+        if not self.wrapped_coursedates:
+            return items
+        page = _page_number(params)
+        more = len(dates) > page * _limit(params, DEFAULT_LIMIT)
+        return {
+            "items": items,
+            "pagination": {"current_page": page, "next_page": page + 1 if more else None},
+        }
+
+    def _next_dates(self, params: dict[str, list[str]]) -> list[dict]:
+        now = _local_naive(self.clock())
+        upcoming = [d for d in self.catalog.coursedates.values() if _date_moment(d, "start") >= now]
+        return [self._with_course(d) for d in self._filter_dates(upcoming, params)]
+
+    def _reference(self, records: dict[int, dict], params: dict[str, list[str]]) -> list[dict]:
+        listed = [r for _, r in sorted(records.items())]
+        return _paginate(_record_filters(listed, params, self.clock), params, DEFAULT_LIMIT)
+
+    def _products(self, params: dict[str, list[str]]) -> list[dict]:
+        listed = [p for _, p in sorted(self.catalog.products.items())]
+        if "id_type" in params:
+            id_type = _int_param(params, "id_type")
+            listed = [p for p in listed if p["id_type"] == id_type]
+        return _paginate(_record_filters(listed, params, self.clock), params, DEFAULT_LIMIT)
+
+    def _slim_course(self, record: dict) -> dict:
+        course = self.catalog.courses[record["course_id"]]
+        return {"id": course["id"], "title": course["title"], "reference": course["reference"]}
+
+    def _with_course(self, record: dict) -> dict:
+        """A date as the per-course and batch lists show it: a slim course, no flat course_id."""
+        answer = {k: v for k, v in record.items() if k != "course_id"}
+        answer["course"] = self._slim_course(record)
+        return answer
+
+    def _filter_dates(self, dates: list[dict], params: dict[str, list[str]]) -> list[dict]:
+        """The course-date filters and ordering shared by every date list."""
+        dates = _record_filters(dates, params, self.clock, id_key="coursedate_id")
+        for name, edge in (
+            ("start_date_at_min", "start"),
+            ("start_date_at_max", "start"),
+            ("end_date_at_min", "end"),
+            ("end_date_at_max", "end"),
+        ):
+            bound = _bound(params, name, self.clock)
+            if bound is None:
+                continue
+            at_least = name.endswith("_min")
+            dates = [d for d in dates if _within(_date_moment(d, edge), bound, at_least)]
+        if "status_id" in params:
+            status = _int_param(params, "status_id")
+            dates = [d for d in dates if d["status"]["id"] == status]
+        order_by = _one(params, "order_by") or "id"
+        direction = _one(params, "order_direction") or "asc"
+        if order_by not in ("id", "startdate"):
+            raise _BadRequest("Field(s) not valid: order_by")
+        if direction not in ("asc", "desc"):
+            raise _BadRequest("Field(s) not valid: order_direction")
+        if order_by == "id":
+            dates.sort(key=lambda d: d["coursedate_id"])
+        else:
+            dates.sort(key=lambda d: (_date_moment(d, "start"), d["coursedate_id"]))
+        if direction == "desc":
+            dates.reverse()
+        return dates
+
+
+# --------------------------------------------------------------------------------------------
+# Query parameters
+# --------------------------------------------------------------------------------------------
+
+
+def _route(path: str) -> list[str] | None:
+    """The path below the version prefix, in segments; both host forms are accepted."""
+    for prefix in ("/api/v2/", "/v2/"):
+        if path.startswith(prefix):
+            rest = path[len(prefix) :].strip("/")
+            return rest.split("/") if rest else []
+    return None
+
+
+def _one(params: dict[str, list[str]], name: str) -> str | None:
+    values = params.get(name)
+    return values[-1].strip() if values else None
+
+
+def _int_or_none(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _int_param(params: dict[str, list[str]], name: str) -> int:
+    value = _int_or_none(_one(params, name) or "")
+    if value is None:
+        raise _BadRequest(f"Field(s) not valid: {name}")
+    return value
+
+
+def _limit(params: dict[str, list[str]], default: int) -> int:
+    if not _one(params, "limit"):
+        return default
+    limit = _int_param(params, "limit")
+    return default if limit < 1 else min(limit, MAX_LIMIT)
+
+
+def _page_number(params: dict[str, list[str]]) -> int:
+    return max(_int_param(params, "page"), 1) if _one(params, "page") else 1
+
+
+def _paginate(records: list[dict], params: dict[str, list[str]], default: int) -> list[dict]:
+    """One page of a bare-array list; the only end signal is a short (or empty) page."""
+    limit = _limit(params, default)
+    start = (_page_number(params) - 1) * limit
+    return records[start : start + limit]
+
+
+def _course_ids(params: dict[str, list[str]]) -> set[int]:
+    """``course_ids[]=1&course_ids[]=2``, ``course_ids=1&course_ids=2`` or ``course_ids=1,2``."""
+    raw = params.get("course_ids[]", []) + params.get("course_ids", [])
+    parts = [part.strip() for value in raw for part in value.split(",") if part.strip()]
+    if not parts:
+        raise _BadRequest("course_ids is required")
+    ids = {_int_or_none(part) for part in parts}
+    if None in ids:
+        raise _BadRequest("Field(s) not valid: course_ids")
+    return ids  # type: ignore[return-value]
+
+
+def _local_naive(moment: datetime) -> datetime:
+    """Oslo wall-clock time without a zone: what filter strings and date fields mean."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(OSLO).replace(tzinfo=None)
+
+
+def _bound(
+    params: dict[str, list[str]], name: str, clock: Callable[[], datetime]
+) -> date | datetime | None:
+    """A filter bound: a ``date`` (compares days, inclusive) or a local ``datetime``."""
+    value = _one(params, name)
+    if not value:
+        return None
+    if value == "now":
+        return _local_naive(clock())
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        return _local_naive(datetime.fromisoformat(value))
+    except ValueError:
+        raise _BadRequest(f"Field(s) not valid: {name}") from None
+
+
+def _within(moment: datetime, bound: date | datetime, at_least: bool) -> bool:
+    """Inclusive comparison; a date-only bound compares the day, not the moment."""
+    if isinstance(bound, datetime):
+        return moment >= bound if at_least else moment <= bound
+    day = moment.date()
+    return day >= bound if at_least else day <= bound
+
+
+def _date_moment(record: dict, edge: str) -> datetime:
+    """When a date starts or ends, in local time; an unknown time spans the whole day."""
+    day = date.fromisoformat(record[f"{edge}_at"])
+    clock_time = record.get(f"{edge}_time_at")
+    if clock_time:
+        return datetime.fromisoformat(f"{day.isoformat()}T{clock_time}")
+    return datetime.combine(day, datetime.min.time() if edge == "start" else datetime.max.time())
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """A record's created/updated timestamp as Oslo local time (ISO with offset, or zone-less)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return _local_naive(datetime.fromisoformat(value.replace(" ", "T")))
+    except ValueError:
+        return None
+
+
+def _record_filters(
+    records: list[dict],
+    params: dict[str, list[str]],
+    clock: Callable[[], datetime],
+    *,
+    id_key: str = "id",
+) -> list[dict]:
+    """``since_id`` and the created/updated windows common to every documented list.
+
+    A record without the timestamp (venues have none) is not filtered out by it.
+    """
+    if _one(params, "since_id"):
+        since = _int_param(params, "since_id")
+        records = [r for r in records if r[id_key] > since]
+    for name in ("created_at_min", "created_at_max", "updated_at_min", "updated_at_max"):
+        bound = _bound(params, name, clock)
+        if bound is None:
+            continue
+        field_name, at_least = name[: -len("_min")], name.endswith("_min")
+        kept = []
+        for record in records:
+            moment = _timestamp(record.get(field_name))
+            if moment is None or _within(moment, bound, at_least):
+                kept.append(record)
+        records = kept
+    return records
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP plumbing
+# --------------------------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type, emulator: Emulator):
+        self.emulator = emulator
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address) -> None:  # type: ignore[override]
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:  # type: ignore[override]
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            open_now = list(self._connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):  # already closed by the peer
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    #: An idle keep-alive connection is closed after this long, so threads do not pile up.
+    timeout = 120
+
+    def do_GET(self) -> None:
+        self.server.emulator._handle(self)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+    def send(self, reply: _Reply) -> None:
+        try:
+            self.send_response(reply.status)
+            for name, value in reply.headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up; nothing left to tell it
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: tests and the demo read the request log, not stderr."""
+
+
+def _discard_body(handler: BaseHTTPRequestHandler) -> None:
+    """Read a request body we ignore, so the next request on the connection parses cleanly."""
+    length = _int_or_none(handler.headers.get("Content-Length") or "0") or 0
+    if length > 0:
+        handler.rfile.read(length)
+
+
+# --------------------------------------------------------------------------------------------
+# Standalone
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve a generated catalog in the foreground until Ctrl-C."""
+    parser = argparse.ArgumentParser(
+        prog="python -m catalog_gen.frontcore.emulator",
+        description="Serve a generated sample catalog through a local Frontcore v2 emulator.",
+    )
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--courses", type=int, default=48)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--api-key", default="emulator-key")
+    parser.add_argument("--rate-limit", type=float, default=5.0, help="requests per second")
+    args = parser.parse_args(argv)
+    catalog = generate_catalog(args.courses, seed=args.seed)
+    emulator = Emulator(catalog, api_key=args.api_key, rate_limit=args.rate_limit, port=args.port)
+    try:
+        emulator.start()
+    except OSError as exc:
+        print(f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(emulator.base_url, flush=True)
+    print(f"X-API-Key: {args.api_key}; Ctrl-C stops the emulator", file=sys.stderr, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
