@@ -220,7 +220,7 @@ def _print_report(report: FetchReport, *, as_json: bool, quiet: bool) -> None:
         click.echo(report.summary_line())
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("old", required=False)
 @click.argument("new", required=False)
 @click.option("--exit-code", is_flag=True, help="Exit with 1 when the snapshots differ.")
@@ -232,9 +232,12 @@ def diff(
 ) -> None:
     """Show courses and dates added, changed (with the fields) and removed.
 
-    OLD and NEW name snapshots by folder name, sequence number (7) or position (-1 is the
-    newest). Default: the last two snapshots.
+    OLD and NEW name snapshots by folder name, sequence number (7) or position from the end
+    (-1 is the newest, -2 the one before). Default: the last two snapshots.
     """
+    for ref in (old, new):  # -1 and -2 are positions; anything else with a dash is a typo
+        if ref is not None and ref.startswith("-") and not ref[1:].isdigit():
+            raise click.NoSuchOption(ref, ctx=ctx)
     config = _config(ctx)
     root = config.snapshot_path / DEMO_SUBDIR if demo else config.snapshot_path
     store = SnapshotStore(root)

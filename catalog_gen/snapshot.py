@@ -310,8 +310,10 @@ def changed_fields(old: Any, new: Any, prefix: str = "") -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         paths = []
         for key in sorted(old.keys() | new.keys(), key=str):
-            if old.get(key) != new.get(key) or (key in old) != (key in new):
-                paths += changed_fields(old.get(key), new.get(key), f"{prefix}{key}.")
+            if (key in old) != (key in new):
+                paths.append(f"{prefix}{key}")
+            elif old[key] != new[key]:
+                paths += changed_fields(old[key], new[key], f"{prefix}{key}.")
         return paths
     return [prefix.rstrip(".")] if old != new else []
 

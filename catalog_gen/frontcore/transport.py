@@ -167,14 +167,14 @@ class Transport:
             return retrying(self._get_once, path.lstrip("/"), params or {})
         except RateLimited as exc:
             raise ApiError(
-                f"{exc} and still after {self.max_retries} retries; another client may be "
+                f"{exc}, still after {_retries(self.max_retries)}; another client may be "
                 "using this account's rate limit",
                 status=429,
                 path=exc.path,
             ) from None
         except TransientApiError as exc:
             raise ApiError(
-                f"{exc} (gave up after {self.max_retries} retries)",
+                f"{exc} (gave up after {_retries(self.max_retries)})",
                 status=exc.status,
                 path=exc.path,
             ) from None
@@ -249,6 +249,10 @@ class Transport:
                 path=path,
             )
         return payload
+
+
+def _retries(count: int) -> str:
+    return f"{count} retry" if count == 1 else f"{count} retries"
 
 
 def _parse_json(body: bytes) -> tuple[Any, bool]:
