@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import httpx
 import pytest
 
@@ -54,7 +56,7 @@ def test_limiter_spaces_even_the_first_requests():
     for _ in range(3):
         limiter.acquire()
         starts.append(clock.now)
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert all(gap >= 0.25 for gap in gaps), gaps
 
 

@@ -1,0 +1,220 @@
+"""The ``catalog-gen`` command as users and cron run it: real processes, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+
+import pytest
+
+from tests.conftest import API_KEY
+
+
+def one_error_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def assert_no_key_anywhere(project, *results) -> None:
+    for result in results:
+        assert API_KEY not in result.stdout + result.stderr
+        assert API_KEY[:10] not in result.stdout + result.stderr
+    for path in project.root.rglob("*"):
+        if path.is_file():
+            assert API_KEY.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("command", [[], ["init"], ["fetch"], ["diff"], ["build"], ["serve"]])
+def test_every_command_explains_itself(command):
+    result = subprocess.run(
+        [sys.executable, "-m", "catalog_gen", *command, "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert "Usage: catalog-gen" in result.stdout
+    assert len(result.stdout.splitlines()) > 4
+
+
+def test_init_writes_a_commented_config_and_the_layout(tmp_path):
+    target = tmp_path / "kurs"
+    result = subprocess.run(
+        [sys.executable, "-m", "catalog_gen", "init", str(target)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    text = (target / "catalog.toml").read_text()
+    assert tomllib.loads(text)["frontcore"]["rate_limit"] == 4.0
+    assert text.count("# ") > 8
+    for folder in ("templates", "content", "static", "snapshots"):
+        assert (target / folder).is_dir()
+    assert "/site/" in (target / ".gitignore").read_text()
+    again = subprocess.run(
+        [sys.executable, "-m", "catalog_gen", "init", str(target)], capture_output=True, text=True
+    )
+    assert again.returncode == 2
+    assert "already exists" in one_error_line(again)
+
+
+def test_fetch_then_fetch_again_is_incremental_and_diff_sees_the_change(project, sample):
+    first = project.run("fetch")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("full fetch: 48 courses (+48 ~0 -0)")
+    # Not a terminal: progress comes as plain lines on stderr.
+    assert "courses: 48" in first.stderr
+
+    second = project.run("fetch", "--json")
+    report = json.loads(second.stdout)
+    assert report["mode"] == "incremental"
+    assert report["data_changed"] is False
+    assert report["details_fetched"] == 0
+    assert second.stderr == ""
+
+    unchanged = project.run("diff", "--exit-code")
+    assert unchanged.returncode == 0
+    assert "courses: 0 added, 0 changed, 0 removed" in unchanged.stdout
+
+    cid = sorted(sample.courses)[0]
+    sample.change_course(cid, title="Førstehjelp <ny>")
+    assert project.run("fetch", "--quiet").stdout == ""
+    changed = project.run("diff", "--exit-code")
+    assert changed.returncode == 1
+    assert f"~ {cid} Førstehjelp <ny>: title, updated_at" in changed.stdout
+    as_json = json.loads(project.run("diff", "--json", "1", "-1").stdout)
+    assert as_json["courses"]["changed"] == {str(cid): ["title", "updated_at"]}
+    assert_no_key_anywhere(project, first, second, changed)
+
+
+def test_demo_needs_no_key_and_no_config(tmp_path):
+    env_without_key = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "catalog_gen", "fetch", "--demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env_without_key,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("full fetch: 48 courses")
+    assert len(list((tmp_path / "snapshots" / "demo").glob("0*/manifest.json"))) == 1
+
+
+def test_missing_key_says_how_to_set_it(project):
+    result = project.run("fetch", key=None)
+    assert result.returncode == 2
+    assert "FRONTCORE_API_KEY" in one_error_line(result)
+
+
+def test_wrong_key_is_one_line_exit_1_and_never_echoed(project):
+    wrong = "fc-WRONG-key-abcdefghijkl"
+    result = project.run("--debug", "-v", "fetch", key=wrong)
+    assert result.returncode == 1
+    assert "refused the API key" in one_error_line(result)
+    assert wrong not in result.stdout + result.stderr
+    assert wrong[:9] not in result.stderr
+
+
+def test_bad_config_is_one_line_exit_2(project):
+    (project.root / "catalog.toml").write_text("[frontcore]\nrate_limit = 50\n")
+    result = project.run("fetch")
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert "frontcore.rate_limit" in line and "catalog.toml" in line
+
+
+def test_key_pasted_into_config_is_refused_without_echoing_it(project):
+    (project.root / "catalog.toml").write_text(f"# {API_KEY}\n")
+    result = project.run("fetch")
+    assert result.returncode == 2
+    assert "contains the API key" in one_error_line(result)
+    assert API_KEY not in result.stderr
+
+
+def test_bad_now_is_a_usage_error(project):
+    result = project.run("fetch", "--now", "yesterday")
+    assert result.returncode == 2
+    assert "--now" in result.stderr
+
+
+def test_diff_needs_two_snapshots(project):
+    result = project.run("diff")
+    assert result.returncode == 1
+    assert "needs two snapshots" in one_error_line(result)
+
+
+def test_reserved_commands_say_they_are_not_there_yet(project):
+    result = project.run("build")
+    assert result.returncode == 2
+    assert "arrives with the site builder" in result.stderr
+
+
+def test_shrink_guard_exits_3(project, sample):
+    assert project.run("fetch").returncode == 0
+    for cid in sorted(sample.courses)[:20]:
+        sample.remove_course(cid)
+    refused = project.run("fetch", "--quiet")
+    assert refused.returncode == 3
+    assert "--allow-shrink" in one_error_line(refused)
+    assert project.run("fetch", "--allow-shrink").returncode == 0
+
+
+def _start_fetch_and_wait_for_batch(project, *args):
+    project.emulator.clear_log()
+    project.emulator.inject("slow", path="/batch/coursedates", delay=30)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "catalog_gen", "fetch", *args],
+        cwd=project.root,
+        env=project.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not any("batch" in r.path for r in project.emulator.requests):
+        assert time.monotonic() < deadline, "fetch never reached the batch endpoint"
+        time.sleep(0.05)
+    time.sleep(0.3)  # now it is waiting for the slow answer: midway through the run
+    return process
+
+
+def test_a_fetch_killed_midway_leaves_the_last_snapshot_byte_identical(project):
+    assert project.run("fetch").returncode == 0
+    before = project.snapshot_bytes()
+    process = _start_fetch_and_wait_for_batch(project, "--full")
+    process.kill()
+    process.wait(timeout=10)
+    assert project.snapshot_bytes() == before
+    # The next run is not blocked by the dead run's lock and cleans up after it.
+    after = project.run("fetch")
+    assert after.returncode == 0, after.stderr
+    assert not list((project.root / "snapshots").glob(".incoming-*"))
+
+
+def test_a_competing_run_is_refused_with_exit_3(project):
+    assert project.run("fetch").returncode == 0
+    process = _start_fetch_and_wait_for_batch(project)
+    try:
+        competing = project.run("fetch")
+        assert competing.returncode == 3
+        assert "holds" in one_error_line(competing)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def test_ctrl_c_stops_cleanly_with_one_line(project):
+    assert project.run("fetch").returncode == 0
+    before = project.snapshot_bytes()
+    process = _start_fetch_and_wait_for_batch(project)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=10)
+    assert process.returncode == 130
+    assert err.strip().splitlines()[-1] == (
+        "error: interrupted; the last good snapshot is unchanged"
+    )
+    assert project.snapshot_bytes() == before

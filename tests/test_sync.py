@@ -1,0 +1,250 @@
+"""The diff-check against a real emulator: what each run fetches, counted from its request log."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import timedelta
+
+import pytest
+
+from catalog_gen.errors import ApiError, AuthError, GuardRefused
+from catalog_gen.fetch import run_fetch
+from catalog_gen.frontcore.sample import generate_catalog
+from catalog_gen.lock import RunLock
+from catalog_gen.snapshot import SnapshotStore
+from tests.conftest import NOW, TODAY, max_requests_in_any_second
+
+DETAIL = re.compile(r"^(/api)?/v2/courses/\d+$")
+
+
+def paths(emulator, pattern: str) -> list:
+    return [r for r in emulator.requests if re.search(pattern, r.path)]
+
+
+def details(emulator) -> list:
+    return [r for r in emulator.requests if DETAIL.match(r.path)]
+
+
+def latest(project):
+    return SnapshotStore(project.config.snapshot_path).latest()
+
+
+def test_a_thousand_courses_cost_pages_not_requests_per_course(emulator_for, tmp_path):
+    from tests.conftest import Project
+
+    catalog = generate_catalog(1000, today=TODAY)
+    emulator = emulator_for(catalog)
+    (tmp_path / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\n")
+    project = Project(tmp_path, emulator)
+    total_dates = len(catalog.coursedates)
+
+    # Night 1: full pass.
+    report = run_fetch(project.config, project.access(), now=NOW)
+    first = list(emulator.requests)
+    lists = paths(emulator, r"/v2/courses$")
+    batches = paths(emulator, r"/v2/batch/coursedates$")
+    assert report.mode == "full"
+    assert report.courses == 1000 and report.coursedates == total_dates
+    assert len(lists) == math.ceil(1000 / 250) + 1  # 1000 is a multiple of 250: one empty page
+    assert details(emulator) == []  # complete list items need no detail requests
+    chunks = math.ceil(1000 / 100)
+    pages_per_chunk = math.ceil((total_dates / chunks + 1) / 250)
+    assert len(batches) <= chunks * (pages_per_chunk + 1)
+    assert len(first) == report.requests < 60  # grows with courses/250, not with courses
+    assert all(r.status == 200 for r in first)  # polite: not a single 429
+    assert max_requests_in_any_second([r.at for r in first]) <= 5
+    print(f"\nfull pass: {report.requests} requests, {total_dates} dates, {report.seconds:.1f} s")
+
+    # Night 2: nothing changed.
+    emulator.clear_log()
+    report = run_fetch(project.config, project.access(), now=NOW + timedelta(days=1))
+    assert report.mode == "incremental"
+    assert details(emulator) == []
+    assert paths(emulator, "locations|instructors|products") == []  # reference TTL not expired
+    upcoming = paths(emulator, r"/batch/coursedates$")
+    assert upcoming and all(r.params.get("start_date_at_min") for r in upcoming)
+    assert report.courses_changed == report.courses_added == report.courses_removed == 0
+    assert max_requests_in_any_second([r.at for r in emulator.requests]) <= 5
+    print(f"no change: {report.requests} requests, {report.seconds:.1f} s")
+
+    # Night 3: three courses changed.
+    changed = sorted(catalog.courses)[10:13]
+    for cid in changed:
+        catalog.change_course(cid, title=catalog.courses[cid]["title"] + " (oppdatert)")
+    emulator.clear_log()
+    report = run_fetch(project.config, project.access(), now=NOW + timedelta(days=2))
+    assert len(details(emulator)) <= 3
+    assert report.courses_changed == 3
+    assert report.requests == len(emulator.requests)
+    assert max_requests_in_any_second([r.at for r in emulator.requests]) <= 5
+    print(f"3 changed: {report.requests} requests, {report.seconds:.1f} s")
+
+
+def test_summary_list_items_are_completed_only_when_new_or_changed(emulator_for, tmp_path):
+    from tests.conftest import Project
+
+    catalog = generate_catalog(20, today=TODAY)
+    emulator = emulator_for(catalog, course_list="summary")
+    (tmp_path / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\n")
+    project = Project(tmp_path, emulator)
+
+    report = run_fetch(project.config, project.access(), now=NOW)
+    assert len(details(emulator)) == report.details_fetched == 20
+    stored = latest(project).courses
+    assert all("text_description" in c for c in stored.values())
+
+    emulator.clear_log()
+    run_fetch(project.config, project.access(), now=NOW)
+    assert details(emulator) == []
+
+    changed = sorted(catalog.courses)[:3]
+    for cid in changed:
+        catalog.change_course(cid, text_description="<p>Ny beskrivelse</p>")
+    new_id = catalog.add_course("Helt nytt kurs", dates=2)
+    emulator.clear_log()
+    report = run_fetch(project.config, project.access(), now=NOW)
+    assert sorted(int(r.path.rsplit("/", 1)[1]) for r in details(emulator)) == sorted(
+        [*changed, new_id]
+    )
+    snapshot = latest(project)
+    assert snapshot.courses[changed[0]]["text_description"] == "<p>Ny beskrivelse</p>"
+    assert report.courses_added == 1 and report.courses_changed == 3
+
+
+def test_incremental_refreshes_seats_keeps_past_dates_and_sees_removals(project, sample):
+    run_fetch(project.config, project.access(), now=NOW)
+    before = latest(project)
+    today = TODAY.isoformat()
+    upcoming = [
+        d
+        for d in before.coursedates.values()
+        if d["start_at"] >= today and d.get("deleted_at") is None
+    ]
+    past = [d for d in before.coursedates.values() if d["start_at"] < today]
+    assert upcoming and past
+
+    seat_date = upcoming[0]["coursedate_id"]
+    sample.set_free_seats(seat_date, 1)
+    doomed_course = next(cid for cid in sorted(sample.courses) if cid != upcoming[0]["course_id"])
+    sample.remove_course(doomed_course)
+    deleted_date = next(d["coursedate_id"] for d in upcoming[1:] if d["course_id"] != doomed_course)
+    sample.delete_date(deleted_date)
+    new_course = sample.add_course("Kurs i årsoppgjør", dates=2)
+
+    project.emulator.clear_log()
+    report = run_fetch(project.config, project.access(), now=NOW)
+    after = latest(project)
+
+    assert int(after.coursedates[seat_date]["seats"]["free"]["num"]) == 1
+    assert doomed_course not in after.courses
+    assert all(d["course_id"] != doomed_course for d in after.coursedates.values())
+    assert after.coursedates[deleted_date]["deleted_at"]
+    assert new_course in after.courses
+    assert sum(d["course_id"] == new_course for d in after.coursedates.values()) == 2
+    # Past dates come from the snapshot: only new courses are asked for dates without a
+    # start filter.
+    for request in paths(project.emulator, r"/batch/coursedates$"):
+        if "start_date_at_min" not in request.params:
+            assert request.params["course_ids[]"] == [str(new_course)]
+    for d in past:
+        if d["course_id"] != doomed_course:
+            assert after.coursedates[d["coursedate_id"]] == d
+    assert report.courses_removed == 1 and report.courses_added == 1
+    assert report.coursedates_changed >= 2
+
+
+def test_reference_data_waits_for_its_ttl(project):
+    run_fetch(project.config, project.access(), now=NOW)
+    assert len(paths(project.emulator, "locations|instructors|products")) == 3
+    project.emulator.clear_log()
+    run_fetch(project.config, project.access(), now=NOW + timedelta(days=6))
+    assert paths(project.emulator, "locations|instructors|products") == []
+    project.emulator.clear_log()
+    report = run_fetch(project.config, project.access(), now=NOW + timedelta(days=7, hours=1))
+    assert len(paths(project.emulator, "locations|instructors|products")) == 3
+    assert report.reference_refreshed == ("locations", "instructors", "products")
+    products = paths(project.emulator, "products")[0]
+    assert products.params["id_type"] == ["2"]
+
+
+def test_full_flag_ignores_the_last_snapshot(project):
+    run_fetch(project.config, project.access(), now=NOW)
+    project.emulator.clear_log()
+    report = run_fetch(project.config, project.access(), now=NOW, full=True)
+    assert report.mode == "full"
+    assert len(paths(project.emulator, "locations|instructors|products")) == 3
+    assert not report.data_changed
+
+
+def test_shrink_guard_refuses_and_keeps_the_last_snapshot(project, sample):
+    run_fetch(project.config, project.access(), now=NOW)
+    before = project.snapshot_bytes()
+    for cid in sorted(sample.courses)[: len(sample.courses) // 3]:
+        sample.remove_course(cid)
+    with pytest.raises(GuardRefused, match="--allow-shrink") as caught:
+        run_fetch(project.config, project.access(), now=NOW)
+    assert caught.value.exit_code == 3
+    assert project.snapshot_bytes() == before
+    report = run_fetch(project.config, project.access(), now=NOW, allow_shrink=True)
+    assert report.courses_removed == 16
+
+
+def test_a_second_run_on_the_same_folder_is_refused(project):
+    with RunLock(project.config.snapshot_path), pytest.raises(GuardRefused, match="holds"):
+        run_fetch(project.config, project.access(), now=NOW)
+    assert project.emulator.requests == []
+
+
+def test_a_wrong_key_fails_at_once_with_one_request(project):
+    with pytest.raises(AuthError) as caught:
+        run_fetch(project.config, project.access("wrong-key-0000000000"), now=NOW)
+    assert len(project.emulator.requests) == 1
+    assert "wrong-key" not in str(caught.value)
+    assert (
+        not (project.config.snapshot_path).exists()
+        or SnapshotStore(project.config.snapshot_path).names() == []
+    )
+
+
+def test_wrong_key_reported_with_status_200_is_still_an_auth_error(emulator_for, sample, tmp_path):
+    from tests.conftest import Project
+
+    emulator = emulator_for(sample, auth_error_status=200)
+    project = Project(tmp_path, emulator)
+    (tmp_path / "catalog.toml").write_text("")
+    with pytest.raises(AuthError):
+        run_fetch(project.config, project.access("nope-nope-nope"), now=NOW)
+    assert len(emulator.requests) == 1
+
+
+def test_faults_are_retried_and_the_snapshot_is_still_exact(project, sample):
+    run_fetch(project.config, project.access(), now=NOW, full=True)
+    reference = latest(project)
+    emulator = project.emulator
+    emulator.inject("500", path="/courses")
+    emulator.inject("drop", path="/batch/coursedates")
+    emulator.inject("truncate", path="/batch/coursedates")
+    emulator.inject("error200", path="/locations")
+    emulator.inject("429", path="/instructors")
+    emulator.clear_log()
+    report = run_fetch(project.config, project.access(), now=NOW, full=True)
+    assert report.retries == 5
+    assert report.rate_limited == 1
+    snapshot = latest(project)
+    assert snapshot.courses == reference.courses
+    assert snapshot.coursedates == reference.coursedates
+    assert snapshot.reference == reference.reference
+
+
+def test_persistent_failure_is_an_api_error_and_nothing_is_saved(project):
+    run_fetch(project.config, project.access(), now=NOW)
+    before = project.snapshot_bytes()
+    project.emulator.inject("503", times=50, path="/batch/coursedates")
+    config = project.config
+    from dataclasses import replace
+
+    config = replace(config, frontcore=replace(config.frontcore, max_retries=1))
+    with pytest.raises(ApiError, match=r"HTTP 503 \(gave up after 1 retry\)"):
+        run_fetch(config, project.access(), now=NOW)
+    assert project.snapshot_bytes() == before
