@@ -218,3 +218,41 @@ def test_ctrl_c_stops_cleanly_with_one_line(project):
         "error: interrupted; the last good snapshot is unchanged"
     )
     assert project.snapshot_bytes() == before
+
+
+def test_on_a_terminal_progress_is_one_rewritten_bar_line(project):
+    """stderr on a real pseudo-terminal gets the bar; the summary still ends on stdout."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "catalog_gen", "fetch"],
+            cwd=project.root,
+            env=project.env(),
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=120,
+        )
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # Linux: EIO once the other side is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    terminal = b"".join(chunks).decode()
+    assert result.returncode == 0
+    assert result.stdout.startswith("full fetch: 48 courses")
+    assert "\r\x1b[K" in terminal and "█" in terminal
+    assert "courses: 48 (" not in terminal  # not the plain per-phase lines
