@@ -1,0 +1,209 @@
+"""The words and formats of the published site, in Norwegian Bokmål and English.
+
+Templates ask for text by key (``t('seats_left', count=3)``) so a theme works in every language,
+and format dates, times, months and money through Babel with the site's locale, so "23. nov.
+2026" and "1 500 kr" come out the way a Norwegian reader expects (and "23 Nov 2026", "NOK1,500"
+for an English one). Formatters are looked up once per process.
+
+Adding a language: add its strings below (the same keys and placeholders: a test checks) and its
+Babel locale to ``BABEL_LOCALES``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, time
+from decimal import Decimal
+from functools import cache, lru_cache
+
+import babel
+from babel.dates import format_date, format_time
+from babel.numbers import format_currency, format_decimal
+
+LANGUAGES = ("nb", "en")
+BABEL_LOCALES = {"nb": "nb_NO", "en": "en_GB"}
+DATE_STYLES = {"medium": "medium", "long": "long", "weekday": "full"}
+
+STRINGS: dict[str, dict[str, str]] = {
+    "nb": {
+        "skip_to_content": "Gå til innholdet",
+        "main_nav_label": "Hovedmeny",
+        "nav_courses": "Kurs",
+        "nav_calendar": "Kalender",
+        "nav_categories": "Kategorier",
+        "nav_venues": "Kurssteder",
+        "footer_note": "Kurs, datoer og ledige plasser oppdateres jevnlig.",
+        "home_title": "Alle kurs",
+        "course_count": "{count} kurs",
+        "date_count": "{count} kursdatoer",
+        "next_date": "Neste kurs",
+        "no_upcoming_dates": "Ingen planlagte datoer ennå",
+        "more_dates": "+ {count} flere datoer",
+        "dates_heading": "Datoer og påmelding",
+        "col_date": "Dato",
+        "col_time": "Tid",
+        "col_venue": "Sted",
+        "col_city": "By",
+        "col_status": "Status",
+        "col_seats": "Plasser",
+        "col_price": "Pris",
+        "col_booking": "Påmelding",
+        "seats_left": "{count} ledige plasser",
+        "seat_left_one": "1 ledig plass",
+        "few_seats_left": "Få plasser igjen",
+        "fully_booked": "Fullt",
+        "status_canceled": "Avlyst",
+        "status_postponed": "Utsatt",
+        "status_closed": "Påmeldingen er stengt",
+        "status_tbd": "Dato kommer",
+        "deadline": "Påmeldingsfrist {date}",
+        "book": "Meld deg på",
+        "book_by_email": "Meld deg på per e-post",
+        "price_on_request": "Pris på forespørsel",
+        "time_tba": "Tid kommer",
+        "online": "Nettkurs",
+        "venue_tba": "Sted kommer",
+        "about_course": "Om kurset",
+        "audience": "Hvem passer kurset for",
+        "prerequisites": "Forkunnskaper",
+        "instructors": "Kursholdere",
+        "duration": "Varighet",
+        "categories_title": "Kategorier",
+        "venues_title": "Kurssteder",
+        "courses_in": "Kurs i {name}",
+        "courses_at": "Kurs på {name}",
+        "calendar_title": "Kurskalender",
+        "page_of": "Side {page} av {pages}",
+        "previous_page": "Forrige side",
+        "next_page": "Neste side",
+        "pagination_label": "Sider",
+        "breadcrumb_label": "Du er her",
+        "sub_dates": "Samlinger",
+        "not_found_title": "Fant ikke siden",
+        "not_found_text": "Siden finnes ikke, eller kurset er ikke lenger i katalogen.",
+        "back_home": "Til alle kurs",
+    },
+    "en": {
+        "skip_to_content": "Skip to content",
+        "main_nav_label": "Main menu",
+        "nav_courses": "Courses",
+        "nav_calendar": "Calendar",
+        "nav_categories": "Categories",
+        "nav_venues": "Venues",
+        "footer_note": "Courses, dates and free seats are updated regularly.",
+        "home_title": "All courses",
+        "course_count": "{count} courses",
+        "date_count": "{count} course dates",
+        "next_date": "Next date",
+        "no_upcoming_dates": "No dates scheduled yet",
+        "more_dates": "+ {count} more dates",
+        "dates_heading": "Dates and booking",
+        "col_date": "Date",
+        "col_time": "Time",
+        "col_venue": "Venue",
+        "col_city": "City",
+        "col_status": "Status",
+        "col_seats": "Seats",
+        "col_price": "Price",
+        "col_booking": "Booking",
+        "seats_left": "{count} seats left",
+        "seat_left_one": "1 seat left",
+        "few_seats_left": "Few seats left",
+        "fully_booked": "Fully booked",
+        "status_canceled": "Canceled",
+        "status_postponed": "Postponed",
+        "status_closed": "Closed for booking",
+        "status_tbd": "Date to be announced",
+        "deadline": "Book by {date}",
+        "book": "Book",
+        "book_by_email": "Book by e-mail",
+        "price_on_request": "Price on request",
+        "time_tba": "Time to be announced",
+        "online": "Online",
+        "venue_tba": "Venue to be announced",
+        "about_course": "About the course",
+        "audience": "Who it is for",
+        "prerequisites": "Prerequisites",
+        "instructors": "Instructors",
+        "duration": "Duration",
+        "categories_title": "Categories",
+        "venues_title": "Venues",
+        "courses_in": "Courses in {name}",
+        "courses_at": "Courses at {name}",
+        "calendar_title": "Course calendar",
+        "page_of": "Page {page} of {pages}",
+        "previous_page": "Previous page",
+        "next_page": "Next page",
+        "pagination_label": "Pages",
+        "breadcrumb_label": "You are here",
+        "sub_dates": "Sessions",
+        "not_found_title": "Page not found",
+        "not_found_text": "This page does not exist, or the course is no longer in the catalog.",
+        "back_home": "See all courses",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Locale:
+    """Text and formats for one site language; templates see it as ``locale`` and ``t``."""
+
+    code: str
+    _babel: babel.Locale = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.code not in LANGUAGES:
+            raise ValueError(
+                f"unknown language '{self.code}' (choose one of {', '.join(LANGUAGES)})"
+            )
+        object.__setattr__(self, "_babel", babel.Locale.parse(BABEL_LOCALES[self.code]))
+
+    def t(self, key: str, **params: object) -> str:
+        """The UI string ``key`` with its ``{placeholders}`` filled; unknown keys are errors."""
+        try:
+            text = STRINGS[self.code][key]
+        except KeyError:
+            raise KeyError(f"no text '{key}' for language '{self.code}'") from None
+        return text.format(**params) if params else text
+
+    def date(self, value: date, style: str = "medium") -> str:
+        """``23. nov. 2026`` (medium), ``23. november 2026`` (long), ``mandag 23. …`` (weekday)."""
+        return _format_date(value, DATE_STYLES[style], self._babel)
+
+    def time(self, value: time) -> str:
+        """``09:00``: the wall-clock time at the venue, never converted."""
+        return format_time(value, "short", locale=self._babel)
+
+    def month(self, year: int, month: int) -> str:
+        """``November 2026``, capitalised for use as a heading."""
+        text = format_date(date(year, month, 1), "LLLL y", locale=self._babel)
+        return text[:1].upper() + text[1:]
+
+    def price(self, value: Decimal | int | float, currency: str) -> str:
+        """``1 500 kr``: whole amounts without decimals, others with the currency's digits."""
+        amount = Decimal(str(value))
+        if amount == amount.to_integral_value():
+            pattern = self._babel.currency_formats["standard"].pattern
+            return format_currency(
+                amount,
+                currency,
+                format=pattern.replace(".00", ""),
+                locale=self._babel,
+                currency_digits=False,
+            )
+        return format_currency(amount, currency, locale=self._babel)
+
+    def number(self, value: int | float | Decimal) -> str:
+        return format_decimal(value, locale=self._babel)
+
+
+@lru_cache(maxsize=4096)
+def _format_date(value: date, style: str, locale: babel.Locale) -> str:
+    # The same few hundred dates are formatted tens of thousands of times in a big catalog.
+    return format_date(value, style, locale=locale)
+
+
+@cache
+def get_locale(code: str) -> Locale:
+    """The shared Locale for a language code (``nb`` or ``en``); ValueError for others."""
+    return Locale(code)
