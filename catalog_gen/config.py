@@ -107,6 +107,70 @@ class SyncSettings:
     )
 
 
+def _one_of(*choices: str) -> Callable[[object], str | None]:
+    def check(value: object) -> str | None:
+        return None if value in choices else "must be one of " + ", ".join(map(repr, choices))
+
+    return check
+
+
+def _folder_name(value: object) -> str | None:
+    text = str(value)
+    if not text or text in (".", "..") or Path(text).is_absolute() or ".." in Path(text).parts:
+        return "must be a folder inside the project (a relative path without '..')"
+    return None
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """What the built website looks like and where it goes."""
+
+    title: str = setting("Kurskatalog", "The site's name, shown in the header and page titles.")
+    language: str = setting(
+        "nb",
+        "Language of the site's texts, dates and prices: 'nb' (Bokmål) or 'en' (English).",
+        check=_one_of("nb", "en"),
+    )
+    theme: str = setting(
+        "default",
+        "Theme folder: themes/<name>/ beside catalog.toml, else a bundled theme.",
+    )
+    output_dir: str = setting(
+        "site",
+        "Folder the site is built into (replaced as a whole when a build completes).",
+        check=_folder_name,
+    )
+    templates_dir: str = setting(
+        "templates", "Templates here override the theme's, file by file.", check=_folder_name
+    )
+    content_dir: str = setting(
+        "content",
+        "Markdown pages (*.md with front matter) published as content pages.",
+        check=_folder_name,
+    )
+    per_page: int = setting(
+        24, "Courses or dates per page before a list is split into pages.", check=_between(1, 1000)
+    )
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    """Which courses and dates reach the public site, and how seats are shown."""
+
+    hidden_course_types: tuple[str, ...] = setting(
+        ("internal",), "Courses of these types are never published."
+    )
+    hidden_level_ids: tuple[int, ...] = setting(
+        (15,), "Courses at these levels are never published (15 = corporate training)."
+    )
+    few_seats_threshold: int = setting(
+        3, "At most this many free seats reads as 'few seats left'.", check=_between(0, 1000)
+    )
+    show_seat_counts: bool = setting(
+        True, "Show 'n seats left'; false shows only 'few seats left' and 'fully booked'."
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     """The validated contents of catalog.toml, with paths resolved against its folder."""
@@ -124,6 +188,8 @@ class Config:
     )
     frontcore: FrontcoreSettings = field(default_factory=FrontcoreSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
+    site: SiteSettings = field(default_factory=SiteSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
     #: Where the settings came from; not a key. None means built-in defaults.
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
     root: Path = field(default_factory=Path.cwd, compare=False, metadata={"internal": True})
@@ -132,8 +198,17 @@ class Config:
     def snapshot_path(self) -> Path:
         return self.root / self.snapshot_dir
 
+    @property
+    def output_path(self) -> Path:
+        return self.root / self.site.output_dir
 
-SECTIONS: dict[str, type] = {"frontcore": FrontcoreSettings, "sync": SyncSettings}
+
+SECTIONS: dict[str, type] = {
+    "frontcore": FrontcoreSettings,
+    "sync": SyncSettings,
+    "site": SiteSettings,
+    "publish": PublishSettings,
+}
 
 
 def documented_keys() -> list[tuple[str, object, str]]:
@@ -209,6 +284,17 @@ def _validated(cls: type, raw: dict, path: Path, *, prefix: str) -> dict:
 
 
 def _checked(name: str, value: object, expected: type, f: dataclasses.Field, path: Path) -> object:
+    if typing.get_origin(expected) is tuple:  # tuple[X, ...]: a TOML array of X
+        item_type = typing.get_args(expected)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: '{name}' must be a list, not {_type_name(type(value))}")
+        for item in value:
+            if not isinstance(item, item_type) or isinstance(item, bool):
+                raise ConfigError(
+                    f"{path}: '{name}' must be a list of {_type_name(item_type)[2:]}s, "
+                    f"not contain {_type_name(type(item))}"
+                )
+        return tuple(value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
@@ -223,9 +309,8 @@ def _checked(name: str, value: object, expected: type, f: dataclasses.Field, pat
 
 
 def _type_name(t: type) -> str:
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
-        t, f"a {t.__name__}"
-    )
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    return names.get(t, "a list" if t is list else f"a {t.__name__}")
 
 
 @dataclass(frozen=True)
@@ -296,11 +381,14 @@ def config_template() -> str:
             section = head
             lines += ["", f"[{section}]"]
         lines.append(f"# {doc}")
-        lines.append(f"{key} = {_toml_value(default)}")
+        lines.append(f"{key} = {toml_value(default)}")
     return "\n".join(lines) + "\n"
 
 
-def _toml_value(value: object) -> str:
+def toml_value(value: object) -> str:
+    """A default as it is written in catalog.toml (and in the README's table)."""
+    if isinstance(value, tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

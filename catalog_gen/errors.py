@@ -4,7 +4,7 @@ Library code raises these; only the CLI turns them into a one-line message and a
 Exit codes are part of the interface (cron and CI read them):
 
     0  success
-    1  the run failed: API, network, snapshot or build failure
+    1  the run failed: API, network, snapshot, template or build failure
     2  usage or configuration error (fix the command or catalog.toml)
     3  refused by a guard (shrink guard, a run already holding the lock)
 """
@@ -51,6 +51,14 @@ class TransientApiError(ApiError):
 
 class SnapshotError(CatalogGenError):
     """A snapshot on disk is missing, unreadable or from an incompatible schema."""
+
+
+class BuildError(CatalogGenError):
+    """The site could not be built: a bad content file, an unusable output folder."""
+
+
+class TemplateError(BuildError):
+    """A template failed to load or render; the message names the template file and line."""
 
 
 class GuardRefused(CatalogGenError):

@@ -1,0 +1,587 @@
+"""The published catalog: typed records built from a snapshot, with every publishing rule here.
+
+Raw API records stop at this boundary. ``build_catalog`` reads a snapshot and decides, in one
+tested place, what a visitor may see:
+
+- inactive courses, and courses whose ``type`` or ``level`` the config hides (internal and
+  corporate training), are not published, and neither are their dates;
+- dates that are invisible, soft-deleted, or already started are not published;
+- a sub-date (``parent_id``) is shown under its parent date, never as a date of its own;
+- a date past its deadline is shown only when ``visible_when_passed_deadline`` says so, and then
+  as closed for booking;
+- canceled and postponed dates stay listed, marked, without a booking link;
+- seats read as a number left, few left, fully booked, or nothing when capacity is unknown.
+
+Dates and times are the provider's wall-clock values in the date's own time zone; nothing here
+converts them through the build machine's zone. "Today" is the run's ``now`` seen in each
+date's zone (a course in Europe/Oslo starts "today" by Oslo's calendar, wherever CI runs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from catalog_gen.config import PublishSettings
+from catalog_gen.sanitize import plain_text, sanitize_html
+from catalog_gen.slugs import assign_slugs, slugify
+from catalog_gen.snapshot import Snapshot
+
+# Course-date status ids (frontcore-api.md §6.2).
+STATUS_TBD, STATUS_WILL_RUN, STATUS_CANCELED, STATUS_POSTPONED = 1, 2, 3, 4
+LEAD_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Category:
+    id: int
+    title: str
+    slug: str
+
+
+@dataclass(frozen=True)
+class Venue:
+    """Where a date takes place: a Frontcore location, or a bare place/city when that is all."""
+
+    id: int
+    title: str
+    address: str
+    zipcode: str
+    city: str
+    slug: str
+    is_online: bool = False
+
+    @property
+    def full_address(self) -> str:
+        town = " ".join(part for part in (self.zipcode, self.city) if part)
+        return ", ".join(part for part in (self.address, town) if part)
+
+
+@dataclass(frozen=True)
+class City:
+    name: str
+    slug: str
+
+
+@dataclass(frozen=True)
+class Price:
+    """A price in whole or decimal currency units, always with the API's own currency."""
+
+    value: Decimal
+    currency: str
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Seats:
+    """Seat availability in three states plus unknown; ``free`` only when it may be shown."""
+
+    state: str  # "available", "few", "full" or "unknown"
+    free: int | None = None
+
+
+@dataclass(frozen=True)
+class Session:
+    """One meeting of a multi-part date: a sub-date or a gathering."""
+
+    start_date: date
+    start_time: time | None
+    end_time: time | None
+    venue_title: str
+
+
+@dataclass(frozen=True)
+class CourseDate:
+    id: int
+    course_id: int
+    start_date: date
+    start_time: time | None
+    end_date: date | None
+    end_time: time | None
+    timezone: str
+    deadline: date | None
+    status: str  # "scheduled", "tbd", "canceled", "postponed"
+    deadline_passed: bool
+    venue: Venue | None
+    seats: Seats
+    price: Price | None
+    booking_url: str
+    booking_email: str
+    sessions: tuple[Session, ...] = ()
+    instructors: tuple[str, ...] = ()
+
+    @property
+    def bookable(self) -> bool:
+        """Whether a sign-up link belongs next to this date."""
+        return (
+            self.status in ("scheduled", "tbd")
+            and not self.deadline_passed
+            and self.seats.state != "full"
+            and bool(self.booking_url or self.booking_email)
+        )
+
+    @property
+    def city(self) -> str:
+        return self.venue.city if self.venue else ""
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.start_date, self.start_time or time.min, self.id)
+
+
+@dataclass(frozen=True)
+class Course:
+    id: int
+    title: str
+    slug: str
+    reference: str
+    lead: str
+    description_html: str
+    prerequisites_html: str
+    audience_html: str
+    categories: tuple[Category, ...]
+    price: Price | None
+    dates: tuple[CourseDate, ...]
+    updated_at: datetime | None
+    duration: tuple[int, str] | None = None
+    form_of_teaching: str = ""
+
+    @property
+    def next_date(self) -> CourseDate | None:
+        return self.dates[0] if self.dates else None
+
+    @property
+    def instructors(self) -> tuple[str, ...]:
+        """Everyone teaching any published date, in order of first appearance."""
+        return tuple(dict.fromkeys(name for d in self.dates for name in d.instructors))
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything a site shows, ordered the way it is shown (deterministic for equal input)."""
+
+    courses: tuple[Course, ...]
+    categories: tuple[Category, ...]
+    venues: tuple[Venue, ...]
+    cities: tuple[City, ...]
+    #: Every published date of every course, soonest first.
+    dates: tuple[CourseDate, ...]
+    now: datetime
+    fetched_at: datetime | None = None
+    _by_id: Mapping[int, Course] = field(default_factory=dict, repr=False)
+    _by_category: Mapping[int, tuple[Course, ...]] = field(default_factory=dict, repr=False)
+    _by_venue: Mapping[int, tuple[Course, ...]] = field(default_factory=dict, repr=False)
+    _by_city: Mapping[str, tuple[Course, ...]] = field(default_factory=dict, repr=False)
+
+    def course(self, course_id: int) -> Course:
+        return self._by_id[course_id]
+
+    def courses_in(self, category: Category) -> tuple[Course, ...]:
+        return self._by_category.get(category.id, ())
+
+    def courses_at(self, venue: Venue) -> tuple[Course, ...]:
+        return self._by_venue.get(venue.id, ())
+
+    def courses_in_city(self, city: City) -> tuple[Course, ...]:
+        return self._by_city.get(city.slug, ())
+
+
+def build_catalog(
+    snapshot: Snapshot, rules: PublishSettings, *, now: datetime, timezone: str = "Europe/Oslo"
+) -> Catalog:
+    """Apply the publishing rules to a snapshot's raw records.
+
+    ``timezone`` is the catalog's zone, used for dates that do not name their own.
+    """
+    published = {
+        cid: record for cid, record in snapshot.courses.items() if _course_is_public(record, rules)
+    }
+    slugs = assign_slugs(
+        {cid: str(r.get("title") or "") for cid, r in published.items()}, fallback="kurs"
+    )
+    venue_slugs = _venue_slugs(snapshot.coursedates.values())
+    dates_by_course = _published_dates(
+        snapshot.coursedates, published, rules, now, venue_slugs, timezone
+    )
+
+    categories: dict[int, Category] = {}
+    courses = []
+    for cid, record in published.items():
+        course_categories = []
+        for raw in record.get("categories") or []:
+            category_id = _int(raw.get("id")) if isinstance(raw, dict) else None
+            title = str(raw.get("title") or "").strip() if isinstance(raw, dict) else ""
+            if category_id is None or not title:
+                continue
+            category = categories.setdefault(
+                category_id,
+                Category(category_id, title, f"{slugify(title) or 'kategori'}-{category_id}"),
+            )
+            course_categories.append(category)
+        courses.append(
+            Course(
+                id=cid,
+                title=str(record.get("title") or "").strip(),
+                slug=slugs[cid],
+                reference=str(record.get("reference") or ""),
+                lead=plain_text(record.get("text_lead"), limit=LEAD_LIMIT),
+                description_html=sanitize_html(record.get("text_description")),
+                prerequisites_html=sanitize_html(record.get("text_prerequisites")),
+                audience_html=sanitize_html(record.get("text_audience")),
+                categories=tuple(sorted(set(course_categories), key=lambda c: (c.title, c.id))),
+                price=_price(record.get("price")),
+                dates=tuple(dates_by_course.get(cid, ())),
+                updated_at=_timestamp(record.get("updated_at")),
+                duration=_duration(record.get("duration")),
+                form_of_teaching=_title_of(record.get("form_of_teaching")),
+            )
+        )
+    courses.sort(key=lambda c: (c.title.casefold(), c.id))
+
+    by_category: dict[int, list[Course]] = defaultdict(list)
+    by_venue: dict[int, list[Course]] = defaultdict(list)
+    by_city: dict[str, list[Course]] = defaultdict(list)
+    venues: dict[int, Venue] = {}
+    cities: dict[str, City] = {}
+    for course in courses:
+        for category in course.categories:
+            by_category[category.id].append(course)
+        seen_venues, seen_cities = set(), set()
+        for d in course.dates:
+            if d.venue is None or d.venue.is_online:
+                continue
+            venues[d.venue.id] = d.venue
+            if d.venue.id not in seen_venues:
+                seen_venues.add(d.venue.id)
+                by_venue[d.venue.id].append(course)
+            if d.venue.city:
+                city = cities.setdefault(d.venue.city, City(d.venue.city, slugify(d.venue.city)))
+                if city.slug not in seen_cities:
+                    seen_cities.add(city.slug)
+                    by_city[city.slug].append(course)
+
+    return Catalog(
+        courses=tuple(courses),
+        categories=tuple(sorted(categories.values(), key=lambda c: (c.title.casefold(), c.id))),
+        venues=tuple(sorted(venues.values(), key=lambda v: (v.title.casefold(), v.id))),
+        cities=tuple(sorted(cities.values(), key=lambda c: c.name.casefold())),
+        dates=tuple(sorted((d for c in courses for d in c.dates), key=lambda d: d.sort_key)),
+        now=now,
+        fetched_at=snapshot.fetched_at,
+        _by_id={c.id: c for c in courses},
+        _by_category={k: tuple(v) for k, v in by_category.items()},
+        _by_venue={k: tuple(v) for k, v in by_venue.items()},
+        _by_city={k: tuple(v) for k, v in by_city.items()},
+    )
+
+
+# --- courses --------------------------------------------------------------------------------
+
+
+def _course_is_public(record: Mapping, rules: PublishSettings) -> bool:
+    if not _flag(record.get("is_active"), default=True):
+        return False
+    if str(record.get("type") or "public") in rules.hidden_course_types:
+        return False
+    level = record.get("level")
+    level_id = _int(level.get("id")) if isinstance(level, dict) else None
+    return level_id not in rules.hidden_level_ids
+
+
+def _price(raw: object) -> Price | None:
+    """The course price; zero or missing reads as 'price on request', never as 'kr 0'."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        value = Decimal(str(raw.get("value")))
+    except (InvalidOperation, ValueError):
+        return None
+    currency = str(raw.get("currency") or "").strip().upper()
+    if not value.is_finite() or value <= 0 or len(currency) != 3:
+        return None
+    return Price(value, currency, str(raw.get("comment") or "").strip())
+
+
+def _duration(raw: object) -> tuple[int, str] | None:
+    if not isinstance(raw, dict):
+        return None
+    value, unit = _int(raw.get("value")), raw.get("unit")
+    unit_title = _title_of(unit)
+    return (value, unit_title) if value and unit_title else None
+
+
+# --- dates ----------------------------------------------------------------------------------
+
+
+def _published_dates(
+    raw_dates: Mapping[int, dict],
+    courses: Mapping[int, dict],
+    rules: PublishSettings,
+    now: datetime,
+    venue_slugs: Mapping[int, str],
+    default_zone: str,
+) -> dict[int, list[CourseDate]]:
+    children: dict[int, list[dict]] = defaultdict(list)
+    tops = []
+    for record in raw_dates.values():
+        if not _date_is_listed(record):
+            continue
+        parent = _int(record.get("parent_id"))
+        if parent:
+            children[parent].append(record)
+        else:
+            tops.append(record)
+
+    result: dict[int, list[CourseDate]] = defaultdict(list)
+    for record in tops:
+        course = courses.get(_int(record.get("course_id")) or 0)
+        if course is None:
+            continue
+        parsed = _course_date(record, course, rules, now, venue_slugs, children, default_zone)
+        if parsed is not None:
+            result[parsed.course_id].append(parsed)
+    for dates in result.values():
+        dates.sort(key=lambda d: d.sort_key)
+    return result
+
+
+def _date_is_listed(record: Mapping) -> bool:
+    return _flag(record.get("is_visible"), default=True) and not record.get("deleted_at")
+
+
+def _course_date(
+    record: Mapping,
+    course: Mapping,
+    rules: PublishSettings,
+    now: datetime,
+    venue_slugs: Mapping[int, str],
+    children: Mapping[int, list[dict]],
+    default_zone: str,
+) -> CourseDate | None:
+    start = _date(record.get("start_at"))
+    if start is None:
+        return None  # a date without a start day cannot be listed or sorted
+    zone_name = _zone_name(record.get("timezone"), default_zone)
+    today = now.astimezone(ZoneInfo(zone_name)).date()
+    if start < today:
+        return None
+    deadline = _date(record.get("deadline_at"))
+    deadline_passed = deadline is not None and deadline < today
+    if deadline_passed and not _flag(record.get("visible_when_passed_deadline"), default=False):
+        return None
+    did = _int(record.get("coursedate_id") or record.get("id")) or 0
+    venue = _venue(record, venue_slugs)
+    booking_url = _safe_url(course.get("external_booking_url"))
+    sessions = [_session(child, venue_slugs) for child in children.get(did, ())]
+    sessions += [_gathering(g) for g in record.get("gatherings") or [] if isinstance(g, dict)]
+    return CourseDate(
+        id=did,
+        course_id=_int(record.get("course_id")) or 0,
+        start_date=start,
+        start_time=_time(record.get("start_time_at")),
+        end_date=_date(record.get("end_at")),
+        end_time=_time(record.get("end_time_at")),
+        timezone=zone_name,
+        deadline=deadline,
+        status=_status(record),
+        deadline_passed=deadline_passed,
+        venue=venue,
+        seats=_seats(record, rules),
+        price=_price(course.get("price")),
+        booking_url=booking_url,
+        booking_email=_email(course.get("email_booking")),
+        sessions=tuple(
+            sorted(
+                (s for s in sessions if s is not None),
+                key=lambda s: (s.start_date, s.start_time or time.min),
+            )
+        ),
+        instructors=_instructors(record),
+    )
+
+
+def _status(record: Mapping) -> str:
+    status = record.get("status")
+    sid = _int(status.get("id")) if isinstance(status, dict) else _int(record.get("status_id"))
+    return {
+        STATUS_TBD: "tbd",
+        STATUS_CANCELED: "canceled",
+        STATUS_POSTPONED: "postponed",
+    }.get(sid or STATUS_WILL_RUN, "scheduled")
+
+
+def _seats(record: Mapping, rules: PublishSettings) -> Seats:
+    """Three states plus unknown: ``fully_booked`` wins; 0 capacity with 0 free is unknown."""
+    seats = record.get("seats") if isinstance(record.get("seats"), dict) else {}
+    free = _int(_dig(seats, "free", "num"))
+    capacity = _int(_dig(seats, "allocated_capacity", "num"))
+    if str(record.get("seats_status") or "") == "fully_booked":
+        return Seats("full")
+    if free is None or (not capacity and free <= 0):
+        return Seats("unknown")
+    if free <= 0:
+        return Seats("full")
+    if free <= rules.few_seats_threshold:
+        return Seats("few", free if rules.show_seat_counts else None)
+    return Seats("available", free if rules.show_seat_counts else None)
+
+
+def _venue_slugs(records: Iterable[dict]) -> dict[int, str]:
+    titles = {}
+    for record in records:
+        location = record.get("location")
+        if isinstance(location, dict) and _int(location.get("id")):
+            titles[_int(location["id"])] = _location_title(location)
+    return assign_slugs(titles, fallback="sted")
+
+
+def _venue(record: Mapping, venue_slugs: Mapping[int, str]) -> Venue | None:
+    """The location, else the place (an area), else nothing: never an invented town."""
+    location = record.get("location")
+    place = record.get("place") if isinstance(record.get("place"), dict) else {}
+    online = _flag(record.get("is_virtual"), default=False)
+    if isinstance(location, dict) and _int(location.get("id")):
+        lid = _int(location["id"])
+        return Venue(
+            id=lid,
+            title=_location_title(location),
+            address=str(location.get("address") or "").strip(),
+            zipcode=str(location.get("zipcode") or "").strip(),
+            city=str(location.get("city") or place.get("title") or "").strip(),
+            slug=venue_slugs.get(lid, f"sted-{lid}"),
+            is_online=online or _flag(location.get("is_virtual"), default=False),
+        )
+    place_title = str(place.get("title") or "").strip()
+    if place_title or online:
+        pid = -(_int(place.get("id")) or 0)  # negative: never collides with a location id
+        # "-p<id>": a place's address can never take a location's ("<title>-<id>").
+        slug = f"{slugify(place_title) or 'sted'}-p{abs(pid)}"
+        return Venue(pid, place_title, "", "", place_title, slug, is_online=online)
+    return None
+
+
+def _location_title(location: Mapping) -> str:
+    return str(location.get("custom_title") or location.get("title") or "").strip()
+
+
+def _session(record: Mapping, venue_slugs: Mapping[int, str]) -> Session | None:
+    start = _date(record.get("start_at"))
+    if start is None:
+        return None
+    venue = _venue(record, venue_slugs)
+    return Session(
+        start,
+        _time(record.get("start_time_at")),
+        _time(record.get("end_time_at")),
+        venue.title if venue else "",
+    )
+
+
+def _gathering(record: Mapping) -> Session | None:
+    start, end = _local(record.get("gathering_at")), _local(record.get("gathering_end_at"))
+    if start is None:
+        return None
+    location = record.get("location")
+    title = _location_title(location) if isinstance(location, dict) else ""
+    return Session(start.date(), start.time(), end.time() if end else None, title)
+
+
+def _instructors(record: Mapping) -> tuple[str, ...]:
+    """Instructor names only: their e-mail and phone are not the public's business."""
+    names = []
+    for gathering in record.get("gatherings") or []:
+        for person in (gathering or {}).get("instructors") or []:
+            name = str((person or {}).get("fullname") or (person or {}).get("name") or "").strip()
+            if name and name not in names:
+                names.append(name)
+    return tuple(names)
+
+
+# --- tolerant readers -------------------------------------------------------------------------
+
+
+def _int(value: object) -> int | None:
+    """Ints arrive as ints or strings ("12"); anything else is unknown."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _flag(value: object, *, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def _dig(mapping: Mapping, *keys: str) -> object:
+    for key in keys:
+        if not isinstance(mapping, dict):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def _date(value: object) -> date | None:
+    """A date-only field as the calendar day it names: never parsed as a UTC instant."""
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def _time(value: object) -> time | None:
+    try:
+        return time.fromisoformat(str(value)[:8]) if value else None
+    except ValueError:
+        return None
+
+
+def _local(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _timestamp(value: object) -> datetime | None:
+    moment = _local(value)
+    return moment if moment is None or moment.tzinfo else None
+
+
+def _zone_name(value: object, default: str) -> str:
+    name = str(value or "").strip() or default
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return default
+    return name
+
+
+def _title_of(value: object) -> str:
+    return str(value.get("title") or "").strip() if isinstance(value, dict) else ""
+
+
+def _safe_url(value: object) -> str:
+    text = str(value or "").strip()
+    return text if text.lower().startswith(("https://", "http://")) else ""
+
+
+def _email(value: object) -> str:
+    text = str(value or "").strip()
+    return text if "@" in text and " " not in text and "<" not in text else ""
