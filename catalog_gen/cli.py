@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 
 from catalog_gen import __version__
+from catalog_gen.build import run_build
 from catalog_gen.clock import run_now
 from catalog_gen.config import (
     CONFIG_FILENAME,
@@ -94,7 +95,9 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool, debug: bool
     \b
     Typical use:
       catalog-gen init            start a project (writes catalog.toml)
-      catalog-gen fetch           download the catalog into a JSON snapshot
+      catalog-gen build           fetch what changed and render the site into site/
+      catalog-gen build --demo    try it on the bundled sample catalog (no key needed)
+      catalog-gen fetch           only download the catalog into a JSON snapshot
       catalog-gen diff            what changed between the last two snapshots
 
     The API key is read from FRONTCORE_API_KEY, never from catalog.toml.
@@ -149,21 +152,36 @@ def init(directory: Path) -> None:
     click.echo("next: export FRONTCORE_API_KEY=... && catalog-gen fetch")
 
 
+def run_options(*, demo_help: str, json_help: str):
+    """The options ``fetch`` and ``build`` share: one definition, one meaning."""
+    options = [
+        click.option("--demo", is_flag=True, help=demo_help),
+        click.option(
+            "--full", is_flag=True, help="Ignore the last snapshot and download everything."
+        ),
+        click.option(
+            "--allow-shrink",
+            is_flag=True,
+            help="Accept a catalog that lost more courses than sync.max_shrink_percent.",
+        ),
+        click.option("--json", "as_json", is_flag=True, help=json_help),
+        click.option("-q", "--quiet", is_flag=True, help="Print nothing on success (for cron)."),
+        now_option,
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @cli.command()
-@click.option(
-    "--demo",
-    is_flag=True,
-    help="Fetch from the bundled Frontcore emulator on 127.0.0.1: no key, no network.",
+@run_options(
+    demo_help="Fetch from the bundled Frontcore emulator on 127.0.0.1: no key, no network.",
+    json_help="Print the summary as JSON on stdout.",
 )
-@click.option("--full", is_flag=True, help="Ignore the last snapshot and download everything.")
-@click.option(
-    "--allow-shrink",
-    is_flag=True,
-    help="Accept a catalog that lost more courses than sync.max_shrink_percent.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing on success (for cron).")
-@now_option
 @click.pass_context
 def fetch(
     ctx: click.Context,
@@ -207,10 +225,12 @@ def _api(config: Config, demo: bool, now: datetime):
     register_secret(key)
     catalog = generate_catalog(DEMO_COURSES, today=now.date())
     with Emulator(catalog, api_key=key) as emulator:
-        demo_config = dataclasses.replace(
-            config, snapshot_dir=str(Path(config.snapshot_dir) / DEMO_SUBDIR)
-        )
-        yield demo_config, ApiAccess(base_url=emulator.base_url, api_key=key)
+        yield _demo_config(config), ApiAccess(base_url=emulator.base_url, api_key=key)
+
+
+def _demo_config(config: Config) -> Config:
+    """Demo runs keep their snapshots in a folder of their own."""
+    return dataclasses.replace(config, snapshot_dir=str(Path(config.snapshot_dir) / DEMO_SUBDIR))
 
 
 def _print_report(report: FetchReport, *, as_json: bool, quiet: bool) -> None:
@@ -305,13 +325,54 @@ def _diff_json(old: str, new: str, changes: SnapshotDiff) -> dict:
     }
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def build(args: tuple[str, ...]) -> None:
-    """(Not available yet.) Fetch and render the site into site/."""
-    raise click.UsageError(
-        "'catalog-gen build' arrives with the site builder; for now use 'catalog-gen fetch'"
-    )
+@cli.command()
+@run_options(
+    demo_help="Build from the bundled emulator and sample catalog: no key, no network.",
+    json_help="Print the build report as JSON on stdout.",
+)
+@click.option(
+    "--offline", is_flag=True, help="Render the last snapshot without touching the network."
+)
+@click.pass_context
+def build(
+    ctx: click.Context,
+    demo: bool,
+    offline: bool,
+    full: bool,
+    allow_shrink: bool,
+    as_json: bool,
+    quiet: bool,
+    pinned_now: str | None,
+) -> None:
+    """Fetch what changed and render the site into site/ (site.output_dir).
+
+    The site is assembled beside the old one and swapped in only when complete: a failing
+    template or an interrupted build leaves the last good site exactly as it was. Files whose
+    bytes did not change are not rewritten, so uploads send only what changed.
+    """
+    _setup_logging(ctx.obj["verbose"], quiet=quiet)
+    config = _config(ctx)
+    now = _now(config, pinned_now)
+    progress = progress_for(enabled=not (quiet or as_json))
+    if offline:
+        run_config = _demo_config(config) if demo else config
+        report = run_build(run_config, None, now=now, progress=progress)
+    else:
+        with _api(config, demo, now) as (run_config, access):
+            report = run_build(
+                run_config,
+                access,
+                now=now,
+                full=full,
+                allow_shrink=allow_shrink,
+                progress=progress,
+            )
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, sort_keys=True))
+    elif not quiet:
+        if report.fetch is not None:
+            click.echo(report.fetch.summary_line())
+        click.echo(report.summary_line())
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})

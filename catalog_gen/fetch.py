@@ -8,6 +8,7 @@ Everything here is callable from Python; the CLI only parses options and prints 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -66,12 +67,16 @@ def run_fetch(
     full: bool = False,
     allow_shrink: bool = False,
     progress: Progress | None = None,
+    locked: bool = False,
 ) -> FetchReport:
-    """Fetch the catalog into a new snapshot; the last good snapshot survives any failure."""
+    """Fetch the catalog into a new snapshot; the last good snapshot survives any failure.
+
+    ``locked`` says the caller (a build) already holds the project's run lock.
+    """
     started = time.monotonic()
     store = SnapshotStore(config.snapshot_path)
     settings = config.frontcore
-    with RunLock(store.root):
+    with contextlib.nullcontext() if locked else RunLock(store.root):
         store.clean_incoming()
         previous = store.latest()
         with Transport(

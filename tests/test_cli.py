@@ -148,9 +148,9 @@ def test_diff_needs_two_snapshots(project):
 
 
 def test_reserved_commands_say_they_are_not_there_yet(project):
-    result = project.run("build")
+    result = project.run("serve")
     assert result.returncode == 2
-    assert "arrives with the site builder" in result.stderr
+    assert "arrives with the preview server" in result.stderr
 
 
 def test_shrink_guard_exits_3(project, sample):

@@ -9,7 +9,7 @@ import click
 import pytest
 
 from catalog_gen.cli import cli
-from catalog_gen.config import documented_keys
+from catalog_gen.config import documented_keys, toml_value
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -44,8 +44,7 @@ def test_every_config_key_is_documented_with_its_default(key, default):
     row = re.search(rf"^\| `{re.escape(key)}` \| `([^`]*)` \|", README, re.MULTILINE)
     assert row, f"{key} has no row in the README's configuration table"
     shown = row.group(1)
-    expected = f'"{default}"' if isinstance(default, str) else repr(default)
-    assert shown == expected
+    assert shown == toml_value(default)
 
 
 def test_ci_runs_the_readme_test_command():

@@ -1,0 +1,206 @@
+"""Rendered files → ``site/``, all at once or not at all.
+
+The new site is assembled in a staging folder beside ``site/`` and swapped in with one atomic
+rename when it is complete, so a web server, an rsync job or a visitor sees either the old site
+or the new one, never half of each; a build that fails or is killed before the swap leaves the
+old site byte-identical (the staging folder is cleaned up by the next run).
+
+Files whose bytes did not change are hard-linked from the old site into the new one rather than
+written again, so they keep their inode and mtime and ``rsync``/CDN uploads send only what
+changed. When nothing changed at all, nothing on disk is touched.
+
+``site/`` is deleted and replaced on every build, so the folder must be one catalog-gen made:
+it carries a ``.catalog-gen`` marker, and a non-empty folder without one (or the project folder
+itself, by a mistyped ``output_dir``) is refused rather than wiped.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from catalog_gen.errors import BuildError
+
+MARKER = ".catalog-gen"
+MARKER_TEXT = b"This folder is written by catalog-gen build and replaced on every build.\n"
+
+
+@dataclass(frozen=True)
+class OutputReport:
+    """What publishing did to the site folder, by relative path."""
+
+    written: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    removed: tuple[str, ...]
+    swapped: bool
+
+
+def publish_site(
+    site_dir: Path, files: Mapping[str, bytes], *, protect: Path | None = None
+) -> OutputReport:
+    """Make ``site_dir`` contain exactly ``files`` (relative POSIX path → bytes).
+
+    ``protect`` is a folder that must never be replaced (the project root).
+    """
+    for name in files:
+        _check_relative(name)
+    site = Path(os.path.realpath(site_dir))
+    _check_target(site, protect)
+    _clean_leftovers(site)
+
+    old = _existing_files(site)
+    written, unchanged = [], []
+    for name, data in files.items():
+        if name in old and _same_bytes(site / name, data):
+            unchanged.append(name)
+        else:
+            written.append(name)
+    removed = sorted(set(old) - set(files))
+    if not written and not removed and (site / MARKER).is_file():
+        return OutputReport((), tuple(sorted(unchanged)), (), swapped=False)
+
+    site.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{site.name}.staging-", dir=site.parent))
+    try:
+        for name in unchanged:
+            _link_or_copy(site / name, staging / name)
+        for name in written:
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(files[name])
+        (staging / MARKER).write_bytes(MARKER_TEXT)
+        os.chmod(staging, 0o755)  # mkdtemp makes it 0700; a web server must read it
+        _swap_in(staging, site)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # the old site after a swap, else the leftovers
+    return OutputReport(tuple(sorted(written)), tuple(sorted(unchanged)), tuple(removed), True)
+
+
+def _check_relative(name: str) -> None:
+    path = PurePosixPath(name)
+    if (
+        not name
+        or path.is_absolute()
+        or any(part in ("", ".", "..") for part in name.split("/"))
+        or "\\" in name
+        or name == MARKER
+    ):
+        raise BuildError(f"refusing to write '{name}': output paths must stay inside the site")
+
+
+def _check_target(site: Path, protect: Path | None) -> None:
+    if protect is not None:
+        guarded = Path(os.path.realpath(protect))
+        if site == guarded or site in guarded.parents:
+            raise BuildError(
+                f"output folder {site} is the project folder or contains it; "
+                "set site.output_dir to a folder of its own (default: site)"
+            )
+    if site.is_dir() and not (site / MARKER).is_file() and any(site.iterdir()):
+        raise BuildError(
+            f"{site} is not empty and was not made by catalog-gen (no {MARKER} file); "
+            "the build replaces its whole content, so empty it or pick another site.output_dir"
+        )
+    if site.exists() and not site.is_dir():
+        raise BuildError(f"{site} exists and is not a folder; pick another site.output_dir")
+
+
+def _clean_leftovers(site: Path) -> None:
+    """Remove what a killed build left beside the site (and finish a half-done fallback swap)."""
+    if not site.parent.is_dir():
+        return
+    for entry in site.parent.iterdir():
+        if entry.name.startswith(f".{site.name}.old-") and not site.exists():
+            entry.rename(site)  # killed between the two renames of the fallback swap
+        elif entry.name.startswith((f".{site.name}.staging-", f".{site.name}.old-")):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _existing_files(site: Path) -> dict[str, Path]:
+    if not site.is_dir():
+        return {}
+    found = {}
+    for root, dirs, names in os.walk(site):
+        dirs.sort()
+        for name in names:
+            path = Path(root, name)
+            rel = path.relative_to(site).as_posix()
+            if rel != MARKER:
+                found[rel] = path
+    return found
+
+
+def _same_bytes(path: Path, data: bytes) -> bool:
+    try:
+        if path.is_symlink() or path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:  # a file system without hard links: a copy that keeps the mtime
+        shutil.copy2(source, target)
+
+
+def _swap_in(staging: Path, site: Path) -> None:
+    """Put ``staging`` at ``site``; afterwards ``staging`` holds the old site (or nothing)."""
+    if not site.exists():
+        os.rename(staging, site)
+        return
+    if _exchange(staging, site):
+        return
+    # No atomic exchange here (not Linux, or an old kernel): two renames, recovered by
+    # _clean_leftovers if the process dies between them.
+    old = Path(tempfile.mkdtemp(prefix=f".{site.name}.old-", dir=site.parent))
+    old.rmdir()
+    os.rename(site, old)
+    os.rename(staging, site)
+    os.rename(old, staging)
+
+
+RENAME_EXCHANGE = 2
+AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths with Linux renameat2(RENAME_EXCHANGE); False if unsupported."""
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    result = renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+_RENAMEAT2: list = []
+
+
+def _renameat2():
+    if not _RENAMEAT2:
+        function = None
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+            function = libc.renameat2
+            function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+            function.argtypes += [ctypes.c_uint]
+            function.restype = ctypes.c_int
+        except (OSError, AttributeError):
+            function = None
+        _RENAMEAT2.append(function)
+    return _RENAMEAT2[0]

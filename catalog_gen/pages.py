@@ -1,0 +1,200 @@
+"""The page plan: which pages a catalog has, where each lives, and what each one shows.
+
+Deciding pages is separate from drawing them (render.py) and from writing them (output.py), so
+the URL scheme is one small table and the plan can be tested without templates. Paths are
+relative file paths (``kurs/forstehjelp-22001/index.html``); links between pages are made
+relative by the renderer, so a site works from a domain root, a sub-folder or a file:// preview.
+
+URLs are keyed by id (see slugs.py): a course keeps its address whatever other courses do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from catalog_gen.catalog import Catalog, Category, City, Course, CourseDate, Venue
+from catalog_gen.content import ContentPage
+from catalog_gen.errors import BuildError
+
+#: Folder names per site language: visitors read URLs too.
+SEGMENTS = {
+    "nb": {
+        "course": "kurs",
+        "category": "kategori",
+        "venue": "sted",
+        "city": "by",
+        "calendar": "kalender",
+        "page": "side",
+    },
+    "en": {
+        "course": "courses",
+        "category": "category",
+        "venue": "venue",
+        "city": "city",
+        "calendar": "calendar",
+        "page": "page",
+    },
+}
+NOT_FOUND = "404.html"
+
+
+@dataclass(frozen=True)
+class Urls:
+    """The one place that knows where each kind of page lives."""
+
+    language: str = "nb"
+
+    def _seg(self, kind: str) -> str:
+        return SEGMENTS[self.language][kind]
+
+    def paged(self, folder: str, number: int) -> str:
+        """Page 1 of a list lives at the folder; page n under ``side/n/``."""
+        prefix = f"{folder}/" if folder else ""
+        if number <= 1:
+            return f"{prefix}index.html"
+        return f"{prefix}{self._seg('page')}/{number}/index.html"
+
+    def home(self, number: int = 1) -> str:
+        return self.paged("", number)
+
+    def course(self, course: Course) -> str:
+        return f"{self._seg('course')}/{course.slug}/index.html"
+
+    def categories(self) -> str:
+        return f"{self._seg('category')}/index.html"
+
+    def category(self, category: Category, number: int = 1) -> str:
+        return self.paged(f"{self._seg('category')}/{category.slug}", number)
+
+    def venues(self) -> str:
+        return f"{self._seg('venue')}/index.html"
+
+    def venue(self, venue: Venue, number: int = 1) -> str:
+        return self.paged(f"{self._seg('venue')}/{venue.slug}", number)
+
+    def city(self, city: City, number: int = 1) -> str:
+        return self.paged(f"{self._seg('city')}/{city.slug}", number)
+
+    def calendar(self, number: int = 1) -> str:
+        return self.paged(self._seg("calendar"), number)
+
+    def content(self, page: ContentPage) -> str:
+        return f"{page.slug}/index.html"
+
+    def reserved(self) -> set[str]:
+        return set(SEGMENTS[self.language].values()) | {"static"}
+
+
+@dataclass(frozen=True)
+class Pagination:
+    """One page of a long list, with the paths of its neighbours."""
+
+    items: tuple
+    number: int
+    count: int
+    total: int
+    path_of: Callable[[int], str] = field(repr=False, compare=False)
+
+    @property
+    def previous(self) -> str | None:
+        return self.path_of(self.number - 1) if self.number > 1 else None
+
+    @property
+    def next(self) -> str | None:
+        return self.path_of(self.number + 1) if self.number < self.count else None
+
+    @property
+    def pages(self) -> list[tuple[int, str]]:
+        return [(n, self.path_of(n)) for n in range(1, self.count + 1)]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One file of the site: where it goes, which template draws it, and with what."""
+
+    path: str
+    template: str
+    context: dict[str, Any]
+
+
+def paginate(items: Sequence, per_page: int, path_of: Callable[[int], str]) -> list[Pagination]:
+    """Split a list into pages; an empty list still gets its first page."""
+    count = max(1, math.ceil(len(items) / per_page))
+    return [
+        Pagination(tuple(items[(n - 1) * per_page : n * per_page]), n, count, len(items), path_of)
+        for n in range(1, count + 1)
+    ]
+
+
+def plan_pages(
+    catalog: Catalog, content: Sequence[ContentPage], urls: Urls, per_page: int
+) -> list[Page]:
+    """Every page of the site, in a stable order."""
+    _check_content_slugs(content, urls)
+    pages: list[Page] = []
+
+    for part in paginate(catalog.courses, per_page, urls.home):
+        pages.append(Page(urls.home(part.number), "home.html", {"pagination": part}))
+
+    for course in catalog.courses:
+        pages.append(Page(urls.course(course), "course.html", {"course": course}))
+
+    pages.append(Page(urls.categories(), "categories.html", {}))
+    for category in catalog.categories:
+        pages += _listing(
+            "category", category, catalog.courses_in(category), urls.category, per_page
+        )
+    pages.append(Page(urls.venues(), "venues.html", {}))
+    for venue in catalog.venues:
+        pages += _listing("venue", venue, catalog.courses_at(venue), urls.venue, per_page)
+    for city in catalog.cities:
+        pages += _listing("city", city, catalog.courses_in_city(city), urls.city, per_page)
+
+    for part in paginate(catalog.dates, per_page * 2, urls.calendar):
+        pages.append(
+            Page(
+                urls.calendar(part.number),
+                "calendar.html",
+                {"pagination": part, "months": group_by_month(part.items)},
+            )
+        )
+
+    for page in content:
+        pages.append(Page(urls.content(page), "content.html", {"page": page}))
+
+    pages.append(Page(NOT_FOUND, "404.html", {}))
+    return pages
+
+
+def _listing(
+    kind: str, record: Any, courses: Sequence[Course], url_of: Callable[..., str], per_page: int
+) -> list[Page]:
+    """The pages listing one category's, venue's or city's courses (``<kind>.html``)."""
+    return [
+        Page(url_of(record, part.number), f"{kind}.html", {kind: record, "pagination": part})
+        for part in paginate(courses, per_page, lambda n: url_of(record, n))
+    ]
+
+
+def group_by_month(dates: Sequence[CourseDate]) -> list[tuple[tuple[int, int], list[CourseDate]]]:
+    """Consecutive dates grouped under (year, month), in order."""
+    groups: list[tuple[tuple[int, int], list[CourseDate]]] = []
+    for d in dates:
+        key = (d.start_date.year, d.start_date.month)
+        if not groups or groups[-1][0] != key:
+            groups.append((key, []))
+        groups[-1][1].append(d)
+    return groups
+
+
+def _check_content_slugs(content: Sequence[ContentPage], urls: Urls) -> None:
+    reserved = urls.reserved()
+    for page in content:
+        if page.slug in reserved:
+            raise BuildError(
+                f"{page.source}: the page address '{page.slug}/' is used by the catalog; "
+                "rename the file or set another 'slug' in its front matter"
+            )

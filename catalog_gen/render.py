@@ -1,0 +1,207 @@
+"""Pages to bytes: the Jinja environment, the theme loader chain, filters and hashed assets.
+
+Template lookup, first match wins::
+
+    <project>/templates/        the provider's overrides, file by file
+    <theme>/templates/          the theme picked by site.theme
+    "!theme/<name>"             always the theme's own file, so an override can extend it:
+                                {% extends "!theme/base.html" %}
+
+A theme is ``themes/<name>/`` beside catalog.toml, else one bundled with catalog-gen. Its
+``static/`` files (and the project's ``static/``, which wins file by file) are published under
+``static/`` with a content hash in the name, so a CDN or browser never serves stale CSS.
+
+Templates run with autoescaping and StrictUndefined: a misspelt variable is an error naming the
+template file and line, not an empty string on the live site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import posixpath
+import sys
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from catalog_gen.catalog import Catalog
+from catalog_gen.content import ContentPage
+from catalog_gen.errors import BuildError, TemplateError
+from catalog_gen.i18n import Locale
+from catalog_gen.pages import NOT_FOUND, Page, Urls
+
+THEME_PREFIX = "!theme"
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """Site-wide facts every template can read as ``site``."""
+
+    title: str
+    language: str
+    menu: tuple[ContentPage, ...] = ()
+
+
+def find_theme(name: str, project_root: Path) -> Path:
+    """The theme folder: the project's own ``themes/<name>``, else a bundled one."""
+    candidates = [project_root / "themes" / name]
+    bundled = importlib.resources.files("catalog_gen") / "themes" / name
+    candidates.append(Path(str(bundled)))
+    # A source checkout or editable install keeps the themes at the repository root.
+    candidates.append(Path(__file__).resolve().parent.parent / "themes" / name)
+    for folder in candidates:
+        if (folder / "templates").is_dir():
+            return folder
+    raise BuildError(
+        f"theme '{name}' not found (looked in {project_root / 'themes' / name} and the "
+        "bundled themes); check site.theme in catalog.toml"
+    )
+
+
+def static_assets(folders: Iterable[Path]) -> dict[str, tuple[str, bytes]]:
+    """Static files by logical name (``style.css``) → (hashed output path, bytes).
+
+    Later folders win, so pass the theme's folder first and the project's last.
+    """
+    sources: dict[str, Path] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                sources[path.relative_to(folder).as_posix()] = path
+    assets = {}
+    for name, path in sorted(sources.items()):
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()[:10]
+        stem, dot, suffix = name.rpartition(".")
+        hashed = f"{stem}.{digest}.{suffix}" if dot and stem else f"{name}.{digest}"
+        assets[name] = (f"static/{hashed}", data)
+    return assets
+
+
+class Renderer:
+    """Renders planned pages with one Jinja environment; one instance per build."""
+
+    def __init__(
+        self,
+        *,
+        theme: Path,
+        overrides: Path,
+        locale: Locale,
+        urls: Urls,
+        site: SiteInfo,
+        catalog: Catalog,
+        assets: Mapping[str, tuple[str, bytes]],
+    ):
+        theme_loader = jinja2.FileSystemLoader(str(theme / "templates"))
+        self.roots = [overrides, theme / "templates"]
+        #: Template paths in messages are shown relative to these (project, theme's parent).
+        self._bases = [overrides.parent, theme.parent.parent]
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(
+                [
+                    jinja2.FileSystemLoader(str(overrides)),
+                    theme_loader,
+                    jinja2.PrefixLoader({THEME_PREFIX: theme_loader}, delimiter="/"),
+                ]
+            ),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.assets = assets
+        self._page_path = ""
+        self.env.globals.update(
+            site=site,
+            catalog=catalog,
+            urls=urls,
+            t=locale.t,
+            locale=locale,
+            url=self._url,
+            asset=self._asset,
+        )
+        self.env.filters.update(
+            date=locale.date,
+            time=locale.time,
+            month=locale.month,
+            price=locale.price,
+            number=locale.number,
+        )
+
+    def render(self, page: Page) -> bytes:
+        """One page's bytes; template problems become a TemplateError naming file and line."""
+        self._page_path = page.path
+        try:
+            template = self.env.get_template(page.template)
+            text = template.render(page.context, page_path=page.path)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(
+                f"{self._where(exc.filename or exc.name, exc.lineno)}: {exc.message}"
+            ) from None
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(
+                f"template '{exc.name}' not found (needed for {page.path}); looked in "
+                + ", ".join(str(r) for r in self.roots)
+            ) from None
+        except Exception as exc:  # a template bug at run time: name the template line
+            filename, line = _template_frame(sys.exc_info()[2])
+            where = self._where(filename, line) if filename else page.template
+            raise TemplateError(
+                f"{where}: {type(exc).__name__}: {exc} (rendering {page.path})"
+            ) from None
+        return text.encode("utf-8")
+
+    def _where(self, filename: str | None, line: int | None) -> str:
+        shown = filename or "?"
+        for base in self._bases:
+            try:
+                shown = str(Path(shown).resolve().relative_to(base.resolve()))
+                break
+            except ValueError:
+                continue
+        return f"{shown}:{line}" if line else shown
+
+    # url() and asset() read the page being rendered from the renderer, not from the template
+    # context, so they also work inside imported macros (which do not see the page's context).
+    def _url(self, target: str) -> str:
+        """A link from the page being rendered to ``target`` (a planned path)."""
+        return relative_url(self._page_path, target)
+
+    def _asset(self, name: str) -> str:
+        if name not in self.assets:
+            raise KeyError(f"no static file '{name}' in the theme or the project")
+        return relative_url(self._page_path, self.assets[name][0])
+
+
+def relative_url(source: str, target: str) -> str:
+    """The link from page ``source`` to file ``target``; folders end in ``/``.
+
+    The 404 page is served at any depth, so its links are absolute from the site root.
+    """
+    directory, name = posixpath.split(target)
+    tail = "" if name == "index.html" else name
+    if source == NOT_FOUND:
+        return "/" + (f"{directory}/" if directory else "") + tail
+    start = posixpath.dirname(source) or "."
+    relative = posixpath.relpath(directory or ".", start)
+    if tail:
+        return tail if relative == "." else f"{relative}/{tail}"
+    return "./" if relative == "." else f"{relative}/"
+
+
+def _template_frame(tb: Any) -> tuple[str | None, int | None]:
+    """The innermost traceback frame that belongs to a template file."""
+    found: tuple[str | None, int | None] = (None, None)
+    for frame, line in traceback.walk_tb(tb):
+        filename = frame.f_code.co_filename
+        if filename.endswith((".html", ".xml", ".txt", ".j2")):
+            found = (filename, line)
+    return found

@@ -1,0 +1,231 @@
+"""Rendering with themes and overrides, template errors, assets, content pages, and removals.
+
+Every test builds a real site from a real snapshot (fetched once from the emulator on loopback)
+and reads the result with an HTML5 parser.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from catalog_gen.build import run_build
+from catalog_gen.config import ApiAccess, load_config
+from catalog_gen.errors import BuildError, ConfigError, TemplateError
+from catalog_gen.fetch import run_fetch
+from catalog_gen.frontcore.emulator import Emulator
+from catalog_gen.frontcore.sample import generate_catalog
+from catalog_gen.render import relative_url
+from tests.conftest import API_KEY, NOW, TODAY
+from tests.sitecheck import internal_targets, pages, parse, site_bytes, site_tree
+
+THEME = Path(__file__).resolve().parent.parent / "themes" / "default"
+
+
+@pytest.fixture(scope="module")
+def fetched(tmp_path_factory) -> Path:
+    """A snapshots folder with one fetch of the 48-course sample."""
+    root = tmp_path_factory.mktemp("fetched")
+    (root / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\n")
+    with Emulator(generate_catalog(48, today=TODAY), api_key=API_KEY) as emulator:
+        access = ApiAccess(base_url=emulator.base_url, api_key=API_KEY)
+        run_fetch(load_config(root / "catalog.toml"), access, now=NOW)
+    return root / "snapshots"
+
+
+@pytest.fixture
+def site_project(tmp_path, fetched):
+    """A project folder with the snapshot in place; ``build()`` renders it offline."""
+    shutil.copytree(fetched, tmp_path / "snapshots")
+
+    class SiteProject:
+        root = tmp_path
+        site = tmp_path / "site"
+
+        def write(self, name: str, text: str) -> Path:
+            path = tmp_path / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return path
+
+        def build(self, toml: str = ""):
+            self.write("catalog.toml", toml)
+            return run_build(load_config(tmp_path / "catalog.toml"), None, now=NOW)
+
+    return SiteProject()
+
+
+def test_a_project_template_overrides_the_theme_file_by_file(site_project):
+    site_project.write(
+        "templates/course.html",
+        '{% extends "!theme/course.html" %}\n'
+        "{% block title %}Kurs: {{ course.title }}{% endblock %}\n",
+    )
+    site_project.build()
+    course = parse(next(site_project.site.glob("kurs/*/index.html")))
+    assert course.title.get_text().startswith("Kurs: ")
+    assert course.select("table.dates")  # the rest of the theme's template still renders
+    home = parse(site_project.site / "index.html")
+    assert home.title.get_text() == "Kurskatalog"  # other templates untouched
+
+
+def test_the_theme_key_picks_a_theme_folder(site_project):
+    shutil.copytree(THEME, site_project.root / "themes" / "mine")
+    base = site_project.root / "themes" / "mine" / "templates" / "base.html"
+    base.write_text(base.read_text().replace("<body>", '<body class="mine">'))
+    site_project.build('[site]\ntheme = "mine"\n')
+    assert parse(site_project.site / "index.html").body["class"] == ["mine"]
+
+
+def test_an_unknown_theme_is_a_clear_error(site_project):
+    with pytest.raises(BuildError, match="theme 'nope' not found"):
+        site_project.build('[site]\ntheme = "nope"\n')
+    assert not site_project.site.exists()
+
+
+def test_static_files_get_content_hashed_names(site_project):
+    site_project.build()
+    css = [p for p in (site_project.site / "static").iterdir()]
+    assert len(css) == 1 and css[0].name.startswith("style.") and css[0].suffix == ".css"
+    first_name = css[0].name
+    assert css[0].read_bytes() == (THEME / "static" / "style.css").read_bytes()
+
+    site_project.write("static/style.css", "body { color: black }\n")  # the project's wins
+    report = site_project.build()
+    (css,) = (site_project.site / "static").iterdir()
+    assert css.name != first_name and css.read_text() == "body { color: black }\n"
+    assert report.removed >= 1  # the old stylesheet is gone
+    for page in pages(site_project.site):
+        links = [t for _, t, _ in internal_targets(site_project.site, page) if "static/" in t]
+        assert links == [f"static/{css.name}"], page
+
+
+def test_a_template_error_names_file_and_line_and_keeps_the_old_site(site_project):
+    site_project.build()
+    before = site_tree(site_project.site)
+    site_project.write(
+        "templates/course.html",
+        '{% extends "!theme/course.html" %}\n{% block title %}\n{{ course.no_such_field }}\n'
+        "{% endblock %}\n",
+    )
+    with pytest.raises(TemplateError, match=r"templates/course\.html:3: .*no_such_field"):
+        site_project.build()
+    assert site_tree(site_project.site) == before
+    assert [p.name for p in site_project.root.iterdir() if ".staging-" in p.name] == []
+
+
+def test_a_template_syntax_error_names_file_and_line(site_project):
+    site_project.write("templates/home.html", "{% extends 'base.html' %}\n\n{% block main %}\n")
+    with pytest.raises(TemplateError, match=r"templates/home\.html:\d+: "):
+        site_project.build()
+    assert not site_project.site.exists()
+
+
+def test_content_pages_from_markdown_with_front_matter(site_project):
+    site_project.write(
+        "content/om-oss.md",
+        "---\ntitle: Om oss & kursene\ndescription: Hvem vi er.\nmenu: 1\n---\n"
+        "# Velkommen\n\nVi holder **kurs** i hele landet.\n",
+    )
+    site_project.build()
+    page = parse(site_project.site / "om-oss" / "index.html")
+    assert page.h1.get_text() == "Om oss & kursene"
+    assert page.find("strong").get_text() == "kurs"
+    assert page.find("meta", attrs={"name": "description"})["content"] == "Hvem vi er."
+    menu = [a.get_text() for a in parse(site_project.site / "index.html").select("nav .menu a")]
+    assert "Om oss & kursene" in menu
+
+
+def test_bad_front_matter_names_the_file(site_project):
+    site_project.write("content/feil.md", "---\ntitle: [uavsluttet\n---\nTekst\n")
+    with pytest.raises(BuildError, match=r"content/feil\.md"):
+        site_project.build()
+
+
+def test_a_content_page_cannot_take_a_catalog_address(site_project):
+    site_project.write("content/kurs.md", "---\ntitle: Kurs\n---\nTekst\n")
+    with pytest.raises(BuildError, match="kurs/"):
+        site_project.build()
+
+
+def test_lists_paginate_by_site_per_page(site_project):
+    site_project.build("[site]\nper_page = 10\n")
+    site = site_project.site
+    homes = [site / "index.html", *sorted(site.glob("side/*/index.html"))]
+    assert len(homes) >= 4
+    courses = set()
+    for home in homes:
+        links = {a["href"].split("/")[-2] for a in parse(home).select("main h2 a, main h3 a")}
+        assert 0 < len(links) <= 10
+        courses |= links
+    assert len(courses) == len(list(site.glob("kurs/*/index.html")))
+
+
+def test_a_removed_course_loses_its_page_and_nothing_else_changes_needlessly(project):
+    config = project.config
+    first = run_build(config, project.access(), now=NOW)
+    site = config.output_path
+    before = site_tree(site)
+    gone = next(p for p in site.glob("kurs/*/index.html"))
+    course_id = int(gone.parent.name.rsplit("-", 1)[1])
+    project.emulator.catalog.remove_course(course_id)
+
+    second = run_build(config, project.access(), now=NOW)
+    after = site_tree(site)
+    assert not gone.exists()
+    assert f"kurs/{gone.parent.name}/index.html" not in after
+    assert second.removed >= 1 and second.written >= 1
+    unchanged = [n for n in after if n in before and after[n] == before[n]]
+    assert len(unchanged) == second.unchanged  # same bytes and same mtime: not rewritten
+    assert second.written + second.unchanged == second.files < first.files
+
+
+@pytest.mark.parametrize("output_dir", [".", "..", "../elsewhere", "/tmp/site"])
+def test_output_dir_must_be_a_folder_inside_the_project(site_project, output_dir):
+    with pytest.raises(ConfigError, match="output_dir' must be a folder inside the project"):
+        site_project.build(f'[site]\noutput_dir = "{output_dir}"\n')
+
+
+def test_a_folder_not_made_by_catalog_gen_is_not_wiped(site_project):
+    site_project.write("site/precious.txt", "do not delete")
+    with pytest.raises(BuildError, match="not made by catalog-gen"):
+        site_project.build()
+    assert (site_project.site / "precious.txt").read_text() == "do not delete"
+
+
+def test_same_snapshot_same_bytes(site_project, tmp_path_factory, fetched):
+    site_project.build()
+    other = tmp_path_factory.mktemp("again")
+    shutil.copytree(fetched, other / "snapshots")
+    (other / "catalog.toml").write_text("")
+    run_build(load_config(other / "catalog.toml"), None, now=NOW)
+    assert site_bytes(other / "site") == site_bytes(site_project.site)
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "link"),
+    [
+        ("index.html", "kurs/excel-1/index.html", "kurs/excel-1/"),
+        ("kurs/excel-1/index.html", "index.html", "../../"),
+        ("kurs/excel-1/index.html", "kurs/word-2/index.html", "../word-2/"),
+        ("kurs/excel-1/index.html", "kurs/excel-1/index.html", "./"),
+        ("side/2/index.html", "static/style.abc.css", "../../static/style.abc.css"),
+        ("404.html", "kurs/excel-1/index.html", "/kurs/excel-1/"),
+        ("404.html", "index.html", "/"),
+    ],
+)
+def test_relative_urls(source, target, link):
+    assert relative_url(source, target) == link
+
+
+def test_config_replace_keeps_render_inputs_explicit(site_project):
+    """The page plan reads only the config it is given (no hidden globals)."""
+    site_project.build()
+    config = load_config(site_project.root / "catalog.toml")
+    english = replace(config, site=replace(config.site, language="en", output_dir="site-en"))
+    run_build(english, None, now=NOW)
+    assert parse(site_project.root / "site-en" / "index.html").html["lang"] == "en"
+    assert parse(site_project.site / "index.html").html["lang"] == "nb"

@@ -1,0 +1,286 @@
+"""End to end: ``catalog-gen build --demo`` as a user runs it, and what a visitor then sees.
+
+The demo build is the real path (the console script, the emulator on 127.0.0.1, a snapshot on
+disk, the bundled theme, the atomic publish). The pages are parsed with html5lib, the parser
+browsers' algorithm is specified by, and every internal link and asset is followed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from catalog_gen.frontcore.sample import HOSTILE_TITLE
+from tests.sitecheck import html5_errors, internal_targets, pages, parse, site_bytes, site_tree
+
+PINNED = "2026-11-23T04:00:00+01:00"
+
+
+def catalog_gen(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("FRONTCORE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "catalog_gen", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def build_demo(folder: Path, *args: str, env: dict | None = None) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    result = catalog_gen(folder, "build", "--demo", "--now", PINNED, "--json", *args, env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("demo")
+    report = build_demo(folder)
+    return folder / "site", report
+
+
+def test_the_demo_builds_a_whole_site(demo):
+    site, report = demo
+    assert report["pages"] > 60
+    assert report["written"] == report["files"] == len(site_tree(site)) - 1  # minus the marker
+    assert report["unchanged"] == 0 and report["removed"] == 0
+    for expected in ("index.html", "404.html", "kalender/index.html", "kategori/index.html"):
+        assert (site / expected).is_file(), expected
+    assert len(list((site / "kurs").iterdir())) > 30
+
+
+def test_every_internal_link_and_asset_resolves(demo):
+    site, _ = demo
+    checked = 0
+    ids: dict[str, set[str]] = {}
+    for page in pages(site):
+        for ref, target, fragment in internal_targets(site, page):
+            assert (site / target).is_file(), f"{page.relative_to(site)}: {ref} → {target}"
+            if fragment:
+                if target not in ids:
+                    ids[target] = {e["id"] for e in parse(site / target).find_all(id=True)}
+                assert fragment in ids[target], f"{page.relative_to(site)}: {ref}"
+            checked += 1
+    assert checked > 1000
+
+
+def test_pages_are_well_formed_html5(demo):
+    site, _ = demo
+    for page in pages(site):
+        assert html5_errors(page) == [], page.relative_to(site)
+
+
+def test_pages_have_landmarks_one_h1_and_headings_in_order(demo):
+    site, _ = demo
+    for page in pages(site):
+        soup = parse(page)
+        name = page.relative_to(site)
+        assert soup.html["lang"] == "nb"
+        assert soup.find("title").get_text(strip=True), name
+        assert len(soup.find_all("main")) == 1, name
+        assert soup.find("header") and soup.find("footer"), name
+        for nav in soup.find_all("nav"):
+            assert nav.get("aria-label"), name
+        assert len(soup.find_all("h1")) == 1, name
+        levels = [int(h.name[1]) for h in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6"])]
+        for before, after in itertools.pairwise(levels):
+            assert after <= before + 1, f"{name}: h{before} followed by h{after}"
+        for th in soup.select("thead th"):
+            assert th.get("scope") == "col", name
+        for img in soup.find_all("img"):
+            assert img.has_attr("alt"), name
+
+
+def test_no_script_no_event_handlers_and_nothing_from_other_hosts(demo):
+    site, _ = demo
+    for page in pages(site):
+        soup = parse(page)
+        name = page.relative_to(site)
+        assert soup.find_all(["script", "iframe", "object", "embed", "style"]) == [], name
+        for element in soup.find_all(True):
+            for attribute, value in element.attrs.items():
+                assert not attribute.startswith("on"), (name, element.name, attribute)
+                assert attribute != "style", (name, element.name)
+                if attribute in ("href", "src"):
+                    assert not str(value).strip().lower().startswith(("javascript:", "data:"))
+        for element in soup.find_all(["link", "img", "source"]):
+            ref = element.get("href") or element.get("src") or ""
+            assert "//" not in ref, (name, ref)
+
+
+def test_the_hostile_title_is_shown_as_text_everywhere(demo):
+    site, _ = demo
+    seen = Counter()
+    for page in pages(site):
+        soup = parse(page)
+        for prose in soup.select(".prose"):  # the provider's (sanitised) HTML may use <b>
+            prose.decompose()
+        for element in soup.find_all(string=lambda s: s and "XSS" in s):
+            assert element.parent.name != "b", page.relative_to(site)
+            seen[page.relative_to(site).parts[0]] += 1
+    course = next(site.glob("kurs/sikker-koding-*/index.html"))
+    soup = parse(course)
+    assert soup.h1.get_text() == HOSTILE_TITLE
+    assert soup.title.get_text().startswith(HOSTILE_TITLE)
+    assert seen["kurs"] >= 1 and seen["kategori"] >= 1  # its page and the lists showing it
+
+
+def test_hostile_course_texts_never_reach_a_page(demo):
+    site, _ = demo
+    raw = b"".join(data for name, data in site_bytes(site).items() if name.endswith(".html"))
+    assert b"<script" not in raw
+    assert b"onerror" not in raw
+    assert b"javascript:" not in raw
+    # The harmless words around the hostile markup are still there.
+    assert b"Klikk her" in raw
+
+
+def test_a_course_page_shows_dates_status_seats_prices_and_booking(demo):
+    site, _ = demo
+    rows_seen: Counter = Counter()
+    for page in site.glob("kurs/*/index.html"):
+        soup = parse(page)
+        for row in soup.select("table.dates tbody tr"):
+            cells = {td["data-label"]: td.get_text(" ", strip=True) for td in row.find_all("td")}
+            assert set(cells) == {
+                "Dato", "Tid", "Sted", "By", "Status", "Plasser", "Pris", "Påmelding",
+            }  # fmt: skip
+            status, seats = cells["Status"], cells["Plasser"]
+            if "Avlyst" in status:
+                rows_seen["canceled"] += 1
+                assert not row.select("a.button")  # no booking for a canceled date
+            if "Utsatt" in status:
+                rows_seen["postponed"] += 1
+            if "Påmeldingen er stengt" in status:
+                rows_seen["closed"] += 1
+                assert not row.select("a.button")
+            if seats == "Fullt":
+                rows_seen["full"] += 1
+            if seats.endswith("ledige plasser") or seats == "1 ledig plass":
+                rows_seen["seats"] += 1
+            if seats.startswith("Få plasser igjen"):
+                rows_seen["few"] += 1
+            if row.select("details.sessions"):
+                rows_seen["sub-dates"] += 1
+            if cells["Pris"].endswith("kr"):
+                rows_seen["price"] += 1
+            for link in row.select("a.button"):
+                assert link["href"].startswith(("https://", "http://", "mailto:"))
+                rows_seen["booking"] += 1
+            assert any(year in cells["Dato"] for year in ("2025", "2026", "2027")), cells
+    kinds = (
+        "canceled",
+        "postponed",
+        "closed",
+        "full",
+        "few",
+        "seats",
+        "sub-dates",
+        "price",
+        "booking",
+    )
+    for kind in kinds:
+        assert rows_seen[kind] > 0, f"no date row shows '{kind}' in the demo: {rows_seen}"
+
+
+def test_home_lists_courses_with_their_next_date(demo):
+    site, _ = demo
+    soup = parse(site / "index.html")
+    links = [a["href"] for a in soup.select("main a[href^='kurs/']")]
+    assert len(set(links)) >= 20
+    assert soup.find(string=lambda s: s and "Neste kurs" in s)
+
+
+def test_the_calendar_groups_upcoming_dates_by_month(demo):
+    site, _ = demo
+    soup = parse(site / "kalender" / "index.html")
+    months = [h.get_text(strip=True) for h in soup.select("main h2")]
+    assert months[0] == "November 2026" or months[0] == "Desember 2026"
+    assert all(m.split()[-1].isdigit() for m in months)
+    for time_element in soup.select("main time[datetime]"):
+        assert time_element["datetime"] >= "2026-11-23"
+
+
+def test_long_lists_paginate_with_working_links(demo):
+    site, _ = demo
+    second = site / "kalender" / "side" / "2" / "index.html"
+    assert second.is_file()
+    soup = parse(second)
+    pager = soup.find("nav", attrs={"aria-label": "Sider"})
+    assert pager is not None
+    assert pager.find(string=lambda s: s and "Side 2 av" in s)
+
+
+def test_rebuilding_the_same_snapshot_writes_nothing(demo):
+    site, _ = demo
+    before = site_tree(site)
+    report = build_demo(site.parent, "--offline")
+    assert (report["written"], report["removed"]) == (0, 0)
+    assert report["unchanged"] == report["files"]
+    assert site_tree(site) == before  # same bytes and same mtimes
+
+
+def test_the_same_snapshot_gives_the_same_bytes_whatever_the_machines_zone(demo, tmp_path):
+    site, _ = demo
+    for zone in ("America/Los_Angeles", "Asia/Tokyo"):
+        build_demo(tmp_path / zone.replace("/", "-"), env={"TZ": zone})
+        other = tmp_path / zone.replace("/", "-") / "site"
+        assert site_bytes(other) == site_bytes(site), zone
+
+
+def test_an_english_site(tmp_path):
+    (tmp_path / "catalog.toml").write_text('[site]\nlanguage = "en"\ntitle = "Courses"\n')
+    build_demo(tmp_path)
+    site = tmp_path / "site"
+    home = parse(site / "index.html")
+    assert home.html["lang"] == "en"
+    assert home.find(string=lambda s: s and "Next date" in s)
+    course = parse(next(site.glob("courses/*/index.html")))
+    headers = [th.get_text(strip=True) for th in course.select("table.dates thead th")]
+    assert headers == ["Date", "Time", "Venue", "City", "Status", "Seats", "Price", "Booking"]
+    assert (site / "calendar" / "index.html").is_file()
+    months = [h.get_text(strip=True) for h in parse(site / "calendar/index.html").select("main h2")]
+    assert months[0] in ("November 2026", "December 2026")
+
+
+def test_offline_without_a_snapshot_says_what_to_run(tmp_path):
+    result = catalog_gen(tmp_path, "build", "--offline")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "no snapshot" in lines[0] and "catalog-gen build" in lines[0]
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_template_error_is_one_line_exit_1_and_the_site_stays(tmp_path):
+    build_demo(tmp_path)
+    before = site_tree(tmp_path / "site")
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "home.html").write_text(
+        "{% extends '!theme/home.html' %}\n{% block main %}{{ 1 // 0 }}{% endblock %}\n"
+    )
+    result = catalog_gen(tmp_path, "build", "--demo", "--offline", "--now", PINNED)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "templates/home.html:2" in line and "ZeroDivisionError" in line
+    assert site_tree(tmp_path / "site") == before
+
+
+def test_a_bad_site_setting_is_a_usage_error(tmp_path):
+    (tmp_path / "catalog.toml").write_text('[site]\nlanguage = "de"\n')
+    result = catalog_gen(tmp_path, "build", "--demo")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "site.language" in line and "Traceback" not in result.stderr
