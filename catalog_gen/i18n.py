@@ -172,7 +172,7 @@ class Locale:
 
     def time(self, value: time) -> str:
         """``09:00``: the wall-clock time at the venue, never converted."""
-        return format_time(value, "short", locale=self._babel)
+        return _format_time(value, self._babel)
 
     def month(self, year: int, month: int) -> str:
         """``November 2026``, capitalised for use as a heading."""
@@ -181,26 +181,36 @@ class Locale:
 
     def price(self, value: Decimal | int | float, currency: str) -> str:
         """``1 500 kr``: whole amounts without decimals, others with the currency's digits."""
-        amount = Decimal(str(value))
-        if amount == amount.to_integral_value():
-            pattern = self._babel.currency_formats["standard"].pattern
-            return format_currency(
-                amount,
-                currency,
-                format=pattern.replace(".00", ""),
-                locale=self._babel,
-                currency_digits=False,
-            )
-        return format_currency(amount, currency, locale=self._babel)
+        return _format_price(Decimal(str(value)), currency, self._babel)
 
     def number(self, value: int | float | Decimal) -> str:
         return format_decimal(value, locale=self._babel)
 
 
-@lru_cache(maxsize=4096)
+# A big catalog formats the same few hundred dates, times and prices tens of thousands of
+# times; Babel re-parses its patterns on every call, so the results are kept.
+@lru_cache(maxsize=8192)
 def _format_date(value: date, style: str, locale: babel.Locale) -> str:
-    # The same few hundred dates are formatted tens of thousands of times in a big catalog.
     return format_date(value, style, locale=locale)
+
+
+@lru_cache(maxsize=2048)
+def _format_time(value: time, locale: babel.Locale) -> str:
+    return format_time(value, "short", locale=locale)
+
+
+@lru_cache(maxsize=8192)
+def _format_price(amount: Decimal, currency: str, locale: babel.Locale) -> str:
+    if amount == amount.to_integral_value():
+        pattern = locale.currency_formats["standard"].pattern
+        return format_currency(
+            amount,
+            currency,
+            format=pattern.replace(".00", ""),
+            locale=locale,
+            currency_digits=False,
+        )
+    return format_currency(amount, currency, locale=locale)
 
 
 @cache

@@ -24,6 +24,7 @@ import sys
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -190,11 +191,21 @@ def relative_url(source: str, target: str) -> str:
     tail = "" if name == "index.html" else name
     if source == NOT_FOUND:
         return "/" + (f"{directory}/" if directory else "") + tail
-    start = posixpath.dirname(source) or "."
-    relative = posixpath.relpath(directory or ".", start)
+    relative = _relative_dir(posixpath.dirname(source), directory)
     if tail:
         return tail if relative == "." else f"{relative}/{tail}"
     return "./" if relative == "." else f"{relative}/"
+
+
+@lru_cache(maxsize=65536)
+def _relative_dir(start: str, directory: str) -> str:
+    """posixpath.relpath for site-relative folders, without its getcwd() per call (hot path)."""
+    here = start.split("/") if start else []
+    there = directory.split("/") if directory else []
+    common = 0
+    while common < min(len(here), len(there)) and here[common] == there[common]:
+        common += 1
+    return "/".join([".."] * (len(here) - common) + there[common:]) or "."
 
 
 def _template_frame(tb: Any) -> tuple[str | None, int | None]:
