@@ -90,7 +90,8 @@ def _check_relative(name: str) -> None:
         or path.is_absolute()
         or any(part in ("", ".", "..") for part in name.split("/"))
         or "\\" in name
-        or name == MARKER
+        or "\0" in name
+        or name.split("/")[0] == MARKER
     ):
         raise BuildError(f"refusing to write '{name}': output paths must stay inside the site")
 
@@ -166,7 +167,11 @@ def _swap_in(staging: Path, site: Path) -> None:
     old = Path(tempfile.mkdtemp(prefix=f".{site.name}.old-", dir=site.parent))
     old.rmdir()
     os.rename(site, old)
-    os.rename(staging, site)
+    try:
+        os.rename(staging, site)
+    except BaseException:
+        os.rename(old, site)  # put the old site straight back rather than leave none
+        raise
     os.rename(old, staging)
 
 

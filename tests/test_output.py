@@ -1,13 +1,20 @@
-"""Publishing into site/: atomic, incremental, and never destructive to what is not ours.
+"""Publishing into site/ (catalog_gen.output): atomic, incremental, never destructive.
 
-Real files in tmp_path; each assertion compares whole trees (bytes, mtimes, inodes), because
-"the old site stays byte-identical" and "unchanged files keep their mtime" are the promises.
+publish_site promises: a build that fails or is killed leaves the old site byte-identical; an
+unchanged file keeps its inode and mtime (hard-linked, so rsync/CDN uploads send only what
+changed); when nothing changed nothing on disk is touched; nothing is left beside the site;
+and a folder that is not ours (the project, a folder without the marker, a file) is refused
+rather than wiped. Every test uses real files in tmp_path and compares whole trees (bytes and
+mtime_ns of every file and folder, plus inodes), because those are the promises. A killed
+build is a real SIGKILL of a child process, not a simulation.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -17,7 +24,7 @@ import pytest
 
 from catalog_gen import output
 from catalog_gen.errors import BuildError
-from catalog_gen.output import MARKER, publish_site
+from catalog_gen.output import MARKER, MARKER_TEXT, OutputReport, publish_site
 
 FILES = {
     "index.html": b"<h1>Kurs</h1>",
@@ -25,186 +32,498 @@ FILES = {
     "kurs/word-2/index.html": b"<h1>Word</h1>",
     "static/style.abc.css": b"body{}",
 }
+REPO = Path(output.__file__).resolve().parents[1]
 
 
-def tree(folder: Path) -> dict[str, tuple[bytes, int, int]]:
-    """Every file by relative path: (bytes, mtime_ns, inode)."""
-    found = {}
+def tree(folder: Path) -> dict[str, tuple[bytes | None, int]]:
+    """Everything under ``folder`` by relative path: (bytes, mtime_ns).
+
+    Folders are included too, as ``"name/"`` with ``None`` for bytes, so a comparison also
+    catches a folder that appeared, vanished or was written into.
+    """
+    found: dict[str, tuple[bytes | None, int]] = {}
     for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            stat = path.stat()
-            found[path.relative_to(folder).as_posix()] = (
-                path.read_bytes(),
-                stat.st_mtime_ns,
-                stat.st_ino,
-            )
+        rel = path.relative_to(folder).as_posix()
+        mtime = path.lstat().st_mtime_ns
+        if path.is_dir():
+            found[rel + "/"] = (None, mtime)
+        else:
+            found[rel] = (path.read_bytes(), mtime)
     return found
 
 
-def leftovers(parent: Path) -> list[str]:
-    return sorted(p.name for p in parent.iterdir() if p.name.startswith(".site."))
+def inodes(folder: Path) -> dict[str, int]:
+    """The inode of every file under ``folder``, by relative path."""
+    return {
+        path.relative_to(folder).as_posix(): path.stat().st_ino
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
 
 
-def test_first_publish_writes_everything_and_the_marker(tmp_path):
-    report = publish_site(tmp_path / "site", FILES, protect=tmp_path)
-    assert report.written == tuple(sorted(FILES)) and report.swapped
-    assert report.unchanged == () and report.removed == ()
-    files = tree(tmp_path / "site")
-    assert {name: data for name, (data, _, _) in files.items() if name != MARKER} == FILES
-    assert MARKER in files
-    assert leftovers(tmp_path) == []
+def contents(folder: Path) -> dict[str, bytes]:
+    """The published files (without the marker), as a mapping like the one given to publish."""
+    return {
+        rel: data for rel, (data, _) in tree(folder).items() if data is not None and rel != MARKER
+    }
 
 
-def test_publishing_the_same_files_touches_nothing(tmp_path):
+def beside(folder: Path) -> list[str]:
+    """What is in ``folder``'s parent: only the site itself, once publishing has finished."""
+    return sorted(os.listdir(folder.parent))
+
+
+@pytest.fixture(params=["exchange", "two renames"])
+def swap(request, monkeypatch) -> str:
+    """Run a test with the atomic renameat2 exchange and with the two-rename fallback."""
+    if request.param == "two renames":
+        monkeypatch.setattr(output, "_exchange", lambda a, b: False)
+    return request.param
+
+
+# -- 1-4: what a publish writes, keeps and removes ---------------------------------------------
+
+
+def test_first_publish_writes_every_file_and_the_marker(tmp_path):
+    site = tmp_path / "site"
+    report = publish_site(site, FILES, protect=tmp_path)  # a site inside the project is fine
+    assert report == OutputReport(tuple(sorted(FILES)), (), (), swapped=True)
+    assert contents(site) == FILES
+    assert (site / MARKER).read_bytes() == MARKER_TEXT
+    assert stat.S_IMODE(site.stat().st_mode) == 0o755  # not mkdtemp's 0700: a web server reads it
+    assert beside(site) == ["site"]
+
+
+def test_publishing_identical_files_touches_nothing(tmp_path):
     site = tmp_path / "site"
     publish_site(site, FILES)
-    before, folder = tree(site), site.stat()
-    report = publish_site(site, dict(FILES))
-    assert report.written == () and report.removed == () and not report.swapped
-    assert report.unchanged == tuple(sorted(FILES))
+    before, before_inodes = tree(site), inodes(site)
+    folder, parent = site.stat(), tmp_path.stat()
+
+    report = publish_site(site, {name: bytes(data) for name, data in FILES.items()})
+
+    assert report == OutputReport((), tuple(sorted(FILES)), (), swapped=False)
     assert tree(site) == before
-    assert (site.stat().st_ino, site.stat().st_mtime_ns) == (folder.st_ino, folder.st_mtime_ns)
+    assert inodes(site) == before_inodes
+    after = site.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (folder.st_ino, folder.st_mtime_ns)
+    assert tmp_path.stat().st_mtime_ns == parent.st_mtime_ns  # not even a staging folder made
+    assert beside(site) == ["site"]
 
 
-def test_changes_are_written_removals_vanish_and_the_rest_keeps_inode_and_mtime(tmp_path):
+def test_changed_and_added_are_written_removed_vanishes_the_rest_is_hard_linked(tmp_path, swap):
     site = tmp_path / "site"
     publish_site(site, FILES)
-    before = tree(site)
+    before, before_inodes = tree(site), inodes(site)
     new = dict(FILES)
     new["kurs/excel-1/index.html"] = b"<h1>Excel 365</h1>"  # changed
     new["kurs/pivot-3/index.html"] = b"<h1>Pivot</h1>"  # added
     del new["kurs/word-2/index.html"]  # removed
+
     report = publish_site(site, new)
-    assert report.written == ("kurs/excel-1/index.html", "kurs/pivot-3/index.html")
-    assert report.removed == ("kurs/word-2/index.html",)
-    assert report.unchanged == ("index.html", "static/style.abc.css")
-    after = tree(site)
-    assert not (site / "kurs" / "word-2").exists()
+
+    assert report == OutputReport(
+        written=("kurs/excel-1/index.html", "kurs/pivot-3/index.html"),
+        unchanged=("index.html", "static/style.abc.css"),
+        removed=("kurs/word-2/index.html",),
+        swapped=True,
+    )
+    assert contents(site) == new
+    assert (site / MARKER).read_bytes() == MARKER_TEXT
+    assert not (site / "kurs" / "word-2").exists()  # the emptied folder went with its file
+    after, after_inodes = tree(site), inodes(site)
     for name in report.unchanged:
-        assert after[name] == before[name]  # same bytes, mtime and inode: not rewritten
-    assert after["kurs/excel-1/index.html"][0] == b"<h1>Excel 365</h1>"
-    assert leftovers(tmp_path) == []
+        assert after[name] == before[name]  # same bytes and mtime_ns
+        assert after_inodes[name] == before_inodes[name]  # the very same file, hard-linked
+    assert after_inodes["kurs/excel-1/index.html"] != before_inodes["kurs/excel-1/index.html"]
+    assert beside(site) == ["site"]
 
 
-def test_a_failure_while_assembling_leaves_the_old_site_as_it_was(tmp_path, monkeypatch):
+def test_no_leftovers_beside_the_site_after_any_publish(tmp_path, swap):
+    site = tmp_path / "site"
+    steps = [
+        FILES,  # first publish: a plain rename
+        FILES,  # nothing changed
+        {**FILES, "index.html": b"<h1>Nytt</h1>"},  # a swap with an old site to dispose of
+        {"index.html": b"<h1>Nytt</h1>"},  # mostly removals
+        {},  # an empty site: only the marker
+    ]
+    for files in steps:
+        publish_site(site, files)
+        assert beside(site) == ["site"]
+        assert contents(site) == files
+        assert (site / MARKER).is_file()
+    assert tree(site) == {MARKER: (MARKER_TEXT, (site / MARKER).stat().st_mtime_ns)}
+
+
+def test_a_file_can_become_a_folder_and_back(tmp_path, swap):
+    site = tmp_path / "site"
+    publish_site(site, {"kurs": b"a file"})
+    report = publish_site(site, {"kurs/index.html": b"now a folder"})
+    assert (report.written, report.removed) == (("kurs/index.html",), ("kurs",))
+    assert contents(site) == {"kurs/index.html": b"now a folder"}
+    publish_site(site, {"kurs": b"a file again"})
+    assert contents(site) == {"kurs": b"a file again"}
+    assert beside(site) == ["site"]
+
+
+def test_without_hard_links_unchanged_files_are_copied_with_their_mtime(tmp_path, monkeypatch):
     site = tmp_path / "site"
     publish_site(site, FILES)
     before = tree(site)
 
-    def broken_swap(staging, target):
-        raise OSError(28, "No space left on device")
+    def no_links(source, target):
+        raise OSError(errno.EPERM, "hard links not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    report = publish_site(site, {**FILES, "index.html": b"<h1>Ny</h1>"})
+    assert report.unchanged == (
+        "kurs/excel-1/index.html",
+        "kurs/word-2/index.html",
+        "static/style.abc.css",
+    )
+    after = tree(site)
+    for name in report.unchanged:
+        assert after[name] == before[name]  # shutil.copy2 kept bytes and mtime_ns
+    assert beside(site) == ["site"]
+
+
+# -- 5-6: a failed or killed build leaves the old site alone -----------------------------------
+
+
+def _fail_in_swap(monkeypatch):
+    def broken_swap(staging, site):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(output, "_swap_in", broken_swap)
+
+
+def _fail_on_write_of(name: str):
+    def install(monkeypatch):
+        real_write = Path.write_bytes
+
+        def write_bytes(self, data):
+            if self.name == name:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_write(self, data)
+
+        monkeypatch.setattr(Path, "write_bytes", write_bytes)
+
+    return install
+
+
+def _fail_on_second_link(monkeypatch):
+    real_link, calls = output._link_or_copy, []
+
+    def link(source, target):
+        calls.append(source)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_link(source, target)
+
+    monkeypatch.setattr(output, "_link_or_copy", link)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(_fail_on_second_link, id="linking unchanged"),
+        pytest.param(_fail_on_write_of("style.def.css"), id="writing the second file"),
+        pytest.param(_fail_on_write_of(MARKER), id="writing the marker"),
+        pytest.param(_fail_in_swap, id="swapping in"),
+    ],
+)
+def test_a_failure_while_assembling_leaves_the_old_site_byte_identical(
+    tmp_path, monkeypatch, fault
+):
+    site = tmp_path / "site"
+    publish_site(site, FILES)
+    before, before_inodes, folder = tree(site), inodes(site), site.stat()
+    new = {**FILES, "index.html": b"<h1>Ny</h1>", "static/style.def.css": b"body{color:red}"}
+
+    fault(monkeypatch)
     with pytest.raises(OSError, match="No space"):
-        publish_site(site, {**FILES, "index.html": b"<h1>Ny</h1>"})
+        publish_site(site, new)
+
     assert tree(site) == before
-    assert leftovers(tmp_path) == []
+    assert inodes(site) == before_inodes
+    assert (site.stat().st_ino, site.stat().st_mtime_ns) == (folder.st_ino, folder.st_mtime_ns)
+    assert beside(site) == ["site"]  # the staging folder was removed
 
 
-KILLER = textwrap.dedent(
+KILLED_MIDWAY = textwrap.dedent(
     """
     import os, signal, sys
     from collections.abc import Mapping
     from pathlib import Path
+
     from catalog_gen.output import publish_site
 
-    class DiesHalfway(Mapping):
-        def __init__(self, n):
-            self.names, self.reads = [f"kurs/c{i}/index.html" for i in range(n)], 0
-        def __iter__(self): return iter(self.names)
-        def __len__(self): return len(self.names)
-        def __getitem__(self, name):
-            self.reads += 1  # one read to compare, one to write: die halfway through writing
-            if self.reads == len(self) * 3 // 2 and Path(sys.argv[2]).exists():
-                os.kill(os.getpid(), signal.SIGKILL)
-            return b"new " + name.encode()
+    class DiesOnTheFiftiethWrite(Mapping):
+        '''publish_site reads each value once to compare it, and again to write it.'''
 
-    publish_site(Path(sys.argv[1]), DiesHalfway(100))
+        def __init__(self, files):
+            self.files, self.seen, self.writes = files, set(), 0
+
+        def __iter__(self):
+            return iter(self.files)
+
+        def __len__(self):
+            return len(self.files)
+
+        def __getitem__(self, name):
+            if name in self.seen:
+                self.writes += 1
+                if self.writes == 50:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            self.seen.add(name)
+            return self.files[name]
+
+    files = {"index.html": b"<h1>Kurs</h1>"}
+    files.update({f"kurs/c{i:03}/index.html": b"new %d" % i for i in range(100)})
+    publish_site(Path(sys.argv[1]), DiesOnTheFiftiethWrite(files))
     """
 )
 
 
 def test_a_build_killed_midway_leaves_the_old_site_and_the_next_run_cleans_up(tmp_path):
     site = tmp_path / "site"
-    publish_site(site, {f"kurs/c{i}/index.html": b"old" for i in range(100)})
-    before = tree(site)
-    arm = tmp_path / "armed"
-    arm.touch()
-    run = [sys.executable, "-c", KILLER, str(site), str(arm)]
-    killed = subprocess.run(run, capture_output=True, timeout=60)
-    assert killed.returncode == -signal.SIGKILL
+    old = {"index.html": b"<h1>Kurs</h1>"}
+    old.update({f"kurs/c{i:03}/index.html": b"old %d" % i for i in range(100)})
+    publish_site(site, old)
+    before, before_inodes = tree(site), inodes(site)
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_MIDWAY, str(site)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
     assert tree(site) == before
-    assert [n for n in leftovers(tmp_path) if ".staging-" in n]  # it really died mid-assembly
+    assert inodes(site) == before_inodes
+    stale = [name for name in beside(site) if name != "site"]
+    assert len(stale) == 1 and stale[0].startswith(".site.staging-")
+    # It really died while writing the staging folder: the unchanged file linked, 49 written.
+    assert sorted(contents(tmp_path / stale[0])) == ["index.html"] + [
+        f"kurs/c{i:03}/index.html" for i in range(49)
+    ]
 
-    arm.unlink()
-    finished = subprocess.run(run, capture_output=True, timeout=60)
-    assert finished.returncode == 0, finished.stderr
-    assert leftovers(tmp_path) == []
-    assert (site / "kurs/c0/index.html").read_bytes() == b"new kurs/c0/index.html"
+    new = {"index.html": b"<h1>Kurs</h1>"}
+    new.update({f"kurs/c{i:03}/index.html": b"new %d" % i for i in range(100)})
+    report = publish_site(site, new)
+
+    assert report.swapped and report.unchanged == ("index.html",)
+    assert report.written == tuple(sorted(set(new) - {"index.html"}))
+    assert contents(site) == new
+    assert inodes(site)["index.html"] == before_inodes["index.html"]
+    assert beside(site) == ["site"]
 
 
-def test_an_interrupted_two_rename_swap_is_recovered(tmp_path):
+# -- 7-8: the two-rename fallback and its recovery ---------------------------------------------
+
+
+def test_an_interrupted_two_rename_swap_is_recovered_by_the_next_run(tmp_path):
     site = tmp_path / "site"
     publish_site(site, FILES)
-    os.rename(site, tmp_path / ".site.old-abc123")  # died between the fallback's two renames
+    before, before_inodes = tree(site), inodes(site)
+    # Killed between the fallback's two renames: the old site moved aside, the complete new
+    # site still in its staging folder, nothing at site/.
+    os.rename(site, tmp_path / ".site.old-abc123")
+    staging = tmp_path / ".site.staging-xyz789"
+    staging.mkdir()
+    (staging / MARKER).write_bytes(MARKER_TEXT)
+    (staging / "index.html").write_bytes(b"<h1>Never swapped in</h1>")
+
     report = publish_site(site, FILES)
-    assert report.unchanged == tuple(sorted(FILES)) and not report.swapped
-    assert leftovers(tmp_path) == []
+
+    assert report == OutputReport((), tuple(sorted(FILES)), (), swapped=False)
+    assert tree(site) == before  # the old site is back, as it was
+    assert inodes(site) == before_inodes
+    assert beside(site) == ["site"]
+
+    report = publish_site(site, {**FILES, "index.html": b"<h1>Ny</h1>"})
+    assert report.written == ("index.html",) and report.swapped
+    assert inodes(site)["static/style.abc.css"] == before_inodes["static/style.abc.css"]
+    assert beside(site) == ["site"]
 
 
-def test_without_an_atomic_exchange_the_fallback_swap_works(tmp_path, monkeypatch):
+def test_without_an_atomic_exchange_the_two_rename_fallback_swaps(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    publish_site(site, FILES)
+    before, before_inodes = tree(site), inodes(site)
+    asked = []
+
+    def no_exchange(a, b):
+        asked.append((Path(a).name, Path(b).name))
+        return False
+
+    monkeypatch.setattr(output, "_exchange", no_exchange)
+    new = {**FILES, "ny/index.html": b"ny"}
+    report = publish_site(site, new)
+
+    assert len(asked) == 1 and asked[0][0].startswith(".site.staging-") and asked[0][1] == "site"
+    assert report.written == ("ny/index.html",) and report.swapped
+    assert contents(site) == new
+    after, after_inodes = tree(site), inodes(site)
+    for name in FILES:
+        assert after[name] == before[name] and after_inodes[name] == before_inodes[name]
+    assert beside(site) == ["site"]
+
+
+def test_the_atomic_exchange_swaps_two_folders(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "from-a").write_bytes(b"a")
+    (b / "from-b").write_bytes(b"b")
+    if not output._exchange(a, b):
+        pytest.skip("renameat2(RENAME_EXCHANGE) is not available here")
+    assert os.listdir(a) == ["from-b"] and os.listdir(b) == ["from-a"]
+
+
+def _second_rename_fails(monkeypatch):
     monkeypatch.setattr(output, "_exchange", lambda a, b: False)
+    real_rename, calls = os.rename, []
+
+    def rename(source, target):
+        calls.append(source)
+        if len(calls) == 2:  # staging → site, after site → .site.old-*
+            raise OSError(errno.EIO, "I/O error")
+        real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", rename)
+
+
+def test_a_failed_second_rename_is_recovered_by_the_next_run(tmp_path, monkeypatch):
     site = tmp_path / "site"
     publish_site(site, FILES)
     before = tree(site)
-    report = publish_site(site, {**FILES, "ny/index.html": b"ny"})
-    assert report.written == ("ny/index.html",)
-    after = tree(site)
-    assert after["index.html"] == before["index.html"]
-    assert leftovers(tmp_path) == []
+    with monkeypatch.context() as patch:
+        _second_rename_fails(patch)
+        with pytest.raises(OSError, match="I/O error"):
+            publish_site(site, {**FILES, "index.html": b"<h1>Ny</h1>"})
+
+    report = publish_site(site, FILES)
+    assert not report.swapped
+    assert tree(site) == before
+    assert beside(site) == ["site"]
 
 
-@pytest.mark.parametrize(
-    "name", ["../escape.html", "/etc/passwd", "a//b.html", "a/./b.html", "a\\b.html", "", MARKER]
-)
+def test_a_failed_second_rename_puts_the_old_site_back_at_once(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    publish_site(site, FILES)
+    before = tree(site)
+    _second_rename_fails(monkeypatch)
+    with pytest.raises(OSError, match="I/O error"):
+        publish_site(site, {**FILES, "index.html": b"<h1>Ny</h1>"})
+    assert site.is_dir() and tree(site) == before
+
+
+# -- 9-10: refusals, and a site folder behind a symlink ----------------------------------------
+
+
+BAD_NAMES = [
+    "../escape.html",
+    "kurs/../../escape.html",
+    "/etc/passwd",
+    "a//b.html",
+    "a/./b.html",
+    "a\\b.html",
+    "..\\escape.html",
+    "",
+    ".",
+    "kurs/",
+    MARKER,
+]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
 def test_paths_outside_the_site_are_refused(tmp_path, name):
     with pytest.raises(BuildError, match="inside the site"):
-        publish_site(tmp_path / "site", {name: b"x"})
-    assert not (tmp_path / "site").exists()
+        publish_site(tmp_path / "site", {"index.html": b"ok", name: b"x"})
+    assert os.listdir(tmp_path) == []
 
 
-def test_the_project_folder_is_never_replaced(tmp_path):
-    (tmp_path / "catalog.toml").write_text("")
-    for target in (tmp_path, tmp_path.parent):
-        with pytest.raises(BuildError, match="project folder"):
-            publish_site(target, FILES, protect=tmp_path)
-    assert (tmp_path / "catalog.toml").exists()
+def test_a_path_inside_a_folder_named_like_the_marker_is_refused(tmp_path):
+    with pytest.raises(BuildError, match="inside the site"):
+        publish_site(tmp_path / "site", {f"{MARKER}/index.html": b"x"})
+    with pytest.raises(BuildError, match="inside the site"):
+        publish_site(tmp_path / "site", {"a\0b.html": b"x"})
 
 
-def test_a_folder_catalog_gen_did_not_make_is_not_wiped(tmp_path):
+def _project(tmp_path: Path) -> Path:
+    """A project folder that even carries a marker, so only ``protect`` can stop the build."""
+    project = tmp_path / "www" / "project"
+    project.mkdir(parents=True)
+    (project / "catalog.toml").write_text('[site]\noutput_dir = "."\n')
+    (project / MARKER).write_bytes(MARKER_TEXT)
+    (project.parent / MARKER).write_bytes(MARKER_TEXT)
+    return project
+
+
+@pytest.mark.parametrize("target", ["the project", "its parent", "a symlink to the project"])
+def test_the_project_folder_and_what_contains_it_are_never_replaced(tmp_path, target):
+    project = _project(tmp_path)
+    link = tmp_path / "link"
+    link.symlink_to(project)
+    site = {"the project": project, "its parent": project.parent, "a symlink to the project": link}
+    before = tree(tmp_path)
+
+    with pytest.raises(BuildError, match="project folder or contains it"):
+        publish_site(site[target], FILES, protect=project)
+
+    assert tree(tmp_path) == before  # no staging folder either
+
+
+def test_a_non_empty_folder_without_the_marker_is_not_wiped(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
     (site / "precious.txt").write_text("keep")
+    (site / "sub").mkdir()
+    (site / "sub" / "photo.jpg").write_bytes(b"\xff\xd8")
+    before = tree(site)
     with pytest.raises(BuildError, match="not made by catalog-gen"):
         publish_site(site, FILES)
-    assert (site / "precious.txt").read_text() == "keep"
-    assert leftovers(tmp_path) == []
+    assert tree(site) == before
+    assert beside(site) == ["site"]
 
 
-def test_an_empty_folder_and_a_file_in_the_way(tmp_path):
-    (tmp_path / "site").mkdir()
-    assert publish_site(tmp_path / "site", FILES).swapped
-    (tmp_path / "file").write_text("x")
+def test_a_file_in_the_way_is_refused(tmp_path):
+    target = tmp_path / "site"
+    target.write_bytes(b"not a folder")
     with pytest.raises(BuildError, match="not a folder"):
-        publish_site(tmp_path / "file", FILES)
+        publish_site(target, FILES)
+    assert target.read_bytes() == b"not a folder"
+    assert os.listdir(tmp_path) == ["site"]
 
 
-def test_a_symlinked_site_folder_stays_a_symlink(tmp_path):
+def test_an_empty_folder_without_the_marker_is_accepted(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    report = publish_site(site, FILES)
+    assert report == OutputReport(tuple(sorted(FILES)), (), (), swapped=True)
+    assert contents(site) == FILES
+    assert (site / MARKER).read_bytes() == MARKER_TEXT
+    assert beside(site) == ["site"]
+
+
+def test_a_symlinked_site_folder_stays_a_symlink_and_its_target_is_updated(tmp_path, swap):
     real = tmp_path / "www" / "catalog"
     real.mkdir(parents=True)
     link = tmp_path / "site"
     link.symlink_to(real)
+
     publish_site(link, FILES)
-    publish_site(link, {**FILES, "ny.html": b"ny"})
-    assert link.is_symlink()
-    assert (real / "ny.html").read_bytes() == b"ny"
+    before_inodes = inodes(real)
+    report = publish_site(link, {**FILES, "ny.html": b"ny"})
+
+    assert report.written == ("ny.html",) and report.swapped
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert contents(real) == {**FILES, "ny.html": b"ny"}
+    assert inodes(real)["index.html"] == before_inodes["index.html"]
+    assert sorted(os.listdir(tmp_path)) == ["site", "www"]
+    assert os.listdir(real.parent) == ["catalog"]  # staging lived beside the real folder
