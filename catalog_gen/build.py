@@ -11,7 +11,7 @@ they were.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from catalog_gen.catalog import build_catalog
@@ -41,9 +41,14 @@ class BuildReport:
     removed: int
     seconds: float
     fetch: FetchReport | None = None
+    #: The paths themselves, for the preview server (not in --json: a big site has thousands).
+    written_files: tuple[str, ...] = field(default=(), repr=False)
+    removed_files: tuple[str, ...] = field(default=(), repr=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        report = asdict(self)
+        del report["written_files"], report["removed_files"]
+        return report
 
     def summary_line(self) -> str:
         return (
@@ -60,8 +65,13 @@ def run_build(
     full: bool = False,
     allow_shrink: bool = False,
     progress: Progress | None = None,
+    changed_templates: frozenset[str] | None = None,
 ) -> BuildReport:
-    """Fetch (unless ``access`` is None: offline) and render the site into site.output_dir."""
+    """Fetch (unless ``access`` is None: offline) and render the site into site.output_dir.
+
+    ``changed_templates`` (the preview server's hint after an edit): only pages that use one
+    of these templates are rendered again; the others keep their bytes from the current site.
+    """
     started = time.monotonic()
     progress = progress or NoProgress()
     with RunLock(config.snapshot_path):
@@ -86,7 +96,9 @@ def run_build(
                 f"no snapshot in {config.snapshot_path} to build from; run '{hint}' "
                 "(or 'catalog-gen build --demo' to try the bundled sample)"
             )
-        files, pages = render_files(config, snapshot, now=now, progress=progress)
+        files, pages = render_files(
+            config, snapshot, now=now, progress=progress, changed_templates=changed_templates
+        )
         if access is not None and access.api_key.encode() in b"".join(files.values()):
             raise BuildError("the API key appears in the rendered site; nothing was published")
         progress.phase("publishing", len(files))
@@ -103,10 +115,19 @@ def run_build(
         removed=len(outcome.removed),
         seconds=round(time.monotonic() - started, 3),
         fetch=fetched,
+        written_files=outcome.written,
+        removed_files=outcome.removed,
     )
 
 
-def render_files(config: Config, snapshot, *, now: datetime, progress: Progress | None = None):
+def render_files(
+    config: Config,
+    snapshot,
+    *,
+    now: datetime,
+    progress: Progress | None = None,
+    changed_templates: frozenset[str] | None = None,
+):
     """Every output file of the site as bytes (and the number of pages), from one snapshot."""
     progress = progress or NoProgress()
     catalog = build_catalog(snapshot, config.publish, now=now, timezone=config.timezone)
@@ -132,8 +153,25 @@ def render_files(config: Config, snapshot, *, now: datetime, progress: Progress 
     progress.phase("rendering", len(pages))
     files: dict[str, bytes] = {}
     for page in pages:
-        files[page.path] = renderer.render(page)
+        files[page.path] = _unaffected(config, renderer, page, changed_templates)
+        if files[page.path] is None:
+            files[page.path] = renderer.render(page)
         progress.advance()
     for path, data in assets.values():
         files[path] = data
     return files, len(pages)
+
+
+def _unaffected(
+    config: Config, renderer: Renderer, page, changed: frozenset[str] | None
+) -> bytes | None:
+    """The page's current bytes when none of its templates changed, else None (render it)."""
+    if changed is None:
+        return None
+    uses = renderer.dependencies(page.template)
+    if uses is None or uses & changed:
+        return None
+    try:
+        return (config.output_path / page.path).read_bytes()
+    except OSError:
+        return None

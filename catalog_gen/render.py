@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from catalog_gen.catalog import Catalog
 from catalog_gen.content import ContentPage
@@ -120,6 +121,7 @@ class Renderer:
         )
         self.assets = assets
         self._page_path = ""
+        self._dependencies: dict[str, frozenset[str] | None] = {}
         self.env.globals.update(
             site=site,
             catalog=catalog,
@@ -136,6 +138,34 @@ class Renderer:
             price=locale.price,
             number=locale.number,
         )
+
+    def dependencies(self, name: str) -> frozenset[str] | None:
+        """Every template ``name`` uses (itself, what it extends, includes or imports), by name.
+
+        ``!theme/x`` counts as ``x``: an override and the theme file it extends share a name.
+        None when a template picks another by a run-time expression (then anything may matter).
+        """
+        if name not in self._dependencies:
+            found: set[str] = set()
+            visited: set[str] = set()  # "x.html" and "!theme/x.html" are different files
+            pending = [name]
+            while pending:
+                current = pending.pop()
+                if current in visited:
+                    continue
+                visited.add(current)
+                found.add(current.removeprefix(THEME_PREFIX + "/"))
+                try:
+                    source = self.env.loader.get_source(self.env, current)[0]
+                    referenced = list(jinja2.meta.find_referenced_templates(self.env.parse(source)))
+                except jinja2.TemplateError:
+                    continue  # render() reports it with file and line
+                if None in referenced:
+                    self._dependencies[name] = None
+                    return None
+                pending.extend(referenced)
+            self._dependencies[name] = frozenset(found)
+        return self._dependencies[name]
 
     def render(self, page: Page) -> bytes:
         """One page's bytes; template problems become a TemplateError naming file and line."""

@@ -18,7 +18,9 @@ from catalog_gen.errors import BuildError, ConfigError, TemplateError
 from catalog_gen.fetch import run_fetch
 from catalog_gen.frontcore.emulator import Emulator
 from catalog_gen.frontcore.sample import generate_catalog
-from catalog_gen.render import relative_url
+from catalog_gen.i18n import get_locale
+from catalog_gen.pages import Urls
+from catalog_gen.render import Renderer, SiteInfo, find_theme, relative_url
 from tests.conftest import API_KEY, NOW, TODAY
 from tests.sitecheck import internal_targets, pages, parse, site_bytes, site_tree
 
@@ -88,18 +90,20 @@ def test_an_unknown_theme_is_a_clear_error(site_project):
 
 def test_static_files_get_content_hashed_names(site_project):
     site_project.build()
-    css = [p for p in (site_project.site / "static").iterdir()]
-    assert len(css) == 1 and css[0].name.startswith("style.") and css[0].suffix == ".css"
-    first_name = css[0].name
-    assert css[0].read_bytes() == (THEME / "static" / "style.css").read_bytes()
+    static = site_project.site / "static"
+    (css,) = static.glob("style.*.css")
+    assert css.read_bytes() == (THEME / "static" / "style.css").read_bytes()
+    assert (static / "favicon.svg").exists() is False and list(static.glob("favicon.*.svg"))
+    first_name = css.name
 
     site_project.write("static/style.css", "body { color: black }\n")  # the project's wins
     report = site_project.build()
-    (css,) = (site_project.site / "static").iterdir()
+    (css,) = static.glob("style.*.css")
     assert css.name != first_name and css.read_text() == "body { color: black }\n"
     assert report.removed >= 1  # the old stylesheet is gone
+    assert not list(static.glob(first_name))
     for page in pages(site_project.site):
-        links = [t for _, t, _ in internal_targets(site_project.site, page) if "static/" in t]
+        links = [t for _, t, _ in internal_targets(site_project.site, page) if "style." in t]
         assert links == [f"static/{css.name}"], page
 
 
@@ -229,3 +233,46 @@ def test_config_replace_keeps_render_inputs_explicit(site_project):
     run_build(english, None, now=NOW)
     assert parse(site_project.root / "site-en" / "index.html").html["lang"] == "en"
     assert parse(site_project.site / "index.html").html["lang"] == "nb"
+
+
+def test_after_a_template_edit_only_pages_using_it_are_rendered_and_bytes_match_a_full_build(
+    site_project, monkeypatch
+):
+    site_project.build()
+    pager = (THEME / "templates/partials/pagination.html").read_text()
+    site_project.write("templates/partials/pagination.html", pager.replace("<nav", "<nav data-x"))
+    rendered: list[str] = []
+    original = Renderer.render
+    monkeypatch.setattr(
+        Renderer, "render", lambda self, page: rendered.append(page.path) or original(self, page)
+    )
+    config = load_config(site_project.root / "catalog.toml")
+    changed = frozenset({"partials/pagination.html"})
+    report = run_build(config, None, now=NOW, changed_templates=changed)
+    assert "index.html" in rendered and "kalender/index.html" in rendered  # lists use the pager
+    assert not [p for p in rendered if p.startswith("kurs/") or p == "404.html"]
+    assert report.written >= 1
+    selective = site_bytes(site_project.site)
+
+    site_project.build()  # a full build of the same state changes nothing
+    assert site_bytes(site_project.site) == selective
+
+
+def test_template_dependencies_follow_extends_include_import_and_the_theme_prefix(site_project):
+    site_project.write("templates/course.html", '{% extends "!theme/course.html" %}\n')
+    site_project.build()
+    config = load_config(site_project.root / "catalog.toml")
+    theme = find_theme("default", site_project.root)
+    renderer = Renderer(
+        theme=theme,
+        overrides=site_project.root / config.site.templates_dir,
+        locale=get_locale("nb"),
+        urls=Urls("nb"),
+        site=SiteInfo("x", "nb"),
+        catalog=None,
+        assets={},
+    )
+    uses = renderer.dependencies("course.html")
+    assert {"course.html", "base.html", "partials/seats.html"} <= uses
+    assert "home.html" not in uses
+    assert "partials/seats.html" not in renderer.dependencies("404.html")
