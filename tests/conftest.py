@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -92,6 +93,16 @@ class Project:
 def project(tmp_path, emulator) -> Project:
     (tmp_path / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\n", encoding="utf-8")
     return Project(tmp_path, emulator)
+
+
+def interruptible() -> None:
+    """``preexec_fn`` for a child that a test stops with SIGINT, as Ctrl-C would.
+
+    A shell starts background jobs with SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler; restoring the default makes the test independent of how the
+    suite itself was started (a terminal, CI, or ``.ci/run &``).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def with_rate(config: Config, rate: float) -> Config:

@@ -20,6 +20,7 @@ import pytest
 
 from catalog_gen.frontcore.emulator import Emulator, LoggedRequest
 from catalog_gen.frontcore.sample import OSLO, SampleCatalog, generate_catalog
+from tests.conftest import interruptible
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=OSLO)
@@ -570,6 +571,7 @@ def test_standalone_runs_until_ctrl_c():
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     try:
         base_url = process.stdout.readline().strip()
