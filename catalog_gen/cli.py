@@ -11,16 +11,17 @@ import dataclasses
 import json
 import logging
 import secrets
+import signal
 import sys
 import traceback
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 
 import click
 
 from catalog_gen import __version__
-from catalog_gen.build import run_build
+from catalog_gen.build import BuildReport, run_build
 from catalog_gen.clock import run_now
 from catalog_gen.config import (
     CONFIG_FILENAME,
@@ -35,6 +36,7 @@ from catalog_gen.errors import CatalogGenError, ConfigError, SnapshotError
 from catalog_gen.fetch import FetchReport, run_fetch
 from catalog_gen.progress import progress_for
 from catalog_gen.redact import RedactingFilter, redact, register_secret
+from catalog_gen.render import find_theme
 from catalog_gen.snapshot import SnapshotDiff, SnapshotStore, diff_snapshots
 
 log = logging.getLogger("catalog_gen")
@@ -97,6 +99,7 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool, debug: bool
       catalog-gen init            start a project (writes catalog.toml)
       catalog-gen build           fetch what changed and render the site into site/
       catalog-gen build --demo    try it on the bundled sample catalog (no key needed)
+      catalog-gen serve           preview on 127.0.0.1 with live reload while you edit
       catalog-gen fetch           only download the catalog into a JSON snapshot
       catalog-gen diff            what changed between the last two snapshots
 
@@ -375,11 +378,72 @@ def build(
         click.echo(report.summary_line())
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def serve(args: tuple[str, ...]) -> None:
-    """(Not available yet.) Preview the site locally with live reload."""
-    raise click.UsageError("'catalog-gen serve' arrives with the preview server")
+@cli.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port on 127.0.0.1 (0 picks a free one).",
+)
+@click.option("--fetch", "fetch_first", is_flag=True, help="Fetch what changed before serving.")
+@click.option("--demo", is_flag=True, help="Preview the demo site (see 'build --demo').")
+@now_option
+@click.pass_context
+def serve(
+    ctx: click.Context, port: int, fetch_first: bool, demo: bool, pinned_now: str | None
+) -> None:
+    """Preview the site on 127.0.0.1, rebuilding and reloading the browser as you edit.
+
+    Builds from the last snapshot (with --fetch, fetches first), then watches templates, the
+    theme, content, static files and catalog.toml. A template or config error shows in the
+    browser and the next good save recovers. Ctrl-C stops it.
+    """
+    from catalog_gen.serve import Preview, watched_paths
+
+    _setup_logging(ctx.obj["verbose"], quiet=False)
+    config = _config(ctx)
+    run_config = _demo_config(config) if demo else config
+    if fetch_first:
+        now = _now(config, pinned_now)
+        with _api(config, demo, now) as (fetch_config, access):
+            run_fetch(fetch_config, access, now=now, progress=progress_for())
+
+    def build_once(changed_templates: frozenset[str] | None = None) -> BuildReport:
+        current = _config(ctx)  # catalog.toml may have changed since the last build
+        current = _demo_config(current) if demo else current
+        return run_build(
+            current, None, now=_now(current, pinned_now), changed_templates=changed_templates
+        )
+
+    theme = find_theme(config.site.theme, config.root)
+
+    try:
+        preview = Preview(
+            build=build_once,
+            site_dir=run_config.output_path,
+            watch=watched_paths(config.root, theme),
+            ignore=[run_config.output_path, run_config.snapshot_path, config.snapshot_path],
+            template_roots=[config.root / config.site.templates_dir, theme / "templates"],
+            port=port,
+            log=lambda line: click.echo(line, err=True),
+        )
+    except OSError as exc:
+        raise ConfigError(  # a setting to change, like a bad config value: exit 2
+            f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); pick another --port"
+        ) from None
+    try:
+        preview.rebuild(fatal=(SnapshotError,))  # no snapshot: say what to run, do not serve
+    except SnapshotError:
+        preview.server.server_close()
+        raise
+    preview.start()
+    click.echo(f"serving {preview.url} (Ctrl-C to stop)")
+    signal.signal(signal.SIGTERM, lambda *_: preview.stopping.set())
+    with suppress(KeyboardInterrupt):  # Ctrl-C is how a preview ends: not an error
+        preview.stopping.wait()
+    preview.stop()
+    click.echo("stopped", err=True)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import tomllib
 
 import pytest
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, interruptible
 
 
 def one_error_line(result) -> str:
@@ -147,10 +147,16 @@ def test_diff_needs_two_snapshots(project):
     assert "needs two snapshots" in one_error_line(result)
 
 
-def test_reserved_commands_say_they_are_not_there_yet(project):
-    result = project.run("serve")
+def test_serve_on_a_port_in_use_is_a_one_line_usage_error(project):
+    import socket
+
+    assert project.run("fetch").returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = project.run("serve", "--port", str(taken.getsockname()[1]))
     assert result.returncode == 2
-    assert "arrives with the preview server" in result.stderr
+    assert "cannot listen on 127.0.0.1" in one_error_line(result)
 
 
 def test_shrink_guard_exits_3(project, sample):
@@ -173,6 +179,7 @@ def _start_fetch_and_wait_for_batch(project, *args):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     deadline = time.monotonic() + 30
     while not any("batch" in r.path for r in project.emulator.requests):

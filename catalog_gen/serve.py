@@ -1,0 +1,355 @@
+"""``catalog-gen serve``: the built site on 127.0.0.1, rebuilt and reloaded as you edit.
+
+Three parts, each simple on its own:
+
+- a builder that renders the last snapshot offline (the same ``run_build`` as ``build
+  --offline``, so the preview is the published site byte for byte) and remembers the outcome:
+  which files the rebuild wrote or removed, or the error that stopped it;
+- a watcher thread (watchfiles) on the project folder (templates, theme, content, static files,
+  catalog.toml) that triggers the builder; the output and snapshot folders are not watched;
+- a threaded HTTP server that serves ``site/`` read-only and adds, to HTML responses only, a
+  small script listening on a server-sent-events stream. After each rebuild the stream says
+  which files changed; a tab reloads only when its own page, a stylesheet, or the error state
+  changed. The script is added on the way out and never written to ``site/``.
+
+While the last rebuild failed, every page answers with an error page naming the file and line;
+the next good save rebuilds, and the open tabs reload by themselves.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import mimetypes
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import watchfiles
+
+from catalog_gen.build import BuildReport
+from catalog_gen.errors import CatalogGenError
+from catalog_gen.pages import NOT_FOUND
+
+EVENTS_PATH = "/__catalog-gen/events"
+HEARTBEAT_SECONDS = 15.0
+
+#: Added before </body> of every HTML response. ``data-error`` marks the error page.
+RELOAD_SCRIPT = """<script data-catalog-gen-reload{error}>
+(() => {{
+  const page = decodeURIComponent(location.pathname)
+    .replace(/^\\//, "").replace(/(^|\\/)$/, "$1index.html");
+  const showingError = {showing_error};
+  let seen = null;
+  const events = new EventSource("{events}");
+  events.onmessage = (message) => {{
+    const state = JSON.parse(message.data);
+    window.catalogGenLive = true;  // connected: tests and curious developers can check
+    if (seen === null) {{  // the state when this page was served, unless a build just ran
+      seen = state.generation;
+      if (showingError !== Boolean(state.error)) location.reload();
+      return;
+    }}
+    if (state.generation === seen) return;
+    seen = state.generation;
+    const touched = [...state.written, ...state.removed];
+    if (state.error || showingError || touched.includes(page) ||
+        touched.some((name) => name.startsWith("static/"))) {{
+      location.reload();
+    }}
+  }};
+}})();
+</script>
+"""
+
+
+@dataclass
+class BuildState:
+    """The outcome of the latest (re)build, and a way to wait for the next one."""
+
+    generation: int = 0
+    written: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    error: str | None = None
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def record(self, report: BuildReport | None, error: str | None) -> None:
+        with self.changed:
+            self.generation += 1
+            self.written = report.written_files if report else ()
+            self.removed = report.removed_files if report else ()
+            self.error = error
+            self.changed.notify_all()
+
+    def as_message(self) -> str:
+        return json.dumps(
+            {
+                "generation": self.generation,
+                "written": list(self.written),
+                "removed": list(self.removed),
+                "error": self.error,
+            }
+        )
+
+
+class Preview:
+    """Builds, watches and serves one project until ``stop()``."""
+
+    def __init__(
+        self,
+        *,
+        build: Callable[[frozenset[str] | None], BuildReport],
+        site_dir: Path,
+        watch: list[Path],
+        ignore: list[Path],
+        template_roots: list[Path] = (),
+        port: int = 8000,
+        log: Callable[[str], None] = print,
+    ):
+        self._build = build
+        self.site_dir = site_dir
+        self._watch = watch
+        self._ignore = [p.resolve() for p in ignore]
+        self._template_roots = [p.resolve() for p in template_roots]
+        self._log = log
+        self.state = BuildState()
+        self.stopping = threading.Event()
+        self.server = _Server(("127.0.0.1", port), _Handler)
+        self.server.preview = self
+        self._threads: list[threading.Thread] = []
+        self._default_filter = watchfiles.DefaultFilter()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def rebuild(
+        self,
+        changed_templates: frozenset[str] | None = None,
+        *,
+        fatal: tuple[type[Exception], ...] = (),
+    ) -> None:
+        """Build once and publish the outcome to open tabs; errors become the error page.
+
+        After a good build that only templates changed, pages that do not use them are not
+        rendered again; anything else (content, static files, config) rebuilds every page.
+        """
+        if self.state.error is not None:
+            changed_templates = None  # the last build failed: the site on disk may be stale
+        try:
+            report = self._build(changed_templates)
+        except CatalogGenError as exc:
+            if isinstance(exc, fatal):
+                raise
+            self.state.record(None, str(exc))
+            self._log(f"error: {exc}")
+        else:
+            self.state.record(report, None)
+            self._log(report.summary_line())
+
+    def start(self) -> Preview:
+        for target in (self.server.serve_forever, self._watch_loop):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self.state.changed:
+            self.state.changed.notify_all()  # release the event streams
+        self.server.shutdown()
+        self.server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _watch_loop(self) -> None:
+        paths = [p for p in self._watch if p.exists()]
+        for changes in watchfiles.watch(
+            *paths,
+            watch_filter=self._relevant,
+            stop_event=self.stopping,
+            step=30,
+            raise_interrupt=False,
+        ):
+            names = sorted({Path(p).name for _, p in changes})
+            self._log(f"changed: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}")
+            self.rebuild(self._templates_only({Path(p) for _, p in changes}))
+
+    def _templates_only(self, paths: set[Path]) -> frozenset[str] | None:
+        """The template names (``course.html``) if every change is a template, else None."""
+        names = set()
+        for path in paths:
+            resolved = path.resolve()
+            root = next((r for r in self._template_roots if r in resolved.parents), None)
+            if root is None or path.suffix != ".html":
+                return None
+            names.add(resolved.relative_to(root).as_posix())
+        return frozenset(names)
+
+    def _relevant(self, change: watchfiles.Change, path: str) -> bool:
+        """Source files only: not the output, the snapshots, editor droppings or hidden folders."""
+        resolved = Path(path).resolve()
+        if any(resolved == p or p in resolved.parents for p in self._ignore):
+            return False
+        for root in self._watch:
+            # Hidden files and folders under a watched folder, among them site/'s staging
+            # folders (.site.staging-*), whose files move during every build.
+            if root.resolve() in resolved.parents:
+                inside = resolved.relative_to(root.resolve()).parts
+                if any(part.startswith(".") for part in inside):
+                    return False
+        return self._default_filter(change, path)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    preview: Preview
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "catalog-gen-preview"
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the terminal shows builds, not every request."""
+
+    def do_HEAD(self) -> None:
+        self._respond(head=True)
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path == EVENTS_PATH:
+            self._events()
+        else:
+            self._respond(head=False)
+
+    # -- files -------------------------------------------------------------------------------
+
+    def _respond(self, *, head: bool) -> None:
+        preview = self.server.preview
+        target = safe_target(preview.site_dir, urlsplit(self.path).path)
+        if target is None:
+            return self._send(
+                HTTPStatus.FORBIDDEN, b"refused: outside the site\n", "text/plain", head
+            )
+        is_page = target.suffix == ".html" or not target.suffix
+        if preview.state.error is not None and is_page:
+            return self._send(
+                HTTPStatus.INTERNAL_SERVER_ERROR, self._error_page(), "text/html", head
+            )
+        if target.is_file():
+            return self._send_file(HTTPStatus.OK, target, head)
+        not_found = preview.site_dir / NOT_FOUND
+        if not_found.is_file():
+            return self._send_file(HTTPStatus.NOT_FOUND, not_found, head)
+        self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain", head)
+
+    def _send_file(self, status: HTTPStatus, path: Path, head: bool) -> None:
+        try:
+            data = path.read_bytes()
+        except OSError:  # swapped away between the check and the read: the next request wins
+            return self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"rebuilding\n", "text/plain", head)
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if kind == "text/html":
+            data = inject_reload(data, error=False)
+        self._send(status, data, kind, head)
+
+    def _send(self, status: HTTPStatus, body: bytes, kind: str, head: bool) -> None:
+        if kind.startswith("text/"):
+            kind += "; charset=utf-8"
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _error_page(self) -> bytes:
+        message = html.escape(self.server.preview.state.error or "")
+        page = (
+            "<!doctype html><html lang=en><head><meta charset=utf-8>"
+            "<title>Build error · catalog-gen</title><link rel=icon href='data:,'>"
+            "<style>body{font:1rem/1.5 system-ui;"
+            "margin:2rem;max-width:60rem}pre{white-space:pre-wrap;background:#fdecea;"
+            "color:#611a15;padding:1rem;border-radius:6px}</style></head><body>"
+            "<main><h1>The site could not be built</h1>"
+            f"<pre id=catalog-gen-error>{message}</pre>"
+            "<p>Fix the file and save: this page reloads by itself.</p></main></body></html>"
+        )
+        return inject_reload(page.encode(), error=True)
+
+    # -- live reload -------------------------------------------------------------------------
+
+    def _events(self) -> None:
+        preview = self.server.preview
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        state = preview.state
+        seen = -1
+        try:
+            while not preview.stopping.is_set():
+                with state.changed:
+                    if state.generation == seen:
+                        state.changed.wait(HEARTBEAT_SECONDS)
+                    if state.generation == seen:
+                        self.wfile.write(b": heartbeat\n\n")
+                        self.wfile.flush()
+                        continue
+                    seen = state.generation
+                    message = state.as_message()
+                self.wfile.write(f"data: {message}\n\n".encode())
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the tab was closed or reloaded
+
+
+def safe_target(site_dir: Path, url_path: str) -> Path | None:
+    """The file a URL path names inside ``site_dir``, or None when it would leave the site.
+
+    ``..`` (plain or percent-encoded), backslashes, NUL bytes and symlinks that point outside
+    are all refused; a folder means its index.html.
+    """
+    path = unquote(url_path)
+    if "\x00" in path or "\\" in path:
+        return None
+    parts = [p for p in path.split("/") if p]
+    if any(p in ("..", ".") for p in parts):
+        return None
+    root = Path(os.path.realpath(site_dir))
+    target = root.joinpath(*parts)
+    if url_path.endswith("/") or not parts or target.is_dir():
+        target = target / "index.html"
+    resolved = Path(os.path.realpath(target))
+    if resolved != root and root not in resolved.parents:
+        return None
+    return resolved
+
+
+def inject_reload(page: bytes, *, error: bool) -> bytes:
+    """The page with the reload script before ``</body>`` (or at the end)."""
+    script = RELOAD_SCRIPT.format(
+        error=" data-error" if error else "",
+        showing_error="true" if error else "false",
+        events=EVENTS_PATH,
+    ).encode()
+    marker = page.rfind(b"</body>")
+    if marker == -1:
+        return page + script
+    return page[:marker] + script + page[marker:]
+
+
+def watched_paths(project_root: Path, theme: Path) -> list[Path]:
+    """The project folder, and the theme's when it lives elsewhere (a bundled theme)."""
+    paths = [project_root]
+    if project_root.resolve() not in theme.resolve().parents:
+        paths.append(theme)
+    return paths
