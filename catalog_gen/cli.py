@@ -399,7 +399,7 @@ def serve(
     theme, content, static files and catalog.toml. A template or config error shows in the
     browser and the next good save recovers. Ctrl-C stops it.
     """
-    from catalog_gen.serve import Preview, watched_paths
+    from catalog_gen.serve import Preview, source_paths, watched_paths
 
     _setup_logging(ctx.obj["verbose"], quiet=False)
     config = _config(ctx)
@@ -423,6 +423,7 @@ def serve(
             build=build_once,
             site_dir=run_config.output_path,
             watch=watched_paths(config.root, theme),
+            sources=source_paths(config, theme),
             ignore=[run_config.output_path, run_config.snapshot_path, config.snapshot_path],
             template_roots=[config.root / config.site.templates_dir, theme / "templates"],
             port=port,

@@ -33,6 +33,7 @@ from urllib.parse import unquote, urlsplit
 import watchfiles
 
 from catalog_gen.build import BuildReport
+from catalog_gen.config import Config
 from catalog_gen.errors import CatalogGenError
 from catalog_gen.pages import NOT_FOUND
 
@@ -106,6 +107,7 @@ class Preview:
         build: Callable[[frozenset[str] | None], BuildReport],
         site_dir: Path,
         watch: list[Path],
+        sources: list[Path],
         ignore: list[Path],
         template_roots: list[Path] = (),
         port: int = 8000,
@@ -114,6 +116,7 @@ class Preview:
         self._build = build
         self.site_dir = site_dir
         self._watch = watch
+        self._sources = [p.resolve() for p in sources]
         self._ignore = [p.resolve() for p in ignore]
         self._template_roots = [p.resolve() for p in template_roots]
         self._log = log
@@ -195,6 +198,8 @@ class Preview:
     def _relevant(self, change: watchfiles.Change, path: str) -> bool:
         """Source files only: not the output, the snapshots, editor droppings or hidden folders."""
         resolved = Path(path).resolve()
+        if not any(resolved == p or p in resolved.parents for p in self._sources):
+            return False  # logs, notes, editors' files elsewhere in the project
         if any(resolved == p or p in resolved.parents for p in self._ignore):
             return False
         for root in self._watch:
@@ -345,6 +350,13 @@ def inject_reload(page: bytes, *, error: bool) -> bytes:
     if marker == -1:
         return page + script
     return page[:marker] + script + page[marker:]
+
+
+def source_paths(config: Config, theme: Path) -> list[Path]:
+    """What a build reads besides the snapshot: the files whose edits trigger a rebuild."""
+    root = config.root
+    folders = (config.site.templates_dir, config.site.content_dir, "static", "themes")
+    return [config.source or root / "catalog.toml", theme, *(root / f for f in folders)]
 
 
 def watched_paths(project_root: Path, theme: Path) -> list[Path]:

@@ -8,6 +8,7 @@ the time from saving a template to the open page showing the change.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import signal
@@ -217,3 +218,24 @@ def test_the_browser_reloads_when_a_template_is_saved(preview):
             assert [e for e in errors if "status of 500" not in e] == []
         finally:
             browser.close()
+
+
+def generation(preview: Preview) -> int:
+    """The build generation the server reports first on a new event stream."""
+    with httpx.stream("GET", preview.url + "__catalog-gen/events", timeout=10) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                return json.loads(line[6:])["generation"]
+    raise AssertionError("no event")
+
+
+def test_only_source_files_trigger_a_rebuild(preview):
+    before = generation(preview)
+    preview.write("notes.txt", "not a source")  # nor is a log file the server writes into
+    preview.write("site/extra.txt", "output folder")
+    time.sleep(1.0)
+    assert generation(preview) == before
+    preview.write("content/om-oss.md", "---\ntitle: Om oss\n---\nHei\n")
+    page = preview.wait_for("/om-oss/", lambda r: r.status_code == 200)
+    assert "Om oss" in page.text
+    assert generation(preview) > before
