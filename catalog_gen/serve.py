@@ -126,6 +126,8 @@ class Preview:
         self.server.preview = self
         self._threads: list[threading.Thread] = []
         self._default_filter = watchfiles.DefaultFilter()
+        self._ready = threading.Event()
+        self._built_from: frozenset[tuple[str, int, int]] = frozenset()
 
     @property
     def url(self) -> str:
@@ -144,6 +146,7 @@ class Preview:
         """
         if self.state.error is not None:
             changed_templates = None  # the last build failed: the site on disk may be stale
+        self._built_from = self.fingerprint()
         try:
             report = self._build(changed_templates)
         except CatalogGenError as exc:
@@ -155,11 +158,13 @@ class Preview:
             self.state.record(report, None)
             self._log(report.summary_line())
 
-    def start(self) -> Preview:
+    def start(self, ready_within: float = 10.0) -> Preview:
+        """Serve and watch; returns once the watcher runs, so no early edit is missed."""
         for target in (self.server.serve_forever, self._watch_loop):
             thread = threading.Thread(target=target, daemon=True)
             thread.start()
             self._threads.append(thread)
+        self._ready.wait(ready_within)
         return self
 
     def stop(self) -> None:
@@ -178,11 +183,33 @@ class Preview:
             watch_filter=self._relevant,
             stop_event=self.stopping,
             step=30,
+            rust_timeout=250,
+            yield_on_timeout=True,  # the first (empty) yield says the watcher is running
             raise_interrupt=False,
         ):
+            if not self._ready.is_set():
+                # An edit between the last build and the watcher's start has no event:
+                # compare the source files with what that build saw.
+                if self.fingerprint() != self._built_from:
+                    self._log("changed while starting")
+                    self.rebuild()
+                self._ready.set()
+            if not changes:
+                continue
             names = sorted({Path(p).name for _, p in changes})
             self._log(f"changed: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}")
             self.rebuild(self._templates_only({Path(p) for _, p in changes}))
+
+    def fingerprint(self) -> frozenset[tuple[str, int, int]]:
+        """(path, mtime, size) of every source file the watcher would report."""
+        found = set()
+        for source in self._sources:
+            files = [source] if source.is_file() else source.rglob("*") if source.is_dir() else []
+            for path in files:
+                if path.is_file() and self._relevant(watchfiles.Change.modified, str(path)):
+                    stat = path.stat()
+                    found.add((str(path), stat.st_mtime_ns, stat.st_size))
+        return frozenset(found)
 
     def _templates_only(self, paths: set[Path]) -> frozenset[str] | None:
         """The template names (``course.html``) if every change is a template, else None."""
