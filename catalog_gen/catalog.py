@@ -28,6 +28,7 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from catalog_gen.config import PublishSettings
+from catalog_gen.dates import parse_clock, parse_day, parse_moment
 from catalog_gen.sanitize import plain_text, sanitize_html
 from catalog_gen.slugs import assign_slugs, slugify
 from catalog_gen.snapshot import Snapshot
@@ -236,7 +237,7 @@ def build_catalog(
                 categories=tuple(sorted(set(course_categories), key=lambda c: (c.title, c.id))),
                 price=_price(record.get("price")),
                 dates=tuple(dates_by_course.get(cid, ())),
-                updated_at=_timestamp(record.get("updated_at")),
+                updated_at=parse_moment(record.get("updated_at"), ZoneInfo(timezone)),
                 duration=_duration(record.get("duration")),
                 form_of_teaching=_title_of(record.get("form_of_teaching")),
             )
@@ -363,29 +364,30 @@ def _course_date(
     children: Mapping[int, list[dict]],
     default_zone: str,
 ) -> CourseDate | None:
-    start = _date(record.get("start_at"))
+    zone_name = _zone_name(record.get("timezone"), default_zone)
+    zone = ZoneInfo(zone_name)
+    start = parse_day(record.get("start_at"), zone)
     if start is None:
         return None  # a date without a start day cannot be listed or sorted
-    zone_name = _zone_name(record.get("timezone"), default_zone)
-    today = now.astimezone(ZoneInfo(zone_name)).date()
+    today = now.astimezone(zone).date()
     if start < today:
         return None
-    deadline = _date(record.get("deadline_at"))
+    deadline = parse_day(record.get("deadline_at"), zone)
     deadline_passed = deadline is not None and deadline < today
     if deadline_passed and not _flag(record.get("visible_when_passed_deadline"), default=False):
         return None
     did = _int(record.get("coursedate_id") or record.get("id")) or 0
     venue = _venue(record, venue_slugs)
     booking_url = _safe_url(course.get("external_booking_url"))
-    sessions = [_session(child, venue_slugs) for child in children.get(did, ())]
-    sessions += [_gathering(g) for g in record.get("gatherings") or [] if isinstance(g, dict)]
+    sessions = [_session(child, venue_slugs, zone) for child in children.get(did, ())]
+    sessions += [_gathering(g, zone) for g in record.get("gatherings") or [] if isinstance(g, dict)]
     return CourseDate(
         id=did,
         course_id=_int(record.get("course_id")) or 0,
         start_date=start,
-        start_time=_time(record.get("start_time_at")),
-        end_date=_date(record.get("end_at")),
-        end_time=_time(record.get("end_time_at")),
+        start_time=parse_clock(record.get("start_time_at")),
+        end_date=parse_day(record.get("end_at"), zone),
+        end_time=parse_clock(record.get("end_time_at")),
         timezone=zone_name,
         deadline=deadline,
         status=_status(record),
@@ -469,21 +471,22 @@ def _location_title(location: Mapping) -> str:
     return str(location.get("custom_title") or location.get("title") or "").strip()
 
 
-def _session(record: Mapping, venue_slugs: Mapping[int, str]) -> Session | None:
-    start = _date(record.get("start_at"))
+def _session(record: Mapping, venue_slugs: Mapping[int, str], zone: ZoneInfo) -> Session | None:
+    start = parse_day(record.get("start_at"), zone)
     if start is None:
         return None
     venue = _venue(record, venue_slugs)
     return Session(
         start,
-        _time(record.get("start_time_at")),
-        _time(record.get("end_time_at")),
+        parse_clock(record.get("start_time_at")),
+        parse_clock(record.get("end_time_at")),
         venue.title if venue else "",
     )
 
 
-def _gathering(record: Mapping) -> Session | None:
-    start, end = _local(record.get("gathering_at")), _local(record.get("gathering_end_at"))
+def _gathering(record: Mapping, zone: ZoneInfo) -> Session | None:
+    start = parse_moment(record.get("gathering_at"), zone)
+    end = parse_moment(record.get("gathering_end_at"), zone)
     if start is None:
         return None
     location = record.get("location")
@@ -535,33 +538,6 @@ def _dig(mapping: Mapping, *keys: str) -> object:
             return None
         mapping = mapping.get(key)
     return mapping
-
-
-def _date(value: object) -> date | None:
-    """A date-only field as the calendar day it names: never parsed as a UTC instant."""
-    try:
-        return date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
-
-
-def _time(value: object) -> time | None:
-    try:
-        return time.fromisoformat(str(value)[:8]) if value else None
-    except ValueError:
-        return None
-
-
-def _local(value: object) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
-
-
-def _timestamp(value: object) -> datetime | None:
-    moment = _local(value)
-    return moment if moment is None or moment.tzinfo else None
 
 
 def _zone_name(value: object, default: str) -> str:

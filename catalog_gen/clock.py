@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from catalog_gen.dates import parse_moment
+
 
 def run_now(timezone: str, pinned: str | None = None) -> datetime:
     """The moment this run happens, as an aware datetime in ``timezone``.
@@ -19,10 +21,7 @@ def run_now(timezone: str, pinned: str | None = None) -> datetime:
     zone = ZoneInfo(timezone)
     if pinned is None:
         return datetime.now(zone)
-    try:
-        moment = datetime.fromisoformat(pinned.strip())
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 date or date-time: {pinned!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(zone)
+    moment = parse_moment(pinned, zone)
+    if moment is None:
+        raise ValueError(f"not an ISO 8601 date or date-time, nor epoch seconds: {pinned!r}")
+    return moment
