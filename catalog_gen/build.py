@@ -17,7 +17,7 @@ from datetime import datetime
 from catalog_gen.catalog import build_catalog
 from catalog_gen.config import ApiAccess, Config
 from catalog_gen.content import load_content
-from catalog_gen.errors import BuildError, SnapshotError
+from catalog_gen.errors import ApiError, AuthError, BuildError, GuardRefused, SnapshotError
 from catalog_gen.fetch import FetchReport, run_fetch
 from catalog_gen.i18n import get_locale
 from catalog_gen.lock import RunLock
@@ -41,13 +41,24 @@ class BuildReport:
     removed: int
     seconds: float
     fetch: FetchReport | None = None
+    #: Whether the fetch found new or changed data (false for offline builds).
+    data_changed: bool = False
+    #: Hours between the snapshot's fetch and this run's "now".
+    snapshot_age_hours: float = 0.0
+    #: Things an unattended run should know although it succeeded (e.g. --offline-on-error).
+    warnings: tuple[str, ...] = ()
     #: The paths themselves, for the preview server (not in --json: a big site has thousands).
     written_files: tuple[str, ...] = field(default=(), repr=False)
     removed_files: tuple[str, ...] = field(default=(), repr=False)
 
     def as_dict(self) -> dict:
+        """The --json report: the build's figures, the fetch's cost at the top level too."""
         report = asdict(self)
         del report["written_files"], report["removed_files"]
+        report["warnings"] = list(self.warnings)
+        report["requests"] = self.fetch.requests if self.fetch else 0
+        report["retries"] = self.fetch.retries if self.fetch else 0
+        report["rate_limited"] = self.fetch.rate_limited if self.fetch else 0
         return report
 
     def summary_line(self) -> str:
@@ -66,27 +77,39 @@ def run_build(
     allow_shrink: bool = False,
     progress: Progress | None = None,
     changed_templates: frozenset[str] | None = None,
+    offline_on_error: bool = False,
+    max_age_hours: float | None = None,
 ) -> BuildReport:
     """Fetch (unless ``access`` is None: offline) and render the site into site.output_dir.
+
+    When the API fails, nothing is published (stale-if-error) unless ``offline_on_error``:
+    then the last good snapshot is rendered, with the clock still at ``now``, and the report
+    carries a warning. ``max_age_hours`` refuses to render a snapshot older than that.
 
     ``changed_templates`` (the preview server's hint after an edit): only pages that use one
     of these templates are rendered again; the others keep their bytes from the current site.
     """
     started = time.monotonic()
     progress = progress or NoProgress()
+    warnings: list[str] = []
     with RunLock(config.snapshot_path):
         fetched = None
-        if access is not None:
-            fetched = run_fetch(
-                config,
-                access,
-                now=now,
-                full=full,
-                allow_shrink=allow_shrink,
-                progress=progress,
-                locked=True,
-            )
         store = SnapshotStore(config.snapshot_path)
+        if access is not None:
+            try:
+                fetched = run_fetch(
+                    config,
+                    access,
+                    now=now,
+                    full=full,
+                    allow_shrink=allow_shrink,
+                    progress=progress,
+                    locked=True,
+                )
+            except ApiError as exc:
+                if isinstance(exc, AuthError) or not offline_on_error:
+                    raise type(exc)(f"{exc}; {_kept(store, config, now)}") from None
+                warnings.append(f"{exc}; rendered the last good snapshot instead")
         snapshot = store.latest()
         if snapshot is None:
             hint = (
@@ -95,6 +118,12 @@ def run_build(
             raise SnapshotError(
                 f"no snapshot in {config.snapshot_path} to build from; run '{hint}' "
                 "(or 'catalog-gen build --demo' to try the bundled sample)"
+            )
+        age_hours = (now - snapshot.fetched_at).total_seconds() / 3600
+        if max_age_hours is not None and age_hours > max_age_hours:
+            raise GuardRefused(
+                f"the last good snapshot ({snapshot.name}) is {_age(age_hours)} old, more than "
+                f"--max-age {max_age_hours:g} h; nothing was published"
             )
         files, pages = render_files(
             config, snapshot, now=now, progress=progress, changed_templates=changed_templates
@@ -115,9 +144,32 @@ def run_build(
         removed=len(outcome.removed),
         seconds=round(time.monotonic() - started, 3),
         fetch=fetched,
+        data_changed=bool(fetched and fetched.data_changed),
+        snapshot_age_hours=round(age_hours, 2),
+        warnings=tuple(warnings),
         written_files=outcome.written,
         removed_files=outcome.removed,
     )
+
+
+def _kept(store: SnapshotStore, config: Config, now: datetime) -> str:
+    """The stale-if-error sentence: what was kept, and how old the last good data is."""
+    last = store.latest()
+    if last is None:
+        return f"nothing was published, and there is no earlier snapshot in {config.snapshot_path}"
+    age = _age((now - last.fetched_at).total_seconds() / 3600)
+    return (
+        f"nothing was published: {config.site.output_dir}/ is unchanged and the last good "
+        f"snapshot ({last.name}) is {age} old"
+    )
+
+
+def _age(hours: float) -> str:
+    if hours < 1:
+        return f"{max(hours * 60, 0):.0f} min"
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24:.1f} days"
 
 
 def render_files(

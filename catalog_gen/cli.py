@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -32,7 +33,7 @@ from catalog_gen.config import (
     find_config,
     load_config,
 )
-from catalog_gen.errors import CatalogGenError, ConfigError, SnapshotError
+from catalog_gen.errors import CatalogGenError, ConfigError, SnapshotError, TimedOut
 from catalog_gen.fetch import FetchReport, run_fetch
 from catalog_gen.progress import progress_for
 from catalog_gen.redact import RedactingFilter, redact, register_secret
@@ -122,6 +123,51 @@ def _now(config: Config, pinned: str | None) -> datetime:
         raise click.BadParameter(str(exc), param_hint="--now") from None
 
 
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Stop the whole run after this long, leaving snapshot and site as they were (exit 1).",
+)
+
+
+@contextmanager
+def time_limit(seconds: float | None):
+    """Raise TimedOut in the main thread after ``seconds`` (SIGALRM; POSIX)."""
+    if seconds is None:
+        yield
+        return
+
+    def expire(_signum, _frame):
+        raise TimedOut(
+            f"stopped after --timeout {seconds:g} s; the last good snapshot and site are unchanged"
+        )
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def write_github_output(report: dict) -> None:
+    """In GitHub Actions, the report as step outputs too, so a workflow can skip its deploy."""
+    target = os.environ.get("GITHUB_OUTPUT")
+    if not target:
+        return
+    lines = []
+    for key, value in sorted(report.items()):
+        if isinstance(value, bool):
+            lines.append(f"{key}={str(value).lower()}")
+        elif isinstance(value, int | float | str):
+            lines.append(f"{key}={value}")
+    lines.append("report=" + json.dumps(report, ensure_ascii=False, sort_keys=True))
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.write(redact("\n".join(lines)) + "\n")
+
+
 now_option = click.option(
     "--now",
     "pinned_now",
@@ -170,6 +216,7 @@ def run_options(*, demo_help: str, json_help: str):
         click.option("--json", "as_json", is_flag=True, help=json_help),
         click.option("-q", "--quiet", is_flag=True, help="Print nothing on success (for cron)."),
         now_option,
+        timeout_option,
     ]
 
     def decorate(command):
@@ -194,6 +241,7 @@ def fetch(
     as_json: bool,
     quiet: bool,
     pinned_now: str | None,
+    timeout: float | None,
 ) -> None:
     """Download the catalog into a new snapshot, fetching only what changed.
 
@@ -206,7 +254,7 @@ def fetch(
     config = _config(ctx)
     now = _now(config, pinned_now)
     progress = progress_for(enabled=not (quiet or as_json))
-    with _api(config, demo, now) as (run_config, access):
+    with time_limit(timeout), _api(config, demo, now) as (run_config, access):
         report = run_fetch(
             run_config, access, now=now, full=full, allow_shrink=allow_shrink, progress=progress
         )
@@ -336,6 +384,17 @@ def _diff_json(old: str, new: str, changes: SnapshotDiff) -> dict:
 @click.option(
     "--offline", is_flag=True, help="Render the last snapshot without touching the network."
 )
+@click.option(
+    "--offline-on-error",
+    is_flag=True,
+    help="If the API fails, render the last good snapshot (exit 0, with a warning).",
+)
+@click.option(
+    "--max-age",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="HOURS",
+    help="Refuse (exit 3) to render a snapshot older than this.",
+)
 @click.pass_context
 def build(
     ctx: click.Context,
@@ -346,6 +405,9 @@ def build(
     as_json: bool,
     quiet: bool,
     pinned_now: str | None,
+    offline_on_error: bool,
+    max_age: float | None,
+    timeout: float | None,
 ) -> None:
     """Fetch what changed and render the site into site/ (site.output_dir).
 
@@ -357,19 +419,25 @@ def build(
     config = _config(ctx)
     now = _now(config, pinned_now)
     progress = progress_for(enabled=not (quiet or as_json))
-    if offline:
-        run_config = _demo_config(config) if demo else config
-        report = run_build(run_config, None, now=now, progress=progress)
-    else:
-        with _api(config, demo, now) as (run_config, access):
-            report = run_build(
-                run_config,
-                access,
-                now=now,
-                full=full,
-                allow_shrink=allow_shrink,
-                progress=progress,
-            )
+    with time_limit(timeout):
+        if offline:
+            run_config = _demo_config(config) if demo else config
+            report = run_build(run_config, None, now=now, progress=progress, max_age_hours=max_age)
+        else:
+            with _api(config, demo, now) as (run_config, access):
+                report = run_build(
+                    run_config,
+                    access,
+                    now=now,
+                    full=full,
+                    allow_shrink=allow_shrink,
+                    progress=progress,
+                    offline_on_error=offline_on_error,
+                    max_age_hours=max_age,
+                )
+    for warning in report.warnings:  # even with --quiet: cron should mail these
+        click.echo(f"warning: {redact(warning)}", err=True)
+    write_github_output(report.as_dict())
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, sort_keys=True))
     elif not quiet:

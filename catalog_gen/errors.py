@@ -61,6 +61,10 @@ class TemplateError(BuildError):
     """A template failed to load or render; the message names the template file and line."""
 
 
+class TimedOut(CatalogGenError):
+    """The run hit its --timeout; like any failed run it leaves snapshot and site as they were."""
+
+
 class GuardRefused(CatalogGenError):
     """A safety guard refused the run (shrink guard, lock held by another run)."""
 

@@ -2,12 +2,14 @@
 
 The lock is ``flock``-based, so the kernel releases it when the holding process dies, even by
 ``kill -9``: a crashed run can never leave a lock that blocks the next nightly run. The file
-keeps the holder's pid and start time only to say who holds it.
+keeps the holder's pid and start time to say who holds it; a run that finds them left behind
+(its predecessor was killed) takes the lock over with a warning.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
 from pathlib import Path
@@ -15,6 +17,8 @@ from pathlib import Path
 from catalog_gen.errors import GuardRefused
 
 LOCK_FILENAME = ".lock"
+
+log = logging.getLogger(__name__)
 
 
 class RunLock:
@@ -36,8 +40,16 @@ class RunLock:
                 f"another catalog-gen run holds {self.path} ({holder}); "
                 "it is released when that run ends"
             ) from None
+        left = os.read(fd, 200).decode("utf-8", "replace").strip()
+        if left:  # a clean exit empties the file: this run ended without releasing it
+            log.warning(
+                "taking over the lock of a run that did not finish (%s); that process is gone",
+                left,
+            )
         os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        os.lseek(fd, 0, os.SEEK_SET)
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        os.write(fd, f"pid {os.getpid()}, since {since}\n".encode())
         self._fd = fd
         return self
 

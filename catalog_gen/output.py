@@ -75,7 +75,10 @@ def publish_site(
             target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(files[name])
-        (staging / MARKER).write_bytes(MARKER_TEXT)
+        if _same_bytes(site / MARKER, MARKER_TEXT):  # keep its mtime too: nothing to upload
+            _link_or_copy(site / MARKER, staging / MARKER)
+        else:
+            (staging / MARKER).write_bytes(MARKER_TEXT)
         os.chmod(staging, 0o755)  # mkdtemp makes it 0700; a web server must read it
         _swap_in(staging, site)
     finally:

@@ -212,6 +212,20 @@ def _fail_on_write_of(name: str):
     return install
 
 
+def _fail_on_link_of(name: str):
+    def install(monkeypatch):
+        real_link = output._link_or_copy
+
+        def link(source, target):
+            if Path(source).name == name:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real_link(source, target)
+
+        monkeypatch.setattr(output, "_link_or_copy", link)
+
+    return install
+
+
 def _fail_on_second_link(monkeypatch):
     real_link, calls = output._link_or_copy, []
 
@@ -229,7 +243,7 @@ def _fail_on_second_link(monkeypatch):
     [
         pytest.param(_fail_on_second_link, id="linking unchanged"),
         pytest.param(_fail_on_write_of("style.def.css"), id="writing the second file"),
-        pytest.param(_fail_on_write_of(MARKER), id="writing the marker"),
+        pytest.param(_fail_on_link_of(MARKER), id="carrying the marker over"),
         pytest.param(_fail_in_swap, id="swapping in"),
     ],
 )

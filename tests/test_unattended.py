@@ -1,0 +1,236 @@
+"""Unattended runs (cron, CI): time as an input, stale-if-error, guards, exit codes, reports.
+
+Everything runs the real console script against the emulator on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from catalog_gen.snapshot import SnapshotStore
+from tests.conftest import API_KEY, interruptible
+from tests.sitecheck import site_bytes, site_tree
+
+DAY1 = "2026-11-23T04:00:00+01:00"
+UNREACHABLE = "http://127.0.0.1:9/v2"  # the discard port: nothing listens
+
+
+def build(project, *args: str, env: dict | None = None, now: str = DAY1):
+    """``catalog-gen build --json --now …`` in the project; returns (result, report or None)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "catalog_gen", "build", "--json", "--now", now, *args],
+        cwd=project.root,
+        env={**project.env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(result.stdout) if result.returncode == 0 and result.stdout else None
+    return result, report
+
+
+def fast_failing(project) -> None:
+    """Fail fast on an unreachable API: no retries to wait for."""
+    (project.root / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\nmax_retries = 0\n")
+
+
+def only_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+# -- exit codes, one by one -------------------------------------------------------------------
+
+
+def test_exit_0_and_silence_with_quiet(project):
+    result = project.run("build", "--quiet", "--now", DAY1)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_exit_1_when_the_api_fails_and_nothing_is_published(project):
+    assert build(project)[0].returncode == 0
+    fast_failing(project)
+    site, snapshots = site_tree(project.root / "site"), project.snapshot_bytes()
+    result, _ = build(project, env={"FRONTCORE_API_URL": UNREACHABLE}, now="2026-11-24T04:00")
+    assert result.returncode == 1
+    line = only_line(result.stderr)
+    assert line.startswith("error: ") and "nothing was published" in line
+    assert "is 24.0 h old" in line  # how old the last good snapshot is
+    assert site_tree(project.root / "site") == site and project.snapshot_bytes() == snapshots
+
+
+def test_exit_1_for_a_wrong_key_keeps_everything(project):
+    assert build(project)[0].returncode == 0
+    site = site_tree(project.root / "site")
+    result, _ = build(project, env={"FRONTCORE_API_KEY": "wrong-key-123"})
+    assert result.returncode == 1 and "nothing was published" in only_line(result.stderr)
+    assert site_tree(project.root / "site") == site
+
+
+def test_exit_2_for_a_usage_or_config_error(project):
+    (project.root / "catalog.toml").write_text("[site]\nper_page = 0\n")
+    assert build(project)[0].returncode == 2
+    assert build(project, "--max-age", "-1")[0].returncode == 2
+
+
+def test_exit_3_when_a_guard_refuses(project, sample):
+    assert build(project)[0].returncode == 0
+    for course_id in sorted(sample.courses)[:20]:
+        sample.remove_course(course_id)
+    site = site_tree(project.root / "site")
+    result, _ = build(project)
+    assert result.returncode == 3 and "allow-shrink" in only_line(result.stderr)
+    assert site_tree(project.root / "site") == site
+
+
+# -- stale-if-error and --max-age -------------------------------------------------------------
+
+
+def test_offline_on_error_renders_the_last_good_snapshot_for_the_new_day(project):
+    assert build(project)[0].returncode == 0
+    fast_failing(project)
+    day1 = site_bytes(project.root / "site")
+    result, report = build(
+        project, "--offline-on-error", env={"FRONTCORE_API_URL": UNREACHABLE}, now="2026-11-30"
+    )
+    assert result.returncode == 0, result.stderr
+    assert only_line(result.stderr).startswith("warning: ")
+    assert "rendered the last good snapshot" in result.stderr
+    assert report["warnings"] and report["snapshot_age_hours"] > 160
+    assert report["data_changed"] is False and report["fetch"] is None
+    assert site_bytes(project.root / "site") != day1  # a week later: dates have passed
+
+
+def test_max_age_refuses_an_old_snapshot(project):
+    assert build(project)[0].returncode == 0
+    site = site_tree(project.root / "site")
+    result, _ = build(project, "--offline", "--max-age", "24", now="2026-11-24T16:00")
+    assert result.returncode == 3
+    assert "36.0 h old, more than --max-age 24 h" in only_line(result.stderr)
+    assert site_tree(project.root / "site") == site
+    result, _ = build(project, "--offline", "--max-age", "48", now="2026-11-24T16:00")
+    assert result.returncode == 0
+
+
+# -- timeout and a lock left by a killed run ----------------------------------------------------
+
+
+def test_timeout_stops_the_whole_run_cleanly(project):
+    assert build(project)[0].returncode == 0
+    site, snapshots = site_tree(project.root / "site"), project.snapshot_bytes()
+    project.emulator.inject("slow", path="/batch/coursedates", delay=30)
+    started = time.monotonic()
+    result, _ = build(project, "--timeout", "2")
+    assert time.monotonic() - started < 15
+    assert result.returncode == 1
+    assert "stopped after --timeout 2 s" in only_line(result.stderr)
+    assert site_tree(project.root / "site") == site and project.snapshot_bytes() == snapshots
+    assert not [p for p in (project.root / "snapshots").iterdir() if p.name.startswith(".inc")]
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over_with_a_warning(project):
+    assert build(project)[0].returncode == 0
+    project.emulator.clear_log()
+    project.emulator.inject("slow", path="/batch/coursedates", delay=30)
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "catalog_gen", "build", "--now", DAY1],
+        cwd=project.root, env=project.env(), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, preexec_fn=interruptible,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not any("batch" in r.path for r in project.emulator.requests):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    assert "pid" in (project.root / "snapshots" / ".lock").read_text()  # left behind
+
+    result = project.run("build", "--now", DAY1)
+    assert result.returncode == 0, result.stderr
+    assert "taking over the lock of a run that did not finish" in result.stderr
+    assert f"pid {victim.pid}" in result.stderr
+
+
+# -- machine-readable result --------------------------------------------------------------------
+
+
+def test_json_report_and_github_step_outputs(project, tmp_path, sample):
+    outputs = tmp_path / "github_output"
+    result, report = build(project, env={"GITHUB_OUTPUT": str(outputs)})
+    assert result.returncode == 0
+    keys = ("data_changed", "written", "unchanged", "removed", "requests", "rate_limited",
+            "retries", "seconds", "snapshot_age_hours", "pages", "files", "warnings")  # fmt: skip
+    for key in keys:
+        assert key in report, key
+    assert report["data_changed"] is True and report["requests"] > 0
+    assert report["snapshot_age_hours"] == 0
+    lines = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert lines["data_changed"] == "true" and lines["written"] == str(report["written"])
+    assert json.loads(lines["report"]) == report
+    assert API_KEY not in outputs.read_text()
+
+    outputs.unlink()
+    _, again = build(project, env={"GITHUB_OUTPUT": str(outputs)})
+    lines = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert (again["data_changed"], lines["data_changed"], lines["written"]) == (False, "false", "0")
+
+
+# -- time is an input ------------------------------------------------------------------------------
+
+
+def course_page(site: Path, course_id: int) -> str | None:
+    found = list(site.glob(f"kurs/*-{course_id}/index.html"))
+    return found[0].relative_to(site).as_posix() if found else None
+
+
+def test_a_day_later_exactly_the_pages_showing_passed_dates_are_rewritten(project):
+    assert build(project)[0].returncode == 0
+    site = project.root / "site"
+    snapshot = SnapshotStore(project.root / "snapshots").latest()
+    # The first day after the fetch on which some published date starts or closes.
+    days = sorted(
+        date.fromisoformat(str(record[field])[:10])
+        for record in snapshot.coursedates.values()
+        for field in ("start_at", "deadline_at")
+        if record.get(field) and str(record[field])[:10] >= "2026-11-23"
+        if course_page(site, record["course_id"])
+    )
+    day1 = days[0]
+    day2 = day1 + timedelta(days=1)
+    assert build(project, "--offline", now=f"{day1}T04:00")[0].returncode == 0
+    before = site_tree(site)
+    result, report = build(project, "--offline", now=f"{day2}T04:00")
+    assert result.returncode == 0
+    after = site_tree(site)
+    rewritten = {n for n in after if n not in before or after[n] != before[n]}
+    rewritten |= set(before) - set(after)
+
+    passed = {
+        record["course_id"]
+        for record in snapshot.coursedates.values()
+        if day1.isoformat() in (str(record.get(f))[:10] for f in ("start_at", "deadline_at"))
+    }
+    affected_pages = {course_page(site, cid) for cid in passed} - {None}
+    assert affected_pages, "the chosen day has no date that passes"
+    course_pages = {n for n in rewritten if n.startswith("kurs/")}
+    assert course_pages <= affected_pages  # no other course page was touched
+    changed_rows = 0
+    for name in affected_pages:  # a course page changes when a row vanishes or closes
+        if name in course_pages:
+            changed_rows += 1
+    assert changed_rows >= 1
+    slugs = {name.split("/")[1] for name in affected_pages}
+    for name in rewritten - course_pages:
+        if name.startswith(("kalender/", "404", "static/")):
+            assert not name.startswith(("404", "static/")), name
+            continue  # calendar pages list dates by position: one gone shifts the rest
+        old = before.get(name, (b"",))[0] + after.get(name, (b"",))[0]
+        assert any(slug.encode() in old for slug in slugs), f"{name} changed without a reason"
+    assert report["written"] == len([n for n in rewritten if n in after])
