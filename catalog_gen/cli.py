@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import sys
 import traceback
@@ -178,14 +179,57 @@ now_option = click.option(
 
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False), default=".")
-def init(directory: Path) -> None:
-    """Start a project in DIRECTORY: a commented catalog.toml and the folder layout."""
+@click.option(
+    "--ci",
+    type=click.Choice(["github"]),
+    help="Also write a CI workflow: github = .github/workflows/catalog.yml (GitHub Pages).",
+)
+@click.option(
+    "--cron",
+    is_flag=True,
+    help="Also print a crontab line and write systemd/catalog-gen.{service,timer}.",
+)
+def init(directory: Path, ci: str | None, cron: bool) -> None:
+    """Start a project in DIRECTORY: a commented catalog.toml and the folder layout.
+
+    With --ci or --cron in an existing project, only the unattended-run files are added.
+    """
+    from catalog_gen import scaffold
+
     config_file = directory / CONFIG_FILENAME
-    if config_file.exists():
+    created = []
+    if config_file.exists() and not (ci or cron):
         raise ConfigError(f"{config_file} already exists; not overwriting it")
+    if not config_file.exists():
+        created += _new_project(directory)
+    extra: dict[str, str] = {}
+    if ci == "github":
+        extra[scaffold.WORKFLOW_PATH] = scaffold.github_workflow()
+    if cron:
+        found = shutil.which("catalog-gen")
+        command = [found] if found else [sys.executable, "-m", "catalog_gen"]
+        project = directory.resolve()
+        for name, text in scaffold.systemd_units(project, command).items():
+            extra[f"{scaffold.SYSTEMD_DIR}/{name}"] = text
+    for name in extra:
+        if (directory / name).exists():
+            raise ConfigError(f"{directory / name} already exists; not overwriting it")
+    for name, text in extra.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(text, encoding="utf-8")
+        created.append(name)
+    click.echo(f"created in {directory}: {', '.join(created)}")
+    if cron:
+        click.echo("nightly with cron (crontab -e), or with systemd (see systemd/*.service):")
+        click.echo(scaffold.crontab_line(directory.resolve(), command))
+    if not extra:
+        click.echo("next: export FRONTCORE_API_KEY=... && catalog-gen build")
+
+
+def _new_project(directory: Path) -> list[str]:
     directory.mkdir(parents=True, exist_ok=True)
     created = []
-    config_file.write_text(config_template(), encoding="utf-8")
+    (directory / CONFIG_FILENAME).write_text(config_template(), encoding="utf-8")
     created.append(CONFIG_FILENAME)
     for folder in ("templates", "content", "static", "snapshots"):
         path = directory / folder
@@ -197,8 +241,7 @@ def init(directory: Path) -> None:
     if not gitignore.exists():
         gitignore.write_text("/site/\n/snapshots/.lock\n/snapshots/.incoming-*\n", encoding="utf-8")
         created.append(".gitignore")
-    click.echo(f"created in {directory}: {', '.join(created)}")
-    click.echo("next: export FRONTCORE_API_KEY=... && catalog-gen fetch")
+    return created
 
 
 def run_options(*, demo_help: str, json_help: str):
