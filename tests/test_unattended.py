@@ -234,3 +234,67 @@ def test_a_day_later_exactly_the_pages_showing_passed_dates_are_rewritten(projec
         old = before.get(name, (b"",))[0] + after.get(name, (b"",))[0]
         assert any(slug.encode() in old for slug in slugs), f"{name} changed without a reason"
     assert report["written"] == len([n for n in rewritten if n in after])
+
+
+# -- three nights against the emulator ----------------------------------------------------------
+
+
+def event_days(sample) -> dict[date, set[int]]:
+    """Course ids by the day one of their dates starts or its booking closes."""
+    days: dict[date, set[int]] = {}
+    for record in sample.coursedates.values():
+        for field in ("start_at", "deadline_at"):
+            if record.get(field):
+                day = date.fromisoformat(str(record[field])[:10])
+                days.setdefault(day, set()).add(record["course_id"])
+    return days
+
+
+def test_three_nights(project, sample):
+    """Night 1 full build; night 2 nothing changed; night 3 one course changed, one date passed."""
+    events = event_days(sample)
+    night1 = next(
+        day
+        for day in (date(2026, 11, 23) + timedelta(days=n) for n in range(60))
+        if day not in events and day + timedelta(days=1) in events
+    )
+    nights = [f"{night1 + timedelta(days=n)}T03:15" for n in range(3)]
+    site = project.root / "site"
+
+    project.emulator.clear_log()
+    result, first = build(project, now=nights[0])
+    assert result.returncode == 0, result.stderr
+    assert first["fetch"]["mode"] == "full" and first["data_changed"] is True
+    assert first["requests"] == len(project.emulator.requests)
+    assert first["written"] == first["files"] and first["removed"] == 0
+    print(f"\nnight 1: {first['requests']} requests, {first['written']} files written")
+
+    project.emulator.clear_log()
+    before = site_tree(site)
+    result, second = build(project, now=nights[1])
+    assert result.returncode == 0, result.stderr
+    asked = {r.path.split("?")[0] for r in project.emulator.requests}
+    assert second["data_changed"] is False and second["requests"] < first["requests"]
+    assert asked <= {"/v2/courses", "/v2/batch/coursedates"}  # no details, no reference data
+    assert (second["written"], second["removed"]) == (0, 0)
+    assert site_tree(site) == before  # not one mtime moved
+    print(f"night 2: {second['requests']} requests, 0 files written")
+
+    passing = events[night1 + timedelta(days=1)]
+    pages = {cid: course_page(site, cid) for cid in sample.courses}
+    changed = next(cid for cid in sorted(sample.courses) if pages[cid] and cid not in passing)
+    sample.change_course(changed, title="Helt nytt kurs")
+    project.emulator.clear_log()
+    before = site_tree(site)
+    result, third = build(project, now=nights[2])
+    assert result.returncode == 0, result.stderr
+    assert third["data_changed"] is True and third["fetch"]["courses_changed"] == 1
+    after = site_tree(site)
+    rewritten = {n for n in after if before.get(n) != after[n]} | (set(before) - set(after))
+    assert pages[changed] in rewritten and pages[changed] not in after  # its address moved
+    assert course_page(site, changed).startswith("kurs/helt-nytt-kurs-")
+    expected_courses = {pages[cid] for cid in passing | {changed}} - {None}
+    expected_courses.add(course_page(site, changed))
+    assert {n for n in rewritten if n.startswith("kurs/")} <= expected_courses
+    assert {n for n in rewritten if n.startswith("kurs/")} & {pages[cid] for cid in passing}
+    print(f"night 3: {third['requests']} requests, {third['written']} files written")
