@@ -77,6 +77,8 @@ jobs:
       - uses: {_uses("setup-python")}
         with:
           python-version: "3.12"
+          cache: pip
+          cache-dependency-path: .github/workflows/catalog.yml  # the pinned version is here
       - name: Install catalog-gen
         run: python -m pip install "catalog-gen=={__version__}"
       - name: Restore the last snapshots and site

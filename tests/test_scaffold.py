@@ -66,6 +66,8 @@ def test_least_privilege_and_pinned_actions(workflow):
     assert len(uses) == 5
     for ref in uses:
         assert re.fullmatch(r"actions/[a-z-]+@[0-9a-f]{40}", ref), ref
+    python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
+    assert python["with"]["cache"] == "pip"
     checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["persist-credentials"] is False
 
