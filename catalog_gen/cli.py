@@ -538,7 +538,7 @@ def serve(
             ignore=[run_config.output_path, run_config.snapshot_path, config.snapshot_path],
             template_roots=[config.root / config.site.templates_dir, theme / "templates"],
             port=port,
-            log=lambda line: click.echo(line, err=True),
+            log=lambda line: click.echo(redact(line), err=True),
         )
     except OSError as exc:
         raise ConfigError(  # a setting to change, like a bad config value: exit 2

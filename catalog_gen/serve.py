@@ -23,7 +23,7 @@ import json
 import mimetypes
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +36,7 @@ from catalog_gen.build import BuildReport
 from catalog_gen.config import Config
 from catalog_gen.errors import CatalogGenError
 from catalog_gen.pages import NOT_FOUND
+from catalog_gen.redact import redact
 
 EVENTS_PATH = "/__catalog-gen/events"
 HEARTBEAT_SECONDS = 15.0
@@ -84,7 +85,7 @@ class BuildState:
             self.generation += 1
             self.written = report.written_files if report else ()
             self.removed = report.removed_files if report else ()
-            self.error = error
+            self.error = redact(error) if error else None  # it is shown in the browser
             self.changed.notify_all()
 
     def as_message(self) -> str:
@@ -109,7 +110,7 @@ class Preview:
         watch: list[Path],
         sources: list[Path],
         ignore: list[Path],
-        template_roots: list[Path] = (),
+        template_roots: Sequence[Path] = (),
         port: int = 8000,
         log: Callable[[str], None] = print,
     ):
