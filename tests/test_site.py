@@ -9,35 +9,21 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from catalog_gen.frontcore.sample import HOSTILE_TITLE
+from tests.conftest import run_cli
 from tests.sitecheck import html5_errors, internal_targets, pages, parse, site_bytes, site_tree
 
 PINNED = "2026-11-23T04:00:00+01:00"
 
 
-def catalog_gen(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("FRONTCORE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "catalog_gen", *args],
-        cwd=cwd,
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
 def build_demo(folder: Path, *args: str, env: dict | None = None) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
-    result = catalog_gen(folder, "build", "--demo", "--now", PINNED, "--json", *args, env=env)
+    result = run_cli(folder, "build", "--demo", "--now", PINNED, "--json", *args, env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -254,7 +240,7 @@ def test_an_english_site(tmp_path):
 
 
 def test_offline_without_a_snapshot_says_what_to_run(tmp_path):
-    result = catalog_gen(tmp_path, "build", "--offline")
+    result = run_cli(tmp_path, "build", "--offline")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -270,7 +256,7 @@ def test_a_template_error_is_one_line_exit_1_and_the_site_stays(tmp_path):
     (tmp_path / "templates" / "home.html").write_text(
         "{% extends '!theme/home.html' %}\n{% block main %}{{ 1 // 0 }}{% endblock %}\n"
     )
-    result = catalog_gen(tmp_path, "build", "--demo", "--offline", "--now", PINNED)
+    result = run_cli(tmp_path, "build", "--demo", "--offline", "--now", PINNED)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
@@ -280,7 +266,7 @@ def test_a_template_error_is_one_line_exit_1_and_the_site_stays(tmp_path):
 
 def test_a_bad_site_setting_is_a_usage_error(tmp_path):
     (tmp_path / "catalog.toml").write_text('[site]\nlanguage = "de"\n')
-    result = catalog_gen(tmp_path, "build", "--demo")
+    result = run_cli(tmp_path, "build", "--demo")
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert "site.language" in line and "Traceback" not in result.stderr
