@@ -25,7 +25,7 @@ from catalog_gen.output import publish_site
 from catalog_gen.pages import Urls, plan_pages
 from catalog_gen.progress import NoProgress, Progress
 from catalog_gen.render import Renderer, SiteInfo, find_theme, static_assets
-from catalog_gen.snapshot import SnapshotStore
+from catalog_gen.snapshot import Snapshot, SnapshotStore
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def run_build(
                 f"no snapshot in {config.snapshot_path} to build from; run '{hint}' "
                 "(or 'catalog-gen build --demo' to try the bundled sample)"
             )
-        age_hours = (now - snapshot.fetched_at).total_seconds() / 3600
+        age_hours = _age_hours(snapshot, now)
         if max_age_hours is not None and age_hours > max_age_hours:
             raise GuardRefused(
                 f"the last good snapshot ({snapshot.name}) is {_age(age_hours)} old, more than "
@@ -128,7 +128,8 @@ def run_build(
         files, pages = render_files(
             config, snapshot, now=now, progress=progress, changed_templates=changed_templates
         )
-        if access is not None and access.api_key.encode() in b"".join(files.values()):
+        key = access.api_key.encode() if access is not None else None
+        if key and any(key in data for data in files.values()):  # no joined copy of the site
             raise BuildError("the API key appears in the rendered site; nothing was published")
         progress.phase("publishing", len(files))
         outcome = publish_site(config.output_path, files, protect=config.root)
@@ -157,11 +158,15 @@ def _kept(store: SnapshotStore, config: Config, now: datetime) -> str:
     last = store.latest()
     if last is None:
         return f"nothing was published, and there is no earlier snapshot in {config.snapshot_path}"
-    age = _age((now - last.fetched_at).total_seconds() / 3600)
+    age = _age(_age_hours(last, now))
     return (
         f"nothing was published: {config.site.output_dir}/ is unchanged and the last good "
         f"snapshot ({last.name}) is {age} old"
     )
+
+
+def _age_hours(snapshot: Snapshot, now: datetime) -> float:
+    return (now - snapshot.fetched_at).total_seconds() / 3600
 
 
 def _age(hours: float) -> str:
