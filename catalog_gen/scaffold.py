@@ -149,7 +149,6 @@ WorkingDirectory={project}
 EnvironmentFile=/etc/catalog-gen/env
 ExecStart={executable} build --quiet --timeout 1800
 # catalog-gen holds its own lock: a second start while one runs exits 3 and changes nothing.
-SuccessExitStatus=0
 NoNewPrivileges=yes
 PrivateTmp=yes
 ProtectSystem=full
