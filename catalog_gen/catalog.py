@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -115,6 +115,12 @@ class CourseDate:
     booking_email: str
     sessions: tuple[Session, ...] = ()
     instructors: tuple[str, ...] = ()
+    #: When the provider last changed the date (for sitemap lastmod and calendar stamps).
+    updated_at: datetime | None = None
+    #: When a fetch first saw the date (the snapshot diff); the Atom feed of new dates.
+    first_seen: datetime | None = None
+    #: Where the course is taught online (``event_url``), when the date is virtual.
+    online_url: str = ""
 
     @property
     def bookable(self) -> bool:
@@ -151,6 +157,8 @@ class Course:
     updated_at: datetime | None
     duration: tuple[int, str] | None = None
     form_of_teaching: str = ""
+    #: The teaching language's code as the API gives it ("no", "en"); names come from i18n.
+    language: str = ""
 
     @property
     def next_date(self) -> CourseDate | None:
@@ -160,6 +168,44 @@ class Course:
     def instructors(self) -> tuple[str, ...]:
         """Everyone teaching any published date, in order of first appearance."""
         return tuple(dict.fromkeys(name for d in self.dates for name in d.instructors))
+
+    @property
+    def last_modified(self) -> datetime | None:
+        """The newest change to the course or any of its published dates."""
+        stamps = [s for s in (self.updated_at, *(d.updated_at for d in self.dates)) if s]
+        return max(stamps) if stamps else None
+
+    @property
+    def months(self) -> tuple[str, ...]:
+        """The months (``2026-12``) in which a published date starts, soonest first."""
+        return tuple(dict.fromkeys(f"{d.start_date:%Y-%m}" for d in self.dates))
+
+    @property
+    def form_slug(self) -> str:
+        return slugify(self.form_of_teaching)
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    """One value of a course-list filter and the courses that have it.
+
+    ``key`` is the value in addresses: a language code, a slug, or a month (``2026-12``);
+    ``title`` is the provider's wording where there is one (language and month names are
+    the site language's, from i18n).
+    """
+
+    kind: str
+    key: str
+    title: str
+    courses: tuple[Course, ...] = field(repr=False)
+
+    @property
+    def slug(self) -> str:
+        return self.key
+
+
+#: The filters a course list offers besides category and city, in the order shown.
+FACETS = ("month", "language", "form")
 
 
 @dataclass(frozen=True)
@@ -178,6 +224,18 @@ class Catalog:
     _by_category: Mapping[int, tuple[Course, ...]] = field(default_factory=dict, repr=False)
     _by_venue: Mapping[int, tuple[Course, ...]] = field(default_factory=dict, repr=False)
     _by_city: Mapping[str, tuple[Course, ...]] = field(default_factory=dict, repr=False)
+    #: Course-list filters beyond category and city: kind → value key → courses.
+    _by_facet: Mapping[str, Mapping[str, tuple[Course, ...]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def facet(self, kind: str) -> tuple[FacetValue, ...]:
+        """The values of one filter (``language``, ``form``, ``month``) with their courses."""
+        titles = {"form": {c.form_slug: c.form_of_teaching for c in self.courses}}
+        return tuple(
+            FacetValue(kind, key, titles.get(kind, {}).get(key, key), courses)
+            for key, courses in self._by_facet.get(kind, {}).items()
+        )
 
     def course(self, course_id: int) -> Course:
         return self._by_id[course_id]
@@ -207,7 +265,7 @@ def build_catalog(
     )
     venue_slugs = _venue_slugs(snapshot.coursedates.values())
     dates_by_course = _published_dates(
-        snapshot.coursedates, published, rules, now, venue_slugs, timezone
+        snapshot.coursedates, published, rules, now, venue_slugs, timezone, snapshot.first_seen
     )
 
     categories: dict[int, Category] = {}
@@ -240,6 +298,7 @@ def build_catalog(
                 updated_at=parse_moment(record.get("updated_at"), ZoneInfo(timezone)),
                 duration=_duration(record.get("duration")),
                 form_of_teaching=_title_of(record.get("form_of_teaching")),
+                language=_language(record.get("teaching_language")),
             )
         )
     courses.sort(key=lambda c: (c.title.casefold(), c.id))
@@ -266,6 +325,15 @@ def build_catalog(
                     seen_cities.add(city.slug)
                     by_city[city.slug].append(course)
 
+    by_facet: dict[str, dict[str, list[Course]]] = {kind: defaultdict(list) for kind in FACETS}
+    for course in courses:
+        for month in course.months:
+            by_facet["month"][month].append(course)
+        if course.language:
+            by_facet["language"][course.language].append(course)
+        if course.form_slug:
+            by_facet["form"][course.form_slug].append(course)
+
     return Catalog(
         courses=tuple(courses),
         categories=tuple(sorted(categories.values(), key=lambda c: (c.title.casefold(), c.id))),
@@ -278,6 +346,10 @@ def build_catalog(
         _by_category={k: tuple(v) for k, v in by_category.items()},
         _by_venue={k: tuple(v) for k, v in by_venue.items()},
         _by_city={k: tuple(v) for k, v in by_city.items()},
+        _by_facet={
+            kind: {key: tuple(found[key]) for key in sorted(found)}
+            for kind, found in by_facet.items()
+        },
     )
 
 
@@ -308,6 +380,13 @@ def _price(raw: object) -> Price | None:
     return Price(value, currency, str(raw.get("comment") or "").strip())
 
 
+def _language(raw: object) -> str:
+    """A teaching language code, from ``{id: "no", title: ...}`` or a bare code."""
+    code = raw.get("id") if isinstance(raw, dict) else raw
+    text = str(code or "").strip().lower()
+    return text if text.isascii() and text.replace("-", "").isalnum() and len(text) <= 12 else ""
+
+
 def _duration(raw: object) -> tuple[int, str] | None:
     if not isinstance(raw, dict):
         return None
@@ -326,6 +405,7 @@ def _published_dates(
     now: datetime,
     venue_slugs: Mapping[int, str],
     default_zone: str,
+    first_seen: Mapping[int, datetime],
 ) -> dict[int, list[CourseDate]]:
     children: dict[int, list[dict]] = defaultdict(list)
     tops = []
@@ -345,7 +425,7 @@ def _published_dates(
             continue
         parsed = _course_date(record, course, rules, now, venue_slugs, children, default_zone)
         if parsed is not None:
-            result[parsed.course_id].append(parsed)
+            result[parsed.course_id].append(replace(parsed, first_seen=first_seen.get(parsed.id)))
     for dates in result.values():
         dates.sort(key=lambda d: d.sort_key)
     return result
@@ -404,6 +484,8 @@ def _course_date(
             )
         ),
         instructors=_instructors(record),
+        updated_at=parse_moment(record.get("updated_at"), zone),
+        online_url=_safe_url(record.get("event_url")) if venue and venue.is_online else "",
     )
 
 

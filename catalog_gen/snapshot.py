@@ -55,6 +55,8 @@ class Snapshot:
     #: Digest of each course *as the course list returned it*: the next run compares list
     #: items against these to know which courses changed without fetching their details.
     course_sources: Mapping[int, str]
+    #: When a fetch first saw each course date (see ``first_seen``); feeds of new dates.
+    first_seen: Mapping[int, datetime] = field(default_factory=dict)
     name: str | None = field(default=None, compare=False)
 
     def course_digests(self) -> dict[int, str]:
@@ -72,6 +74,18 @@ def canonical_json(value: Any) -> str:
 def record_digest(record: Any) -> str:
     """A short, stable fingerprint of a record (128 bits of SHA-256 over canonical JSON)."""
     return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()[:32]
+
+
+def first_seen(
+    previous: Snapshot | None, coursedates: Mapping[int, dict], now: datetime
+) -> dict[int, datetime]:
+    """When each course date was first fetched: carried over from ``previous``, else ``now``.
+
+    This is the snapshot diff kept as a date per record, so "new course dates" survive any
+    number of later fetches (and ``--full`` ones) instead of meaning "new since last night".
+    """
+    before = previous.first_seen if previous else {}
+    return {did: before.get(did, now) for did in coursedates}
 
 
 def _records_file(records: Iterable[dict]) -> bytes:
@@ -122,6 +136,11 @@ def snapshot_files(snapshot: Snapshot) -> dict[str, bytes]:
         },
         "coursedates": {
             str(did): digest for did, digest in sorted(snapshot.coursedate_digests().items())
+        },
+        "first_seen": {
+            str(did): _timestamp(at)
+            for did, at in sorted(snapshot.first_seen.items())
+            if did in snapshot.coursedates
         },
     }
     files["manifest.json"] = (
@@ -185,8 +204,14 @@ class SnapshotStore:
             dates = {r["coursedate_id"]: r for r in records["coursedates.json"]}
             reference = {k: {r["id"]: r for r in records[f"{k}.json"]} for k in REFERENCE_KINDS}
             sources = {int(k): v["source"] for k, v in manifest["courses"].items()}
+            # Snapshots written before first_seen existed: the fetch that made them saw all.
+            fetched_at = _parse_timestamp(manifest["fetched_at"], where)
+            seen = {
+                int(k): _parse_timestamp(v, where)
+                for k, v in manifest.get("first_seen", {}).items()
+            }
             return Snapshot(
-                fetched_at=_parse_timestamp(manifest["fetched_at"], where),
+                fetched_at=fetched_at,
                 api_base=manifest["api_base"],
                 courses=courses,
                 coursedates=dates,
@@ -196,6 +221,7 @@ class SnapshotStore:
                     for k, v in manifest["reference_fetched_at"].items()
                 },
                 course_sources=sources,
+                first_seen={did: seen.get(did, fetched_at) for did in dates},
                 name=name,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

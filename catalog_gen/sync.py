@@ -26,7 +26,7 @@ from catalog_gen.config import SyncSettings
 from catalog_gen.errors import ApiError
 from catalog_gen.frontcore.client import REFERENCE_LISTS, FrontcoreClient
 from catalog_gen.progress import NoProgress, Progress
-from catalog_gen.snapshot import Snapshot, record_digest
+from catalog_gen.snapshot import Snapshot, first_seen, record_digest
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ def sync_catalog(
         reference=reference,
         reference_fetched_at=fetched_at,
         course_sources=sources,
+        first_seen=first_seen(previous, coursedates, now),
     )
     return SyncOutcome(
         snapshot=snapshot,

@@ -17,6 +17,7 @@ from catalog_gen.snapshot import (
     SnapshotStore,
     changed_fields,
     diff_snapshots,
+    first_seen,
     record_digest,
     snapshot_files,
 )
@@ -49,6 +50,7 @@ def make_snapshot(courses=None, dates=None, at=T0) -> Snapshot:
         reference={"locations": {5: {"id": 5, "title": "Sem"}}, "instructors": {}, "products": {}},
         reference_fetched_at={"locations": at, "instructors": at, "products": at},
         course_sources={cid: record_digest(c) for cid, c in courses.items()},
+        first_seen={did: at for did in dates},
     )
 
 
@@ -215,3 +217,25 @@ def test_lock_of_a_killed_process_is_released_by_the_kernel(tmp_path):
     assert result.returncode == -9 and "locked" in result.stdout
     with RunLock(tmp_path):  # not blocked by the dead process's lock file
         pass
+
+
+def test_snapshots_without_first_seen_load_as_seen_at_their_fetch(tmp_path):
+    """Snapshots written before first_seen existed: every date was seen by that fetch."""
+    store = SnapshotStore(tmp_path)
+    name = store.save(make_snapshot())
+    manifest_path = tmp_path / name / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["first_seen"]
+    manifest_path.write_text(json.dumps(manifest))
+    loaded = store.load(name)
+    assert loaded.first_seen == {900001: T0, 900002: T0}
+
+
+def test_first_seen_carries_over_and_stamps_new_dates():
+    earlier = make_snapshot(at=T0 - timedelta(days=3))
+    dates = dict(earlier.coursedates)
+    dates[900003] = {"coursedate_id": 900003, "course_id": 1, "start_at": "2027-01-05"}
+    del dates[900001]
+    seen = first_seen(earlier, dates, T0)
+    assert seen == {900002: T0 - timedelta(days=3), 900003: T0}
+    assert first_seen(None, dates, T0) == dict.fromkeys(dates, T0)

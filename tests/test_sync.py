@@ -203,6 +203,21 @@ def test_full_flag_ignores_the_last_snapshot(project):
     assert not report.data_changed
 
 
+def test_new_dates_are_stamped_with_the_fetch_that_first_saw_them(project, sample):
+    """first_seen survives incremental and --full fetches; only new dates get the new time."""
+    run_fetch(project.config, project.access(), now=NOW)
+    first = latest(project)
+    assert set(first.first_seen.values()) == {NOW}
+    new_course = sample.add_course("Kurs i årsoppgjør", dates=2)
+    later = NOW + timedelta(days=1)
+    run_fetch(project.config, project.access(), now=later, full=True)
+    second = latest(project)
+    new_dates = {d for d, r in second.coursedates.items() if r["course_id"] == new_course}
+    assert len(new_dates) == 2
+    assert {second.first_seen[d] for d in new_dates} == {later}
+    assert all(second.first_seen[d] == NOW for d in first.coursedates if d in second.coursedates)
+
+
 def test_shrink_guard_refuses_and_keeps_the_last_snapshot(project, sample):
     run_fetch(project.config, project.access(), now=NOW)
     before = project.snapshot_bytes()
