@@ -13,18 +13,22 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 
-from catalog_gen.catalog import build_catalog
+from catalog_gen.calendars import CalendarSite, course_calendar, date_calendar, site_calendar
+from catalog_gen.catalog import Catalog, build_catalog
 from catalog_gen.config import ApiAccess, Config
 from catalog_gen.content import load_content
 from catalog_gen.errors import ApiError, AuthError, BuildError, GuardRefused, SnapshotError
+from catalog_gen.feeds import FeedSite, atom_feed, robots_txt, sitemap_xml
 from catalog_gen.fetch import FetchReport, run_fetch
-from catalog_gen.i18n import get_locale
+from catalog_gen.i18n import Locale, get_locale
 from catalog_gen.lock import RunLock
-from catalog_gen.output import publish_site
-from catalog_gen.pages import Urls, plan_pages
+from catalog_gen.output import Indexer, publish_site
+from catalog_gen.pages import ROBOTS, SEARCH_INDEX, SITEMAP, Page, Urls, absolute, plan_pages
 from catalog_gen.progress import NoProgress, Progress
 from catalog_gen.render import Renderer, SiteInfo, find_theme, static_assets
+from catalog_gen.search import index_site
 from catalog_gen.snapshot import Snapshot, SnapshotStore
 
 
@@ -47,6 +51,10 @@ class BuildReport:
     snapshot_age_hours: float = 0.0
     #: Things an unattended run should know although it succeeded (e.g. --offline-on-error).
     warnings: tuple[str, ...] = ()
+    #: Hints about the configuration, shown unless --quiet (e.g. no site.base_url).
+    notes: tuple[str, ...] = ()
+    #: Seconds the search indexer ran (0 when no page changed or search is off).
+    index_seconds: float = 0.0
     #: The paths themselves, for the preview server (not in --json: a big site has thousands).
     written_files: tuple[str, ...] = field(default=(), repr=False)
     removed_files: tuple[str, ...] = field(default=(), repr=False)
@@ -56,6 +64,7 @@ class BuildReport:
         report = asdict(self)
         del report["written_files"], report["removed_files"]
         report["warnings"] = list(self.warnings)
+        report["notes"] = list(self.notes)
         report["requests"] = self.fetch.requests if self.fetch else 0
         report["retries"] = self.fetch.retries if self.fetch else 0
         report["rate_limited"] = self.fetch.rate_limited if self.fetch else 0
@@ -132,14 +141,24 @@ def run_build(
         if key and any(key in data for data in files.values()):  # no joined copy of the site
             raise BuildError("the API key appears in the rendered site; nothing was published")
         progress.phase("publishing", len(files))
-        outcome = publish_site(config.output_path, files, protect=config.root)
+        indexer = None
+        if config.site.search:
+            language = config.site.language
+            indexer = Indexer(SEARCH_INDEX, lambda folder: index_site(folder, language=language))
+        outcome = publish_site(config.output_path, files, protect=config.root, indexer=indexer)
         progress.advance(len(files))
         progress.done()
+    notes = []
+    if not config.site.base_url:
+        notes.append(
+            "site.base_url is not set, so pages have no canonical links and there is no "
+            "sitemap.xml or Atom feed; set it in catalog.toml to the site's public address"
+        )
     return BuildReport(
         snapshot=snapshot.name or "?",
         site=config.site.output_dir,
         pages=pages,
-        files=len(files),
+        files=len(outcome.written) + len(outcome.unchanged),
         written=len(outcome.written),
         unchanged=len(outcome.unchanged),
         removed=len(outcome.removed),
@@ -148,6 +167,8 @@ def run_build(
         data_changed=bool(fetched and fetched.data_changed),
         snapshot_age_hours=round(age_hours, 2),
         warnings=tuple(warnings),
+        notes=tuple(notes),
+        index_seconds=outcome.index_seconds,
         written_files=outcome.written,
         removed_files=outcome.removed,
     )
@@ -190,18 +211,23 @@ def render_files(
     catalog = build_catalog(snapshot, config.publish, now=now, timezone=config.timezone)
     content = load_content(config.root / config.site.content_dir)
     urls = Urls(config.site.language)
-    pages = plan_pages(catalog, content, urls, config.site.per_page)
+    pages = plan_pages(catalog, content, urls, config.site.per_page, search=config.site.search)
     theme = find_theme(config.site.theme, config.root)
     assets = static_assets([theme / "static", config.root / "static"])
     site = SiteInfo(
         title=config.site.title,
         language=config.site.language,
         menu=tuple(sorted((p for p in content if p.menu is not None), key=lambda p: p.menu)),
+        url=config.site_url,
+        description=config.site.description,
+        organization=config.site.organization,
+        search=config.site.search,
     )
+    locale = get_locale(config.site.language)
     renderer = Renderer(
         theme=theme,
         overrides=config.root / config.site.templates_dir,
-        locale=get_locale(config.site.language),
+        locale=locale,
         urls=urls,
         site=site,
         catalog=catalog,
@@ -216,7 +242,50 @@ def render_files(
         progress.advance()
     for path, data in assets.values():
         files[path] = data
+    files.update(machine_files(catalog, pages, site, urls, locale))
     return files, len(pages)
+
+
+def machine_files(
+    catalog: Catalog, pages: list[Page], site: SiteInfo, urls: Urls, locale: Locale
+) -> dict[str, bytes]:
+    """Calendars, sitemap.xml, robots.txt and the Atom feed (the last two need site.url)."""
+    page_url = (lambda course: absolute(site.url, urls.course(course))) if site.url else None
+    calendar_site = CalendarSite(
+        title=site.title,
+        host=urlsplit(site.url).hostname or "catalog-gen.invalid",
+        language=site.language,
+        page_url=page_url or (lambda course: None),
+        online_label=locale.t("online"),
+    )
+    files: dict[str, bytes] = {}
+    for course in catalog.courses:
+        if not course.dates:
+            continue
+        files[urls.course_calendar(course)] = course_calendar(course, site=calendar_site)
+        for course_date in course.dates:
+            files[urls.date_calendar(course, course_date)] = date_calendar(
+                course, course_date, site=calendar_site
+            )
+    files[urls.site_calendar()] = site_calendar(catalog, site=calendar_site)
+    files[ROBOTS] = robots_txt(site.url, SITEMAP if site.url else None)
+    if site.url and page_url is not None:
+        files[SITEMAP] = sitemap_xml(pages, site.url)
+        files[urls.feed()] = atom_feed(
+            catalog,
+            FeedSite(
+                title=locale.t("feed_title", site=site.title),
+                author=site.provider,
+                site_url=site.url,
+                feed_path=urls.feed(),
+                language=site.language,
+                page_url=page_url,
+                entry_title=lambda course, d: locale.t(
+                    "feed_entry", course=course.title, date=locale.date(d.start_date, "long")
+                ),
+            ),
+        )
+    return files
 
 
 def _unaffected(

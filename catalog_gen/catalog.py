@@ -224,18 +224,12 @@ class Catalog:
     _by_category: Mapping[int, tuple[Course, ...]] = field(default_factory=dict, repr=False)
     _by_venue: Mapping[int, tuple[Course, ...]] = field(default_factory=dict, repr=False)
     _by_city: Mapping[str, tuple[Course, ...]] = field(default_factory=dict, repr=False)
-    #: Course-list filters beyond category and city: kind → value key → courses.
-    _by_facet: Mapping[str, Mapping[str, tuple[Course, ...]]] = field(
-        default_factory=dict, repr=False
-    )
+    #: Course-list filters beyond category and city (see FACETS), values in order.
+    _facets: Mapping[str, tuple[FacetValue, ...]] = field(default_factory=dict, repr=False)
 
     def facet(self, kind: str) -> tuple[FacetValue, ...]:
-        """The values of one filter (``language``, ``form``, ``month``) with their courses."""
-        titles = {"form": {c.form_slug: c.form_of_teaching for c in self.courses}}
-        return tuple(
-            FacetValue(kind, key, titles.get(kind, {}).get(key, key), courses)
-            for key, courses in self._by_facet.get(kind, {}).items()
-        )
+        """The values of one filter (``month``, ``language``, ``form``) with their courses."""
+        return self._facets.get(kind, ())
 
     def course(self, course_id: int) -> Course:
         return self._by_id[course_id]
@@ -326,6 +320,7 @@ def build_catalog(
                     by_city[city.slug].append(course)
 
     by_facet: dict[str, dict[str, list[Course]]] = {kind: defaultdict(list) for kind in FACETS}
+    form_titles: dict[str, str] = {}
     for course in courses:
         for month in course.months:
             by_facet["month"][month].append(course)
@@ -333,6 +328,7 @@ def build_catalog(
             by_facet["language"][course.language].append(course)
         if course.form_slug:
             by_facet["form"][course.form_slug].append(course)
+            form_titles.setdefault(course.form_slug, course.form_of_teaching)
 
     return Catalog(
         courses=tuple(courses),
@@ -346,8 +342,11 @@ def build_catalog(
         _by_category={k: tuple(v) for k, v in by_category.items()},
         _by_venue={k: tuple(v) for k, v in by_venue.items()},
         _by_city={k: tuple(v) for k, v in by_city.items()},
-        _by_facet={
-            kind: {key: tuple(found[key]) for key in sorted(found)}
+        _facets={
+            kind: tuple(
+                FacetValue(kind, key, form_titles.get(key, key), tuple(found[key]))
+                for key in sorted(found)
+            )
             for kind, found in by_facet.items()
         },
     )

@@ -45,6 +45,7 @@ log = logging.getLogger("catalog_gen")
 
 #: Demo runs keep their snapshots apart so they never mix with a real catalog's history.
 DEMO_SUBDIR = "demo"
+DEMO_URL = "https://kurs.example.com/"
 DEMO_COURSES = 48
 INTERRUPTED = 130
 
@@ -323,8 +324,12 @@ def _api(config: Config, demo: bool, now: datetime):
 
 
 def _demo_config(config: Config) -> Config:
-    """Demo runs keep their snapshots in a folder of their own."""
-    return dataclasses.replace(config, snapshot_dir=str(Path(config.snapshot_dir) / DEMO_SUBDIR))
+    """Demo runs keep their snapshots in a folder of their own, and publish (on paper) at a
+    reserved example address, so the demo shows canonical links, the sitemap and the feed."""
+    site = dataclasses.replace(config.site, base_url=config.site.base_url or DEMO_URL)
+    return dataclasses.replace(
+        config, snapshot_dir=str(Path(config.snapshot_dir) / DEMO_SUBDIR), site=site
+    )
 
 
 def _print_report(report: FetchReport, *, as_json: bool, quiet: bool) -> None:
@@ -480,6 +485,9 @@ def build(
                 )
     for warning in report.warnings:  # even with --quiet: cron should mail these
         click.echo(f"warning: {redact(warning)}", err=True)
+    if not quiet and not as_json:
+        for note in report.notes:  # a choice the user may have made on purpose: not for cron
+            click.echo(f"note: {note}", err=True)
     write_github_output(report.as_dict())
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, sort_keys=True))

@@ -121,11 +121,37 @@ def _folder_name(value: object) -> str | None:
     return None
 
 
+def _base_url(value: object) -> str | None:
+    if value == "":
+        return None
+    parts = urlsplit(str(value))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "must be an absolute http(s) URL such as https://kurs.example.no/"
+    if parts.query or parts.fragment:
+        return "must not have a query or fragment"
+    return None
+
+
 @dataclass(frozen=True)
 class SiteSettings:
     """What the built website looks like and where it goes."""
 
     title: str = setting("Kurskatalog", "The site's name, shown in the header and page titles.")
+    base_url: str = setting(
+        "",
+        "Where the site is published (https://kurs.example.no/). Needed for canonical links, "
+        "sitemap.xml, the Atom feed and calendar links; without it they are left out.",
+        check=_base_url,
+    )
+    description: str = setting(
+        "", "One sentence about the catalog: the meta description of pages without their own."
+    )
+    organization: str = setting(
+        "", "The course provider's name in structured data (schema.org); default: the title."
+    )
+    search: bool = setting(
+        True, "Build a full-text search (Pagefind) into the site; false leaves it out."
+    )
     language: str = setting(
         "nb",
         "Language of the site's texts, dates and prices: 'nb' (Bokmål) or 'en' (English).",
@@ -193,6 +219,12 @@ class Config:
     #: Where the settings came from; not a key. None means built-in defaults.
     source: Path | None = field(default=None, compare=False, metadata={"internal": True})
     root: Path = field(default_factory=Path.cwd, compare=False, metadata={"internal": True})
+
+    @property
+    def site_url(self) -> str:
+        """site.base_url ending in one slash, or "" when the site's address is unknown."""
+        url = self.site.base_url
+        return url.rstrip("/") + "/" if url else ""
 
     @property
     def snapshot_path(self) -> Path:

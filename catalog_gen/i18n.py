@@ -33,6 +33,34 @@ STRINGS: dict[str, dict[str, str]] = {
         "nav_categories": "Kategorier",
         "nav_venues": "Kurssteder",
         "footer_note": "Kurs, datoer og ledige plasser oppdateres jevnlig.",
+        "filter_label": "Filtrer kursene",
+        "filter_category": "Kategori",
+        "filter_city": "Sted",
+        "filter_month": "Måned",
+        "filter_language": "Språk",
+        "filter_form": "Undervisningsform",
+        "filter_all": "Alle kurs",
+        "filter_active": "Viser kurs: {name}",
+        "filter_clear": "Vis alle kurs",
+        "heading_month": "Kurs som starter i {name}",
+        "heading_language": "Kurs på {name}",
+        "heading_form": "Kurs: {name}",
+        "add_to_calendar": "Legg i kalender",
+        "calendar_file": "Kalenderfil (.ics)",
+        "google_calendar": "Google Kalender",
+        "course_calendar": "Alle datoene i kalenderen din (.ics)",
+        "subscribe_heading": "Følg kursdatoene",
+        "subscribe_calendar": "Abonner på kurskalenderen",
+        "download_calendar": "Last ned kalenderen (.ics)",
+        "atom_feed": "Nye kursdatoer som nyhetsstrøm (Atom)",
+        "feed_title": "{site}: nye kursdatoer",
+        "feed_entry": "{course}, {date}",
+        "nav_search": "Søk",
+        "search_title": "Søk i kursene",
+        "search_label": "Søk etter kurs",
+        "search_noscript": (
+            "Søket trenger JavaScript. Du finner kursene også under kategorier og steder."
+        ),
         "home_title": "Alle kurs",
         "course_count": "{count} kurs",
         "date_count": "{count} kursdatoer",
@@ -91,6 +119,34 @@ STRINGS: dict[str, dict[str, str]] = {
         "nav_categories": "Categories",
         "nav_venues": "Venues",
         "footer_note": "Courses, dates and free seats are updated regularly.",
+        "filter_label": "Filter the courses",
+        "filter_category": "Category",
+        "filter_city": "City",
+        "filter_month": "Month",
+        "filter_language": "Language",
+        "filter_form": "Form of teaching",
+        "filter_all": "All courses",
+        "filter_active": "Showing courses: {name}",
+        "filter_clear": "Show all courses",
+        "heading_month": "Courses starting in {name}",
+        "heading_language": "Courses in {name}",
+        "heading_form": "Courses: {name}",
+        "add_to_calendar": "Add to calendar",
+        "calendar_file": "Calendar file (.ics)",
+        "google_calendar": "Google Calendar",
+        "course_calendar": "All dates in your calendar (.ics)",
+        "subscribe_heading": "Follow the course dates",
+        "subscribe_calendar": "Subscribe to the course calendar",
+        "download_calendar": "Download the calendar (.ics)",
+        "atom_feed": "New course dates as a feed (Atom)",
+        "feed_title": "{site}: new course dates",
+        "feed_entry": "{course}, {date}",
+        "nav_search": "Search",
+        "search_title": "Search the courses",
+        "search_label": "Search for courses",
+        "search_noscript": (
+            "Search needs JavaScript. You can also find the courses by category and venue."
+        ),
         "home_title": "All courses",
         "course_count": "{count} courses",
         "date_count": "{count} course dates",
@@ -185,6 +241,16 @@ class Locale:
 
     def number(self, value: int | float | Decimal) -> str:
         return format_decimal(value, locale=self._babel)
+
+    def language_name(self, code: str) -> str:
+        """``Norsk`` for ``no``: a teaching language named in the site's language."""
+        name = self._babel.languages.get(code) or self._babel.languages.get(code.split("-")[0])
+        return (name[:1].upper() + name[1:]) if name else code
+
+    @property
+    def tag(self) -> str:
+        """The locale as Open Graph and feeds write it: ``nb_NO``, ``en_GB``."""
+        return BABEL_LOCALES[self.code]
 
 
 # A big catalog formats the same few hundred dates, times and prices tens of thousands of

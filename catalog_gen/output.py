@@ -22,7 +22,8 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -40,12 +41,31 @@ class OutputReport:
     unchanged: tuple[str, ...]
     removed: tuple[str, ...]
     swapped: bool
+    #: Seconds the indexer ran (0 when no page changed and the old index was kept).
+    index_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Indexer:
+    """A step that derives files from the staged pages (the search index) into ``folder``.
+
+    It runs only when some HTML changed (or its folder is missing); otherwise the old
+    index is kept as it is.
+    """
+
+    folder: str
+    run: Callable[[Path], None]
 
 
 def publish_site(
-    site_dir: Path, files: Mapping[str, bytes], *, protect: Path | None = None
+    site_dir: Path,
+    files: Mapping[str, bytes],
+    *,
+    protect: Path | None = None,
+    indexer: Indexer | None = None,
 ) -> OutputReport:
-    """Make ``site_dir`` contain exactly ``files`` (relative POSIX path → bytes).
+    """Make ``site_dir`` contain exactly ``files`` (relative POSIX path → bytes), plus what
+    ``indexer`` derives from them.
 
     ``protect`` is a folder that must never be replaced (the project root).
     """
@@ -56,6 +76,11 @@ def publish_site(
     _clean_leftovers(site)
 
     old = _existing_files(site)
+    old_index = {}
+    if indexer is not None:
+        prefix = indexer.folder + "/"
+        old_index = {name: path for name, path in old.items() if name.startswith(prefix)}
+        old = {name: path for name, path in old.items() if name not in old_index}
     written, unchanged = [], []
     for name, data in files.items():
         if name in old and _same_bytes(site / name, data):
@@ -63,8 +88,10 @@ def publish_site(
         else:
             written.append(name)
     removed = sorted(set(old) - set(files))
-    if not written and not removed and (site / MARKER).is_file():
-        return OutputReport((), tuple(sorted(unchanged)), (), swapped=False)
+    pages_changed = any(name.endswith(".html") for name in (*written, *removed))
+    reindex = indexer is not None and (pages_changed or not old_index)
+    if not written and not removed and not reindex and (site / MARKER).is_file():
+        return OutputReport((), tuple(sorted([*unchanged, *old_index])), (), swapped=False)
 
     site.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{site.name}.staging-", dir=site.parent))
@@ -79,11 +106,51 @@ def publish_site(
             _link_or_copy(site / MARKER, staging / MARKER)
         else:
             (staging / MARKER).write_bytes(MARKER_TEXT)
+        index_seconds = 0.0
+        if reindex:
+            started = time.monotonic()
+            indexer.run(staging)
+            index_seconds = time.monotonic() - started
+            made = _keep_unchanged(staging, indexer.folder, old_index)
+            written += [name for name, same in made.items() if not same]
+            unchanged += [name for name, same in made.items() if same]
+            removed = sorted({*removed, *(set(old_index) - set(made))})
+        else:
+            for name, path in old_index.items():
+                _link_or_copy(path, staging / name)
+            unchanged += list(old_index)
         os.chmod(staging, 0o755)  # mkdtemp makes it 0700; a web server must read it
         _swap_in(staging, site)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # the old site after a swap, else the leftovers
-    return OutputReport(tuple(sorted(written)), tuple(sorted(unchanged)), tuple(removed), True)
+    return OutputReport(
+        tuple(sorted(written)),
+        tuple(sorted(unchanged)),
+        tuple(removed),
+        True,
+        round(index_seconds, 3),
+    )
+
+
+def _keep_unchanged(staging: Path, folder: str, old: Mapping[str, Path]) -> dict[str, bool]:
+    """Derived files in ``staging/folder`` → whether the old site had the same bytes; those
+    are replaced by links to the old files so that they keep their mtime."""
+    made = {}
+    for path in sorted(p for p in (staging / folder).rglob("*") if p.is_file()):
+        name = path.relative_to(staging).as_posix()
+        same = name in old and _same_file(old[name], path)
+        if same:
+            path.unlink()
+            _link_or_copy(old[name], path)
+        made[name] = same
+    return made
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
 
 
 def _check_relative(name: str) -> None:

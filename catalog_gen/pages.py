@@ -11,11 +11,21 @@ URLs are keyed by id (see slugs.py): a course keeps its address whatever other c
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from catalog_gen.catalog import Catalog, Category, City, Course, CourseDate, Venue
+from catalog_gen.catalog import (
+    FACETS,
+    Catalog,
+    Category,
+    City,
+    Course,
+    CourseDate,
+    FacetValue,
+    Venue,
+)
 from catalog_gen.content import ContentPage
 from catalog_gen.errors import BuildError
 
@@ -28,6 +38,10 @@ SEGMENTS = {
         "city": "by",
         "calendar": "kalender",
         "page": "side",
+        "month": "maned",
+        "language": "sprak",
+        "form": "form",
+        "search": "sok",
     },
     "en": {
         "course": "courses",
@@ -36,9 +50,28 @@ SEGMENTS = {
         "city": "city",
         "calendar": "calendar",
         "page": "page",
+        "month": "month",
+        "language": "language",
+        "form": "format",
+        "search": "search",
     },
 }
 NOT_FOUND = "404.html"
+#: Pagefind's folder in the site (see search.py).
+SEARCH_INDEX = "pagefind"
+SITEMAP = "sitemap.xml"
+ROBOTS = "robots.txt"
+FEED = "feed.xml"
+
+
+def absolute(site_url: str, path: str) -> str:
+    """The public address of a planned file under ``site_url``; ``index.html`` reads as its
+    folder, as web servers serve it."""
+    if path == "index.html":
+        path = ""
+    elif path.endswith("/index.html"):
+        path = path[: -len("index.html")]
+    return site_url + path
 
 
 @dataclass(frozen=True)
@@ -81,11 +114,31 @@ class Urls:
     def calendar(self, number: int = 1) -> str:
         return self.paged(self._seg("calendar"), number)
 
+    def facet(self, value: FacetValue, number: int = 1) -> str:
+        """A course list filtered by month, teaching language or form of teaching."""
+        return self.paged(f"{self._seg(value.kind)}/{value.slug}", number)
+
+    def search(self) -> str:
+        return f"{self._seg('search')}/index.html"
+
     def content(self, page: ContentPage) -> str:
         return f"{page.slug}/index.html"
 
+    # Calendar files: beside the course page, named so a download says what it is.
+    def course_calendar(self, course: Course) -> str:
+        return f"{self._seg('course')}/{course.slug}/{course.slug}.ics"
+
+    def date_calendar(self, course: Course, course_date: CourseDate) -> str:
+        return f"{self._seg('course')}/{course.slug}/{course.slug}-{course_date.id}.ics"
+
+    def site_calendar(self) -> str:
+        return f"{self._seg('calendar')}.ics"
+
+    def feed(self) -> str:
+        return FEED
+
     def reserved(self) -> set[str]:
-        return set(SEGMENTS[self.language].values()) | {"static"}
+        return set(SEGMENTS[self.language].values()) | {"static", SEARCH_INDEX}
 
 
 @dataclass(frozen=True)
@@ -97,6 +150,8 @@ class Pagination:
     count: int
     total: int
     path_of: Callable[[int], str] = field(repr=False, compare=False)
+    #: The position of this page's first item in the whole list, from 1.
+    first: int = 1
 
     @property
     def previous(self) -> str | None:
@@ -113,45 +168,79 @@ class Pagination:
 
 @dataclass(frozen=True)
 class Page:
-    """One file of the site: where it goes, which template draws it, and with what."""
+    """One file of the site: where it goes, which template draws it, and with what.
+
+    ``lastmod`` is the newest change to the data the page shows (sitemap.xml); pages that
+    search engines should not list (404, the search page) are not ``indexable``.
+    """
 
     path: str
     template: str
     context: dict[str, Any]
+    lastmod: datetime | None = None
+    indexable: bool = True
 
 
 def paginate(items: Sequence, per_page: int, path_of: Callable[[int], str]) -> list[Pagination]:
     """Split a list into pages; an empty list still gets its first page."""
     count = max(1, math.ceil(len(items) / per_page))
     return [
-        Pagination(tuple(items[(n - 1) * per_page : n * per_page]), n, count, len(items), path_of)
+        Pagination(
+            tuple(items[(n - 1) * per_page : n * per_page]),
+            n,
+            count,
+            len(items),
+            path_of,
+            (n - 1) * per_page + 1,
+        )
         for n in range(1, count + 1)
     ]
 
 
 def plan_pages(
-    catalog: Catalog, content: Sequence[ContentPage], urls: Urls, per_page: int
+    catalog: Catalog,
+    content: Sequence[ContentPage],
+    urls: Urls,
+    per_page: int,
+    *,
+    search: bool = False,
 ) -> list[Page]:
     """Every page of the site, in a stable order."""
     _check_content_slugs(content, urls)
     pages: list[Page] = []
+    everything = _newest(c.last_modified for c in catalog.courses)
 
     for part in paginate(catalog.courses, per_page, urls.home):
-        pages.append(Page(urls.home(part.number), "home.html", {"pagination": part}))
+        pages.append(
+            Page(urls.home(part.number), "home.html", {"pagination": part}, _lastmod(part.items))
+        )
 
     for course in catalog.courses:
-        pages.append(Page(urls.course(course), "course.html", {"course": course}))
+        pages.append(
+            Page(urls.course(course), "course.html", {"course": course}, course.last_modified)
+        )
 
-    pages.append(Page(urls.categories(), "categories.html", {}))
+    pages.append(Page(urls.categories(), "categories.html", {}, everything))
     for category in catalog.categories:
         pages += _listing(
             "category", category, catalog.courses_in(category), urls.category, per_page
         )
-    pages.append(Page(urls.venues(), "venues.html", {}))
+    pages.append(Page(urls.venues(), "venues.html", {}, everything))
     for venue in catalog.venues:
         pages += _listing("venue", venue, catalog.courses_at(venue), urls.venue, per_page)
     for city in catalog.cities:
         pages += _listing("city", city, catalog.courses_in_city(city), urls.city, per_page)
+    for kind in FACETS:
+        for value in catalog.facet(kind):
+            pages += [
+                Page(
+                    urls.facet(value, part.number),
+                    "facet.html",
+                    {"facet": value, "pagination": part},
+                    _lastmod(part.items),
+                )
+                for part in paginate(value.courses, per_page, lambda n, v=value: urls.facet(v, n))
+            ]
 
     for part in paginate(catalog.dates, per_page * 2, urls.calendar):
         pages.append(
@@ -159,14 +248,25 @@ def plan_pages(
                 urls.calendar(part.number),
                 "calendar.html",
                 {"pagination": part, "months": group_by_month(part.items)},
+                _newest(d.updated_at for d in part.items),
             )
         )
 
     for page in content:
         pages.append(Page(urls.content(page), "content.html", {"page": page}))
 
-    pages.append(Page(NOT_FOUND, "404.html", {}))
+    if search:
+        pages.append(Page(urls.search(), "search.html", {}, indexable=False))
+    pages.append(Page(NOT_FOUND, "404.html", {}, indexable=False))
     return pages
+
+
+def _newest(stamps: Iterable[datetime | None]) -> datetime | None:
+    return max((s for s in stamps if s is not None), default=None)
+
+
+def _lastmod(courses: Iterable[Course]) -> datetime | None:
+    return _newest(c.last_modified for c in courses)
 
 
 def _listing(
@@ -174,7 +274,12 @@ def _listing(
 ) -> list[Page]:
     """The pages listing one category's, venue's or city's courses (``<kind>.html``)."""
     return [
-        Page(url_of(record, part.number), f"{kind}.html", {kind: record, "pagination": part})
+        Page(
+            url_of(record, part.number),
+            f"{kind}.html",
+            {kind: record, "pagination": part},
+            _lastmod(part.items),
+        )
         for part in paginate(courses, per_page, lambda n: url_of(record, n))
     ]
 

@@ -30,12 +30,14 @@ from typing import Any
 
 import jinja2
 import jinja2.meta
+from markupsafe import Markup
 
-from catalog_gen.catalog import Catalog
+from catalog_gen.catalog import FACETS, Catalog, Course, FacetValue
 from catalog_gen.content import ContentPage
 from catalog_gen.errors import BuildError, TemplateError
 from catalog_gen.i18n import Locale
-from catalog_gen.pages import NOT_FOUND, Page, Urls
+from catalog_gen.pages import NOT_FOUND, Page, Pagination, Urls, absolute
+from catalog_gen.structured import Provider, course_data, course_list_data, script_json
 
 THEME_PREFIX = "!theme"
 
@@ -47,6 +49,16 @@ class SiteInfo:
     title: str
     language: str
     menu: tuple[ContentPage, ...] = ()
+    #: site.base_url with one trailing slash, "" when unknown (then no absolute links).
+    url: str = ""
+    description: str = ""
+    organization: str = ""
+    #: Whether the site has a search page (site.search).
+    search: bool = False
+
+    @property
+    def provider(self) -> str:
+        return self.organization or self.title
 
 
 def find_theme(name: str, project_root: Path) -> Path:
@@ -122,6 +134,15 @@ class Renderer:
         self.assets = assets
         self._page_path = ""
         self._dependencies: dict[str, frozenset[str] | None] = {}
+        self.site = site
+        self.urls = urls
+        self.locale = locale
+        self._provider = Provider(
+            name=site.provider,
+            url=site.url,
+            language=locale.code,
+            unknown_venue=locale.t("venue_tba"),
+        )
         self.env.globals.update(
             site=site,
             catalog=catalog,
@@ -130,7 +151,15 @@ class Renderer:
             locale=locale,
             url=self._url,
             asset=self._asset,
+            absolute_url=self._absolute_url,
+            canonical_url=self._canonical_url,
+            course_json_ld=self._course_json_ld,
+            list_json_ld=self._list_json_ld,
+            facet_title=self._facet_title,
+            filter_groups=self._filter_groups,
         )
+        self._catalog = catalog
+        self._filters: list[tuple[str, list[tuple[str, str]]]] | None = None
         self.env.filters.update(
             date=locale.date,
             time=locale.time,
@@ -206,10 +235,55 @@ class Renderer:
         """A link from the page being rendered to ``target`` (a planned path)."""
         return relative_url(self._page_path, target)
 
+    def _absolute_url(self, target: str) -> str:
+        """The public address of ``target``, or "" when site.base_url is not set."""
+        return absolute(self.site.url, target) if self.site.url else ""
+
+    def _canonical_url(self) -> str:
+        return "" if self._page_path == NOT_FOUND else self._absolute_url(self._page_path)
+
+    def _course_json_ld(self, course: Course) -> Markup:
+        page = self._absolute_url(self.urls.course(course)) or None
+        return _json_ld(course_data(course, self._provider, page))
+
+    def _list_json_ld(self, part: Pagination) -> Markup:
+        data = course_list_data(
+            part.items, lambda c: self._absolute_url(self.urls.course(c)) or None, part.first
+        )
+        return _json_ld(data) if data else Markup("")
+
+    def _filter_groups(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        """The course-list filters as (kind, [(title, first page)]), made once per build:
+        every list page shows the same ones."""
+        if self._filters is None:
+            catalog, urls = self._catalog, self.urls
+            groups = [
+                ("category", [(c.title, urls.category(c)) for c in catalog.categories]),
+                ("city", [(c.name, urls.city(c)) for c in catalog.cities]),
+            ]
+            for kind in FACETS:
+                values = catalog.facet(kind)
+                groups.append((kind, [(self._facet_title(v), urls.facet(v)) for v in values]))
+            self._filters = groups
+        return self._filters
+
+    def _facet_title(self, value: FacetValue) -> str:
+        """A filter value in the site's words: "Desember 2026", "Norsk", "Klasserom"."""
+        if value.kind == "month":
+            year, month = value.key.split("-")
+            return self.locale.month(int(year), int(month))
+        if value.kind == "language":
+            return self.locale.language_name(value.key)
+        return value.title
+
     def _asset(self, name: str) -> str:
         if name not in self.assets:
             raise KeyError(f"no static file '{name}' in the theme or the project")
         return relative_url(self._page_path, self.assets[name][0])
+
+
+def _json_ld(data: object) -> Markup:
+    return Markup(f'<script type="application/ld+json">{script_json(data)}</script>')
 
 
 def relative_url(source: str, target: str) -> str:

@@ -1,0 +1,263 @@
+"""iCalendar (RFC 5545) files for course dates: one date, one course, and the site-wide feed.
+
+A visitor who adds a date to their calendar, or subscribes to the whole catalog, should see
+the course at the wall-clock time the provider gave, in the date's own zone, wherever the
+build ran; so every timed value carries its ``TZID`` and the file carries a ``VTIMEZONE``
+for each zone it names. Like every other output these files are deterministic: the stamps
+come from the data (``updated_at``), never from the clock, so an unchanged catalog gives
+byte-identical files and a subscribed calendar sees no spurious changes.
+
+Decisions a reader may look for:
+
+- A date with a start time but no end time ends one hour after it starts (an explicit
+  ``DTEND``, so every event has the same shape); one that spans several days without an end
+  time runs to midnight after its last day. An end that is not after the start is ignored.
+- A date with more than one session becomes one event per session (``coursedate-<id>-<n>``);
+  a single session adds nothing the date itself does not say.
+- ``DTSTAMP`` and ``LAST-MODIFIED`` are the newer of the date's and the course's
+  ``updated_at`` (an event shows both); without either, ``DTSTAMP`` falls back to the
+  catalog's fetch time, else a fixed moment.
+- Canceled dates stay in the files with ``STATUS:CANCELLED`` so subscribed calendars mark
+  or drop them; the summary stays the bare course title.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event, Timezone, vDuration, vText
+
+from catalog_gen.catalog import Catalog, Course, CourseDate, Session, Venue
+
+#: How often a subscribed calendar app should fetch the site feed again.
+FEED_REFRESH = timedelta(hours=12)
+#: How long a timed event without an end time lasts.
+OPEN_END_LENGTH = timedelta(hours=1)
+#: ``DTSTAMP`` when nothing in the data says when it changed (must not be "now").
+FALLBACK_STAMP = datetime(2000, 1, 1, tzinfo=UTC)
+
+_STATUS = {"canceled": "CANCELLED", "tbd": "TENTATIVE", "postponed": "TENTATIVE"}
+# RFC 5545 forbids control characters in TEXT values; tab and newline are escaped instead.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class CalendarSite:
+    """What the calendar files need to know about the site that publishes them."""
+
+    title: str
+    #: The UID domain, e.g. ``courses.example.com``; ``catalog-gen.invalid`` when unknown.
+    host: str
+    #: The site language ("nb", "en"), named in ``PRODID``.
+    language: str
+    #: The absolute URL of a course page, or None when the site has no base URL.
+    page_url: Callable[[Course], str | None]
+    #: ``LOCATION`` of online dates, in the site language.
+    online_label: str = "Online"
+
+
+def date_calendar(course: Course, date: CourseDate, *, site: CalendarSite) -> bytes:
+    """One course date as a calendar file (the 'add to calendar' download)."""
+    return _calendar(course.title, _date_events(course, date, site, FALLBACK_STAMP), site)
+
+
+def course_calendar(course: Course, *, site: CalendarSite) -> bytes:
+    """All published dates of one course."""
+    events = [e for d in course.dates for e in _date_events(course, d, site, FALLBACK_STAMP)]
+    return _calendar(course.title, events, site)
+
+
+def site_calendar(catalog: Catalog, *, site: CalendarSite) -> bytes:
+    """Every published upcoming date of the catalog: the feed a calendar app subscribes to."""
+    fallback = _utc(catalog.fetched_at, UTC) if catalog.fetched_at else FALLBACK_STAMP
+    events = [
+        event
+        for d in catalog.dates
+        for event in _date_events(catalog.course(d.course_id), d, site, fallback)
+    ]
+    return _calendar(site.title, events, site, feed=True)
+
+
+# --- calendar -------------------------------------------------------------------------------
+
+
+def _calendar(name: str, events: list[Event], site: CalendarSite, *, feed: bool = False) -> bytes:
+    calendar = Calendar()
+    calendar.add("PRODID", f"-//catalog-gen//{_line(site.title)}//{site.language.upper()}")
+    calendar.add("VERSION", "2.0")
+    calendar.add("CALSCALE", "GREGORIAN")
+    calendar.add("METHOD", "PUBLISH")
+    # icalendar 7.3 does not know X-WR-CALNAME is TEXT and would write it unescaped: a title
+    # with a comma or a trailing backslash would then read back differently.
+    calendar.add("X-WR-CALNAME", vText(_line(name)))
+    if feed:
+        calendar.add("REFRESH-INTERVAL", FEED_REFRESH, parameters={"VALUE": "DURATION"})
+        calendar.add("X-PUBLISHED-TTL", vDuration(FEED_REFRESH))
+    for timezone in _timezones(events):
+        calendar.add_component(timezone)
+    for event in events:
+        calendar.add_component(event)
+    return calendar.to_ical()
+
+
+def _timezones(events: Iterable[Event]) -> list[Timezone]:
+    """A VTIMEZONE for every zone the events name, in name order.
+
+    Not ``Calendar.add_missing_timezones``: it walks a set of names, whose order changes
+    from one process to the next, and covers 1970–2038; these cover only the years in use.
+    """
+    moments: dict[str, list[datetime]] = {}
+    for event in events:
+        for key in ("DTSTART", "DTEND"):
+            value = event[key].dt
+            if isinstance(value, datetime) and isinstance(value.tzinfo, ZoneInfo):
+                moments.setdefault(value.tzinfo.key, []).append(value)
+    return [
+        Timezone.from_tzid(
+            name,
+            first_date=date(min(found).year, 1, 1),
+            last_date=date(max(found).year + 1, 1, 1),
+        )
+        for name, found in sorted(moments.items())
+    ]
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+def _date_events(
+    course: Course, cdate: CourseDate, site: CalendarSite, fallback: datetime
+) -> list[Event]:
+    zone = ZoneInfo(cdate.timezone)
+    uid = f"coursedate-{cdate.id}@{site.host}"
+    if len(cdate.sessions) <= 1:
+        start, end = _date_span(cdate, zone)
+        location = _location(cdate.venue, site)
+        return [_event(course, cdate, site, fallback, uid, start, end, location)]
+    return [
+        _event(
+            course,
+            cdate,
+            site,
+            fallback,
+            f"coursedate-{cdate.id}-{n}@{site.host}",
+            *_session_span(session, zone),
+            _session_location(session, course, cdate, site),
+        )
+        for n, session in enumerate(cdate.sessions, start=1)
+    ]
+
+
+def _event(
+    course: Course,
+    cdate: CourseDate,
+    site: CalendarSite,
+    fallback: datetime,
+    uid: str,
+    start: date | datetime,
+    end: date | datetime,
+    location: str,
+) -> Event:
+    event = Event()
+    event.add("UID", uid)
+    modified = _last_modified(course, cdate)
+    event.add("DTSTAMP", modified or fallback)
+    if modified:
+        event.add("LAST-MODIFIED", modified)
+    event.add("DTSTART", start)
+    event.add("DTEND", end)
+    event.add("SUMMARY", _line(course.title))
+    event.add("STATUS", _STATUS.get(cdate.status, "CONFIRMED"))
+    if location:
+        event.add("LOCATION", location)
+    page = site.page_url(course)
+    url = f"{page}#date-{cdate.id}" if page else ""
+    if url:
+        event.add("URL", url)
+    description = "\n\n".join(part for part in (_text(course.lead), cdate.online_url, url) if part)
+    if description:
+        event.add("DESCRIPTION", description)
+    return event
+
+
+def _date_span(cdate: CourseDate, zone: ZoneInfo) -> tuple[date | datetime, date | datetime]:
+    """Start and exclusive end: whole days without a start time, else wall-clock times."""
+    last_day = cdate.start_date
+    if cdate.end_date and cdate.end_date > cdate.start_date:
+        last_day = cdate.end_date
+    if cdate.start_time is None:
+        return cdate.start_date, last_day + timedelta(days=1)
+    start = datetime.combine(cdate.start_date, cdate.start_time, tzinfo=zone)
+    return start, _timed_end(start, last_day, cdate.end_time)
+
+
+def _session_span(session: Session, zone: ZoneInfo) -> tuple[date | datetime, date | datetime]:
+    if session.start_time is None:
+        return session.start_date, session.start_date + timedelta(days=1)
+    start = datetime.combine(session.start_date, session.start_time, tzinfo=zone)
+    return start, _timed_end(start, session.start_date, session.end_time)
+
+
+def _timed_end(start: datetime, last_day: date, end_time: time | None) -> datetime:
+    # Same tzinfo on both sides: comparison and arithmetic are on the wall clock.
+    if end_time is not None:
+        end = datetime.combine(last_day, end_time, tzinfo=start.tzinfo)
+        if end > start:
+            return end
+    if last_day > start.date():
+        return datetime.combine(last_day + timedelta(days=1), time(), tzinfo=start.tzinfo)
+    return start + OPEN_END_LENGTH
+
+
+def _location(venue: Venue | None, site: CalendarSite) -> str:
+    if venue is None:
+        return ""
+    if venue.is_online:
+        return _line(site.online_label)
+    # A bare place ("Oslo") has its title as its whole address: say it once.
+    parts = (_line(venue.title), _line(venue.full_address))
+    return ", ".join(dict.fromkeys(part for part in parts if part))
+
+
+def _session_location(
+    session: Session, course: Course, cdate: CourseDate, site: CalendarSite
+) -> str:
+    """The date's venue, unless the session names another; then that one, with its address
+    when one of the course's dates is held there."""
+    title = _line(session.venue_title)
+    if not title or (cdate.venue is not None and _line(cdate.venue.title) == title):
+        return _location(cdate.venue, site)
+    for other in course.dates:
+        if other.venue and not other.venue.is_online and _line(other.venue.title) == title:
+            return _location(other.venue, site)
+    return title
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+def _last_modified(course: Course, cdate: CourseDate) -> datetime | None:
+    zone = ZoneInfo(cdate.timezone)
+    stamps = [_utc(s, zone) for s in (cdate.updated_at, course.updated_at) if s]
+    return max(stamps) if stamps else None
+
+
+def _utc(moment: datetime, zone: tzinfo) -> datetime:
+    """A stamp in UTC, as RFC 5545 wants; a naive one is read in ``zone``, never the machine's."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _line(text: str) -> str:
+    """One line of plain text: control characters and runs of white space become one space."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def _text(text: str) -> str:
+    """Plain text that may keep its line breaks."""
+    return _CONTROL.sub(" ", text.replace("\r\n", "\n")).strip()

@@ -1,0 +1,412 @@
+"""Calendar files: read back as a calendar app would, in the date's zone, byte-stable."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from icalendar import Calendar
+
+from catalog_gen.calendars import (
+    FALLBACK_STAMP,
+    CalendarSite,
+    course_calendar,
+    date_calendar,
+    site_calendar,
+)
+from catalog_gen.catalog import Catalog, Course, CourseDate, Seats, Session, Venue
+
+OSLO = ZoneInfo("Europe/Oslo")
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=OSLO)
+FETCHED = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+CHANGED = datetime(2026, 11, 2, 13, 29, 4, tzinfo=OSLO)
+HOSTILE = "<script>alert(1)</script>, ; \\"
+SEM = Venue(6402, "Kurssenteret Sem", "Semsveien 1", "3170", "Sem", "kurssenteret-sem-6402")
+ONLINE = Venue(-301, "", "", "", "", "sted-p301", is_online=True)
+SITE = CalendarSite(
+    title="Kurs hos Eksempel",
+    host="courses.example.com",
+    language="nb",
+    page_url=lambda course: f"https://courses.example.com/kurs/{course.slug}/",
+    online_label="Nett",
+)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def course_date(did: int, course_id: int = 1, **fields) -> CourseDate:
+    cdate = CourseDate(
+        id=did,
+        course_id=course_id,
+        start_date=date(2026, 12, 1),
+        start_time=time(9, 0),
+        end_date=date(2026, 12, 1),
+        end_time=time(15, 0),
+        timezone="Europe/Oslo",
+        deadline=None,
+        status="scheduled",
+        deadline_passed=False,
+        venue=SEM,
+        seats=Seats("available", 5),
+        price=None,
+        booking_url="https://book.example.test/",
+        booking_email="",
+        updated_at=CHANGED,
+    )
+    return replace(cdate, **fields)
+
+
+def course_of(cid: int, *dates: CourseDate, **fields) -> Course:
+    course = Course(
+        id=cid,
+        title=f"Kurs {cid}",
+        slug=f"kurs-{cid}",
+        reference="",
+        lead="Kort om kurset.",
+        description_html="<p>Hei</p>",
+        prerequisites_html="",
+        audience_html="",
+        categories=(),
+        price=None,
+        dates=tuple(sorted(dates, key=lambda d: d.sort_key)),
+        updated_at=None,
+    )
+    return replace(course, **fields)
+
+
+def catalog_of(*courses: Course, fetched_at: datetime | None = FETCHED) -> Catalog:
+    return Catalog(
+        courses=courses,
+        categories=(),
+        venues=(),
+        cities=(),
+        dates=tuple(sorted((d for c in courses for d in c.dates), key=lambda d: d.sort_key)),
+        now=NOW,
+        fetched_at=fetched_at,
+        _by_id={c.id: c for c in courses},
+    )
+
+
+def sample_catalog() -> Catalog:
+    """Two zones, a canceled date, sessions and a hostile title: the feed at its hardest."""
+    return catalog_of(
+        course_of(
+            1,
+            course_date(11),
+            course_date(12, start_date=date(2027, 6, 7), end_date=date(2027, 6, 9)),
+            course_date(13, start_date=date(2026, 12, 8), status="canceled"),
+            title=HOSTILE,
+        ),
+        course_of(
+            2,
+            course_date(21, course_id=2, timezone="America/New_York", venue=ONLINE),
+            course_date(
+                22,
+                course_id=2,
+                start_date=date(2027, 1, 11),
+                start_time=None,
+                end_date=date(2027, 1, 12),
+                end_time=None,
+                sessions=(
+                    Session(date(2027, 1, 11), time(9, 0), time(12, 0), "Kurssenteret Sem"),
+                    Session(date(2027, 1, 12), time(10, 0), None, "Helsfyr"),
+                ),
+            ),
+            updated_at=datetime(2026, 11, 20, 8, 0, tzinfo=UTC),
+        ),
+    )
+
+
+def sample_feed() -> bytes:
+    """The site feed of the sample catalog (also called from a subprocess)."""
+    return site_calendar(sample_catalog(), site=SITE)
+
+
+def unescaped(value: object) -> str:
+    """RFC 5545 TEXT as a calendar app reads it (icalendar leaves X- properties escaped)."""
+    return re.sub(r"\\([\\;,nN])", lambda m: "\n" if m[1] in "nN" else m[1], str(value))
+
+
+def events_of(ical: bytes) -> list:
+    return Calendar.from_ical(ical).walk("VEVENT")
+
+
+def only_event(ical: bytes):
+    (event,) = events_of(ical)
+    return event
+
+
+def test_a_timed_date_keeps_its_wall_clock_in_its_own_zone():
+    cdate = course_date(7)
+    ical = date_calendar(course_of(1, cdate), cdate, site=SITE)
+    event = only_event(ical)
+    start, end = event["DTSTART"].dt, event["DTEND"].dt
+
+    assert b"DTSTART;TZID=Europe/Oslo:20261201T090000\r\n" in ical
+    assert (start.replace(tzinfo=None), end.replace(tzinfo=None)) == (
+        datetime(2026, 12, 1, 9, 0),
+        datetime(2026, 12, 1, 15, 0),
+    )
+    assert start.tzname() == "CET"
+    assert start.astimezone(UTC) == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    calendar = Calendar.from_ical(ical)
+    assert [str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")] == ["Europe/Oslo"]
+    assert calendar.get_missing_tzids() == set()
+
+
+def test_summer_time_is_the_zones_own_offset():
+    cdate = course_date(7, start_date=date(2027, 6, 7), end_date=date(2027, 6, 7))
+    start = only_event(date_calendar(course_of(1, cdate), cdate, site=SITE))["DTSTART"].dt
+
+    assert start.astimezone(UTC) == datetime(2027, 6, 7, 7, 0, tzinfo=UTC)
+
+
+def test_every_zone_in_use_gets_a_vtimezone():
+    calendar = Calendar.from_ical(sample_feed())
+
+    assert [str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")] == [
+        "America/New_York",
+        "Europe/Oslo",
+    ]
+    assert calendar.get_missing_tzids() == set()
+    new_york = next(e for e in calendar.walk("VEVENT") if "coursedate-21@" in str(e["UID"]))
+    assert new_york["DTSTART"].dt.astimezone(UTC) == datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("end_date", "first", "after_last"),
+    [
+        (date(2026, 12, 3), date(2026, 12, 1), date(2026, 12, 4)),
+        (None, date(2026, 12, 1), date(2026, 12, 2)),
+        (date(2026, 12, 1), date(2026, 12, 1), date(2026, 12, 2)),
+    ],
+)
+def test_a_date_without_start_time_is_all_day_with_an_exclusive_end(end_date, first, after_last):
+    cdate = course_date(7, start_time=None, end_time=None, end_date=end_date)
+    ical = date_calendar(course_of(1, cdate), cdate, site=SITE)
+    event = only_event(ical)
+
+    assert f"DTSTART;VALUE=DATE:{first:%Y%m%d}\r\n".encode() in ical
+    assert (event["DTSTART"].dt, event["DTEND"].dt) == (first, after_last)
+    assert not isinstance(event["DTSTART"].dt, datetime)
+    assert Calendar.from_ical(ical).walk("VTIMEZONE") == []
+
+
+def test_without_end_time_a_date_lasts_one_hour_and_a_multi_day_date_its_days():
+    single = course_date(7, end_time=None)
+    spanning = course_date(8, end_date=date(2026, 12, 3), end_time=None)
+    events = events_of(course_calendar(course_of(1, single, spanning), site=SITE))
+
+    assert [(e["DTSTART"].dt, e["DTEND"].dt) for e in events] == [
+        (datetime(2026, 12, 1, 9, tzinfo=OSLO), datetime(2026, 12, 1, 10, tzinfo=OSLO)),
+        (datetime(2026, 12, 1, 9, tzinfo=OSLO), datetime(2026, 12, 4, 0, tzinfo=OSLO)),
+    ]
+
+
+def test_a_multi_day_date_spans_from_first_start_to_last_end():
+    cdate = course_date(7, end_date=date(2026, 12, 3), end_time=time(14, 30))
+    event = only_event(date_calendar(course_of(1, cdate), cdate, site=SITE))
+
+    assert event["DTSTART"].dt == datetime(2026, 12, 1, 9, 0, tzinfo=OSLO)
+    assert event["DTEND"].dt == datetime(2026, 12, 3, 14, 30, tzinfo=OSLO)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("canceled", "CANCELLED"),
+        ("tbd", "TENTATIVE"),
+        ("postponed", "TENTATIVE"),
+        ("scheduled", "CONFIRMED"),
+    ],
+)
+def test_status_says_canceled_or_tentative_and_the_summary_stays_the_title(status, expected):
+    cdate = course_date(7, status=status)
+    event = only_event(date_calendar(course_of(1, cdate), cdate, site=SITE))
+
+    assert str(event["STATUS"]) == expected
+    assert str(event["SUMMARY"]) == "Kurs 1"
+
+
+def test_sessions_become_one_event_each_at_their_own_place():
+    sessions = (
+        Session(date(2027, 1, 11), time(9, 0), time(12, 0), "Kurssenteret Sem"),
+        Session(date(2027, 1, 18), time(10, 0), time(15, 0), "Helsfyr"),
+        Session(date(2027, 1, 25), None, None, ""),
+    )
+    cdate = course_date(7, start_date=date(2027, 1, 11), sessions=sessions)
+    events = events_of(date_calendar(course_of(1, cdate), cdate, site=SITE))
+
+    assert [str(e["UID"]) for e in events] == [
+        "coursedate-7-1@courses.example.com",
+        "coursedate-7-2@courses.example.com",
+        "coursedate-7-3@courses.example.com",
+    ]
+    assert [(e["DTSTART"].dt, e["DTEND"].dt) for e in events] == [
+        (datetime(2027, 1, 11, 9, tzinfo=OSLO), datetime(2027, 1, 11, 12, tzinfo=OSLO)),
+        (datetime(2027, 1, 18, 10, tzinfo=OSLO), datetime(2027, 1, 18, 15, tzinfo=OSLO)),
+        (date(2027, 1, 25), date(2027, 1, 26)),
+    ]
+    assert [str(e["LOCATION"]) for e in events] == [
+        "Kurssenteret Sem, Semsveien 1, 3170 Sem",
+        "Helsfyr",
+        "Kurssenteret Sem, Semsveien 1, 3170 Sem",
+    ]
+
+
+def test_a_single_session_is_the_date_itself():
+    session = Session(date(2026, 12, 1), time(9, 0), time(15, 0), "Kurssenteret Sem")
+    cdate = course_date(7, sessions=(session,))
+    event = only_event(date_calendar(course_of(1, cdate), cdate, site=SITE))
+
+    assert str(event["UID"]) == "coursedate-7@courses.example.com"
+
+
+def test_location_is_the_venue_and_its_address_or_the_online_label():
+    at_sem = course_date(7)
+    online = course_date(8, venue=ONLINE, online_url="https://meet.example.test/k1")
+    nowhere = course_date(9, venue=None)
+    place = course_date(10, venue=Venue(-301, "Oslo", "", "", "Oslo", "oslo-p301"))
+    events = events_of(course_calendar(course_of(1, at_sem, online, nowhere, place), site=SITE))
+
+    assert [str(e.get("LOCATION")) for e in events] == [
+        "Kurssenteret Sem, Semsveien 1, 3170 Sem",
+        "Nett",
+        "None",
+        "Oslo",
+    ]
+    assert "https://meet.example.test/k1" in str(events[1]["DESCRIPTION"])
+    assert "meet.example.test" not in str(events[1]["URL"])
+
+
+def test_url_links_back_to_the_date_on_the_course_page():
+    cdate = course_date(7)
+    event = only_event(date_calendar(course_of(1, cdate), cdate, site=SITE))
+
+    assert str(event["URL"]) == "https://courses.example.com/kurs/kurs-1/#date-7"
+    assert str(event["DESCRIPTION"]) == (
+        "Kort om kurset.\n\nhttps://courses.example.com/kurs/kurs-1/#date-7"
+    )
+
+
+def test_without_a_page_url_there_is_no_link():
+    cdate = course_date(7)
+    no_base = replace(SITE, page_url=lambda course: None)
+    event = only_event(date_calendar(course_of(1, cdate), cdate, site=no_base))
+
+    assert "URL" not in event
+    assert str(event["DESCRIPTION"]) == "Kort om kurset."
+
+
+def test_a_hostile_title_round_trips_as_plain_text():
+    cdate = course_date(7)
+    course = course_of(1, cdate, title=HOSTILE, lead="Bold <b>claims</b>;\r\nand more")
+    ical = course_calendar(course, site=replace(SITE, title=HOSTILE))
+    calendar = Calendar.from_ical(ical)
+    event = only_event(ical)
+
+    assert str(event["SUMMARY"]) == HOSTILE
+    assert str(event["DESCRIPTION"]).startswith("Bold <b>claims</b>;\nand more\n\n")
+    assert unescaped(calendar["X-WR-CALNAME"]) == HOSTILE
+    assert str(calendar["PRODID"]) == f"-//catalog-gen//{HOSTILE}//NB"
+    for name in (b"SUMMARY", b"X-WR-CALNAME"):
+        assert name + b":<script>alert(1)</script>\\, \\; \\\\\r\n" in ical
+
+
+def test_control_characters_do_not_reach_the_file():
+    cdate = course_date(7)
+    course = course_of(1, cdate, title="Første\rhjelp\x00 kurs\n")
+    ical = date_calendar(course, cdate, site=SITE)
+
+    assert str(only_event(ical)["SUMMARY"]) == "Første hjelp kurs"
+    assert b"\x00" not in ical
+    assert b"\r" not in ical.replace(b"\r\n", b"")
+
+
+def test_stamps_come_from_the_data_never_the_clock():
+    cdate = course_date(7)
+    newer_course = course_of(1, cdate, updated_at=datetime(2026, 11, 20, 8, 0, tzinfo=UTC))
+    unstamped = course_date(8, updated_at=None)
+
+    event = only_event(date_calendar(course_of(1, cdate), cdate, site=SITE))
+    assert event["DTSTAMP"].dt == CHANGED.astimezone(UTC)
+    assert event["LAST-MODIFIED"].dt == CHANGED.astimezone(UTC)
+    event = only_event(date_calendar(newer_course, cdate, site=SITE))
+    assert event["LAST-MODIFIED"].dt == datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    event = only_event(date_calendar(course_of(1, unstamped), unstamped, site=SITE))
+    assert (event["DTSTAMP"].dt, "LAST-MODIFIED" in event) == (FALLBACK_STAMP, False)
+    feed = site_calendar(catalog_of(course_of(1, unstamped)), site=SITE)
+    assert only_event(feed)["DTSTAMP"].dt == FETCHED
+
+
+def test_the_site_feed_lists_every_date_in_order_canceled_ones_included():
+    catalog = sample_catalog()
+    ical = sample_feed()
+    calendar = Calendar.from_ical(ical)
+
+    assert [str(e["UID"]).split("@")[0] for e in calendar.walk("VEVENT")] == [
+        "coursedate-11",
+        "coursedate-21",
+        "coursedate-13",
+        "coursedate-22-1",
+        "coursedate-22-2",
+        "coursedate-12",
+    ]
+    assert [d.id for d in catalog.dates] == [11, 21, 13, 22, 12]
+    assert str(calendar.walk("VEVENT")[2]["STATUS"]) == "CANCELLED"
+    assert unescaped(calendar["X-WR-CALNAME"]) == "Kurs hos Eksempel"
+    assert b"\r\nREFRESH-INTERVAL;VALUE=DURATION:PT12H\r\n" in ical
+    assert b"\r\nX-PUBLISHED-TTL:PT12H\r\n" in ical
+
+
+def test_calendar_headers_name_the_generator_and_the_course():
+    cdate = course_date(7)
+    ical = course_calendar(course_of(1, cdate), site=replace(SITE, language="en"))
+    calendar = Calendar.from_ical(ical)
+
+    assert str(calendar["PRODID"]) == "-//catalog-gen//Kurs hos Eksempel//EN"
+    assert (str(calendar["VERSION"]), str(calendar["CALSCALE"])) == ("2.0", "GREGORIAN")
+    assert str(calendar["METHOD"]) == "PUBLISH"
+    assert unescaped(calendar["X-WR-CALNAME"]) == "Kurs 1"
+    assert b"REFRESH-INTERVAL" not in ical
+
+
+def test_equal_input_gives_identical_bytes():
+    assert sample_feed() == sample_feed()
+    cdate = course_date(7)
+    assert date_calendar(course_of(1, cdate), cdate, site=SITE) == date_calendar(
+        course_of(1, cdate), cdate, site=SITE
+    )
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Pacific/Kiritimati"])
+def test_the_machines_zone_and_hash_seed_change_nothing(zone):
+    # A fresh process also draws a new hash seed, so set-ordered output would show here.
+    script = "import sys; from tests.test_calendars import sample_feed; "
+    script += "sys.stdout.buffer.write(sample_feed())"
+    env = {**os.environ, "TZ": zone}
+    env.pop("PYTHONHASHSEED", None)
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, check=True
+    )
+
+    assert run.stdout == sample_feed()
+
+
+def test_lines_end_in_crlf_and_fold_at_75_octets():
+    cdate = course_date(7)
+    title = "Førstehjelp og hjerte-lunge-redning for barnehageansatte " * 4
+    ical = date_calendar(course_of(1, cdate, title=title), cdate, site=SITE)
+    lines = ical.split(b"\r\n")
+
+    assert ical.endswith(b"\r\n")
+    assert ical.count(b"\n") == ical.count(b"\r\n")
+    assert max(len(line) for line in lines) <= 75
+    assert any(line.startswith(b" ") for line in lines)
+    assert str(only_event(ical)["SUMMARY"]) == title.strip()

@@ -1,0 +1,71 @@
+// Course-list filters. Without JavaScript they are plain links to pre-built lists. With it,
+// the chosen list is fetched (prefetched on hover) and swapped into <main> in place: no page
+// load, the address and the back button follow, focus moves to the new heading.
+(function () {
+  var main = document.getElementById("main");
+  if (!main || !window.fetch || !window.DOMParser || !window.history.pushState) return;
+  var pages = new Map();
+
+  function load(href) {
+    if (!pages.has(href)) {
+      pages.set(
+        href,
+        fetch(href, { credentials: "same-origin" }).then(function (response) {
+          if (!response.ok) throw new Error(String(response.status));
+          return response.text();
+        })
+      );
+    }
+    return pages.get(href);
+  }
+
+  function show(href, push) {
+    return load(href).then(
+      function (html) {
+        var page = new DOMParser().parseFromString(html, "text/html");
+        var next = page.getElementById("main");
+        if (!next) throw new Error("no main");
+        // The address first: relative links in the new list resolve against it.
+        if (push) window.history.pushState({ filters: true }, "", href);
+        main.replaceChildren.apply(
+          main,
+          Array.prototype.map.call(next.childNodes, function (node) {
+            return document.adoptNode(node);
+          })
+        );
+        document.title = page.title;
+        var heading = main.querySelector("h1");
+        if (heading) {
+          heading.setAttribute("tabindex", "-1");
+          heading.focus();
+        }
+      },
+      function () {
+        pages.delete(href);
+        window.location.assign(href); // a plain page load, as without JavaScript
+      }
+    );
+  }
+
+  function filterLink(event) {
+    var link = event.target.closest && event.target.closest("a[data-filter], .pagination a");
+    if (!link || !main.querySelector("[data-filters]")) return null;
+    return link.origin === window.location.origin ? link : null;
+  }
+
+  document.addEventListener("click", function (event) {
+    if (event.defaultPrevented || event.button !== 0) return;
+    if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    var link = filterLink(event);
+    if (!link) return;
+    event.preventDefault();
+    show(link.href, true);
+  });
+  document.addEventListener("pointerover", function (event) {
+    var link = filterLink(event);
+    if (link) load(link.href).catch(function () { pages.delete(link.href); });
+  });
+  window.addEventListener("popstate", function () {
+    show(window.location.href, false);
+  });
+})();
