@@ -161,11 +161,12 @@ def _instance(
 
 
 def _mode(course: Course, online: bool) -> str:
-    """Google's three words; the provider's own form of teaching decides "blended"."""
+    """Google's three words: an online date is "Online"; otherwise the provider's own form of
+    teaching decides between "Blended" and "Onsite"."""
+    if online:
+        return "Online"
     form = course.form_of_teaching.casefold()
-    if "blend" in form or "kombin" in form:
-        return "Blended"
-    return "Online" if online else "Onsite"
+    return "Blended" if "blend" in form or "kombin" in form else "Onsite"
 
 
 def _workload(d: CourseDate) -> str:

@@ -541,3 +541,81 @@ def test_a_symlinked_site_folder_stays_a_symlink_and_its_target_is_updated(tmp_p
     assert inodes(real)["index.html"] == before_inodes["index.html"]
     assert sorted(os.listdir(tmp_path)) == ["site", "www"]
     assert os.listdir(real.parent) == ["catalog"]  # staging lived beside the real folder
+
+
+# -- a derived index (the search) ------------------------------------------------------------
+
+
+class WordIndex:
+    """A stand-in for Pagefind: one index file per HTML file, plus one for the whole site."""
+
+    def __init__(self, fail: bool = False):
+        self.runs = 0
+        self.fail = fail
+
+    def __call__(self, folder: Path) -> None:
+        self.runs += 1
+        if self.fail:
+            raise BuildError("search indexing failed: boom")
+        out = folder / "pagefind"
+        out.mkdir()
+        pages = sorted(p for p in folder.rglob("*.html"))
+        for page in pages:
+            name = page.relative_to(folder).parent.name or "root"
+            (out / f"{name}.pf").write_bytes(page.read_bytes()[::-1])
+        (out / "entry.json").write_text(str(len(pages)))
+
+
+def test_the_index_runs_only_when_pages_change_and_unchanged_index_files_keep_their_mtime(
+    tmp_path,
+):
+    site = tmp_path / "site"
+    index = WordIndex()
+    indexer = output.Indexer("pagefind", index)
+    first = publish_site(site, FILES, indexer=indexer)
+    assert index.runs == 1 and "pagefind/entry.json" in first.written
+    before = tree(site)
+
+    again = publish_site(site, FILES, indexer=indexer)
+    assert index.runs == 1 and again.written == () and again.removed == ()
+    assert "pagefind/entry.json" in again.unchanged and tree(site) == before
+
+    css_only = {**FILES, "static/style.abc.css": b"body{color:red}"}
+    styled = publish_site(site, css_only, indexer=indexer)
+    assert index.runs == 1  # no page changed: the old index is carried over
+    assert styled.written == ("static/style.abc.css",)
+    assert tree(site)["pagefind/entry.json"] == before["pagefind/entry.json"]
+
+    one_page = {**css_only, "kurs/word-2/index.html": b"<h1>Word 2</h1>"}
+    changed = publish_site(site, one_page, indexer=indexer)
+    assert index.runs == 2
+    assert set(changed.written) == {"kurs/word-2/index.html", "pagefind/word-2.pf"}
+    after = tree(site)
+    for name in ("pagefind/excel-1.pf", "pagefind/entry.json"):  # same bytes: same mtime
+        assert after[name] == before[name], name
+
+    fewer = {k: v for k, v in one_page.items() if k != "kurs/excel-1/index.html"}
+    removed = publish_site(site, fewer, indexer=indexer)
+    assert set(removed.removed) == {"kurs/excel-1/index.html", "pagefind/excel-1.pf"}
+
+
+def test_a_failing_index_publishes_nothing(tmp_path):
+    site = tmp_path / "site"
+    publish_site(site, FILES, indexer=output.Indexer("pagefind", WordIndex()))
+    before = tree(site)
+    with pytest.raises(BuildError, match="search indexing failed"):
+        publish_site(
+            site,
+            {**FILES, "index.html": b"<h1>Ny</h1>"},
+            indexer=output.Indexer("pagefind", WordIndex(fail=True)),
+        )
+    assert tree(site) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]
+
+
+def test_turning_the_index_off_removes_it(tmp_path):
+    site = tmp_path / "site"
+    publish_site(site, FILES, indexer=output.Indexer("pagefind", WordIndex()))
+    report = publish_site(site, FILES)
+    assert {n.split("/")[0] for n in report.removed} == {"pagefind"}
+    assert not (site / "pagefind").exists()
