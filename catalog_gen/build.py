@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from catalog_gen.calendars import CalendarSite, course_calendar, date_calendar, site_calendar
+from catalog_gen.calendars import CalendarSite, CalendarWriter
 from catalog_gen.catalog import Catalog, build_catalog
 from catalog_gen.config import ApiAccess, Config
 from catalog_gen.content import load_content
@@ -258,16 +258,17 @@ def machine_files(
         page_url=page_url or (lambda course: None),
         online_label=locale.t("online"),
     )
+    calendars = CalendarWriter(calendar_site)
     files: dict[str, bytes] = {}
     for course in catalog.courses:
         if not course.dates:
             continue
-        files[urls.course_calendar(course)] = course_calendar(course, site=calendar_site)
+        files[urls.course_calendar(course)] = calendars.course_calendar(course)
         for course_date in course.dates:
-            files[urls.date_calendar(course, course_date)] = date_calendar(
-                course, course_date, site=calendar_site
+            files[urls.date_calendar(course, course_date)] = calendars.date_calendar(
+                course, course_date
             )
-    files[urls.site_calendar()] = site_calendar(catalog, site=calendar_site)
+    files[urls.site_calendar()] = calendars.site_calendar(catalog)
     files[ROBOTS] = robots_txt(site.url, SITEMAP if site.url else None)
     if site.url and page_url is not None:
         files[SITEMAP] = sitemap_xml(pages, site.url)

@@ -15,8 +15,8 @@ Decisions a reader may look for:
 - A date with more than one session becomes one event per session (``coursedate-<id>-<n>``);
   a single session adds nothing the date itself does not say.
 - ``DTSTAMP`` and ``LAST-MODIFIED`` are the newer of the date's and the course's
-  ``updated_at`` (an event shows both); without either, ``DTSTAMP`` falls back to the
-  catalog's fetch time, else a fixed moment.
+  ``updated_at`` (an event shows both); without either, ``DTSTAMP`` is a fixed moment, the
+  same in every file (not the fetch time: that would rewrite the file every night).
 - Canceled dates stay in the files with ``STATUS:CANCELLED`` so subscribed calendars mark
   or drop them; the summary stays the bare course title.
 """
@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone, vDuration, vText
@@ -60,32 +61,88 @@ class CalendarSite:
     online_label: str = "Online"
 
 
+class CalendarWriter:
+    """Writes the calendar files of one build, serialising each event and time zone once.
+
+    A date's event is the same in its own file, its course's file and the site feed, and
+    every file in Oslo time carries the same VTIMEZONE: the components are made and folded by
+    icalendar once, then each file is its header, its components and its footer.
+    """
+
+    def __init__(self, site: CalendarSite):
+        self.site = site
+        self._events: dict[int, tuple[bytes, dict[str, list[int]]]] = {}
+        self._zones: dict[tuple[str, int, int], bytes] = {}
+
+    def date_calendar(self, course: Course, cdate: CourseDate) -> bytes:
+        """One course date as a calendar file (the 'add to calendar' download)."""
+        return self._calendar(course.title, [(course, cdate)])
+
+    def course_calendar(self, course: Course) -> bytes:
+        """All published dates of one course."""
+        return self._calendar(course.title, [(course, d) for d in course.dates])
+
+    def site_calendar(self, catalog: Catalog) -> bytes:
+        """Every published upcoming date of the catalog: the feed a calendar app subscribes to."""
+        dates = [(catalog.course(d.course_id), d) for d in catalog.dates]
+        return self._calendar(self.site.title, dates, feed=True)
+
+    def _calendar(
+        self,
+        name: str,
+        dates: list[tuple[Course, CourseDate]],
+        *,
+        feed: bool = False,
+    ) -> bytes:
+        events, years = [], {}
+        for course, cdate in dates:
+            data, zones = self._event_bytes(course, cdate)
+            events.append(data)
+            for zone, found in zones.items():
+                years.setdefault(zone, []).extend(found)
+        head, foot = _frame(name, self.site, feed=feed)
+        zones = [
+            self._zone_bytes(zone, min(found), max(found)) for zone, found in sorted(years.items())
+        ]
+        return b"".join((head, *zones, *events, foot))
+
+    def _event_bytes(self, course: Course, cdate: CourseDate) -> tuple[bytes, dict[str, list[int]]]:
+        if cdate.id not in self._events:
+            events = _date_events(course, cdate, self.site, FALLBACK_STAMP)
+            self._events[cdate.id] = (b"".join(e.to_ical() for e in events), _zone_years(events))
+        return self._events[cdate.id]
+
+    def _zone_bytes(self, zone: str, first: int, last: int) -> bytes:
+        key = (zone, first, last)
+        if key not in self._zones:
+            timezone = Timezone.from_tzid(
+                zone, first_date=date(first, 1, 1), last_date=date(last + 1, 1, 1)
+            )
+            self._zones[key] = timezone.to_ical()
+        return self._zones[key]
+
+
 def date_calendar(course: Course, date: CourseDate, *, site: CalendarSite) -> bytes:
     """One course date as a calendar file (the 'add to calendar' download)."""
-    return _calendar(course.title, _date_events(course, date, site, FALLBACK_STAMP), site)
+    return CalendarWriter(site).date_calendar(course, date)
 
 
 def course_calendar(course: Course, *, site: CalendarSite) -> bytes:
     """All published dates of one course."""
-    events = [e for d in course.dates for e in _date_events(course, d, site, FALLBACK_STAMP)]
-    return _calendar(course.title, events, site)
+    return CalendarWriter(site).course_calendar(course)
 
 
 def site_calendar(catalog: Catalog, *, site: CalendarSite) -> bytes:
     """Every published upcoming date of the catalog: the feed a calendar app subscribes to."""
-    fallback = _utc(catalog.fetched_at, UTC) if catalog.fetched_at else FALLBACK_STAMP
-    events = [
-        event
-        for d in catalog.dates
-        for event in _date_events(catalog.course(d.course_id), d, site, fallback)
-    ]
-    return _calendar(site.title, events, site, feed=True)
+    return CalendarWriter(site).site_calendar(catalog)
 
 
 # --- calendar -------------------------------------------------------------------------------
 
 
-def _calendar(name: str, events: list[Event], site: CalendarSite, *, feed: bool = False) -> bytes:
+@lru_cache(maxsize=64)
+def _frame(name: str, site: CalendarSite, *, feed: bool) -> tuple[bytes, bytes]:
+    """A calendar's properties as (everything before its components, the closing line)."""
     calendar = Calendar()
     calendar.add("PRODID", f"-//catalog-gen//{_line(site.title)}//{site.language.upper()}")
     calendar.add("VERSION", "2.0")
@@ -97,33 +154,24 @@ def _calendar(name: str, events: list[Event], site: CalendarSite, *, feed: bool 
     if feed:
         calendar.add("REFRESH-INTERVAL", FEED_REFRESH, parameters={"VALUE": "DURATION"})
         calendar.add("X-PUBLISHED-TTL", vDuration(FEED_REFRESH))
-    for timezone in _timezones(events):
-        calendar.add_component(timezone)
-    for event in events:
-        calendar.add_component(event)
-    return calendar.to_ical()
+    end = b"END:VCALENDAR\r\n"
+    return calendar.to_ical().removesuffix(end), end
 
 
-def _timezones(events: Iterable[Event]) -> list[Timezone]:
-    """A VTIMEZONE for every zone the events name, in name order.
+def _zone_years(events: Iterable[Event]) -> dict[str, list[int]]:
+    """The years in which the events' timed values fall, by zone name.
 
-    Not ``Calendar.add_missing_timezones``: it walks a set of names, whose order changes
-    from one process to the next, and covers 1970–2038; these cover only the years in use.
+    The VTIMEZONEs then cover only those years (not icalendar's 1970–2038), in name order
+    (not ``Calendar.add_missing_timezones``, which walks a set whose order changes from one
+    process to the next).
     """
-    moments: dict[str, list[datetime]] = {}
+    years: dict[str, list[int]] = {}
     for event in events:
         for key in ("DTSTART", "DTEND"):
             value = event[key].dt
             if isinstance(value, datetime) and isinstance(value.tzinfo, ZoneInfo):
-                moments.setdefault(value.tzinfo.key, []).append(value)
-    return [
-        Timezone.from_tzid(
-            name,
-            first_date=date(min(found).year, 1, 1),
-            last_date=date(max(found).year + 1, 1, 1),
-        )
-        for name, found in sorted(moments.items())
-    ]
+                years.setdefault(value.tzinfo.key, []).append(value.year)
+    return years
 
 
 # --- events ---------------------------------------------------------------------------------
