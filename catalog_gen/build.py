@@ -10,11 +10,20 @@ they were.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from catalog_gen.buildstate import (
+    BuildState,
+    clear_cache,
+    digest,
+    files_digest,
+    load_state,
+    save_state,
+)
 from catalog_gen.calendars import CalendarSite, CalendarWriter
 from catalog_gen.catalog import Catalog, build_catalog
 from catalog_gen.config import ApiAccess, Config
@@ -24,7 +33,7 @@ from catalog_gen.feeds import FeedSite, atom_feed, robots_txt, sitemap_xml
 from catalog_gen.fetch import FetchReport, run_fetch
 from catalog_gen.i18n import Locale, get_locale
 from catalog_gen.lock import RunLock
-from catalog_gen.output import Indexer, publish_site
+from catalog_gen.output import MARKER, Indexer, OutputReport, publish_site
 from catalog_gen.pages import ROBOTS, SEARCH_INDEX, SITEMAP, Page, Urls, absolute, plan_pages
 from catalog_gen.progress import NoProgress, Progress
 from catalog_gen.render import Renderer, SiteInfo, find_theme, static_assets
@@ -55,6 +64,8 @@ class BuildReport:
     notes: tuple[str, ...] = ()
     #: Seconds the search indexer ran (0 when no page changed or search is off).
     index_seconds: float = 0.0
+    #: Pages and calendar files rendered (the others' inputs had not changed).
+    rendered: int = 0
     #: The paths themselves, for the preview server (not in --json: a big site has thousands).
     written_files: tuple[str, ...] = field(default=(), repr=False)
     removed_files: tuple[str, ...] = field(default=(), repr=False)
@@ -85,7 +96,6 @@ def run_build(
     full: bool = False,
     allow_shrink: bool = False,
     progress: Progress | None = None,
-    changed_templates: frozenset[str] | None = None,
     offline_on_error: bool = False,
     max_age_hours: float | None = None,
 ) -> BuildReport:
@@ -95,8 +105,8 @@ def run_build(
     then the last good snapshot is rendered, with the clock still at ``now``, and the report
     carries a warning. ``max_age_hours`` refuses to render a snapshot older than that.
 
-    ``changed_templates`` (the preview server's hint after an edit): only pages that use one
-    of these templates are rendered again; the others keep their bytes from the current site.
+    Only files whose inputs changed are rendered (see buildstate.py); when nothing that goes
+    into the site changed, the build ends before loading the snapshot.
     """
     started = time.monotonic()
     progress = progress or NoProgress()
@@ -119,8 +129,8 @@ def run_build(
                 if isinstance(exc, AuthError) or not offline_on_error:
                     raise type(exc)(f"{exc}; {_kept(store, config, now)}") from None
                 warnings.append(f"{exc}; rendered the last good snapshot instead")
-        snapshot = store.latest()
-        if snapshot is None:
+        name = store.latest_name()
+        if name is None:
             hint = (
                 "catalog-gen build" if config.source else "catalog-gen init, then catalog-gen build"
             )
@@ -128,26 +138,48 @@ def run_build(
                 f"no snapshot in {config.snapshot_path} to build from; run '{hint}' "
                 "(or 'catalog-gen build --demo' to try the bundled sample)"
             )
-        age_hours = _age_hours(snapshot, now)
+        age_hours = (now - store.fetched_at(name)).total_seconds() / 3600
         if max_age_hours is not None and age_hours > max_age_hours:
             raise GuardRefused(
-                f"the last good snapshot ({snapshot.name}) is {_age(age_hours)} old, more than "
+                f"the last good snapshot ({name}) is {_age(age_hours)} old, more than "
                 f"--max-age {max_age_hours:g} h; nothing was published"
             )
-        files, pages = render_files(
-            config, snapshot, now=now, progress=progress, changed_templates=changed_templates
-        )
-        key = access.api_key.encode() if access is not None else None
-        if key and any(key in data for data in files.values()):  # no joined copy of the site
-            raise BuildError("the API key appears in the rendered site; nothing was published")
-        progress.phase("publishing", len(files))
-        indexer = None
-        if config.site.search:
-            language = config.site.language
-            indexer = Indexer(SEARCH_INDEX, lambda folder: index_site(folder, language=language))
-        outcome = publish_site(config.output_path, files, protect=config.root, indexer=indexer)
-        progress.advance(len(files))
-        progress.done()
+        state = load_state(config.output_path)
+        inputs = build_inputs(config, store, name, now)
+        if state.inputs == inputs and (config.output_path / MARKER).is_file():
+            progress.done()  # nothing that goes into the site changed: nothing to do
+            outcome = OutputReport((), state.published, (), swapped=False)
+            rendered = RenderedSite({}, frozenset(state.files), {}, state.pages)
+        else:
+            rendered = render_files(
+                config, store.load(name), now=now, progress=progress, state=state
+            )
+            key = access.api_key.encode() if access is not None else None
+            if key and any(key in data for data in rendered.files.values()):
+                raise BuildError("the API key appears in the rendered site; nothing was published")
+            progress.phase("publishing", len(rendered.files) + len(rendered.kept))
+            indexer = None
+            if config.site.search:
+                language = config.site.language
+                indexer = Indexer(
+                    SEARCH_INDEX, lambda folder: index_site(folder, language=language)
+                )
+            outcome = publish_site(
+                config.output_path,
+                rendered.files,
+                kept=rendered.kept,
+                protect=config.root,
+                indexer=indexer,
+            )
+            save_state(
+                config.output_path,
+                inputs,
+                rendered.digests,
+                pages=rendered.pages,
+                published=outcome.written + outcome.unchanged,
+            )
+            progress.advance(len(rendered.files) + len(rendered.kept))
+            progress.done()
     notes = []
     if not config.site.base_url:
         notes.append(
@@ -155,9 +187,9 @@ def run_build(
             "sitemap.xml or Atom feed; set it in catalog.toml to the site's public address"
         )
     return BuildReport(
-        snapshot=snapshot.name or "?",
+        snapshot=name,
         site=config.site.output_dir,
-        pages=pages,
+        pages=rendered.pages,
         files=len(outcome.written) + len(outcome.unchanged),
         written=len(outcome.written),
         unchanged=len(outcome.unchanged),
@@ -169,8 +201,36 @@ def run_build(
         warnings=tuple(warnings),
         notes=tuple(notes),
         index_seconds=outcome.index_seconds,
+        rendered=rendered.rendered,
         written_files=outcome.written,
         removed_files=outcome.removed,
+    )
+
+
+def build_inputs(config: Config, store: SnapshotStore, name: str, now: datetime) -> str:
+    """The digest of everything a build reads: when it equals the last build's, the site
+    cannot differ. "Today" enters as the quarter hour in UTC, when every zone's day turns."""
+    theme = find_theme(config.site.theme, config.root)
+    sources = [
+        path
+        for folder in (
+            theme,
+            config.root / config.site.templates_dir,
+            config.root / "static",
+            config.root / config.site.content_dir,
+        )
+        if folder.is_dir()
+        for path in folder.rglob("*")
+        if path.is_file()
+    ]
+    moment = now.astimezone(UTC)
+    quarter = moment.replace(minute=moment.minute // 15 * 15, second=0, microsecond=0)
+    return digest(
+        name,
+        store.manifest_digest(name),
+        config,
+        files_digest(sources),
+        quarter.isoformat(),
     )
 
 
@@ -198,16 +258,35 @@ def _age(hours: float) -> str:
     return f"{hours / 24:.1f} days"
 
 
+@dataclass(frozen=True)
+class RenderedSite:
+    """The output of one build before publishing: new bytes, and files kept as they are."""
+
+    files: dict[str, bytes]
+    #: Files whose inputs did not change since they were written: not rendered, kept.
+    kept: frozenset[str]
+    #: The input digest of every file that has one (pages and calendar files).
+    digests: dict[str, str]
+    pages: int
+
+    @property
+    def rendered(self) -> int:
+        """Pages and calendar files rendered in this build."""
+        return len(self.digests) - len(self.kept) if self.digests else 0
+
+
 def render_files(
     config: Config,
     snapshot,
     *,
     now: datetime,
     progress: Progress | None = None,
-    changed_templates: frozenset[str] | None = None,
-):
-    """Every output file of the site as bytes (and the number of pages), from one snapshot."""
+    state: BuildState | None = None,
+) -> RenderedSite:
+    """Every output file of the site, from one snapshot: rendered, or kept when ``state``
+    shows it was made from the same inputs."""
     progress = progress or NoProgress()
+    state = state or BuildState()
     catalog = build_catalog(snapshot, config.publish, now=now, timezone=config.timezone)
     content = load_content(config.root / config.site.content_dir)
     urls = Urls(config.site.language)
@@ -233,23 +312,75 @@ def render_files(
         catalog=catalog,
         assets=assets,
     )
-    progress.phase("rendering", len(pages))
+    inputs = PageInputs(renderer, catalog, site, assets)
+    output = config.output_path
     files: dict[str, bytes] = {}
-    for page in pages:
-        files[page.path] = _unaffected(config, renderer, page, changed_templates)
-        if files[page.path] is None:
-            files[page.path] = renderer.render(page)
-        progress.advance()
-    for path, data in assets.values():
-        files[path] = data
-    files.update(machine_files(catalog, pages, site, urls, locale))
-    return files, len(pages)
+    kept: set[str] = set()
+    digests: dict[str, str] = {}
+    progress.phase("rendering", len(pages))
+    try:
+        for page in pages:
+            digests[page.path] = inputs.page(page)
+            if state.unchanged(output, page.path, digests[page.path]):
+                kept.add(page.path)
+            else:
+                files[page.path] = renderer.render(page)
+            progress.advance()
+        for path, data in assets.values():
+            files[path] = data
+        calendars = calendar_files(catalog, site, urls, locale, state, output)
+        files.update(calendars.files)
+        kept |= calendars.kept
+        digests.update(calendars.digests)
+        files.update(machine_files(catalog, pages, site, urls, locale))
+    finally:
+        clear_cache()
+    return RenderedSite(files, frozenset(kept), digests, len(pages))
 
 
-def machine_files(
-    catalog: Catalog, pages: list[Page], site: SiteInfo, urls: Urls, locale: Locale
-) -> dict[str, bytes]:
-    """Calendars, sitemap.xml, robots.txt and the Atom feed (the last two need site.url)."""
+class PageInputs:
+    """The input digest of a page: its template files, its own data, the site-wide settings,
+    and the whole catalog only when its templates read the ``catalog`` global."""
+
+    def __init__(self, renderer: Renderer, catalog: Catalog, site: SiteInfo, assets) -> None:
+        self.renderer = renderer
+        self.catalog = catalog
+        self.common = digest(site, {name: path for name, (path, _) in assets.items()})
+        self._catalog_digest: str | None = None
+        self._filters_digest: str | None = None
+
+    def page(self, page: Page) -> str:
+        used = self.renderer.globals_used(page.template)
+        extra = []
+        if used is None or "catalog" in used:
+            extra.append(self.catalog_digest())
+        if used is None or "filter_groups" in used:
+            if self._filters_digest is None:
+                self._filters_digest = digest(self.renderer._filter_groups())
+            extra.append(self._filters_digest)
+        return digest(
+            page.path,
+            page.template,
+            self.renderer.template_digest(page.template),
+            self.common,
+            page.context,
+            *extra,
+        )
+
+    def catalog_digest(self) -> str:
+        """Everything the catalog shows; not ``now`` (the model already reflects the day)."""
+        if self._catalog_digest is None:
+            c = self.catalog
+            self._catalog_digest = digest(
+                c.courses, c.categories, c.venues, c.cities, c.dates, c.fetched_at
+            )
+        return self._catalog_digest
+
+
+def calendar_files(
+    catalog: Catalog, site: SiteInfo, urls: Urls, locale: Locale, state: BuildState, output
+) -> RenderedSite:
+    """The .ics files, each rendered only when the course or date it shows changed."""
     page_url = (lambda course: absolute(site.url, urls.course(course))) if site.url else None
     calendar_site = CalendarSite(
         title=site.title,
@@ -258,17 +389,45 @@ def machine_files(
         page_url=page_url or (lambda course: None),
         online_label=locale.t("online"),
     )
-    calendars = CalendarWriter(calendar_site)
+    common = digest("ics", site.title, site.url, site.language, calendar_site.online_label)
+    writer = CalendarWriter(calendar_site)
     files: dict[str, bytes] = {}
+    kept: set[str] = set()
+    digests: dict[str, str] = {}
+
+    def add(path: str, inputs: str, make) -> bool:
+        digests[path] = inputs
+        if state.unchanged(output, path, inputs):
+            kept.add(path)
+            return True
+        files[path] = make()
+        return False
+
     for course in catalog.courses:
         if not course.dates:
             continue
-        files[urls.course_calendar(course)] = calendars.course_calendar(course)
-        for course_date in course.dates:
-            files[urls.date_calendar(course, course_date)] = calendars.date_calendar(
-                course, course_date
+        path = urls.course_calendar(course)
+        if add(path, digest(common, course), lambda course=course: writer.course_calendar(course)):
+            with contextlib.suppress(OSError):  # its events, for the site feed below
+                writer.reuse((output / path).read_bytes())
+        for d in course.dates:
+            add(
+                urls.date_calendar(course, d),
+                digest(common, course, d),
+                lambda course=course, d=d: writer.date_calendar(course, d),
             )
-    files[urls.site_calendar()] = calendars.site_calendar(catalog)
+    everything = digest(common, [(catalog.course(d.course_id), d) for d in catalog.dates])
+    add(urls.site_calendar(), everything, lambda: writer.site_calendar(catalog))
+    return RenderedSite(files, frozenset(kept), digests, 0)
+
+
+def machine_files(
+    catalog: Catalog, pages: list[Page], site: SiteInfo, urls: Urls, locale: Locale
+) -> dict[str, bytes]:
+    """sitemap.xml, robots.txt and the Atom feed (sitemap and feed need site.url): cheap
+    enough to make every time."""
+    page_url = (lambda course: absolute(site.url, urls.course(course))) if site.url else None
+    files: dict[str, bytes] = {}
     files[ROBOTS] = robots_txt(site.url, SITEMAP if site.url else None)
     if site.url and page_url is not None:
         files[SITEMAP] = sitemap_xml(pages, site.url)
@@ -287,18 +446,3 @@ def machine_files(
             ),
         )
     return files
-
-
-def _unaffected(
-    config: Config, renderer: Renderer, page, changed: frozenset[str] | None
-) -> bytes | None:
-    """The page's current bytes when none of its templates changed, else None (render it)."""
-    if changed is None:
-        return None
-    uses = renderer.dependencies(page.template)
-    if uses is None or uses & changed:
-        return None
-    try:
-        return (config.output_path / page.path).read_bytes()
-    except OSError:
-        return None

@@ -42,6 +42,9 @@ OPEN_END_LENGTH = timedelta(hours=1)
 FALLBACK_STAMP = datetime(2000, 1, 1, tzinfo=UTC)
 
 _STATUS = {"canceled": "CANCELLED", "tbd": "TENTATIVE", "postponed": "TENTATIVE"}
+_BEGIN_EVENT, _END_EVENT = b"BEGIN:VEVENT\r\n", b"END:VEVENT\r\n"
+_UID = re.compile(rb"^UID:coursedate-(\d+)(?:-\d+)?@", re.MULTILINE)
+_TIMED = re.compile(rb"^DT(?:START|END);TZID=([^:;\r\n]+)[^:\r\n]*:(\d{4})", re.MULTILINE)
 # RFC 5545 forbids control characters in TEXT values; tab and newline are escaped instead.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -111,6 +114,23 @@ class CalendarWriter:
             events = _date_events(course, cdate, self.site, FALLBACK_STAMP)
             self._events[cdate.id] = (b"".join(e.to_ical() for e in events), _zone_years(events))
         return self._events[cdate.id]
+
+    def reuse(self, calendar: bytes) -> None:
+        """Take the events of a calendar file this writer made for unchanged inputs (a kept
+        course file), so the site feed is assembled without serialising them again."""
+        blocks: dict[int, list[bytes]] = {}
+        for block in calendar.split(_BEGIN_EVENT)[1:]:
+            block = _BEGIN_EVENT + block.split(_END_EVENT, 1)[0] + _END_EVENT
+            uid = _UID.search(block)
+            if uid is None:
+                return  # not a file of ours: serialise as usual
+            blocks.setdefault(int(uid.group(1)), []).append(block)
+        for date_id, events in blocks.items():
+            years: dict[str, list[int]] = {}
+            for event in events:
+                for zone, year in _TIMED.findall(event):
+                    years.setdefault(zone.decode(), []).append(int(year))
+            self._events.setdefault(date_id, (b"".join(events), years))
 
     def _zone_bytes(self, zone: str, first: int, last: int) -> bytes:
         key = (zone, first, last)

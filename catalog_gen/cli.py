@@ -528,12 +528,10 @@ def serve(
         with _api(config, demo, now) as (fetch_config, access):
             run_fetch(fetch_config, access, now=now, progress=progress_for())
 
-    def build_once(changed_templates: frozenset[str] | None = None) -> BuildReport:
+    def build_once() -> BuildReport:
         current = _config(ctx)  # catalog.toml may have changed since the last build
         current = _demo_config(current) if demo else current
-        return run_build(
-            current, None, now=_now(current, pinned_now), changed_templates=changed_templates
-        )
+        return run_build(current, None, now=_now(current, pinned_now))
 
     theme = find_theme(config.site.theme, config.root)
 
@@ -544,7 +542,6 @@ def serve(
             watch=watched_paths(config.root, theme),
             sources=source_paths(config, theme),
             ignore=[run_config.output_path, run_config.snapshot_path, config.snapshot_path],
-            template_roots=[config.root / config.site.templates_dir, theme / "templates"],
             port=port,
             log=lambda line: click.echo(redact(line), err=True),
         )

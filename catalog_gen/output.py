@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -61,15 +61,16 @@ def publish_site(
     site_dir: Path,
     files: Mapping[str, bytes],
     *,
+    kept: Collection[str] = (),
     protect: Path | None = None,
     indexer: Indexer | None = None,
 ) -> OutputReport:
-    """Make ``site_dir`` contain exactly ``files`` (relative POSIX path → bytes), plus what
-    ``indexer`` derives from them.
+    """Make ``site_dir`` contain exactly ``files`` (relative POSIX path → bytes) and the
+    ``kept`` files of the current site as they are, plus what ``indexer`` derives from them.
 
     ``protect`` is a folder that must never be replaced (the project root).
     """
-    for name in files:
+    for name in (*files, *kept):
         _check_relative(name)
     site = Path(os.path.realpath(site_dir))
     _check_target(site, protect)
@@ -81,13 +82,16 @@ def publish_site(
         prefix = indexer.folder + "/"
         old_index = {name: path for name, path in old.items() if name.startswith(prefix)}
         old = {name: path for name, path in old.items() if name not in old_index}
-    written, unchanged = [], []
+    missing = [name for name in kept if name not in old]
+    if missing:
+        raise BuildError(f"{site / missing[0]} vanished during the build; build again")
+    written, unchanged = [], list(kept)
     for name, data in files.items():
         if name in old and _same_bytes(site / name, data):
             unchanged.append(name)
         else:
             written.append(name)
-    removed = sorted(set(old) - set(files))
+    removed = sorted(set(old) - set(files) - set(kept))
     pages_changed = any(name.endswith(".html") for name in (*written, *removed))
     reindex = indexer is not None and (pages_changed or not old_index)
     if not written and not removed and not reindex and (site / MARKER).is_file():

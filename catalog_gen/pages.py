@@ -247,7 +247,11 @@ def plan_pages(
             Page(
                 urls.calendar(part.number),
                 "calendar.html",
-                {"pagination": part, "months": group_by_month(part.items)},
+                {
+                    "pagination": part,
+                    "months": group_by_month(part.items),
+                    "courses": {d.course_id: catalog.course(d.course_id) for d in part.items},
+                },
                 _newest(d.updated_at for d in part.items),
             )
         )

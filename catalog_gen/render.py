@@ -134,6 +134,8 @@ class Renderer:
         self.assets = assets
         self._page_path = ""
         self._dependencies: dict[str, frozenset[str] | None] = {}
+        self._template_digests: dict[str, str] = {}
+        self._globals_used: dict[str, frozenset[str] | None] = {}
         self.site = site
         self.urls = urls
         self.locale = locale
@@ -195,6 +197,50 @@ class Renderer:
                 pending.extend(referenced)
             self._dependencies[name] = frozenset(found)
         return self._dependencies[name]
+
+    def template_digest(self, name: str) -> str:
+        """A digest of every template file ``name`` uses (the override and the theme's own
+        file where both exist); of all templates when it picks one at run time."""
+        if name not in self._template_digests:
+            uses = self.dependencies(name)
+            names = sorted(uses) if uses is not None else self.env.list_templates()
+            hasher = hashlib.sha256()
+            for used in names:
+                for candidate in (used, f"{THEME_PREFIX}/{used}"):
+                    try:
+                        source = self.env.loader.get_source(self.env, candidate)[0]
+                    except jinja2.TemplateNotFound:
+                        source = "\x00missing"
+                    hasher.update(f"{candidate}\x00{source}\x1f".encode("utf-8", "replace"))
+            self._template_digests[name] = hasher.hexdigest()[:32]
+        return self._template_digests[name]
+
+    def globals_used(self, name: str) -> frozenset[str] | None:
+        """Which template globals ``name`` and the templates it uses refer to (None: unknown).
+
+        A page that reads ``catalog`` may show anything in it, so its digest must cover the
+        whole catalog; one that does not is covered by its own page data.
+        """
+        if name not in self._globals_used:
+            uses = self.dependencies(name)
+            found: set[str] | None = set()
+            for used in sorted(uses) if uses is not None else ():
+                for candidate in (used, f"{THEME_PREFIX}/{used}"):
+                    try:
+                        source = self.env.loader.get_source(self.env, candidate)[0]
+                    except jinja2.TemplateNotFound:
+                        continue
+                    try:
+                        found |= jinja2.meta.find_undeclared_variables(self.env.parse(source))
+                    except jinja2.TemplateError:
+                        found = None
+                        break
+                if found is None:
+                    break
+            self._globals_used[name] = (
+                frozenset(found & set(self.env.globals)) if found is not None and uses else None
+            )
+        return self._globals_used[name]
 
     def render(self, page: Page) -> bytes:
         """One page's bytes; template problems become a TemplateError naming file and line."""

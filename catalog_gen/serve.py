@@ -23,7 +23,7 @@ import json
 import mimetypes
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -105,12 +105,11 @@ class Preview:
     def __init__(
         self,
         *,
-        build: Callable[[frozenset[str] | None], BuildReport],
+        build: Callable[[], BuildReport],
         site_dir: Path,
         watch: list[Path],
         sources: list[Path],
         ignore: list[Path],
-        template_roots: Sequence[Path] = (),
         port: int = 8000,
         log: Callable[[str], None] = print,
     ):
@@ -119,7 +118,6 @@ class Preview:
         self._watch = watch
         self._sources = [p.resolve() for p in sources]
         self._ignore = [p.resolve() for p in ignore]
-        self._template_roots = [p.resolve() for p in template_roots]
         self._log = log
         self.state = BuildState()
         self.stopping = threading.Event()
@@ -134,22 +132,15 @@ class Preview:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/"
 
-    def rebuild(
-        self,
-        changed_templates: frozenset[str] | None = None,
-        *,
-        fatal: tuple[type[Exception], ...] = (),
-    ) -> None:
+    def rebuild(self, *, fatal: tuple[type[Exception], ...] = ()) -> None:
         """Build once and publish the outcome to open tabs; errors become the error page.
 
-        After a good build that only templates changed, pages that do not use them are not
-        rendered again; anything else (content, static files, config) rebuilds every page.
+        The build renders only the files whose inputs changed (a template edit re-renders the
+        pages that use the template), so a rebuild after a small edit is quick.
         """
-        if self.state.error is not None:
-            changed_templates = None  # the last build failed: the site on disk may be stale
         self._built_from = self.fingerprint()
         try:
-            report = self._build(changed_templates)
+            report = self._build()
         except CatalogGenError as exc:
             if isinstance(exc, fatal):
                 raise
@@ -199,7 +190,7 @@ class Preview:
                 continue
             names = sorted({Path(p).name for _, p in changes})
             self._log(f"changed: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}")
-            self.rebuild(self._templates_only({Path(p) for _, p in changes}))
+            self.rebuild()
 
     def fingerprint(self) -> frozenset[tuple[str, int, int]]:
         """(path, mtime, size) of every source file the watcher would report."""
@@ -211,17 +202,6 @@ class Preview:
                     stat = path.stat()
                     found.add((str(path), stat.st_mtime_ns, stat.st_size))
         return frozenset(found)
-
-    def _templates_only(self, paths: set[Path]) -> frozenset[str] | None:
-        """The template names (``course.html``) if every change is a template, else None."""
-        names = set()
-        for path in paths:
-            resolved = path.resolve()
-            root = next((r for r in self._template_roots if r in resolved.parents), None)
-            if root is None or path.suffix != ".html":
-                return None
-            names.add(resolved.relative_to(root).as_posix())
-        return frozenset(names)
 
     def _relevant(self, change: watchfiles.Change, path: str) -> bool:
         """Source files only: not the output, the snapshots, editor droppings or hidden folders."""

@@ -165,6 +165,26 @@ class SnapshotStore:
         names = self.names()
         return self.load(names[-1]) if names else None
 
+    def latest_name(self) -> str | None:
+        names = self.names()
+        return names[-1] if names else None
+
+    def fetched_at(self, name: str) -> datetime:
+        """When the snapshot was fetched, read from its name (no need to load it)."""
+        match = _NAME.match(name)
+        if match is None:
+            raise SnapshotError(f"{self.root / name}: not a snapshot name")
+        return datetime.strptime(match.group(2), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+    def manifest_digest(self, name: str) -> str:
+        """SHA-256 of the manifest, which holds the digest of every file of the snapshot."""
+        try:
+            return hashlib.sha256((self.root / name / "manifest.json").read_bytes()).hexdigest()
+        except OSError as exc:
+            raise SnapshotError(
+                f"{self.root / name}: cannot read its manifest ({exc.strerror})"
+            ) from None
+
     def resolve(self, ref: str) -> str:
         """A snapshot name from a full name, its sequence number (``7``) or ``-1``-style index."""
         names = self.names()

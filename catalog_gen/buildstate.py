@@ -1,0 +1,202 @@
+"""What each file of the site was made from, so a build renders only what changed.
+
+After every successful build, ``<site>/../.<site>.build-state.json`` records, for every output
+file, a digest of its inputs (the records it shows, the template files it uses, the site-wide
+settings, and through the catalog model the day it was built for) together with the size and
+mtime of the file that was written. The next build computes the same digests; a file whose
+digest and on-disk stat still match is not rendered at all, and is kept as it is (Lektor's
+build state is the model).
+
+The whole build has a digest too (snapshot, config, every template, static and content file,
+the day, catalog-gen's version). When it matches the last one, nothing can have changed and
+the build stops before it even loads the snapshot: a no-change night costs a few milliseconds.
+
+The state lives beside the site, not in it (it is not for the web server), and it is trusted
+only for the exact site folder it describes: it records that folder's inode, which changes with
+every swap, so a state left behind by a build killed after its swap is simply ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from catalog_gen import __version__
+
+#: Bump when what a digest covers changes, so old states are not trusted.
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One output file: its inputs' digest and the stat of the bytes that were written."""
+
+    digest: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class BuildState:
+    """The last build's digests, for the site folder with inode ``site_inode``."""
+
+    inputs: str = ""
+    site_inode: int = 0
+    files: dict[str, FileRecord] = field(default_factory=dict)
+    #: How many pages the site had, and every file published (for the report of a build
+    #: that stops early because nothing changed).
+    pages: int = 0
+    published: tuple[str, ...] = ()
+
+    def unchanged(self, site: Path, name: str, digest: str) -> bool:
+        """Whether ``name`` in ``site`` is still what a render with ``digest`` would give."""
+        record = self.files.get(name)
+        if record is None or record.digest != digest:
+            return False
+        try:
+            found = os.stat(site / name, follow_symlinks=False)
+        except OSError:
+            return False
+        return found.st_size == record.size and found.st_mtime_ns == record.mtime_ns
+
+
+def state_path(site: Path) -> Path:
+    return site.parent / f".{site.name}.build-state.json"
+
+
+def load_state(site: Path) -> BuildState:
+    """The state of the site folder as it is now; an empty state when there is none to trust."""
+    try:
+        raw = json.loads(state_path(site).read_bytes())
+        inode = os.stat(site).st_ino
+    except (OSError, ValueError):
+        return BuildState()
+    if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
+        return BuildState()
+    if raw.get("catalog_gen") != __version__ or raw.get("site_inode") != inode:
+        return BuildState()
+    try:
+        files = {name: FileRecord(*entry) for name, entry in raw["files"].items()}
+        published = tuple(str(name) for name in raw["published"])
+        return BuildState(str(raw["inputs"]), inode, files, int(raw["pages"]), published)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return BuildState()
+
+
+def save_state(
+    site: Path,
+    inputs: str,
+    digests: Mapping[str, str],
+    *,
+    pages: int,
+    published: Iterable[str],
+) -> None:
+    """Record the site as published (atomically: a torn state file would be trusted wrongly)."""
+    files = {}
+    for name, digest in digests.items():
+        try:
+            found = os.stat(site / name, follow_symlinks=False)
+        except OSError:
+            continue
+        files[name] = [digest, found.st_size, found.st_mtime_ns]
+    body = {
+        "version": STATE_VERSION,
+        "catalog_gen": __version__,
+        "inputs": inputs,
+        "site_inode": os.stat(site).st_ino,
+        "pages": pages,
+        "published": sorted(published),
+        "files": files,
+    }
+    target = state_path(site)
+    handle, temporary = tempfile.mkstemp(prefix=target.name, dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def forget_state(site: Path) -> None:
+    """Drop the state (before a publish that may fail half-way through its bookkeeping)."""
+    state_path(site).unlink(missing_ok=True)
+
+
+# --- digests ----------------------------------------------------------------------------------
+
+
+def digest(*parts: object) -> str:
+    """A stable digest of values: dataclasses field by field, collections in order."""
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(fingerprint(part).encode("utf-8", "surrogatepass"))
+        hasher.update(b"\x1f")
+    return hasher.hexdigest()[:32]
+
+
+_CACHE: dict[int, tuple[object, str]] = {}
+
+
+def fingerprint(value: object) -> str:
+    """A canonical text for a value. Frozen dataclasses are cached by identity: a course
+    shown on a dozen pages is encoded once per build."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        cached = _CACHE.get(id(value))
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        fields = [
+            f"{f.name}={fingerprint(getattr(value, f.name))}"
+            for f in dataclasses.fields(value)
+            if f.repr
+        ]
+        text = f"{type(value).__name__}({','.join(fields)})"
+        if value.__dataclass_params__.frozen:
+            text = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+            _CACHE[id(value)] = (value, text)  # keeps the object alive: the id stays unique
+        return text
+    if isinstance(value, (str, int, float, bool, Decimal, date, datetime, time, type(None))):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return "[" + ",".join(fingerprint(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k!r}:{fingerprint(v)}" for k, v in sorted(value.items())) + "}"
+    if isinstance(value, (set, frozenset)):
+        return "{" + ",".join(sorted(fingerprint(item) for item in value)) + "}"
+    if isinstance(value, Path):
+        return repr(str(value))
+    raise TypeError(f"no fingerprint for {type(value).__name__}")
+
+
+def clear_cache() -> None:
+    """Forget the cached fingerprints (end of a build: the objects may go)."""
+    _CACHE.clear()
+
+
+def files_digest(paths: Iterable[Path]) -> str:
+    """Names and bytes of files (templates, static, content): what a theme edit changes."""
+    hasher = hashlib.sha256()
+    for path in sorted(paths):
+        hasher.update(str(path).encode("utf-8", "surrogateescape") + b"\x00")
+        try:
+            hasher.update(path.read_bytes())
+        except OSError:
+            hasher.update(b"\x00missing")
+        hasher.update(b"\x1f")
+    return hasher.hexdigest()[:32]
+
+
+def json_digest(value: Any) -> str:
+    return hashlib.sha256(
+        json.dumps(value, sort_keys=True, default=str).encode("utf-8")
+    ).hexdigest()[:32]
