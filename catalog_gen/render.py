@@ -169,6 +169,11 @@ class Renderer:
             price=locale.price,
             number=locale.number,
         )
+        # For template analysis: find_undeclared_variables leaves out names that are the
+        # environment's globals, and those are exactly what a page digest must know about.
+        self._bare = jinja2.Environment()
+        self._bare.filters.update(self.env.filters)
+        self._bare.tests.update(self.env.tests)
 
     def dependencies(self, name: str) -> frozenset[str] | None:
         """Every template ``name`` uses (itself, what it extends, includes or imports), by name.
@@ -231,7 +236,7 @@ class Renderer:
                     except jinja2.TemplateNotFound:
                         continue
                     try:
-                        found |= jinja2.meta.find_undeclared_variables(self.env.parse(source))
+                        found |= jinja2.meta.find_undeclared_variables(self._bare.parse(source))
                     except jinja2.TemplateError:
                         found = None
                         break

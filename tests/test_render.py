@@ -279,3 +279,20 @@ def test_template_dependencies_follow_extends_include_import_and_the_theme_prefi
     assert {"course.html", "base.html", "partials/seats.html"} <= uses
     assert "home.html" not in uses
     assert "partials/seats.html" not in renderer.dependencies("404.html")
+    # What page digests rest on: which globals each page's templates read (None = unknown,
+    # which would make every page depend on the whole catalog).
+    globals_of = {name: renderer.globals_used(name) for name in THEME_PAGES}
+    assert None not in globals_of.values()
+    assert {name for name, used in globals_of.items() if "catalog" in used} == {
+        "categories.html",
+        "venues.html",
+    }
+    assert "filter_groups" in globals_of["home.html"] and "url" in globals_of["course.html"]
+    assert "filter_groups" not in globals_of["course.html"]
+
+
+THEME_PAGES = [
+    "home.html", "course.html", "category.html", "categories.html", "venue.html",
+    "venues.html", "city.html", "facet.html", "calendar.html", "content.html", "search.html",
+    "404.html",
+]  # fmt: skip
