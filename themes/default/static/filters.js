@@ -6,6 +6,12 @@
   if (!main || !window.fetch || !window.DOMParser || !window.history.pushState) return;
   var pages = new Map();
 
+  // Links are relative to the page. Once the address changes without a page load, those
+  // outside <main> (header, footer, <head>) would resolve against the new address: pin them.
+  Array.prototype.forEach.call(document.querySelectorAll("a[href], link[href]"), function (el) {
+    if (!main.contains(el)) el.setAttribute("href", el.href);
+  });
+
   function load(href) {
     if (!pages.has(href)) {
       pages.set(
@@ -27,12 +33,11 @@
         if (!next) throw new Error("no main");
         // The address first: relative links in the new list resolve against it.
         if (push) window.history.pushState({ filters: true }, "", href);
-        main.replaceChildren.apply(
-          main,
-          Array.prototype.map.call(next.childNodes, function (node) {
-            return document.adoptNode(node);
-          })
-        );
+        // A copy first: adopting a node takes it out of the live childNodes list.
+        var nodes = Array.prototype.slice.call(next.childNodes).map(function (node) {
+          return document.adoptNode(node);
+        });
+        main.replaceChildren.apply(main, nodes);
         document.title = page.title;
         var heading = main.querySelector("h1");
         if (heading) {

@@ -11,4 +11,16 @@
     autofocus: true,
     translations: { placeholder: element.getAttribute("data-label") || "" },
   });
+  // Pagefind's input has only a placeholder: tie it to the page's visible label.
+  function label() {
+    var input = element.querySelector("input");
+    if (!input) return false;
+    input.id = "search-input";
+    return true;
+  }
+  if (!label()) {
+    new MutationObserver(function (changes, observer) {
+      if (label()) observer.disconnect();
+    }).observe(element, { childList: true, subtree: true });
+  }
 })();
