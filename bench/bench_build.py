@@ -7,13 +7,19 @@ Steps:
 
 1. Generate a deterministic sample catalog (``catalog_gen.frontcore.sample``) and fetch it from
    the emulator on 127.0.0.1 through the real client and sync into a snapshot in a temporary
-   project. The emulator and client run unthrottled here, only to make the snapshot quickly:
-   what a fetch costs at Frontcore's 5 requests/second is measured in tests/test_sync.py.
-2. Time ``catalog-gen build --offline`` as separate processes, as a user runs it:
-   a cold build into an empty ``site/``, then a rebuild of the same snapshot (target: no file
-   written, mtimes untouched), then a rebuild after one course's title changed.
-3. Print seconds, pages, files written/unchanged/removed, pages per second and the peak RSS of
-   each build process (from wait4's rusage), and the site's size.
+   project (unthrottled, only to make the snapshot quickly).
+2. Fetch cost: a full fetch and a no-change fetch through the real client at the default
+   rate limit, against an emulator that enforces Frontcore's 5 requests/second; prints the
+   requests (course list pages, batch date requests, reference lists) and seconds.
+3. Time ``catalog-gen build --offline`` as separate processes, as a user runs it, each case
+   three times (the median is printed): a cold build into an empty ``site/``; a rebuild of the
+   same snapshot (no file may be written, no mtime may move); a rebuild after one course's
+   title changed; after one template (``course.html``) changed; and a day later (``--now``
+   plus one day). Between runs the site is brought back to the case's starting point with an
+   untimed build.
+4. Print seconds, pages, files rendered, written and removed, pages per second, the search
+   indexer's seconds (Pagefind, part of the build's seconds) and the peak RSS of each build
+   process (from wait4's rusage), and the site's size.
 
 Not part of the test suite: figures depend on the machine. The README quotes them.
 """
@@ -24,11 +30,12 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -67,13 +74,13 @@ def make_project(root: Path, courses: int, dates_per_course: int) -> tuple[int, 
     return len(outcome.snapshot.courses), len(outcome.snapshot.coursedates)
 
 
-def timed_build(root: Path) -> dict:
+def timed_build(root: Path, now: datetime = NOW) -> dict:
     """One ``catalog-gen build --offline --json`` process: its report, seconds and peak RSS."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         child = subprocess.Popen(
             [sys.executable, "-m", "catalog_gen", "build", "--offline", "--json",
-             "--now", NOW.isoformat()],
+             "--now", now.isoformat()],
             cwd=root, stdout=out, stderr=err,
         )  # fmt: skip
         _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage, not all children's
@@ -92,20 +99,94 @@ def mtimes(site: Path) -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for p in site.rglob("*") if p.is_file()}
 
 
-def change_one_course(root: Path) -> None:
-    """Edit one course's title in a copy of the newest snapshot, as the next fetch would."""
+def change_one_course(root: Path) -> Path:
+    """Save a snapshot with one course's title edited, as the next fetch would; returns it."""
     config = load_config(root / "catalog.toml")
     store = SnapshotStore(config.snapshot_path)
     snapshot = store.latest()
     course_id = sorted(snapshot.courses)[len(snapshot.courses) // 2]
     snapshot.courses[course_id]["title"] += " (ny)"
-    store.save(snapshot)
+    return config.snapshot_path / store.save(snapshot)
+
+
+def fetch_cost(courses: int, dates_per_course: int) -> list[tuple[str, int, float]]:
+    """A full and a no-change fetch at the default rate limit: (case, requests, seconds)."""
+    from catalog_gen.config import Config
+
+    settings = Config()
+    catalog = generate_catalog(courses, today=TODAY, dates_per_course=dates_per_course)
+    rows = []
+    with Emulator(catalog, api_key=KEY) as emulator:  # Frontcore's own limit: 5 per second
+        previous = None
+        for case in ("full fetch", "no-change fetch"):
+            transport = Transport(emulator.base_url, KEY, rate_limit=settings.frontcore.rate_limit)
+            emulator.clear_log()
+            started = time.perf_counter()
+            try:
+                outcome = sync_catalog(
+                    FrontcoreClient(transport),
+                    previous,
+                    now=NOW,
+                    api_base=emulator.base_url,
+                    settings=settings.sync,
+                )
+            finally:
+                transport.close()
+            rows.append((case, len(emulator.requests), time.perf_counter() - started))
+            previous = outcome.snapshot
+    return rows
+
+
+CASES = ("cold build", "no-change rebuild", "1 course changed", "1 template changed",
+         "a day later")  # fmt: skip
+TEMPLATE = (
+    '{% extends "!theme/course.html" %}\n{% block description %}{{ course.title }}{% endblock %}\n'
+)
+
+
+def run_case(root: Path, case: str, runs: int) -> tuple[list[dict], bool]:
+    """Time ``case`` ``runs`` times from the same starting point; also whether a no-change
+    rebuild left every mtime alone."""
+    site = root / "site"
+    reports, untouched = [], True
+    for _ in range(runs):
+        if case == "cold build":
+            shutil.rmtree(site, ignore_errors=True)
+            (root / ".site.build-state.json").unlink(missing_ok=True)
+            reports.append(timed_build(root))
+        elif case == "no-change rebuild":
+            before = mtimes(site)
+            reports.append(timed_build(root))
+            untouched = untouched and mtimes(site) == before
+        elif case == "1 course changed":
+            changed = change_one_course(root)
+            reports.append(timed_build(root))
+            shutil.rmtree(changed)
+            timed_build(root)  # back to the starting point
+        elif case == "1 template changed":
+            (root / "templates").mkdir(exist_ok=True)
+            (root / "templates" / "course.html").write_text(TEMPLATE, encoding="utf-8")
+            reports.append(timed_build(root))
+            (root / "templates" / "course.html").unlink()
+            timed_build(root)
+        else:
+            reports.append(timed_build(root, NOW + timedelta(days=1)))
+            timed_build(root)
+    return reports, untouched
+
+
+def median_report(reports: list[dict]) -> dict:
+    """The run with the median wall time (so its other figures belong to it)."""
+    ordered = sorted(reports, key=lambda r: r["wall"])
+    return ordered[len(ordered) // 2]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--courses", type=int, default=10_000)
     parser.add_argument("--dates-per-course", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3, help="runs per case (median printed)")
+    parser.add_argument("--no-fetch", action="store_true", help="skip the fetch cost")
     parser.add_argument("--keep", type=Path, help="build in this folder and keep it")
     args = parser.parse_args()
 
@@ -119,31 +200,51 @@ def main() -> None:
             f"(generated and snapshotted in {time.perf_counter() - started:.1f} s)"
         )
         print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+        if not args.no_fetch:
+            list_pages = -(-courses // 250)
+            print(f"fetch cost (at most {list_pages} course list pages + batch date requests + 3):")
+            for case, requests, seconds in fetch_cost(args.courses, args.dates_per_course):
+                print(f"  {case:<18}{requests:>6} requests{seconds:>8.1f} s")
+        started = time.perf_counter()
+        print(f"  catalog-gen --help: {help_seconds():.2f} s")
         site = root / "site"
 
-        rows = [("cold build", timed_build(root))]
-        before = mtimes(site)
-        rows.append(("no-change rebuild", timed_build(root)))
-        untouched = mtimes(site) == before
-        change_one_course(root)
-        rows.append(("1 course changed", timed_build(root)))
+        rows, untouched = [], True
+        for case in CASES:
+            reports, still = run_case(root, case, args.runs)
+            untouched = untouched and still
+            rows.append((case, median_report(reports), [r["wall"] for r in reports]))
 
         size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file()) / 1e6
-        print(f"site: {rows[0][1]['pages']:,} pages, {rows[0][1]['files']:,} files, {size:.0f} MB")
+        cold = rows[0][1]
+        print(f"site: {cold['pages']:,} pages, {cold['files']:,} files, {size:.0f} MB")
         print()
-        header = f"{'case':<20}{'seconds':>9}{'written':>9}{'unchanged':>11}{'removed':>9}"
-        print(header + f"{'pages/s':>9}{'peak RSS':>10}")
-        for name, r in rows:
-            rate = r["pages"] / r["wall"]
+        header = f"{'case':<20}{'median s':>9}{'rendered':>9}{'written':>9}{'removed':>9}"
+        print(header + f"{'pages/s':>9}{'search s':>9}{'peak RSS':>10}   runs")
+        for name, r, walls in rows:
+            rate = r["rendered"] / r["wall"] if r["rendered"] else 0
             print(
-                f"{name:<20}{r['wall']:>9.2f}{r['written']:>9,}{r['unchanged']:>11,}"
-                f"{r['removed']:>9,}{rate:>9,.0f}{r['rss_mb']:>8.0f} MB"
+                f"{name:<20}{r['wall']:>9.2f}{r['rendered']:>9,}{r['written']:>9,}"
+                f"{r['removed']:>9,}{rate:>9,.0f}{r['index_seconds']:>9.2f}{r['rss_mb']:>8.0f} MB"
+                f"   {' '.join(f'{w:.2f}' for w in walls)}"
             )
         print()
-        print(f"no-change rebuild left every file's mtime as it was: {untouched}")
+        print(f"no-change rebuilds left every file's mtime as it was: {untouched}")
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def help_seconds() -> float:
+    """Median of three ``catalog-gen --help`` processes."""
+    walls = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "catalog_gen", "--help"], capture_output=True, check=True
+        )
+        walls.append(time.perf_counter() - started)
+    return statistics.median(walls)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,11 @@ import traceback
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from catalog_gen import __version__
-from catalog_gen.build import BuildReport, run_build
 from catalog_gen.clock import run_now
 from catalog_gen.config import (
     CONFIG_FILENAME,
@@ -35,11 +35,13 @@ from catalog_gen.config import (
     load_config,
 )
 from catalog_gen.errors import CatalogGenError, ConfigError, SnapshotError, TimedOut
-from catalog_gen.fetch import FetchReport, run_fetch
 from catalog_gen.progress import progress_for
 from catalog_gen.redact import RedactingFilter, redact, register_secret
-from catalog_gen.render import find_theme
-from catalog_gen.snapshot import SnapshotDiff, SnapshotStore, diff_snapshots
+
+if TYPE_CHECKING:  # the pipeline is imported by the commands that run it: --help stays quick
+    from catalog_gen.build import BuildReport
+    from catalog_gen.fetch import FetchReport
+    from catalog_gen.snapshot import SnapshotDiff
 
 log = logging.getLogger("catalog_gen")
 
@@ -294,6 +296,8 @@ def fetch(
     venues, instructors and products until they are older than sync.reference_ttl_days.
     A run that fails or is interrupted leaves the last snapshot exactly as it was.
     """
+    from catalog_gen.fetch import run_fetch
+
     _setup_logging(ctx.obj["verbose"], quiet=quiet)
     config = _config(ctx)
     now = _now(config, pinned_now)
@@ -354,6 +358,8 @@ def diff(
     OLD and NEW name snapshots by folder name, sequence number (7) or position from the end
     (-1 is the newest, -2 the one before). Default: the last two snapshots.
     """
+    from catalog_gen.snapshot import SnapshotStore, diff_snapshots
+
     for ref in (old, new):  # -1 and -2 are positions; anything else with a dash is a typo
         if ref is not None and ref.startswith("-") and not ref[1:].isdigit():
             raise click.NoSuchOption(ref, ctx=ctx)
@@ -463,6 +469,8 @@ def build(
     template or an interrupted build leaves the last good site exactly as it was. Files whose
     bytes did not change are not rewritten, so uploads send only what changed.
     """
+    from catalog_gen.build import run_build
+
     _setup_logging(ctx.obj["verbose"], quiet=quiet)
     config = _config(ctx)
     now = _now(config, pinned_now)
@@ -518,6 +526,9 @@ def serve(
     theme, content, static files and catalog.toml. A template or config error shows in the
     browser and the next good save recovers. Ctrl-C stops it.
     """
+    from catalog_gen.build import run_build
+    from catalog_gen.fetch import run_fetch
+    from catalog_gen.render import find_theme
     from catalog_gen.serve import Preview, source_paths, watched_paths
 
     _setup_logging(ctx.obj["verbose"], quiet=False)
