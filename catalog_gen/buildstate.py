@@ -30,6 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from catalog_gen import __version__
 
 #: Bump when what a digest covers changes, so old states are not trusted.
@@ -76,7 +78,7 @@ def state_path(site: Path) -> Path:
 def load_state(site: Path) -> BuildState:
     """The state of the site folder as it is now; an empty state when there is none to trust."""
     try:
-        raw = json.loads(state_path(site).read_bytes())
+        raw = orjson.loads(state_path(site).read_bytes())
         inode = os.stat(site).st_ino
     except (OSError, ValueError):
         return BuildState()
@@ -121,7 +123,7 @@ def save_state(
     handle, temporary = tempfile.mkstemp(prefix=target.name, dir=target.parent)
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
+            out.write(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from catalog_gen.errors import SnapshotError
 
 SCHEMA_VERSION = 1
@@ -287,7 +289,7 @@ class SnapshotStore:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_bytes())
+        return orjson.loads(path.read_bytes())
     except FileNotFoundError:
         raise SnapshotError(f"{path}: missing") from None
     except OSError as exc:
@@ -298,7 +300,7 @@ def _read_json(path: Path) -> Any:
 
 def _decode_records(data: bytes, path: Path) -> list[dict]:
     try:
-        records = json.loads(data)
+        records = orjson.loads(data)
     except ValueError as exc:
         raise SnapshotError(f"{path}: malformed JSON ({exc})") from None
     if not isinstance(records, list):
