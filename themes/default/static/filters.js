@@ -39,6 +39,13 @@
         });
         main.replaceChildren.apply(main, nodes);
         document.title = page.title;
+        // The header marks the section of the page shown, as a page load would.
+        var fresh = page.querySelectorAll("header nav a");
+        Array.prototype.forEach.call(document.querySelectorAll("header nav a"), function (a, i) {
+          var current = fresh[i] && fresh[i].getAttribute("aria-current");
+          if (current) a.setAttribute("aria-current", current);
+          else a.removeAttribute("aria-current");
+        });
         var heading = main.querySelector("h1");
         if (heading) {
           heading.setAttribute("tabindex", "-1");
