@@ -11,6 +11,9 @@ they were.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -317,15 +320,13 @@ def render_files(
     files: dict[str, bytes] = {}
     kept: set[str] = set()
     digests: dict[str, str] = {}
-    progress.phase("rendering", len(pages))
     try:
         for page in pages:
             digests[page.path] = inputs.page(page)
             if state.unchanged(output, page.path, digests[page.path]):
                 kept.add(page.path)
-            else:
-                files[page.path] = renderer.render(page)
-            progress.advance()
+        progress.phase("rendering", len(pages) - len(kept))
+        files.update(render_pages(renderer, [p for p in pages if p.path not in kept], progress))
         for path, data in assets.values():
             files[path] = data
         calendars = calendar_files(catalog, site, urls, locale, state, output)
@@ -336,6 +337,59 @@ def render_files(
     finally:
         clear_cache()
     return RenderedSite(files, frozenset(kept), digests, len(pages))
+
+
+#: Below this many pages a second process costs more than it saves (measured: bench/).
+PARALLEL_MIN_PAGES = 400
+#: Pages per task handed to a worker: big enough to keep the pipe busy, small enough to
+#: share the work evenly.
+PARALLEL_CHUNK = 64
+#: What forked workers inherit: the renderer and the pages (never pickled, only indexed).
+_WORK: tuple[Renderer, list[Page]] | None = None
+
+
+def render_pages(renderer: Renderer, pages: list[Page], progress: Progress) -> dict[str, bytes]:
+    """The pages' bytes; on a machine with several cores and enough pages, from forked
+    workers that inherit the catalog, so nothing but the finished bytes crosses a pipe."""
+    workers = _workers(len(pages))
+    if workers < 2:
+        rendered = {}
+        for page in pages:
+            rendered[page.path] = renderer.render(page)
+            progress.advance()
+        return rendered
+    global _WORK
+    _WORK = (renderer, pages)
+    try:
+        chunks = [
+            (start, min(start + PARALLEL_CHUNK, len(pages)))
+            for start in range(0, len(pages), PARALLEL_CHUNK)
+        ]
+        rendered = {}
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for done in pool.imap(_render_chunk, chunks):
+                rendered.update(done)
+                progress.advance(len(done))
+        return rendered
+    finally:
+        _WORK = None
+
+
+def _render_chunk(bounds: tuple[int, int]) -> list[tuple[str, bytes]]:
+    assert _WORK is not None
+    renderer, pages = _WORK
+    return [(pages[i].path, renderer.render(pages[i])) for i in range(*bounds)]
+
+
+def _workers(pages: int) -> int:
+    """Processes to render with: one unless it pays, and never by forking a process that runs
+    threads (the preview server, the demo's emulator), which fork does not copy safely."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if pages < PARALLEL_MIN_PAGES or cores < 2 or threading.active_count() > 1:
+        return 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return min(cores, 4)
 
 
 class PageInputs:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,8 +21,9 @@ import pytest
 from catalog_gen.build import run_build
 from catalog_gen.buildstate import load_state, state_path
 from catalog_gen.render import Renderer
-from tests.conftest import NOW
+from tests.conftest import NOW, env_without_key
 from tests.sitecheck import site_bytes
+from tests.test_site import PINNED, build_demo
 
 OVERRIDE = (
     '{% extends "!theme/course.html" %}\n'
@@ -153,3 +156,44 @@ def test_the_state_lives_beside_the_site_never_in_it(project):
     run_build(config, project.access(), now=NOW)
     assert state_path(config.output_path).parent == Path(config.output_path).parent
     assert not [p for p in config.output_path.rglob("*build-state*")]
+
+
+def build_with_workers(root: Path, least_pages: int, output_dir: str):
+    """``build --offline`` in a fresh process (no threads: it may fork), rendering in parallel
+    from ``least_pages`` pages on."""
+    (root / "catalog.toml").write_text(
+        f'snapshot_dir = "snapshots/demo"\n[site]\noutput_dir = "{output_dir}"\n', encoding="utf-8"
+    )
+    code = (
+        "import sys, catalog_gen.build as b; "
+        f"b.PARALLEL_MIN_PAGES = {least_pages}; "
+        "from catalog_gen.cli import main; "
+        "sys.argv = ['catalog-gen', 'build', '--offline', '--json', '--now', sys.argv[1]]; main()"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, PINNED],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env_without_key(),
+    )
+
+
+def test_parallel_rendering_gives_the_same_bytes_and_the_same_errors(tmp_path):
+    build_demo(tmp_path)  # makes the demo snapshot
+    parallel = build_with_workers(tmp_path, 1, "parallel")
+    serial = build_with_workers(tmp_path, 10**9, "serial")
+    assert parallel.returncode == serial.returncode == 0, parallel.stderr + serial.stderr
+    assert site_bytes(tmp_path / "parallel") == site_bytes(tmp_path / "serial")
+
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "course.html").write_text(
+        '{% extends "!theme/course.html" %}{% block main %}{{ course.nope }}{% endblock %}\n'
+    )
+    before = site_bytes(tmp_path / "parallel")
+    broken = build_with_workers(tmp_path, 1, "parallel")
+    assert broken.returncode == 1
+    (line,) = broken.stderr.strip().splitlines()
+    assert line.startswith("error: templates/course.html:1: ") and "nope" in line
+    assert site_bytes(tmp_path / "parallel") == before
