@@ -154,6 +154,8 @@ def run_build(
             outcome = OutputReport((), state.published, (), swapped=False)
             rendered = RenderedSite({}, frozenset(state.files), {}, state.pages)
         else:
+            progress.phase("loading snapshot")
+            # No name holds the snapshot here: render_files drops it once the catalog is built.
             rendered = render_files(
                 config, store.load(name), now=now, progress=progress, state=state
             )
@@ -290,7 +292,9 @@ def render_files(
     shows it was made from the same inputs."""
     progress = progress or NoProgress()
     state = state or BuildState()
+    progress.phase("catalog")
     catalog = build_catalog(snapshot, config.publish, now=now, timezone=config.timezone)
+    del snapshot  # the raw records (most of the memory at 10,000 courses) are not needed now
     content = load_content(config.root / config.site.content_dir)
     urls = Urls(config.site.language)
     pages = plan_pages(catalog, content, urls, config.site.per_page, search=config.site.search)
@@ -320,8 +324,10 @@ def render_files(
     files: dict[str, bytes] = {}
     kept: set[str] = set()
     digests: dict[str, str] = {}
+    progress.phase("checking", len(pages))
     try:
         for page in pages:
+            progress.advance()
             digests[page.path] = inputs.page(page)
             if state.unchanged(output, page.path, digests[page.path]):
                 kept.add(page.path)
@@ -329,10 +335,12 @@ def render_files(
         files.update(render_pages(renderer, [p for p in pages if p.path not in kept], progress))
         for path, data in assets.values():
             files[path] = data
+        progress.phase("calendars")
         calendars = calendar_files(catalog, site, urls, locale, state, output)
         files.update(calendars.files)
         kept |= calendars.kept
         digests.update(calendars.digests)
+        progress.phase("feeds")
         files.update(machine_files(catalog, pages, site, urls, locale))
     finally:
         clear_cache()
