@@ -418,7 +418,7 @@ class PageInputs:
             extra.append(self.catalog_digest())
         if used is None or "filter_groups" in used:
             if self._filters_digest is None:
-                self._filters_digest = digest(self.renderer._filter_groups())
+                self._filters_digest = digest(self.renderer.filter_groups())
             extra.append(self._filters_digest)
         return digest(
             page.path,

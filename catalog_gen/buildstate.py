@@ -8,8 +8,8 @@ digest and on-disk stat still match is not rendered at all, and is kept as it is
 build state is the model).
 
 The whole build has a digest too (snapshot, config, every template, static and content file,
-the day, catalog-gen's version). When it matches the last one, nothing can have changed and
-the build stops before it even loads the snapshot: a no-change night costs a few milliseconds.
+and the quarter hour, at which any zone's day may turn). When it matches the last one,
+nothing can have changed and the build stops before it even loads the snapshot.
 
 The state lives beside the site, not in it (it is not for the web server), and it is trusted
 only for the exact site folder it describes: it records that folder's inode, which changes with
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -28,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -130,11 +128,6 @@ def save_state(
         raise
 
 
-def forget_state(site: Path) -> None:
-    """Drop the state (before a publish that may fail half-way through its bookkeeping)."""
-    state_path(site).unlink(missing_ok=True)
-
-
 # --- digests ----------------------------------------------------------------------------------
 
 
@@ -196,9 +189,3 @@ def files_digest(paths: Iterable[Path]) -> str:
             hasher.update(b"\x00missing")
         hasher.update(b"\x1f")
     return hasher.hexdigest()[:32]
-
-
-def json_digest(value: Any) -> str:
-    return hashlib.sha256(
-        json.dumps(value, sort_keys=True, default=str).encode("utf-8")
-    ).hexdigest()[:32]

@@ -158,7 +158,7 @@ class Renderer:
             course_json_ld=self._course_json_ld,
             list_json_ld=self._list_json_ld,
             facet_title=self._facet_title,
-            filter_groups=self._filter_groups,
+            filter_groups=self.filter_groups,
         )
         self._catalog = catalog
         self._filters: list[tuple[str, list[tuple[str, str]]]] | None = None
@@ -303,7 +303,7 @@ class Renderer:
         )
         return _json_ld(data) if data else Markup("")
 
-    def _filter_groups(self) -> list[tuple[str, list[tuple[str, str]]]]:
+    def filter_groups(self) -> list[tuple[str, list[tuple[str, str]]]]:
         """The course-list filters as (kind, [(title, first page)]), made once per build:
         every list page shows the same ones."""
         if self._filters is None:
