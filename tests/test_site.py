@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -282,8 +283,13 @@ def test_a_template_error_is_one_line_exit_1_and_the_site_stays(tmp_path):
     result = run_cli(tmp_path, "build", "--demo", "--offline", "--now", PINNED)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    (line,) = result.stderr.strip().splitlines()
+    # The phases finished before the error report their time (not a terminal: plain lines).
+    *phases, line = result.stderr.strip().splitlines()
+    assert all(re.fullmatch(r"[a-z ]+: \d+ \(\d+\.\d s\)", phase) for phase in phases), phases
+    assert line.startswith("error: ")
     assert "templates/home.html:2" in line and "ZeroDivisionError" in line
+    quiet = run_cli(tmp_path, "build", "--demo", "--offline", "--now", PINNED, "-q")
+    assert quiet.returncode == 1 and quiet.stderr.strip() == line
     assert site_tree(tmp_path / "site") == before
 
 
