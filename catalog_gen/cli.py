@@ -242,7 +242,10 @@ def _new_project(directory: Path) -> list[str]:
             created.append(folder + "/")
     gitignore = directory / ".gitignore"
     if not gitignore.exists():
-        gitignore.write_text("/site/\n/snapshots/.lock\n/snapshots/.incoming-*\n", encoding="utf-8")
+        gitignore.write_text(
+            "/site/\n/.site.build-state.json\n/snapshots/.lock\n/snapshots/.incoming-*\n",
+            encoding="utf-8",
+        )
         created.append(".gitignore")
     return created
 
