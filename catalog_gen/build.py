@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -176,13 +177,16 @@ def run_build(
                 protect=config.root,
                 indexer=indexer,
             )
-            save_state(
-                config.output_path,
-                inputs,
-                rendered.digests,
-                pages=rendered.pages,
-                published=outcome.written + outcome.unchanged,
-            )
+            try:
+                save_state(
+                    config.output_path,
+                    inputs,
+                    rendered.digests,
+                    pages=rendered.pages,
+                    published=outcome.written + outcome.unchanged,
+                )
+            except OSError as exc:  # the site is live; the next build just renders everything
+                warnings.append(f"could not record the build state ({exc.strerror})")
             progress.advance(len(rendered.files) + len(rendered.kept))
             progress.done()
     notes = []
@@ -361,11 +365,7 @@ def render_pages(renderer: Renderer, pages: list[Page], progress: Progress) -> d
     workers that inherit the catalog, so nothing but the finished bytes crosses a pipe."""
     workers = _workers(len(pages))
     if workers < 2:
-        rendered = {}
-        for page in pages:
-            rendered[page.path] = renderer.render(page)
-            progress.advance()
-        return rendered
+        return render_pages_serially(renderer, pages, progress)
     global _WORK
     _WORK = (renderer, pages)
     try:
@@ -374,13 +374,30 @@ def render_pages(renderer: Renderer, pages: list[Page], progress: Progress) -> d
             for start in range(0, len(pages), PARALLEL_CHUNK)
         ]
         rendered = {}
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for done in pool.imap(_render_chunk, chunks):
+        try:
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        except OSError:  # no working semaphores here (some containers): render in this process
+            _WORK = None
+            return render_pages_serially(renderer, pages, progress)
+        # A worker that dies (killed for memory) fails the build with BrokenProcessPool,
+        # instead of leaving it waiting forever with the lock held.
+        with pool:
+            for done in pool.map(_render_chunk, chunks):
                 rendered.update(done)
                 progress.advance(len(done))
         return rendered
     finally:
         _WORK = None
+
+
+def render_pages_serially(
+    renderer: Renderer, pages: list[Page], progress: Progress
+) -> dict[str, bytes]:
+    rendered = {}
+    for page in pages:
+        rendered[page.path] = renderer.render(page)
+        progress.advance()
+    return rendered
 
 
 def _render_chunk(bounds: tuple[int, int]) -> list[tuple[str, bytes]]:

@@ -19,7 +19,9 @@ every swap, so a state left behind by a build killed after its swap is simply ig
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import importlib.metadata
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -69,6 +71,22 @@ class BuildState:
         return found.st_size == record.size and found.st_mtime_ns == record.mtime_ns
 
 
+#: Libraries whose upgrade can change the bytes of a page without any input changing.
+_LIBRARIES = ("jinja2", "markupsafe", "babel", "icalendar", "nh3", "markdown")
+
+
+@functools.cache
+def _versions() -> str:
+    """catalog-gen's version and those of the libraries that shape its output."""
+    found = [__version__]
+    for name in _LIBRARIES:
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{name} ?")
+    return "; ".join(found)
+
+
 def state_path(site: Path) -> Path:
     return site.parent / f".{site.name}.build-state.json"
 
@@ -82,7 +100,7 @@ def load_state(site: Path) -> BuildState:
         return BuildState()
     if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
         return BuildState()
-    if raw.get("catalog_gen") != __version__ or raw.get("site_inode") != inode:
+    if raw.get("catalog_gen") != _versions() or raw.get("site_inode") != inode:
         return BuildState()
     try:
         files = {name: FileRecord(*entry) for name, entry in raw["files"].items()}
@@ -110,7 +128,7 @@ def save_state(
         files[name] = [digest, found.st_size, found.st_mtime_ns]
     body = {
         "version": STATE_VERSION,
-        "catalog_gen": __version__,
+        "catalog_gen": _versions(),
         "inputs": inputs,
         "site_inode": os.stat(site).st_ino,
         "pages": pages,

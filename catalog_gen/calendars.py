@@ -24,7 +24,7 @@ Decisions a reader may look for:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
@@ -112,7 +112,8 @@ class CalendarWriter:
     def _event_bytes(self, course: Course, cdate: CourseDate) -> tuple[bytes, dict[str, list[int]]]:
         if cdate.id not in self._events:
             events = _date_events(course, cdate, self.site, FALLBACK_STAMP)
-            self._events[cdate.id] = (b"".join(e.to_ical() for e in events), _zone_years(events))
+            data = b"".join(e.to_ical() for e in events)
+            self._events[cdate.id] = (data, _zone_years(data))
         return self._events[cdate.id]
 
     def reuse(self, calendar: bytes) -> None:
@@ -126,11 +127,8 @@ class CalendarWriter:
                 return  # not a file of ours: serialise as usual
             blocks.setdefault(int(uid.group(1)), []).append(block)
         for date_id, events in blocks.items():
-            years: dict[str, list[int]] = {}
-            for event in events:
-                for zone, year in _TIMED.findall(event):
-                    years.setdefault(zone.decode(), []).append(int(year))
-            self._events.setdefault(date_id, (b"".join(events), years))
+            data = b"".join(events)
+            self._events.setdefault(date_id, (data, _zone_years(data)))
 
     def _zone_bytes(self, zone: str, first: int, last: int) -> bytes:
         key = (zone, first, last)
@@ -178,19 +176,18 @@ def _frame(name: str, site: CalendarSite, *, feed: bool) -> tuple[bytes, bytes]:
     return calendar.to_ical().removesuffix(end), end
 
 
-def _zone_years(events: Iterable[Event]) -> dict[str, list[int]]:
-    """The years in which the events' timed values fall, by zone name.
+def _zone_years(events: bytes) -> dict[str, list[int]]:
+    """The years of the serialised events' times with a ``TZID``, by zone name (UTC times are
+    written with ``Z`` and need no VTIMEZONE).
 
-    The VTIMEZONEs then cover only those years (not icalendar's 1970–2038), in name order
-    (not ``Calendar.add_missing_timezones``, which walks a set whose order changes from one
+    Read from the bytes, so events made in this build and events reused from a kept file give
+    the same answer. The VTIMEZONEs then cover only those years (not icalendar's 1970–2038),
+    in name order (not ``Calendar.add_missing_timezones``, whose order changes from one
     process to the next).
     """
     years: dict[str, list[int]] = {}
-    for event in events:
-        for key in ("DTSTART", "DTEND"):
-            value = event[key].dt
-            if isinstance(value, datetime) and isinstance(value.tzinfo, ZoneInfo):
-                years.setdefault(value.tzinfo.key, []).append(value.year)
+    for zone, year in _TIMED.findall(events):
+        years.setdefault(zone.decode(), []).append(int(year))
     return years
 
 

@@ -23,7 +23,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -465,7 +465,7 @@ def _course_date(
         course_id=_int(record.get("course_id")) or 0,
         start_date=start,
         start_time=parse_clock(record.get("start_time_at")),
-        end_date=parse_day(record.get("end_at"), zone),
+        end_date=_end_day(start, parse_day(record.get("end_at"), zone)),
         end_time=parse_clock(record.get("end_time_at")),
         timezone=zone_name,
         deadline=deadline,
@@ -486,6 +486,17 @@ def _course_date(
         updated_at=parse_moment(record.get("updated_at"), zone),
         online_url=_safe_url(record.get("event_url")) if venue and venue.is_online else "",
     )
+
+
+#: An end further than this after the start is a placeholder ("9999-12-31"), not a date.
+LONGEST_DATE = timedelta(days=3 * 366)
+
+
+def _end_day(start: date, end: date | None) -> date | None:
+    """The last day, when it is a real one: not before the start, not a far-future filler."""
+    if end is None or end < start or end - start > LONGEST_DATE:
+        return None
+    return end
 
 
 def _status(record: Mapping) -> str:

@@ -12,6 +12,7 @@ the night it appeared.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from catalog_gen.pages import Page, absolute
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 ATOM_NS = "http://www.w3.org/2005/Atom"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 #: How many of the newest course dates the feed carries.
 FEED_ENTRIES = 50
@@ -106,7 +108,7 @@ def atom_feed(catalog: Catalog, site: FeedSite) -> bytes:
 
 def _text(parent: ET.Element, tag: str, text: str) -> ET.Element:
     element = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}")
-    element.text = text
+    element.text = _CONTROL.sub(" ", text)  # XML 1.0 cannot carry them: one would spoil the feed
     return element
 
 

@@ -17,6 +17,7 @@ from icalendar import Calendar
 from catalog_gen.calendars import (
     FALLBACK_STAMP,
     CalendarSite,
+    CalendarWriter,
     course_calendar,
     date_calendar,
     site_calendar,
@@ -410,3 +411,16 @@ def test_lines_end_in_crlf_and_fold_at_75_octets():
     assert max(len(line) for line in lines) <= 75
     assert any(line.startswith(b" ") for line in lines)
     assert str(only_event(ical)["SUMMARY"]) == title.strip()
+
+
+@pytest.mark.parametrize("zone", ["Europe/Oslo", "UTC", "Asia/Kathmandu"])
+def test_the_site_feed_is_the_same_when_its_events_come_from_kept_course_files(zone):
+    """An incremental build reuses the events of unchanged course files for the site feed:
+    the feed must be byte for byte what a fresh writer makes (UTC times carry no TZID)."""
+    courses = [course_of(n, course_date(100 + n, course_id=n, timezone=zone)) for n in (1, 2)]
+    catalog = catalog_of(*courses)
+    fresh = CalendarWriter(SITE).site_calendar(catalog)
+    reusing = CalendarWriter(SITE)
+    for course in courses:
+        reusing.reuse(CalendarWriter(SITE).course_calendar(course))
+    assert reusing.site_calendar(catalog) == fresh

@@ -244,3 +244,17 @@ def test_groupings_by_category_venue_and_city():
 def test_same_input_same_catalog():
     dates = [cdate(i, 1, f"2026-12-{i:02d}") for i in range(1, 9)]
     assert catalog_of([course(1)], dates) == catalog_of([course(1)], list(reversed(dates)))
+
+
+def test_placeholder_and_backwards_end_dates_are_no_end_dates():
+    """'9999-12-31' means "open-ended", not a date: it must not reach calendars (year 10000)."""
+    catalog = catalog_of(
+        [course(1)],
+        [
+            cdate(11, 1, end_at="9999-12-31"),
+            cdate(12, 1, start="2026-12-03", end_at="2026-12-01"),
+            cdate(13, 1, start="2026-12-05", end_at="2026-12-07"),
+        ],
+    )
+    ends = {d.id: d.end_date for d in catalog.dates}
+    assert ends == {11: None, 12: None, 13: date(2026, 12, 7)}

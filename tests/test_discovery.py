@@ -6,6 +6,7 @@ crawlers, feed readers and calendar apps read it: XML and iCalendar parsers, not
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -17,7 +18,7 @@ import pytest
 
 from catalog_gen.catalog import build_catalog
 from catalog_gen.config import Config, PublishSettings
-from catalog_gen.feeds import FEED_ENTRIES, new_dates
+from catalog_gen.feeds import FEED_ENTRIES, FeedSite, atom_feed, new_dates
 from catalog_gen.snapshot import SnapshotStore
 from tests.conftest import NOW, run_cli
 from tests.sitecheck import pages, parse
@@ -368,3 +369,20 @@ def test_filters_are_links_to_lists_that_hold_exactly_the_matching_courses(demo,
     languages = {v.key for v in catalog.facet("language")}
     assert languages == {"no", "en"}
     assert parse(site / "sprak" / "en" / "index.html").h1.get_text() == "Kurs på Engelsk"
+
+
+def test_a_control_character_in_a_title_does_not_spoil_the_feed(catalog):
+    course = catalog.courses[0]
+    spoiled = dataclasses.replace(course, title="Kurs\x01 med\x0b feil", lead="Lead\x1f")
+    site = FeedSite(
+        title="Feed\x02",
+        author="Kurs",
+        site_url=BASE,
+        feed_path="feed.xml",
+        language="nb",
+        page_url=lambda c: BASE + c.slug + "/",
+        entry_title=lambda c, d: spoiled.title,
+    )
+    feed = ET.fromstring(atom_feed(catalog, site))  # raises on characters XML cannot carry
+    assert feed.findtext(f"{ATOM}title") == "Feed "
+    assert {e.findtext(f"{ATOM}title") for e in feed.findall(f"{ATOM}entry")} == {"Kurs  med  feil"}

@@ -25,9 +25,13 @@
     return pages.get(href);
   }
 
+  var latest = 0;
+
   function show(href, push) {
-    return load(href).then(
-      function (html) {
+    var ticket = ++latest; // only the last click may swap: a slow earlier answer is dropped
+    return load(href)
+      .then(function (html) {
+        if (ticket !== latest) return;
         var page = new DOMParser().parseFromString(html, "text/html");
         var next = page.getElementById("main");
         if (!next) throw new Error("no main");
@@ -51,12 +55,11 @@
           heading.setAttribute("tabindex", "-1");
           heading.focus();
         }
-      },
-      function () {
+      })
+      .catch(function () {
         pages.delete(href);
         window.location.assign(href); // a plain page load, as without JavaScript
-      }
-    );
+      });
   }
 
   function filterLink(event) {
@@ -77,7 +80,10 @@
     var link = filterLink(event);
     if (link) load(link.href).catch(function () { pages.delete(link.href); });
   });
-  window.addEventListener("popstate", function () {
-    show(window.location.href, false);
+  // Back and forward between lists this script showed; other history entries (the skip
+  // link's #main) are left to the browser.
+  window.history.replaceState({ filters: true }, "");
+  window.addEventListener("popstate", function (event) {
+    if (event.state && event.state.filters) show(window.location.href, false);
   });
 })();
