@@ -53,23 +53,28 @@ UNTHROTTLED = 10_000.0
 KEY = "bench-key"
 
 
+def sync_once(emulator: Emulator, previous, *, rate: float, settings):
+    """One fetch from the emulator through the real client and sync; returns the outcome."""
+    transport = Transport(emulator.base_url, KEY, rate_limit=rate)
+    try:
+        return sync_catalog(
+            FrontcoreClient(transport),
+            previous,
+            now=NOW,
+            api_base=emulator.base_url,
+            settings=settings,
+        )
+    finally:
+        transport.close()
+
+
 def make_project(root: Path, courses: int, dates_per_course: int) -> tuple[int, int]:
     """A project folder with one snapshot of a generated catalog; returns (courses, dates)."""
     (root / "catalog.toml").write_text("", encoding="utf-8")
     config = load_config(root / "catalog.toml")
     catalog = generate_catalog(courses, today=TODAY, dates_per_course=dates_per_course)
     with Emulator(catalog, api_key=KEY, rate_limit=UNTHROTTLED) as emulator:
-        transport = Transport(emulator.base_url, KEY, rate_limit=UNTHROTTLED)
-        try:
-            outcome = sync_catalog(
-                FrontcoreClient(transport),
-                None,
-                now=NOW,
-                api_base=emulator.base_url,
-                settings=config.sync,
-            )
-        finally:
-            transport.close()
+        outcome = sync_once(emulator, None, rate=UNTHROTTLED, settings=config.sync)
     SnapshotStore(config.snapshot_path).save(outcome.snapshot)
     return len(outcome.snapshot.courses), len(outcome.snapshot.coursedates)
 
@@ -119,19 +124,11 @@ def fetch_cost(courses: int, dates_per_course: int) -> list[tuple[str, int, floa
     with Emulator(catalog, api_key=KEY) as emulator:  # Frontcore's own limit: 5 per second
         previous = None
         for case in ("full fetch", "no-change fetch"):
-            transport = Transport(emulator.base_url, KEY, rate_limit=settings.frontcore.rate_limit)
             emulator.clear_log()
             started = time.perf_counter()
-            try:
-                outcome = sync_catalog(
-                    FrontcoreClient(transport),
-                    previous,
-                    now=NOW,
-                    api_base=emulator.base_url,
-                    settings=settings.sync,
-                )
-            finally:
-                transport.close()
+            outcome = sync_once(
+                emulator, previous, rate=settings.frontcore.rate_limit, settings=settings.sync
+            )
             rows.append((case, len(emulator.requests), time.perf_counter() - started))
             previous = outcome.snapshot
     return rows

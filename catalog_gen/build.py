@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from catalog_gen.buildstate import (
     save_state,
 )
 from catalog_gen.calendars import CalendarSite, CalendarWriter
-from catalog_gen.catalog import Catalog, build_catalog
+from catalog_gen.catalog import Catalog, Course, build_catalog
 from catalog_gen.config import ApiAccess, Config
 from catalog_gen.content import load_content
 from catalog_gen.errors import ApiError, AuthError, BuildError, GuardRefused, SnapshotError
@@ -456,11 +457,18 @@ class PageInputs:
         return self._catalog_digest
 
 
+def course_address(site: SiteInfo, urls: Urls) -> Callable[[Course], str] | None:
+    """A course page's public address, for calendars and the feed; None without base_url."""
+    if not site.url:
+        return None
+    return lambda course: absolute(site.url, urls.course(course))
+
+
 def calendar_files(
     catalog: Catalog, site: SiteInfo, urls: Urls, locale: Locale, state: BuildState, output
 ) -> RenderedSite:
     """The .ics files, each rendered only when the course or date it shows changed."""
-    page_url = (lambda course: absolute(site.url, urls.course(course))) if site.url else None
+    page_url = course_address(site, urls)
     calendar_site = CalendarSite(
         title=site.title,
         host=urlsplit(site.url).hostname or "catalog-gen.invalid",
@@ -505,7 +513,7 @@ def machine_files(
 ) -> dict[str, bytes]:
     """sitemap.xml, robots.txt and the Atom feed (sitemap and feed need site.url): cheap
     enough to make every time."""
-    page_url = (lambda course: absolute(site.url, urls.course(course))) if site.url else None
+    page_url = course_address(site, urls)
     files: dict[str, bytes] = {}
     files[ROBOTS] = robots_txt(site.url, SITEMAP if site.url else None)
     if site.url and page_url is not None:
