@@ -12,8 +12,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from icalendar import Calendar
+from icalendar import Calendar, Event
 
+from catalog_gen import calendars
 from catalog_gen.calendars import (
     FALLBACK_STAMP,
     CalendarSite,
@@ -22,7 +23,10 @@ from catalog_gen.calendars import (
     date_calendar,
     site_calendar,
 )
-from catalog_gen.catalog import Catalog, Course, CourseDate, Seats, Session, Venue
+from catalog_gen.catalog import Catalog, Course, CourseDate, Seats, Session, Venue, build_catalog
+from catalog_gen.config import load_config
+from catalog_gen.frontcore.sample import generate_catalog
+from catalog_gen.snapshot import Snapshot
 
 OSLO = ZoneInfo("Europe/Oslo")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=OSLO)
@@ -424,3 +428,90 @@ def test_the_site_feed_is_the_same_when_its_events_come_from_kept_course_files(z
     for course in courses:
         reusing.reuse(CalendarWriter(SITE).course_calendar(course))
     assert reusing.site_calendar(catalog) == fresh
+
+
+# -- the event writer against icalendar ------------------------------------------------------
+
+
+def icalendar_events(course: Course, cdate: CourseDate, site: CalendarSite) -> bytes:
+    """The reference: the same events made and serialised by icalendar's own machinery."""
+    zone = ZoneInfo(cdate.timezone)
+    if len(cdate.sessions) <= 1:
+        spans = [
+            (f"coursedate-{cdate.id}", *calendars._date_span(cdate, zone), None),
+        ]
+    else:
+        spans = [
+            (f"coursedate-{cdate.id}-{n}", *calendars._session_span(session, zone), session)
+            for n, session in enumerate(cdate.sessions, start=1)
+        ]
+    out = []
+    for uid, start, end, session in spans:
+        event = Event()
+        event.add("UID", f"{uid}@{site.host}")
+        modified = calendars._last_modified(course, cdate)
+        event.add("DTSTAMP", modified or FALLBACK_STAMP)
+        if modified:
+            event.add("LAST-MODIFIED", modified)
+        event.add("DTSTART", start)
+        event.add("DTEND", end)
+        event.add("SUMMARY", calendars._line(course.title))
+        event.add("STATUS", calendars._STATUS.get(cdate.status, "CONFIRMED"))
+        location = (
+            calendars._session_location(session, course, cdate, site)
+            if session
+            else calendars._location(cdate.venue, site)
+        )
+        if location:
+            event.add("LOCATION", location)
+        page = site.page_url(course)
+        url = f"{page}#date-{cdate.id}" if page else ""
+        if url:
+            event.add("URL", url)
+        parts = (calendars._text(course.lead), cdate.online_url, url)
+        description = "\n\n".join(part for part in parts if part)
+        if description:
+            event.add("DESCRIPTION", description)
+        out.append(event.to_ical())
+    return b"".join(out)
+
+
+def demo_catalog() -> Catalog:
+    sample = generate_catalog(today=NOW.date())
+    snapshot = Snapshot(
+        fetched_at=FETCHED,
+        api_base="http://127.0.0.1/v2",
+        courses=sample.courses,
+        coursedates=sample.coursedates,
+        reference={"locations": sample.locations},
+        reference_fetched_at={},
+        course_sources={},
+    )
+    return build_catalog(snapshot, load_config(None).publish, now=NOW, timezone="Europe/Oslo")
+
+
+AWKWARD = [
+    # Escapes at every position around the fold, multi-byte characters across it, carets.
+    "a" * n + tail
+    for n in range(56, 76)  # with "SUMMARY:" or "DESCRIPTION:" in front: around 75 octets
+    for tail in ("\\,;", "ø\\N", "^^é", "\\" * 3)
+] + ["x\r\ny\rz\n", "\\N and \\n", "🎓" * 40, "", "  spaced   out  "]
+
+
+@pytest.mark.parametrize("site", [SITE, replace(SITE, page_url=lambda course: None)])
+def test_events_are_byte_for_byte_what_icalendar_writes(site):
+    """calendars.py writes VEVENTs itself, for speed: they must be icalendar's bytes, for the
+    demo's every date (sessions, online, all-day, canceled) and for awkward text."""
+    catalog = demo_catalog()
+    pairs = [(catalog.course(d.course_id), d) for d in catalog.dates]
+    pairs += [(course_of(1, d), d) for c in sample_catalog().courses for d in c.dates]
+    for n, text in enumerate(AWKWARD):
+        cdate = course_date(500 + n, online_url=f"https://meet.example/{text[:3]}")
+        pairs.append((course_of(1, cdate, title=text, lead=text * 2), cdate))
+    pairs.append((course_of(1, utc := course_date(9, timezone="UTC")), utc))
+    pairs.append((course_of(1, etc := course_date(10, timezone="Etc/UTC")), etc))
+    assert len(pairs) > 150
+
+    for course, cdate in pairs:
+        ours = "".join(calendars._date_events(course, cdate, site, FALLBACK_STAMP)).encode()
+        assert ours == icalendar_events(course, cdate, site), (course.title, cdate.id)
