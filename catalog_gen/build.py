@@ -168,8 +168,10 @@ def run_build(
             indexer = None
             if config.site.search:
                 language = config.site.language
+                courses = Urls(language).course_pages()
                 indexer = Indexer(
-                    SEARCH_INDEX, lambda folder: index_site(folder, language=language)
+                    SEARCH_INDEX,
+                    lambda folder: index_site(folder, language=language, pages=courses),
                 )
             outcome = publish_site(
                 config.output_path,

@@ -96,6 +96,10 @@ class Urls:
     def course(self, course: Course) -> str:
         return f"{self._seg('course')}/{course.slug}/index.html"
 
+    def course_pages(self) -> str:
+        """A glob of every course page (what the search index reads)."""
+        return f"{self._seg('course')}/*/index.html"
+
     def categories(self) -> str:
         return f"{self._seg('category')}/index.html"
 

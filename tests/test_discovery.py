@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from catalog_gen.catalog import build_catalog
 from catalog_gen.config import Config, PublishSettings
 from catalog_gen.feeds import FEED_ENTRIES, FeedSite, atom_feed, new_dates
+from catalog_gen.search import index_site
 from catalog_gen.snapshot import SnapshotStore
 from tests.conftest import NOW, run_cli
 from tests.sitecheck import pages, parse
@@ -309,6 +311,26 @@ def test_the_search_index_is_built_into_the_site(demo):
     assert report["index_seconds"] > 0
     search = parse(site / "sok" / "index.html")
     assert search.select_one("#search") is not None and search.noscript is not None
+
+
+def test_reading_only_course_pages_gives_the_index_of_the_whole_site(demo, tmp_path):
+    """The build hands Pagefind the course pages' glob, to save it parsing the rest: the
+    index must be the one Pagefind makes from every page."""
+    site = demo[0] / "site"
+    copy = tmp_path / "site"
+    shutil.copytree(site, copy, ignore=shutil.ignore_patterns("pagefind"))
+    index_site(copy, language="nb")
+    built = {
+        p.relative_to(site).as_posix(): p.read_bytes()
+        for p in site.rglob("pagefind/**/*")
+        if p.is_file()
+    }
+    whole = {
+        p.relative_to(copy).as_posix(): p.read_bytes()
+        for p in copy.rglob("pagefind/**/*")
+        if p.is_file()
+    }
+    assert len(built) > 10 and built == whole
 
 
 def test_search_off_leaves_out_the_page_the_index_and_the_link(tmp_path):
