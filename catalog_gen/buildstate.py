@@ -159,27 +159,36 @@ def digest(*parts: object) -> str:
 
 
 _CACHE: dict[int, tuple[object, str]] = {}
+#: Per class: its dataclass fields that take part (the ``repr`` ones) and whether it is
+#: frozen, or None for a class that is not a dataclass. Looked up once per class, not per
+#: value: a page digest walks thousands of values.
+_SHAPES: dict[type, tuple[tuple[str, ...], bool] | None] = {}
+_SCALARS = frozenset({str, int, float, bool, Decimal, date, datetime, time, type(None)})
 
 
 def fingerprint(value: object) -> str:
     """A canonical text for a value. Frozen dataclasses are cached by identity: a course
     shown on a dozen pages is encoded once per build."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        cached = _CACHE.get(id(value))
-        if cached is not None and cached[0] is value:
-            return cached[1]
-        fields = [
-            f"{f.name}={fingerprint(getattr(value, f.name))}"
-            for f in dataclasses.fields(value)
-            if f.repr
-        ]
-        text = f"{type(value).__name__}({','.join(fields)})"
-        if value.__dataclass_params__.frozen:
+    cls = type(value)
+    if cls in _SCALARS:
+        return repr(value)
+    shape = _SHAPES.get(cls, False)
+    if shape is False:
+        shape = _shape(cls)
+    if shape is not None:
+        names, frozen = shape
+        if frozen:
+            cached = _CACHE.get(id(value))
+            if cached is not None and cached[0] is value:
+                return cached[1]
+        fields = ",".join(f"{name}={fingerprint(getattr(value, name))}" for name in names)
+        text = f"{cls.__name__}({fields})"
+        if frozen:
             text = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
             _CACHE[id(value)] = (value, text)  # keeps the object alive: the id stays unique
         return text
-    if isinstance(value, (str, int, float, bool, Decimal, date, datetime, time, type(None))):
-        return repr(value)
+    if isinstance(value, (str, int, float, bool, Decimal, date, datetime, time)):
+        return repr(value)  # subclasses (Markup is a str)
     if isinstance(value, (tuple, list)):
         return "[" + ",".join(fingerprint(item) for item in value) + "]"
     if isinstance(value, dict):
@@ -189,6 +198,15 @@ def fingerprint(value: object) -> str:
     if isinstance(value, Path):
         return repr(str(value))
     raise TypeError(f"no fingerprint for {type(value).__name__}")
+
+
+def _shape(cls: type) -> tuple[tuple[str, ...], bool] | None:
+    shape = None
+    if dataclasses.is_dataclass(cls):
+        names = tuple(f.name for f in dataclasses.fields(cls) if f.repr)
+        shape = (names, bool(cls.__dataclass_params__.frozen))
+    _SHAPES[cls] = shape
+    return shape
 
 
 def clear_cache() -> None:

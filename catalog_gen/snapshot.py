@@ -213,14 +213,7 @@ class SnapshotStore:
         where = str(folder / "manifest.json")
         records = {}
         for filename, expected in manifest.get("files", {}).items():
-            path = folder / filename
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise SnapshotError(f"{path}: cannot read ({exc.strerror})") from None
-            if hashlib.sha256(data).hexdigest() != expected:
-                raise SnapshotError(f"{path}: does not match its manifest digest (damaged?)")
-            records[filename] = _decode_records(data, path)
+            records[filename] = _read_records(folder / filename, expected)
         try:
             courses = {r["id"]: r for r in records["courses.json"]}
             dates = {r["coursedate_id"]: r for r in records["coursedates.json"]}
@@ -296,6 +289,49 @@ def _read_json(path: Path) -> Any:
         raise SnapshotError(f"{path}: cannot read ({exc.strerror})") from None
     except ValueError as exc:
         raise SnapshotError(f"{path}: malformed JSON ({exc})") from None
+
+
+def _read_records(path: Path, expected: str) -> list:
+    """A records file, checked against its manifest digest.
+
+    Files in the canonical layout (``[``, one record per line with a comma after all but the
+    last, ``]``) are read and parsed a line at a time, so a 235 MB file of course dates never
+    sits in memory as bytes beside its records. Any other file is parsed whole, after the
+    digest check, as before.
+    """
+    hasher = hashlib.sha256()
+    records: list = []
+    canonical, closed, comma = True, False, True
+    try:
+        with open(path, "rb") as handle:
+            for number, line in enumerate(handle):
+                hasher.update(line)
+                if not canonical:
+                    continue
+                if number == 0:
+                    canonical = line in (b"[\n", b"[]\n")
+                    closed = line == b"[]\n"
+                elif closed:
+                    canonical = False
+                elif line == b"]\n":
+                    closed = True
+                    canonical = not (comma and records)  # a comma before "]" is not JSON
+                elif not comma:
+                    canonical = False  # two records without a comma between them
+                else:
+                    comma = line.endswith(b",\n")
+                    try:
+                        records.append(orjson.loads(line[: -2 if comma else -1]))
+                    except ValueError:
+                        canonical = False
+            if hasher.hexdigest() != expected:
+                raise SnapshotError(f"{path}: does not match its manifest digest (damaged?)")
+            if canonical and closed:
+                return records
+            handle.seek(0)
+            return _decode_records(handle.read(), path)
+    except OSError as exc:
+        raise SnapshotError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def _decode_records(data: bytes, path: Path) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from catalog_gen import snapshot as snapshot_module
 from catalog_gen.errors import GuardRefused, SnapshotError
 from catalog_gen.lock import RunLock
 from catalog_gen.snapshot import (
@@ -239,3 +241,40 @@ def test_first_seen_carries_over_and_stamps_new_dates():
     seen = first_seen(earlier, dates, T0)
     assert seen == {900002: T0 - timedelta(days=3), 900003: T0}
     assert first_seen(None, dates, T0) == dict.fromkeys(dates, T0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[\n{"id":1},\n{"id":2,"t":"a,\\nb"}\n]\n',  # canonical: read a line at a time
+        "[]\n",
+        "[\n]\n",
+        '[{"id":1},{"id":2}]',  # not canonical: parsed whole, same records
+        '[\n  {"id": 1},\n  {"id": 2}\n]\n',
+        '[\n{"id":1},\r\n{"id":2}\r\n]\r\n',
+        '[\n{"id":1},\n{"id":2},\n]\n',  # a trailing comma: not JSON
+        '[\n{"id":1}\n{"id":2}\n]\n',  # a missing comma: not JSON
+        '[\n{"id":1},\n{"id":2}\n]\n[]\n',  # something after the list
+        '[\n{"id":1},\n{"id":2',  # cut off
+        '{"id":1}\n',
+    ],
+)
+def test_records_files_read_as_json_reads_them(tmp_path, monkeypatch, text):
+    """Canonical files are parsed a line at a time (to save memory): whatever the layout,
+    the records, or the error, must be those of parsing the whole file."""
+    path = tmp_path / "courses.json"
+    path.write_bytes(text.encode())
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    try:
+        whole = json.loads(text)
+    except ValueError:
+        whole = None
+    if whole is None or not isinstance(whole, list):
+        with pytest.raises(SnapshotError, match=r"malformed JSON|expected a list"):
+            snapshot_module._read_records(path, digest)
+        return
+    if text.startswith("[\n{") and "\r" not in text and "  " not in text:
+        monkeypatch.setattr(snapshot_module, "_decode_records", None)  # must not be needed
+    assert snapshot_module._read_records(path, digest) == whole
+    with pytest.raises(SnapshotError, match="does not match its manifest digest"):
+        snapshot_module._read_records(path, "0" * 64)
