@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 _EPOCH = re.compile(r"^\d{9,11}(\.\d+)?$")
@@ -33,13 +34,25 @@ def parse_moment(value: object, zone: ZoneInfo) -> datetime | None:
     elif isinstance(value, int | float):
         return _from_epoch(float(value), zone)
     else:
-        text = str(value).strip()
-        if _EPOCH.match(text):
-            return _from_epoch(float(text), zone)
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return None
+        return _parse_text(str(value), zone)
+    return _in_zone(moment, zone)
+
+
+@lru_cache(maxsize=65536)
+def _parse_text(value: str, zone: ZoneInfo) -> datetime | None:
+    """parse_moment for text, remembered: a catalog repeats the same session times and
+    stamps tens of thousands of times (datetimes are immutable, so sharing one is safe)."""
+    text = value.strip()
+    if _EPOCH.match(text):
+        return _from_epoch(float(text), zone)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return _in_zone(moment, zone)
+
+
+def _in_zone(moment: datetime, zone: ZoneInfo) -> datetime:
     if moment.tzinfo is None:
         # Wall-clock time in the zone; astimezone() settles a time in the spring gap.
         return moment.replace(tzinfo=zone, fold=0).astimezone(UTC).astimezone(zone)

@@ -136,6 +136,8 @@ class Renderer:
         self._dependencies: dict[str, frozenset[str] | None] = {}
         self._template_digests: dict[str, str] = {}
         self._globals_used: dict[str, frozenset[str] | None] = {}
+        #: Parsed template files for the analyses above, each parsed once per build.
+        self._trees: dict[tuple[str, bool], jinja2.nodes.Template | Exception] = {}
         self.site = site
         self.urls = urls
         self.locale = locale
@@ -192,8 +194,7 @@ class Renderer:
                 visited.add(current)
                 found.add(current.removeprefix(THEME_PREFIX + "/"))
                 try:
-                    source = self.env.loader.get_source(self.env, current)[0]
-                    referenced = list(jinja2.meta.find_referenced_templates(self.env.parse(source)))
+                    referenced = list(jinja2.meta.find_referenced_templates(self._tree(current)))
                 except jinja2.TemplateError:
                     continue  # render() reports it with file and line
                 if None in referenced:
@@ -232,11 +233,10 @@ class Renderer:
             for used in sorted(uses) if uses is not None else ():
                 for candidate in (used, f"{THEME_PREFIX}/{used}"):
                     try:
-                        source = self.env.loader.get_source(self.env, candidate)[0]
+                        tree = self._tree(candidate, bare=True)
+                        found |= jinja2.meta.find_undeclared_variables(tree)
                     except jinja2.TemplateNotFound:
                         continue
-                    try:
-                        found |= jinja2.meta.find_undeclared_variables(self._bare.parse(source))
                     except jinja2.TemplateError:
                         found = None
                         break
@@ -246,6 +246,21 @@ class Renderer:
                 frozenset(found & set(self.env.globals)) if found is not None and uses else None
             )
         return self._globals_used[name]
+
+    def _tree(self, name: str, *, bare: bool = False) -> jinja2.nodes.Template:
+        """The parsed template file ``name`` (with the bare environment for ``bare``); its
+        TemplateNotFound or TemplateSyntaxError again on every call."""
+        key = (name, bare)
+        if key not in self._trees:
+            try:
+                source = self.env.loader.get_source(self.env, name)[0]
+                self._trees[key] = (self._bare if bare else self.env).parse(source)
+            except jinja2.TemplateError as exc:
+                self._trees[key] = exc
+        tree = self._trees[key]
+        if isinstance(tree, Exception):
+            raise tree
+        return tree
 
     def render(self, page: Page) -> bytes:
         """One page's bytes; template problems become a TemplateError naming file and line."""

@@ -200,14 +200,14 @@ def _fail_in_swap(monkeypatch):
 
 def _fail_on_write_of(name: str):
     def install(monkeypatch):
-        real_write = Path.write_bytes
+        real_write = output._write
 
-        def write_bytes(self, data):
-            if self.name == name:
+        def write(path, data):
+            if Path(path).name == name:
                 raise OSError(errno.ENOSPC, "No space left on device")
-            return real_write(self, data)
+            return real_write(path, data)
 
-        monkeypatch.setattr(Path, "write_bytes", write_bytes)
+        monkeypatch.setattr(output, "_write", write)
 
     return install
 
