@@ -137,7 +137,7 @@ class Renderer:
         self._template_digests: dict[str, str] = {}
         self._globals_used: dict[str, frozenset[str] | None] = {}
         #: Parsed template files for the analyses above, each parsed once per build.
-        self._trees: dict[tuple[str, bool], jinja2.nodes.Template | Exception] = {}
+        self._trees: dict[str, jinja2.nodes.Template | Exception] = {}
         self.site = site
         self.urls = urls
         self.locale = locale
@@ -171,11 +171,6 @@ class Renderer:
             price=locale.price,
             number=locale.number,
         )
-        # For template analysis: find_undeclared_variables leaves out names that are the
-        # environment's globals, and those are exactly what a page digest must know about.
-        self._bare = jinja2.Environment()
-        self._bare.filters.update(self.env.filters)
-        self._bare.tests.update(self.env.tests)
 
     def dependencies(self, name: str) -> frozenset[str] | None:
         """Every template ``name`` uses (itself, what it extends, includes or imports), by name.
@@ -233,13 +228,19 @@ class Renderer:
             for used in sorted(uses) if uses is not None else ():
                 for candidate in (used, f"{THEME_PREFIX}/{used}"):
                     try:
-                        tree = self._tree(candidate, bare=True)
-                        found |= jinja2.meta.find_undeclared_variables(tree)
+                        tree = self._tree(candidate)
                     except jinja2.TemplateNotFound:
                         continue
                     except jinja2.TemplateError:
                         found = None
                         break
+                    # Every name the file reads, wherever (even one it also sets itself):
+                    # more than it may need, never less, and no compiling to find out.
+                    found |= {
+                        node.name
+                        for node in tree.find_all(jinja2.nodes.Name)
+                        if node.ctx == "load"
+                    }
                 if found is None:
                     break
             self._globals_used[name] = (
@@ -247,17 +248,16 @@ class Renderer:
             )
         return self._globals_used[name]
 
-    def _tree(self, name: str, *, bare: bool = False) -> jinja2.nodes.Template:
-        """The parsed template file ``name`` (with the bare environment for ``bare``); its
-        TemplateNotFound or TemplateSyntaxError again on every call."""
-        key = (name, bare)
-        if key not in self._trees:
+    def _tree(self, name: str) -> jinja2.nodes.Template:
+        """The parsed template file ``name``, parsed once per build; its TemplateNotFound or
+        TemplateSyntaxError again on every call."""
+        if name not in self._trees:
             try:
                 source = self.env.loader.get_source(self.env, name)[0]
-                self._trees[key] = (self._bare if bare else self.env).parse(source)
+                self._trees[name] = self.env.parse(source)
             except jinja2.TemplateError as exc:
-                self._trees[key] = exc
-        tree = self._trees[key]
+                self._trees[name] = exc
+        tree = self._trees[name]
         if isinstance(tree, Exception):
             raise tree
         return tree
