@@ -319,11 +319,11 @@ def _session_location(
 def _when(moment: date | datetime) -> str:
     """DTSTART/DTEND parameters and value: a whole day, a UTC time, or a wall time in a zone."""
     if not isinstance(moment, datetime):
-        return f";VALUE=DATE:{moment:%Y%m%d}"
+        return f";VALUE=DATE:{_day(moment)}"
     zone = _zone_id(moment.tzinfo)
     if zone == "UTC":
-        return f":{moment:%Y%m%dT%H%M%S}Z"
-    return f";TZID={zone}:{moment:%Y%m%dT%H%M%S}"
+        return f":{_day(moment)}T{_clock(moment)}Z"
+    return f";TZID={zone}:{_day(moment)}T{_clock(moment)}"
 
 
 @lru_cache(maxsize=256)
@@ -334,7 +334,17 @@ def _zone_id(zone: tzinfo | None) -> str:
 
 def _stamp(moment: datetime) -> str:
     """A UTC time (DTSTAMP, LAST-MODIFIED): ``_utc`` has already made it UTC."""
-    return f"{moment:%Y%m%dT%H%M%S}Z"
+    return f"{_day(moment)}T{_clock(moment)}Z"
+
+
+# Not strftime: its %Y writes the year 202 as "202" on glibc, where RFC 5545 (and icalendar)
+# want "0202"; a mistyped session date in the data must not shift the calendar by centuries.
+def _day(moment: date) -> str:
+    return f"{moment.year:04d}{moment.month:02d}{moment.day:02d}"
+
+
+def _clock(moment: datetime) -> str:
+    return f"{moment.hour:02d}{moment.minute:02d}{moment.second:02d}"
 
 
 def _escape(text: str) -> str:

@@ -237,9 +237,7 @@ class Renderer:
                     # Every name the file reads, wherever (even one it also sets itself):
                     # more than it may need, never less, and no compiling to find out.
                     found |= {
-                        node.name
-                        for node in tree.find_all(jinja2.nodes.Name)
-                        if node.ctx == "load"
+                        node.name for node in tree.find_all(jinja2.nodes.Name) if node.ctx == "load"
                     }
                 if found is None:
                     break
@@ -259,7 +257,7 @@ class Renderer:
                 self._trees[name] = exc
         tree = self._trees[name]
         if isinstance(tree, Exception):
-            raise tree
+            raise tree.with_traceback(None)  # not one more traceback layer on every call
         return tree
 
     def render(self, page: Page) -> bytes:

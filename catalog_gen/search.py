@@ -27,7 +27,10 @@ INDEX_TIMEOUT_SECONDS = 600
 
 def index_site(folder: Path, *, language: str, pages: str = "**/*.html") -> None:
     """Write Pagefind's index of the HTML in ``folder`` into ``folder/pagefind/``, reading
-    the pages that match the glob ``pages``."""
+    the pages that match the glob ``pages``, or every page when none does (a catalog with no
+    published course: Pagefind fails on an empty index, and the search page needs one)."""
+    if not any(folder.glob(pages)):
+        pages = "**/*.html"
     command = [
         sys.executable,
         "-m",

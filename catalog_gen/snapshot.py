@@ -328,6 +328,7 @@ def _read_records(path: Path, expected: str) -> list:
                 raise SnapshotError(f"{path}: does not match its manifest digest (damaged?)")
             if canonical and closed:
                 return records
+            records.clear()  # not kept beside the whole file's records
             handle.seek(0)
             return _decode_records(handle.read(), path)
     except OSError as exc:

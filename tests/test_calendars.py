@@ -510,6 +510,18 @@ def test_events_are_byte_for_byte_what_icalendar_writes(site):
         pairs.append((course_of(1, cdate, title=text, lead=text * 2), cdate))
     pairs.append((course_of(1, utc := course_date(9, timezone="UTC")), utc))
     pairs.append((course_of(1, etc := course_date(10, timezone="Etc/UTC")), etc))
+    early = course_date(  # a mistyped year in a session: still four digits, as icalendar writes
+        11,
+        start_date=date(202, 5, 1),
+        end_date=date(202, 5, 2),
+        sessions=(
+            Session(date(202, 5, 1), time(9, 0), time(12, 0), "Sem"),
+            Session(date(999, 5, 2), None, None, "Nøtterøy, Vestfold"),
+        ),
+    )
+    pairs.append((course_of(1, early), early))
+    whole_day = course_date(12, start_date=date(987, 1, 2), start_time=None)
+    pairs.append((course_of(1, whole_day), whole_day))
     assert len(pairs) > 150
 
     for course, cdate in pairs:

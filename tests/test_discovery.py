@@ -333,6 +333,17 @@ def test_reading_only_course_pages_gives_the_index_of_the_whole_site(demo, tmp_p
     assert len(built) > 10 and built == whole
 
 
+def test_a_site_without_course_pages_still_gets_a_search_index(tmp_path):
+    """No published course (a new account): the course glob matches nothing, and Pagefind
+    fails on an empty index; the search page still needs one."""
+    (tmp_path / "index.html").write_text(
+        "<!doctype html><html lang=nb><body><h1>Kurs kommer</h1></body></html>"
+    )
+    index_site(tmp_path, language="nb", pages="kurs/*/index.html")
+    entry = json.loads((tmp_path / "pagefind" / "pagefind-entry.json").read_text())
+    assert [lang["page_count"] for lang in entry["languages"].values()] == [1]
+
+
 def test_search_off_leaves_out_the_page_the_index_and_the_link(tmp_path):
     build_demo(tmp_path)
     assert (tmp_path / "site" / "pagefind").is_dir()
