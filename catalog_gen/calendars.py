@@ -322,7 +322,7 @@ def _when(moment: date | datetime) -> str:
         return f";VALUE=DATE:{_day(moment)}"
     zone = _zone_id(moment.tzinfo)
     if zone == "UTC":
-        return f":{_day(moment)}T{_clock(moment)}Z"
+        return ":" + _stamp(moment)
     return f";TZID={zone}:{_day(moment)}T{_clock(moment)}"
 
 
@@ -333,7 +333,7 @@ def _zone_id(zone: tzinfo | None) -> str:
 
 
 def _stamp(moment: datetime) -> str:
-    """A UTC time (DTSTAMP, LAST-MODIFIED): ``_utc`` has already made it UTC."""
+    """A time already in UTC (DTSTAMP, LAST-MODIFIED, a UTC start or end), with its Z."""
     return f"{_day(moment)}T{_clock(moment)}Z"
 
 
