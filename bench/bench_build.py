@@ -5,7 +5,7 @@
 
 Steps:
 
-1. Generate a deterministic sample catalog (``catalog_gen.frontcore.sample``) and fetch it from
+1. Generate a deterministic sample catalog (``catalog_gen.demo.sample``) and fetch it from
    the emulator on 127.0.0.1 through the real client and sync into a snapshot in a temporary
    project (unthrottled, only to make the snapshot quickly).
 2. Fetch cost: a full fetch and a no-change fetch through the real client at the default
@@ -41,12 +41,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from catalog_gen.config import load_config
-from catalog_gen.frontcore.client import FrontcoreClient
-from catalog_gen.frontcore.emulator import Emulator
-from catalog_gen.frontcore.sample import generate_catalog
-from catalog_gen.frontcore.transport import Transport
-from catalog_gen.snapshot import SnapshotStore
-from catalog_gen.sync import sync_catalog
+from catalog_gen.demo.emulator import Emulator
+from catalog_gen.demo.sample import generate_catalog
+from catalog_gen.source.client import FrontcoreClient
+from catalog_gen.source.store import SnapshotStore
+from catalog_gen.source.sync import sync_catalog
+from catalog_gen.source.transport import Transport
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=ZoneInfo("Europe/Oslo"))

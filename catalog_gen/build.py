@@ -1,49 +1,31 @@
-"""One ``catalog-gen build`` run, top to bottom.
+"""One ``catalog-gen build`` run, as named steps.
 
-    lock → fetch what changed (unless --offline) → load the newest snapshot → catalog (publishing
-    rules) → page plan → render with the theme → publish site/ atomically → report
+    fetch_or_reuse → newest_snapshot → decide → render → verify → publish → record → report
 
-Each step is a function of the step before; only the first (the API) and the last (the disk)
-touch the world. A failure anywhere leaves the last good snapshot and the last good site as
-they were.
+``run_build`` below is the whole run on one screen; each step is a function of its own. Only
+the first (the API) and publish/record (the disk) touch the world, and the two halves of
+catalog-gen meet here: ``catalog_gen.source`` makes the snapshot, ``catalog_gen.site`` turns it
+into files. A failure anywhere leaves the last good snapshot and the last good site as they
+were.
 """
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
-import os
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from datetime import datetime
 
-from catalog_gen.buildstate import (
-    BuildState,
-    clear_cache,
-    digest,
-    files_digest,
-    load_state,
-    save_state,
-)
-from catalog_gen.calendars import CalendarSite, CalendarWriter
-from catalog_gen.catalog import Catalog, Course, build_catalog
 from catalog_gen.config import ApiAccess, Config
-from catalog_gen.content import load_content
 from catalog_gen.errors import ApiError, AuthError, BuildError, GuardRefused, SnapshotError
-from catalog_gen.feeds import FeedSite, atom_feed, robots_txt, sitemap_xml
-from catalog_gen.fetch import FetchReport, run_fetch
-from catalog_gen.i18n import Locale, get_locale
-from catalog_gen.lock import RunLock
-from catalog_gen.output import MARKER, Indexer, OutputReport, publish_site
-from catalog_gen.pages import ROBOTS, SEARCH_INDEX, SITEMAP, Page, Urls, absolute, plan_pages
 from catalog_gen.progress import NoProgress, Progress
-from catalog_gen.render import Renderer, SiteInfo, find_theme, static_assets
-from catalog_gen.search import index_site
-from catalog_gen.snapshot import Snapshot, SnapshotStore
+from catalog_gen.site.buildstate import BuildState, build_inputs, load_state, save_state
+from catalog_gen.site.generate import RenderedSite, render_files
+from catalog_gen.site.pages import SEARCH_INDEX, Urls
+from catalog_gen.site.publish import MARKER, Indexer, OutputReport, publish_site
+from catalog_gen.site.search import index_site
+from catalog_gen.source.fetch import FetchReport, run_fetch
+from catalog_gen.source.lock import RunLock
+from catalog_gen.source.store import SnapshotStore
 
 
 @dataclass(frozen=True)
@@ -110,88 +92,182 @@ def run_build(
     then the last good snapshot is rendered, with the clock still at ``now``, and the report
     carries a warning. ``max_age_hours`` refuses to render a snapshot older than that.
 
-    Only files whose inputs changed are rendered (see buildstate.py); when nothing that goes
-    into the site changed, the build ends before loading the snapshot.
+    Only files whose inputs changed are rendered (see site/buildstate.py); when nothing that
+    goes into the site changed, the build ends before loading the snapshot.
     """
     started = time.monotonic()
     progress = progress or NoProgress()
     warnings: list[str] = []
     with RunLock(config.snapshot_path):
-        fetched = None
         store = SnapshotStore(config.snapshot_path)
-        if access is not None:
-            try:
-                fetched = run_fetch(
-                    config,
-                    access,
-                    now=now,
-                    full=full,
-                    allow_shrink=allow_shrink,
-                    progress=progress,
-                    locked=True,
-                )
-            except ApiError as exc:
-                if isinstance(exc, AuthError) or not offline_on_error:
-                    raise type(exc)(f"{exc}; {_kept(store, config, now)}") from None
-                warnings.append(f"{exc}; rendered the last good snapshot instead")
-        name = store.latest_name()
-        if name is None:
-            hint = (
-                "catalog-gen build" if config.source else "catalog-gen init, then catalog-gen build"
-            )
-            raise SnapshotError(
-                f"no snapshot in {config.snapshot_path} to build from; run '{hint}' "
-                "(or 'catalog-gen build --demo' to try the bundled sample)"
-            )
-        age_hours = (now - store.fetched_at(name)).total_seconds() / 3600
-        if max_age_hours is not None and age_hours > max_age_hours:
-            raise GuardRefused(
-                f"the last good snapshot ({name}) is {_age(age_hours)} old, more than "
-                f"--max-age {max_age_hours:g} h; nothing was published"
-            )
-        state = load_state(config.output_path)
-        inputs = build_inputs(config, store, name, now)
-        if state.inputs == inputs and (config.output_path / MARKER).is_file():
-            progress.done()  # nothing that goes into the site changed: nothing to do
-            outcome = OutputReport((), state.published, (), swapped=False)
-            rendered = RenderedSite({}, frozenset(state.files), {}, state.pages)
-        else:
-            progress.phase("loading snapshot")
-            # No name holds the snapshot here: render_files drops it once the catalog is built.
-            rendered = render_files(
-                config, store.load(name), now=now, progress=progress, state=state
-            )
-            key = access.api_key.encode() if access is not None else None
-            if key and any(key in data for data in rendered.files.values()):
-                raise BuildError("the API key appears in the rendered site; nothing was published")
-            progress.phase("publishing", len(rendered.files) + len(rendered.kept))
-            indexer = None
-            if config.site.search:
-                language = config.site.language
-                courses = Urls(language).course_pages()
-                indexer = Indexer(
-                    SEARCH_INDEX,
-                    lambda folder: index_site(folder, language=language, pages=courses),
-                )
-            outcome = publish_site(
-                config.output_path,
-                rendered.files,
-                kept=rendered.kept,
-                protect=config.root,
-                indexer=indexer,
-            )
-            try:
-                save_state(
-                    config.output_path,
-                    inputs,
-                    rendered.digests,
-                    pages=rendered.pages,
-                    published=outcome.written + outcome.unchanged,
-                )
-            except OSError as exc:  # the site is live; the next build just renders everything
-                warnings.append(f"could not record the build state ({exc.strerror})")
-            progress.advance(len(rendered.files) + len(rendered.kept))
+        fetched, fallback = fetch_or_reuse(
+            config,
+            access,
+            store,
+            now=now,
+            progress=progress,
+            full=full,
+            allow_shrink=allow_shrink,
+            offline_on_error=offline_on_error,
+        )
+        warnings += fallback
+        name, age_hours = newest_snapshot(config, store, now, max_age_hours)
+        decision = decide(config, store, name, now)
+        if decision.unchanged:
             progress.done()
+            outcome = OutputReport((), decision.state.published, (), swapped=False)
+            rendered = RenderedSite({}, frozenset(decision.state.files), {}, decision.state.pages)
+        else:
+            rendered = render(config, store, name, now, decision.state, progress)
+            verify(rendered, access)
+            outcome = publish(config, rendered, progress)
+            warnings += record(config, decision.inputs, rendered, outcome)
+            progress.done()
+    return report(config, name, rendered, outcome, fetched, started, age_hours, warnings)
+
+
+def fetch_or_reuse(
+    config: Config,
+    access: ApiAccess | None,
+    store: SnapshotStore,
+    *,
+    now: datetime,
+    progress: Progress,
+    full: bool,
+    allow_shrink: bool,
+    offline_on_error: bool,
+) -> tuple[FetchReport | None, list[str]]:
+    """Fetch what changed into a new snapshot, unless offline (``access`` is None); with the
+    warnings the run should carry.
+
+    Stale-if-error: when the API fails nothing is published, unless ``offline_on_error``, when
+    the last good snapshot is reused with a warning (never for a refused key).
+    """
+    if access is None:
+        return None, []
+    try:
+        fetched = run_fetch(
+            config,
+            access,
+            now=now,
+            full=full,
+            allow_shrink=allow_shrink,
+            progress=progress,
+            locked=True,
+        )
+    except ApiError as exc:
+        if isinstance(exc, AuthError) or not offline_on_error:
+            raise type(exc)(f"{exc}; {_kept(store, config, now)}") from None
+        return None, [f"{exc}; rendered the last good snapshot instead"]
+    return fetched, []
+
+
+def newest_snapshot(
+    config: Config, store: SnapshotStore, now: datetime, max_age_hours: float | None
+) -> tuple[str, float]:
+    """The snapshot to build from and its age in hours; refused when older than --max-age."""
+    name = store.latest_name()
+    if name is None:
+        hint = "catalog-gen build" if config.source else "catalog-gen init, then catalog-gen build"
+        raise SnapshotError(
+            f"no snapshot in {config.snapshot_path} to build from; run '{hint}' "
+            "(or 'catalog-gen build --demo' to try the bundled sample)"
+        )
+    age_hours = _age_hours(store, name, now)
+    if max_age_hours is not None and age_hours > max_age_hours:
+        raise GuardRefused(
+            f"the last good snapshot ({name}) is {_age(age_hours)} old, more than "
+            f"--max-age {max_age_hours:g} h; nothing was published"
+        )
+    return name, age_hours
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the last build left (its state) and whether this build can stop right here."""
+
+    state: BuildState
+    #: The digest of everything this build reads (see buildstate.build_inputs).
+    inputs: str
+    unchanged: bool
+
+
+def decide(config: Config, store: SnapshotStore, name: str, now: datetime) -> Decision:
+    """Compare what this build reads with what the last one read (site/buildstate.py)."""
+    state = load_state(config.output_path)
+    inputs = build_inputs(config, f"{name} {store.manifest_digest(name)}", now)
+    unchanged = state.inputs == inputs and (config.output_path / MARKER).is_file()
+    return Decision(state, inputs, unchanged)
+
+
+def render(
+    config: Config,
+    store: SnapshotStore,
+    name: str,
+    now: datetime,
+    state: BuildState,
+    progress: Progress,
+) -> RenderedSite:
+    """Every file whose inputs changed, rendered; the others named as kept."""
+    progress.phase("loading snapshot")
+    # No name holds the snapshot here: render_files drops it once the catalog is built.
+    return render_files(config, store.load(name), now=now, progress=progress, state=state)
+
+
+def verify(rendered: RenderedSite, access: ApiAccess | None) -> None:
+    """Refuse to publish a site that contains the API key."""
+    key = access.api_key.encode() if access is not None else None
+    if key and any(key in data for data in rendered.files.values()):
+        raise BuildError("the API key appears in the rendered site; nothing was published")
+
+
+def publish(config: Config, rendered: RenderedSite, progress: Progress) -> OutputReport:
+    """Swap the new site in atomically, with its search index made from the staged pages."""
+    progress.phase("publishing", len(rendered.files) + len(rendered.kept))
+    indexer = None
+    if config.site.search:
+        language = config.site.language
+        courses = Urls(language).course_pages()
+        indexer = Indexer(
+            SEARCH_INDEX, lambda folder: index_site(folder, language=language, pages=courses)
+        )
+    outcome = publish_site(
+        config.output_path,
+        rendered.files,
+        kept=rendered.kept,
+        protect=config.root,
+        indexer=indexer,
+    )
+    progress.advance(len(rendered.files) + len(rendered.kept))
+    return outcome
+
+
+def record(config: Config, inputs: str, rendered: RenderedSite, outcome: OutputReport) -> list[str]:
+    """Remember what each published file was made of, for the next build; warnings."""
+    try:
+        save_state(
+            config.output_path,
+            inputs,
+            rendered.digests,
+            pages=rendered.pages,
+            published=outcome.written + outcome.unchanged,
+        )
+    except OSError as exc:  # the site is live; the next build just renders everything
+        return [f"could not record the build state ({exc.strerror})"]
+    return []
+
+
+def report(
+    config: Config,
+    name: str,
+    rendered: RenderedSite,
+    outcome: OutputReport,
+    fetched: FetchReport | None,
+    started: float,
+    age_hours: float,
+    warnings: list[str],
+) -> BuildReport:
+    """The build's figures, warnings and notes, for the CLI to print."""
     notes = []
     if not config.site.base_url:
         notes.append(
@@ -219,47 +295,19 @@ def run_build(
     )
 
 
-def build_inputs(config: Config, store: SnapshotStore, name: str, now: datetime) -> str:
-    """The digest of everything a build reads: when it equals the last build's, the site
-    cannot differ. "Today" enters as the quarter hour in UTC, when every zone's day turns."""
-    theme = find_theme(config.site.theme, config.root)
-    sources = [
-        path
-        for folder in (
-            theme,
-            config.root / config.site.templates_dir,
-            config.root / "static",
-            config.root / config.site.content_dir,
-        )
-        if folder.is_dir()
-        for path in folder.rglob("*")
-        if path.is_file()
-    ]
-    moment = now.astimezone(UTC)
-    quarter = moment.replace(minute=moment.minute // 15 * 15, second=0, microsecond=0)
-    return digest(
-        name,
-        store.manifest_digest(name),
-        config,
-        files_digest(sources),
-        quarter.isoformat(),
-    )
-
-
 def _kept(store: SnapshotStore, config: Config, now: datetime) -> str:
     """The stale-if-error sentence: what was kept, and how old the last good data is."""
-    last = store.latest()
-    if last is None:
+    name = store.latest_name()
+    if name is None:
         return f"nothing was published, and there is no earlier snapshot in {config.snapshot_path}"
-    age = _age(_age_hours(last, now))
     return (
         f"nothing was published: {config.site.output_dir}/ is unchanged and the last good "
-        f"snapshot ({last.name}) is {age} old"
+        f"snapshot ({name}) is {_age(_age_hours(store, name, now))} old"
     )
 
 
-def _age_hours(snapshot: Snapshot, now: datetime) -> float:
-    return (now - snapshot.fetched_at).total_seconds() / 3600
+def _age_hours(store: SnapshotStore, name: str, now: datetime) -> float:
+    return (now - store.fetched_at(name)).total_seconds() / 3600
 
 
 def _age(hours: float) -> str:
@@ -268,270 +316,3 @@ def _age(hours: float) -> str:
     if hours < 48:
         return f"{hours:.1f} h"
     return f"{hours / 24:.1f} days"
-
-
-@dataclass(frozen=True)
-class RenderedSite:
-    """The output of one build before publishing: new bytes, and files kept as they are."""
-
-    files: dict[str, bytes]
-    #: Files whose inputs did not change since they were written: not rendered, kept.
-    kept: frozenset[str]
-    #: The input digest of every file that has one (pages and calendar files).
-    digests: dict[str, str]
-    pages: int
-
-    @property
-    def rendered(self) -> int:
-        """Pages and calendar files rendered in this build."""
-        return len(self.digests) - len(self.kept) if self.digests else 0
-
-
-def render_files(
-    config: Config,
-    snapshot,
-    *,
-    now: datetime,
-    progress: Progress | None = None,
-    state: BuildState | None = None,
-) -> RenderedSite:
-    """Every output file of the site, from one snapshot: rendered, or kept when ``state``
-    shows it was made from the same inputs."""
-    progress = progress or NoProgress()
-    state = state or BuildState()
-    progress.phase("catalog")
-    catalog = build_catalog(snapshot, config.publish, now=now, timezone=config.timezone)
-    del snapshot  # the raw records (most of the memory at 10,000 courses) are not needed now
-    content = load_content(config.root / config.site.content_dir)
-    urls = Urls(config.site.language)
-    pages = plan_pages(catalog, content, urls, config.site.per_page, search=config.site.search)
-    theme = find_theme(config.site.theme, config.root)
-    assets = static_assets([theme / "static", config.root / "static"])
-    site = SiteInfo(
-        title=config.site.title,
-        language=config.site.language,
-        menu=tuple(sorted((p for p in content if p.menu is not None), key=lambda p: p.menu)),
-        url=config.site_url,
-        description=config.site.description,
-        organization=config.site.organization,
-        search=config.site.search,
-    )
-    locale = get_locale(config.site.language)
-    renderer = Renderer(
-        theme=theme,
-        overrides=config.root / config.site.templates_dir,
-        locale=locale,
-        urls=urls,
-        site=site,
-        catalog=catalog,
-        assets=assets,
-    )
-    inputs = PageInputs(renderer, catalog, site, assets)
-    output = config.output_path
-    files: dict[str, bytes] = {}
-    kept: set[str] = set()
-    digests: dict[str, str] = {}
-    progress.phase("checking", len(pages))
-    try:
-        for page in pages:
-            progress.advance()
-            digests[page.path] = inputs.page(page)
-            if state.unchanged(output, page.path, digests[page.path]):
-                kept.add(page.path)
-        progress.phase("rendering", len(pages) - len(kept))
-        files.update(render_pages(renderer, [p for p in pages if p.path not in kept], progress))
-        for path, data in assets.values():
-            files[path] = data
-        progress.phase("calendars")
-        calendars = calendar_files(catalog, site, urls, locale, state, output)
-        files.update(calendars.files)
-        kept |= calendars.kept
-        digests.update(calendars.digests)
-        progress.phase("feeds")
-        files.update(machine_files(catalog, pages, site, urls, locale))
-    finally:
-        clear_cache()
-    return RenderedSite(files, frozenset(kept), digests, len(pages))
-
-
-#: Below this many pages a second process costs more than it saves (measured: bench/).
-PARALLEL_MIN_PAGES = 400
-#: Pages per task handed to a worker: big enough to keep the pipe busy, small enough to
-#: share the work evenly.
-PARALLEL_CHUNK = 64
-#: What forked workers inherit: the renderer and the pages (never pickled, only indexed).
-_WORK: tuple[Renderer, list[Page]] | None = None
-
-
-def render_pages(renderer: Renderer, pages: list[Page], progress: Progress) -> dict[str, bytes]:
-    """The pages' bytes; on a machine with several cores and enough pages, from forked
-    workers that inherit the catalog, so nothing but the finished bytes crosses a pipe."""
-    workers = _workers(len(pages))
-    if workers < 2:
-        return render_pages_serially(renderer, pages, progress)
-    global _WORK
-    _WORK = (renderer, pages)
-    try:
-        chunks = [
-            (start, min(start + PARALLEL_CHUNK, len(pages)))
-            for start in range(0, len(pages), PARALLEL_CHUNK)
-        ]
-        rendered = {}
-        try:
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-        except OSError:  # no working semaphores here (some containers): render in this process
-            _WORK = None
-            return render_pages_serially(renderer, pages, progress)
-        # A worker that dies (killed for memory) fails the build with BrokenProcessPool,
-        # instead of leaving it waiting forever with the lock held.
-        with pool:
-            for done in pool.map(_render_chunk, chunks):
-                rendered.update(done)
-                progress.advance(len(done))
-        return rendered
-    finally:
-        _WORK = None
-
-
-def render_pages_serially(
-    renderer: Renderer, pages: list[Page], progress: Progress
-) -> dict[str, bytes]:
-    rendered = {}
-    for page in pages:
-        rendered[page.path] = renderer.render(page)
-        progress.advance()
-    return rendered
-
-
-def _render_chunk(bounds: tuple[int, int]) -> list[tuple[str, bytes]]:
-    assert _WORK is not None
-    renderer, pages = _WORK
-    return [(pages[i].path, renderer.render(pages[i])) for i in range(*bounds)]
-
-
-def _workers(pages: int) -> int:
-    """Processes to render with: one unless it pays, and never by forking a process that runs
-    threads (the preview server, the demo's emulator), which fork does not copy safely."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    if pages < PARALLEL_MIN_PAGES or cores < 2 or threading.active_count() > 1:
-        return 1
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return min(cores, 4)
-
-
-class PageInputs:
-    """The input digest of a page: its template files, its own data, the site-wide settings,
-    and the whole catalog only when its templates read the ``catalog`` global."""
-
-    def __init__(self, renderer: Renderer, catalog: Catalog, site: SiteInfo, assets) -> None:
-        self.renderer = renderer
-        self.catalog = catalog
-        self.common = digest(site, {name: path for name, (path, _) in assets.items()})
-        self._catalog_digest: str | None = None
-        self._filters_digest: str | None = None
-
-    def page(self, page: Page) -> str:
-        used = self.renderer.globals_used(page.template)
-        extra = []
-        if used is None or "catalog" in used:
-            extra.append(self.catalog_digest())
-        if used is None or "filter_groups" in used:
-            if self._filters_digest is None:
-                self._filters_digest = digest(self.renderer.filter_groups())
-            extra.append(self._filters_digest)
-        return digest(
-            page.path,
-            page.template,
-            self.renderer.template_digest(page.template),
-            self.common,
-            page.context,
-            *extra,
-        )
-
-    def catalog_digest(self) -> str:
-        """Everything the catalog shows; not ``now`` (the model already reflects the day)."""
-        if self._catalog_digest is None:
-            c = self.catalog
-            self._catalog_digest = digest(
-                c.courses, c.categories, c.venues, c.cities, c.dates, c.fetched_at
-            )
-        return self._catalog_digest
-
-
-def course_address(site: SiteInfo, urls: Urls) -> Callable[[Course], str] | None:
-    """A course page's public address, for calendars and the feed; None without base_url."""
-    if not site.url:
-        return None
-    return lambda course: absolute(site.url, urls.course(course))
-
-
-def calendar_files(
-    catalog: Catalog, site: SiteInfo, urls: Urls, locale: Locale, state: BuildState, output
-) -> RenderedSite:
-    """The .ics files, each rendered only when the course or date it shows changed."""
-    page_url = course_address(site, urls)
-    calendar_site = CalendarSite(
-        title=site.title,
-        host=urlsplit(site.url).hostname or "catalog-gen.invalid",
-        language=site.language,
-        page_url=page_url or (lambda course: None),
-        online_label=locale.t("online"),
-    )
-    common = digest("ics", site.title, site.url, site.language, calendar_site.online_label)
-    writer = CalendarWriter(calendar_site)
-    files: dict[str, bytes] = {}
-    kept: set[str] = set()
-    digests: dict[str, str] = {}
-
-    def add(path: str, inputs: str, make) -> bool:
-        digests[path] = inputs
-        if state.unchanged(output, path, inputs):
-            kept.add(path)
-            return True
-        files[path] = make()
-        return False
-
-    for course in catalog.courses:
-        if not course.dates:
-            continue
-        path = urls.course_calendar(course)
-        if add(path, digest(common, course), lambda course=course: writer.course_calendar(course)):
-            with contextlib.suppress(OSError):  # its events, for the site feed below
-                writer.reuse((output / path).read_bytes())
-        for d in course.dates:
-            add(
-                urls.date_calendar(course, d),
-                digest(common, course, d),
-                lambda course=course, d=d: writer.date_calendar(course, d),
-            )
-    everything = digest(common, [(catalog.course(d.course_id), d) for d in catalog.dates])
-    add(urls.site_calendar(), everything, lambda: writer.site_calendar(catalog))
-    return RenderedSite(files, frozenset(kept), digests, 0)
-
-
-def machine_files(
-    catalog: Catalog, pages: list[Page], site: SiteInfo, urls: Urls, locale: Locale
-) -> dict[str, bytes]:
-    """sitemap.xml, robots.txt and the Atom feed (sitemap and feed need site.url): cheap
-    enough to make every time."""
-    page_url = course_address(site, urls)
-    files: dict[str, bytes] = {}
-    files[ROBOTS] = robots_txt(site.url, SITEMAP if site.url else None)
-    if site.url and page_url is not None:
-        files[SITEMAP] = sitemap_xml(pages, site.url)
-        files[urls.feed()] = atom_feed(
-            catalog,
-            FeedSite(
-                title=locale.t("feed_title", site=site.title),
-                author=site.provider,
-                site_url=site.url,
-                feed_path=urls.feed(),
-                language=site.language,
-                page_url=page_url,
-                entry_title=lambda course, d: locale.t(
-                    "feed_entry", course=course.title, date=locale.date(d.start_date, "long")
-                ),
-            ),
-        )
-    return files

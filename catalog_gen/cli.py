@@ -40,8 +40,8 @@ from catalog_gen.redact import RedactingFilter, redact, register_secret
 
 if TYPE_CHECKING:  # the pipeline is imported by the commands that run it: --help stays quick
     from catalog_gen.build import BuildReport
-    from catalog_gen.fetch import FetchReport
     from catalog_gen.snapshot import SnapshotDiff
+    from catalog_gen.source.fetch import FetchReport
 
 log = logging.getLogger("catalog_gen")
 
@@ -299,7 +299,7 @@ def fetch(
     venues, instructors and products until they are older than sync.reference_ttl_days.
     A run that fails or is interrupted leaves the last snapshot exactly as it was.
     """
-    from catalog_gen.fetch import run_fetch
+    from catalog_gen.source.fetch import run_fetch
 
     _setup_logging(ctx.obj["verbose"], quiet=quiet)
     config = _config(ctx)
@@ -320,8 +320,8 @@ def _api(config: Config, demo: bool, now: datetime):
         register_secret(access.api_key)
         yield config, access
         return
-    from catalog_gen.frontcore.emulator import Emulator  # only demo runs pay for it
-    from catalog_gen.frontcore.sample import generate_catalog
+    from catalog_gen.demo.emulator import Emulator  # only demo runs pay for it
+    from catalog_gen.demo.sample import generate_catalog
 
     key = secrets.token_hex(16)
     register_secret(key)
@@ -361,7 +361,8 @@ def diff(
     OLD and NEW name snapshots by folder name, sequence number (7) or position from the end
     (-1 is the newest, -2 the one before). Default: the last two snapshots.
     """
-    from catalog_gen.snapshot import SnapshotStore, diff_snapshots
+    from catalog_gen.snapshot import diff_snapshots
+    from catalog_gen.source.store import SnapshotStore
 
     for ref in (old, new):  # -1 and -2 are positions; anything else with a dash is a typo
         if ref is not None and ref.startswith("-") and not ref[1:].isdigit():
@@ -530,9 +531,9 @@ def serve(
     browser and the next good save recovers. Ctrl-C stops it.
     """
     from catalog_gen.build import run_build
-    from catalog_gen.fetch import run_fetch
-    from catalog_gen.render import find_theme
     from catalog_gen.serve import Preview, source_paths, watched_paths
+    from catalog_gen.site.render import find_theme
+    from catalog_gen.source.fetch import run_fetch
 
     _setup_logging(ctx.obj["verbose"], quiet=False)
     config = _config(ctx)

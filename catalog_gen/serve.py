@@ -35,8 +35,8 @@ import watchfiles
 from catalog_gen.build import BuildReport
 from catalog_gen.config import Config
 from catalog_gen.errors import CatalogGenError
-from catalog_gen.pages import NOT_FOUND
 from catalog_gen.redact import redact
+from catalog_gen.site.pages import NOT_FOUND
 
 EVENTS_PATH = "/__catalog-gen/events"
 HEARTBEAT_SECONDS = 15.0

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from catalog_gen.config import ApiAccess, Config, load_config
-from catalog_gen.frontcore.emulator import Emulator
-from catalog_gen.frontcore.sample import SampleCatalog, generate_catalog
+from catalog_gen.demo.emulator import Emulator
+from catalog_gen.demo.sample import SampleCatalog, generate_catalog
 
 OSLO = ZoneInfo("Europe/Oslo")
 TODAY = date(2026, 11, 23)

@@ -1,4 +1,4 @@
-"""The build state (catalog_gen.buildstate): render only what changed, and stay exact.
+"""The build state (catalog_gen.site.buildstate): render only what changed, and stay exact.
 
 The promise is twofold: an incremental build renders only the files whose inputs changed, and
 its output is byte for byte what a clean build of the same state would write. The main test
@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from catalog_gen.build import run_build
-from catalog_gen.buildstate import digest, load_state, state_path
-from catalog_gen.render import Renderer
+from catalog_gen.site.buildstate import digest, load_state, state_path
+from catalog_gen.site.render import Renderer
 from tests.conftest import NOW, env_without_key
 from tests.sitecheck import site_bytes
 from tests.test_site import PINNED, build_demo
@@ -110,7 +110,7 @@ def test_a_no_change_build_stops_before_loading_the_snapshot(project, monkeypatc
     run_build(config, project.access(), now=NOW)
     before = {p: os.stat(p).st_mtime_ns for p in config.output_path.rglob("*")}
     monkeypatch.setattr(
-        "catalog_gen.snapshot.SnapshotStore.load",
+        "catalog_gen.source.store.SnapshotStore.load",
         lambda *a: pytest.fail("a no-change build loaded the snapshot"),
     )
     report = run_build(config, None, now=NOW + timedelta(minutes=5))

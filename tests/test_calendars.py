@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar, Event
 
-from catalog_gen import calendars
-from catalog_gen.calendars import (
+from catalog_gen.config import load_config
+from catalog_gen.demo.sample import generate_catalog
+from catalog_gen.site import calendars
+from catalog_gen.site.calendars import (
     FALLBACK_STAMP,
     CalendarSite,
     CalendarWriter,
@@ -23,9 +25,8 @@ from catalog_gen.calendars import (
     date_calendar,
     site_calendar,
 )
-from catalog_gen.catalog import Catalog, Course, CourseDate, Seats, Session, Venue, build_catalog
-from catalog_gen.config import load_config
-from catalog_gen.frontcore.sample import generate_catalog
+from catalog_gen.site.catalog import build_catalog
+from catalog_gen.site.model import Catalog, Course, CourseDate, Seats, Session, Venue
 from catalog_gen.snapshot import Snapshot
 
 OSLO = ZoneInfo("Europe/Oslo")

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from catalog_gen.catalog import build_catalog
 from catalog_gen.config import PublishSettings
+from catalog_gen.site.catalog import build_catalog
 from catalog_gen.snapshot import Snapshot
 
 OSLO = ZoneInfo("Europe/Oslo")

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from catalog_gen.errors import ApiError
-from catalog_gen.frontcore.client import FrontcoreClient
-from catalog_gen.frontcore.transport import Transport
+from catalog_gen.source.client import FrontcoreClient
+from catalog_gen.source.transport import Transport
 
 
 def client_for(handler, page_size=3) -> tuple[FrontcoreClient, list[httpx.Request]]:

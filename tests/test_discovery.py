@@ -17,11 +17,11 @@ from pathlib import Path
 import icalendar
 import pytest
 
-from catalog_gen.catalog import build_catalog
 from catalog_gen.config import Config, PublishSettings
-from catalog_gen.feeds import FEED_ENTRIES, FeedSite, atom_feed, new_dates
-from catalog_gen.search import index_site
-from catalog_gen.snapshot import SnapshotStore
+from catalog_gen.site.catalog import build_catalog
+from catalog_gen.site.feeds import FEED_ENTRIES, FeedSite, atom_feed, new_dates
+from catalog_gen.site.search import index_site
+from catalog_gen.source.store import SnapshotStore
 from tests.conftest import NOW, run_cli
 from tests.sitecheck import pages, parse
 from tests.test_site import PINNED, build_demo

@@ -18,8 +18,8 @@ from datetime import date, datetime, timedelta
 import httpx
 import pytest
 
-from catalog_gen.frontcore.emulator import Emulator, LoggedRequest
-from catalog_gen.frontcore.sample import OSLO, SampleCatalog, generate_catalog
+from catalog_gen.demo.emulator import Emulator, LoggedRequest
+from catalog_gen.demo.sample import OSLO, SampleCatalog, generate_catalog
 from tests.conftest import interruptible
 
 TODAY = date(2026, 11, 23)
@@ -560,7 +560,7 @@ def test_standalone_runs_until_ctrl_c():
         [
             sys.executable,
             "-m",
-            "catalog_gen.frontcore.emulator",
+            "catalog_gen.demo.emulator",
             "--port",
             "0",
             "--courses",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog_gen.i18n import LANGUAGES, STRINGS, get_locale
+from catalog_gen.site.i18n import LANGUAGES, STRINGS, get_locale
 
 THEMES = Path(__file__).resolve().parent.parent / "themes"
 

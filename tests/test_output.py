@@ -1,4 +1,4 @@
-"""Publishing into site/ (catalog_gen.output): atomic, incremental, never destructive.
+"""Publishing into site/ (catalog_gen.site.publish): atomic, incremental, never destructive.
 
 publish_site promises: a build that fails or is killed leaves the old site byte-identical; an
 unchanged file keeps its inode and mtime (hard-linked, so rsync/CDN uploads send only what
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from catalog_gen import output
 from catalog_gen.errors import BuildError
-from catalog_gen.output import MARKER, MARKER_TEXT, OutputReport, publish_site
+from catalog_gen.site import publish as output
+from catalog_gen.site.publish import MARKER, MARKER_TEXT, OutputReport, publish_site
 
 FILES = {
     "index.html": b"<h1>Kurs</h1>",
@@ -271,7 +271,7 @@ KILLED_MIDWAY = textwrap.dedent(
     from collections.abc import Mapping
     from pathlib import Path
 
-    from catalog_gen.output import publish_site
+    from catalog_gen.site.publish import publish_site
 
     class DiesOnTheFiftiethWrite(Mapping):
         '''publish_site reads each value once to compare it, and again to write it.'''

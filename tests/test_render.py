@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 
 from catalog_gen.build import run_build
-from catalog_gen.buildstate import state_path
 from catalog_gen.config import ApiAccess, load_config
+from catalog_gen.demo.emulator import Emulator
+from catalog_gen.demo.sample import generate_catalog
 from catalog_gen.errors import BuildError, ConfigError, TemplateError
-from catalog_gen.fetch import run_fetch
-from catalog_gen.frontcore.emulator import Emulator
-from catalog_gen.frontcore.sample import generate_catalog
-from catalog_gen.i18n import get_locale
-from catalog_gen.output import MARKER
-from catalog_gen.pages import Urls
-from catalog_gen.render import Renderer, SiteInfo, find_theme, relative_url
+from catalog_gen.site.buildstate import state_path
+from catalog_gen.site.i18n import get_locale
+from catalog_gen.site.pages import Urls
+from catalog_gen.site.publish import MARKER
+from catalog_gen.site.render import Renderer, SiteInfo, find_theme, relative_url
+from catalog_gen.source.fetch import run_fetch
 from tests.conftest import API_KEY, NOW, TODAY
 from tests.sitecheck import internal_targets, pages, parse, site_bytes, site_tree
 

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from catalog_gen.sanitize import ALLOWED_TAGS, plain_text, sanitize_html
+from catalog_gen.site.sanitize import ALLOWED_TAGS, plain_text, sanitize_html
 
 
 class Elements(HTMLParser):

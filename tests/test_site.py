@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog_gen.frontcore.sample import HOSTILE_TITLE
+from catalog_gen.demo.sample import HOSTILE_TITLE
 from tests.conftest import run_cli
 from tests.sitecheck import html5_errors, internal_targets, pages, parse, site_bytes, site_tree
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from catalog_gen.slugs import MAX_LENGTH, assign_slugs, slugify
+from catalog_gen.site.slugs import MAX_LENGTH, assign_slugs, slugify
 
 
 @pytest.mark.parametrize(

@@ -11,18 +11,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from catalog_gen import snapshot as snapshot_module
 from catalog_gen.errors import GuardRefused, SnapshotError
-from catalog_gen.lock import RunLock
 from catalog_gen.snapshot import (
     Snapshot,
-    SnapshotStore,
     changed_fields,
     diff_snapshots,
     first_seen,
     record_digest,
-    snapshot_files,
 )
+from catalog_gen.source import store as snapshot_module
+from catalog_gen.source.lock import RunLock
+from catalog_gen.source.store import SnapshotStore, snapshot_files
 
 T0 = datetime(2026, 11, 23, 3, 15, tzinfo=UTC)
 
@@ -210,7 +209,7 @@ def test_lock_refuses_a_second_holder_and_names_the_first(tmp_path):
 def test_lock_of_a_killed_process_is_released_by_the_kernel(tmp_path):
     code = (
         "import os, sys, pathlib\n"
-        "from catalog_gen.lock import RunLock\n"
+        "from catalog_gen.source.lock import RunLock\n"
         f"RunLock(pathlib.Path({str(tmp_path)!r})).__enter__()\n"
         "print('locked', flush=True)\n"
         "os.kill(os.getpid(), 9)\n"

@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import pytest
 
+from catalog_gen.demo.sample import generate_catalog
 from catalog_gen.errors import ApiError, AuthError, GuardRefused
-from catalog_gen.fetch import run_fetch
-from catalog_gen.frontcore.sample import generate_catalog
-from catalog_gen.frontcore.transport import RateLimiter
-from catalog_gen.lock import RunLock
-from catalog_gen.snapshot import SnapshotStore
+from catalog_gen.source.fetch import run_fetch
+from catalog_gen.source.lock import RunLock
+from catalog_gen.source.store import SnapshotStore
+from catalog_gen.source.transport import RateLimiter
 from tests.conftest import NOW, TODAY, max_requests_in_any_second
 
 DETAIL = re.compile(r"^(/api)?/v2/courses/\d+$")

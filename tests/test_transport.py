@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from catalog_gen.errors import ApiError, AuthError
-from catalog_gen.frontcore.transport import (
+from catalog_gen.source.transport import (
     WINDOW_MARGIN,
     RateLimiter,
     Transport,

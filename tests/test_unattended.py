@@ -13,7 +13,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from catalog_gen.snapshot import SnapshotStore
+from catalog_gen.source.store import SnapshotStore
 from tests.conftest import API_KEY, interruptible
 from tests.sitecheck import site_bytes, site_tree
 

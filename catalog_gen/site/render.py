@@ -32,12 +32,12 @@ import jinja2
 import jinja2.meta
 from markupsafe import Markup
 
-from catalog_gen.catalog import FACETS, Catalog, Course, FacetValue
-from catalog_gen.content import ContentPage
 from catalog_gen.errors import BuildError, TemplateError
-from catalog_gen.i18n import Locale
-from catalog_gen.pages import NOT_FOUND, Page, Pagination, Urls, absolute
-from catalog_gen.structured import Provider, course_data, course_list_data, script_json
+from catalog_gen.site.content import ContentPage
+from catalog_gen.site.i18n import Locale
+from catalog_gen.site.jsonld import Provider, course_data, course_list_data, script_json
+from catalog_gen.site.model import FACETS, Catalog, Course, FacetValue
+from catalog_gen.site.pages import NOT_FOUND, Page, Pagination, Urls, absolute
 
 THEME_PREFIX = "!theme"
 
@@ -67,7 +67,7 @@ def find_theme(name: str, project_root: Path) -> Path:
     bundled = importlib.resources.files("catalog_gen") / "themes" / name
     candidates.append(Path(str(bundled)))
     # A source checkout or editable install keeps the themes at the repository root.
-    candidates.append(Path(__file__).resolve().parent.parent / "themes" / name)
+    candidates.append(Path(__file__).resolve().parents[2] / "themes" / name)
     for folder in candidates:
         if (folder / "templates").is_dir():
             return folder

@@ -1,19 +1,31 @@
-"""What each file of the site was made from, so a build renders only what changed.
+"""What each file of the site is made of, and whether it must be made again: one module.
+
+A build renders only the files whose inputs changed (Lektor's build state is the model). The
+policy, in one place:
+
+- **A page** (``PageInputs``) is made of its path and template name, every template file it
+  uses (through extends, include and import, the project's override and the theme's own file),
+  the site-wide settings (``SiteInfo``) and the hashed names of the static files, and its own
+  page data (``Page.context``: the course, the list of courses, the pagination), fingerprinted
+  field by field through the catalog model. A page whose templates read the ``catalog`` or
+  ``filter_groups`` globals is also made of the whole catalog or the filter lists. The day
+  enters through the model: a date that passed or closed for booking changes the data.
+- **A calendar file** (``CalendarInputs``) is made of the course and the dates it holds, and
+  the calendar settings (site title, address, language, the "online" label).
+- **The whole build** (``build_inputs``) is made of the snapshot, the config, every theme,
+  template, static and content file, and the quarter hour, at which any zone's day may turn.
+  When it matches the last build's, nothing can have changed and the build stops before it
+  even loads the snapshot.
 
 After every successful build, ``<site>/../.<site>.build-state.json`` records, for every output
-file, a digest of its inputs (the records it shows, the template files it uses, the site-wide
-settings, and through the catalog model the day it was built for) together with the size and
-mtime of the file that was written. The next build computes the same digests; a file whose
-digest and on-disk stat still match is not rendered at all, and is kept as it is (Lektor's
-build state is the model).
-
-The whole build has a digest too (snapshot, config, every template, static and content file,
-and the quarter hour, at which any zone's day may turn). When it matches the last one,
-nothing can have changed and the build stops before it even loads the snapshot.
+file, its digest together with the size and mtime of the file that was written. The next build
+computes the same digests; a file whose digest and on-disk stat still match is not rendered at
+all, and is kept as it is. A file edited by hand in site/ is therefore made again.
 
 The state lives beside the site, not in it (it is not for the web server), and it is trusted
 only for the exact site folder it describes: it records that folder's inode, which changes with
-every swap, so a state left behind by a build killed after its swap is simply ignored.
+every swap, so a state left behind by a build killed after its swap is simply ignored. It is
+also trusted only for the same versions of catalog-gen and of the libraries that shape output.
 """
 
 from __future__ import annotations
@@ -26,13 +38,17 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 
 import orjson
 
 from catalog_gen import __version__
+from catalog_gen.config import Config
+from catalog_gen.site.model import Catalog, Course, CourseDate
+from catalog_gen.site.pages import Page
+from catalog_gen.site.render import Renderer, SiteInfo, find_theme
 
 #: Bump when what a digest covers changes, so old states are not trusted.
 STATE_VERSION = 1
@@ -225,3 +241,86 @@ def files_digest(paths: Iterable[Path]) -> str:
             hasher.update(b"\x00missing")
         hasher.update(b"\x1f")
     return hasher.hexdigest()[:32]
+
+
+# --- what each file is made of ------------------------------------------------------------------
+
+
+class PageInputs:
+    """The input digest of a page: its template files, its own data, the site-wide settings,
+    and the whole catalog only when its templates read the ``catalog`` global."""
+
+    def __init__(self, renderer: Renderer, catalog: Catalog, site: SiteInfo, assets) -> None:
+        self.renderer = renderer
+        self.catalog = catalog
+        self.common = digest(site, {name: path for name, (path, _) in assets.items()})
+        self._catalog_digest: str | None = None
+        self._filters_digest: str | None = None
+
+    def page(self, page: Page) -> str:
+        used = self.renderer.globals_used(page.template)
+        extra = []
+        if used is None or "catalog" in used:
+            extra.append(self.catalog_digest())
+        if used is None or "filter_groups" in used:
+            if self._filters_digest is None:
+                self._filters_digest = digest(self.renderer.filter_groups())
+            extra.append(self._filters_digest)
+        return digest(
+            page.path,
+            page.template,
+            self.renderer.template_digest(page.template),
+            self.common,
+            page.context,
+            *extra,
+        )
+
+    def catalog_digest(self) -> str:
+        """Everything the catalog shows; not ``now`` (the model already reflects the day)."""
+        if self._catalog_digest is None:
+            c = self.catalog
+            self._catalog_digest = digest(
+                c.courses, c.categories, c.venues, c.cities, c.dates, c.fetched_at
+            )
+        return self._catalog_digest
+
+
+class CalendarInputs:
+    """The input digest of a calendar file: the dates it holds, their courses, and the few
+    site settings a calendar shows (its name, the page links, the language)."""
+
+    def __init__(self, site: SiteInfo, online_label: str) -> None:
+        self.common = digest("ics", site.title, site.url, site.language, online_label)
+
+    def course(self, course: Course) -> str:
+        """A course's file: the course, and through it every published date."""
+        return digest(self.common, course)
+
+    def date(self, course: Course, course_date: CourseDate) -> str:
+        return digest(self.common, course, course_date)
+
+    def site(self, catalog: Catalog) -> str:
+        """The site-wide feed: every published date with its course."""
+        return digest(self.common, [(catalog.course(d.course_id), d) for d in catalog.dates])
+
+
+def build_inputs(config: Config, snapshot: str, now: datetime) -> str:
+    """The digest of everything a build reads: when it equals the last build's, the site
+    cannot differ. ``snapshot`` names the snapshot's data (its name and manifest digest).
+    "Today" enters as the quarter hour in UTC, when every zone's day turns."""
+    theme = find_theme(config.site.theme, config.root)
+    sources = [
+        path
+        for folder in (
+            theme,
+            config.root / config.site.templates_dir,
+            config.root / "static",
+            config.root / config.site.content_dir,
+        )
+        if folder.is_dir()
+        for path in folder.rglob("*")
+        if path.is_file()
+    ]
+    moment = now.astimezone(UTC)
+    quarter = moment.replace(minute=moment.minute // 15 * 15, second=0, microsecond=0)
+    return digest(snapshot, config, files_digest(sources), quarter.isoformat())

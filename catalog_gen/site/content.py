@@ -24,7 +24,7 @@ import markdown
 import yaml
 
 from catalog_gen.errors import BuildError
-from catalog_gen.slugs import slugify
+from catalog_gen.site.slugs import slugify
 
 MARKDOWN_EXTENSIONS = ("extra", "sane_lists", "smarty")
 

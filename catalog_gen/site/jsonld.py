@@ -22,8 +22,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from catalog_gen.catalog import Course, CourseDate, Price
-from catalog_gen.sanitize import plain_text
+from catalog_gen.site.model import Course, CourseDate, Price
+from catalog_gen.site.sanitize import plain_text
 
 SCHEMA = "https://schema.org"
 DESCRIPTION_LIMIT = 500

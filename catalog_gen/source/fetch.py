@@ -15,12 +15,13 @@ from datetime import datetime
 
 from catalog_gen.config import ApiAccess, Config, public_base_url
 from catalog_gen.errors import GuardRefused
-from catalog_gen.frontcore.client import FrontcoreClient
-from catalog_gen.frontcore.transport import Transport
-from catalog_gen.lock import RunLock
 from catalog_gen.progress import Progress
-from catalog_gen.snapshot import Snapshot, SnapshotStore, diff_snapshots
-from catalog_gen.sync import sync_catalog
+from catalog_gen.snapshot import Snapshot, diff_snapshots
+from catalog_gen.source.client import FrontcoreClient
+from catalog_gen.source.lock import RunLock
+from catalog_gen.source.store import SnapshotStore
+from catalog_gen.source.sync import sync_catalog
+from catalog_gen.source.transport import Transport
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from datetime import datetime, timedelta
 
 from catalog_gen.config import SyncSettings
 from catalog_gen.errors import ApiError
-from catalog_gen.frontcore.client import REFERENCE_LISTS, FrontcoreClient
 from catalog_gen.progress import NoProgress, Progress
 from catalog_gen.snapshot import Snapshot, first_seen, record_digest
+from catalog_gen.source.client import REFERENCE_LISTS, FrontcoreClient
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Timezone, vDuration, vText
 from icalendar.timezone.tzid import tzid_from_dt
 
-from catalog_gen.catalog import Catalog, Course, CourseDate, Session, Venue
+from catalog_gen.site.model import Catalog, Course, CourseDate, Session, Venue
 
 #: How often a subscribed calendar app should fetch the site feed again.
 FEED_REFRESH = timedelta(hours=12)

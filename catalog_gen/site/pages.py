@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from catalog_gen.catalog import (
+from catalog_gen.errors import BuildError
+from catalog_gen.site.content import ContentPage
+from catalog_gen.site.model import (
     FACETS,
     Catalog,
     Category,
@@ -26,8 +28,6 @@ from catalog_gen.catalog import (
     FacetValue,
     Venue,
 )
-from catalog_gen.content import ContentPage
-from catalog_gen.errors import BuildError
 
 #: Folder names per site language: visitors read URLs too.
 SEGMENTS = {

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from catalog_gen.catalog import Catalog, Course, CourseDate
-from catalog_gen.pages import Page, absolute
+from catalog_gen.site.model import Catalog, Course, CourseDate
+from catalog_gen.site.pages import Page, absolute
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 ATOM_NS = "http://www.w3.org/2005/Atom"

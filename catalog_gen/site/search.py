@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from catalog_gen.errors import BuildError
-from catalog_gen.pages import SEARCH_INDEX
+from catalog_gen.site.pages import SEARCH_INDEX
 
 #: A big site's index takes seconds; a hung indexer must not hang a nightly run.
 INDEX_TIMEOUT_SECONDS = 600

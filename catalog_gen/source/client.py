@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from catalog_gen.errors import ApiError
-from catalog_gen.frontcore.transport import Transport
+from catalog_gen.source.transport import Transport
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ makes the choices of its §9.2 configurable, so the client is tested against bot
 - injectable faults (5xx, dropped connections, slow and truncated answers, errors with 200).
 
 Every request answered, faulted or refused, is logged, so tests count requests instead of
-guessing. Run it standalone with ``python -m catalog_gen.frontcore.emulator``.
+guessing. Run it standalone with ``python -m catalog_gen.demo.emulator``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from catalog_gen.frontcore.sample import OSLO, SampleCatalog, generate_catalog
+from catalog_gen.demo.sample import OSLO, SampleCatalog, generate_catalog
 
 DEFAULT_LIMIT = 75
 BATCH_DEFAULT_LIMIT = 25
@@ -657,7 +657,7 @@ def _discard_body(handler: BaseHTTPRequestHandler) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Serve a generated catalog in the foreground until Ctrl-C."""
     parser = argparse.ArgumentParser(
-        prog="python -m catalog_gen.frontcore.emulator",
+        prog="python -m catalog_gen.demo.emulator",
         description="Serve a generated sample catalog through a local Frontcore v2 emulator.",
     )
     parser.add_argument("--port", type=int, default=8765)

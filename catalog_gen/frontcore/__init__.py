@@ -1,4 +1,0 @@
-"""Everything that speaks Frontcore: transport, client, emulator and sample data.
-
-Nothing in this package knows about snapshots, pages or rendering.
-"""
