@@ -1,0 +1,108 @@
+"""Odd data from the API: what was found, in which record, and what catalog-gen did instead.
+
+One awkward record must never stop a night's publish. Wherever catalog-gen reads a value the
+API sent (the fetch at the API boundary, the catalog model when it applies the publishing
+rules), a value it cannot use as it is gets a safe, documented fallback, and the reader adds an
+:class:`Anomaly` naming the record, the field and the value. The build reports them grouped,
+one line per kind (``KINDS`` says what each kind means and what was done), so an operator reads
+"3 course dates with an unknown status id …" rather than three hundred lines.
+
+Anomalies are data, not errors: only what the operator controls (config, templates, content
+files, the API being down or refusing the key) fails a build.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+#: Every kind of anomaly, with the fallback a reader of the report needs to know. Keys are
+#: stable (scripts and the build state use them); the docs list them all (a test checks).
+KINDS: dict[str, str] = {}
+
+#: How many records a report line names before it says "and N more".
+SHOWN_PER_KIND = 5
+#: A value is shown up to this many characters.
+VALUE_LIMIT = 60
+
+
+def kind(key: str, fallback: str) -> str:
+    """Declare a kind of anomaly (at import time, beside the code that reports it)."""
+    if key in KINDS and KINDS[key] != fallback:
+        raise ValueError(f"anomaly kind {key!r} declared twice")
+    KINDS[key] = fallback
+    return key
+
+
+@dataclass(frozen=True, order=True)
+class Anomaly:
+    """One value catalog-gen could not use as it was."""
+
+    kind: str
+    #: The record, as an operator finds it in Frontcore: "course 22002", "course date 9304757".
+    record: str
+    #: The field, dotted for nested values: "title", "status.id", "seats.free.num".
+    field: str
+    #: The value as received, shortened (see :func:`shown`).
+    value: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What makes it the same anomaly on the next run (the value may differ)."""
+        return (self.kind, self.record, self.field)
+
+
+def shown(value: object) -> str:
+    """A received value as a report shows it: JSON-ish, one line, at most VALUE_LIMIT chars."""
+    if isinstance(value, str):
+        text = repr(value)
+    elif value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= VALUE_LIMIT else text[: VALUE_LIMIT - 1] + "…"
+
+
+class Anomalies:
+    """The anomalies one run found, in the order found, each reported once."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, str, str], Anomaly] = {}
+
+    def add(self, kind: str, record: str, field: str, value: object) -> None:
+        """Note that ``record``'s ``field`` held ``value``, handled as ``KINDS[kind]`` says."""
+        if kind not in KINDS:
+            raise KeyError(f"undeclared anomaly kind {kind!r}")
+        anomaly = Anomaly(kind, record, field, shown(value))
+        self._found.setdefault(anomaly.key, anomaly)
+
+    def extend(self, anomalies: Iterable[Anomaly]) -> None:
+        for anomaly in anomalies:
+            self._found.setdefault(anomaly.key, anomaly)
+
+    def __iter__(self) -> Iterator[Anomaly]:
+        return iter(self._found.values())
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+    def __bool__(self) -> bool:
+        return bool(self._found)
+
+
+def report_lines(anomalies: Iterable[Anomaly]) -> list[str]:
+    """One line per kind, in kind order: the count, the fallback, the first few records."""
+    by_kind: dict[str, list[Anomaly]] = defaultdict(list)
+    for anomaly in anomalies:
+        by_kind[anomaly.kind].append(anomaly)
+    lines = []
+    for key in sorted(by_kind):
+        found = sorted(by_kind[key])
+        named = "; ".join(f"{a.record} {a.field}={a.value}" for a in found[:SHOWN_PER_KIND])
+        more = f"; and {len(found) - SHOWN_PER_KIND} more" if len(found) > SHOWN_PER_KIND else ""
+        lines.append(f"{len(found)} × {KINDS[key]} [{key}]: {named}{more}")
+    return lines
