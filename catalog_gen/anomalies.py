@@ -54,16 +54,14 @@ class Anomaly:
 
 
 def shown(value: object) -> str:
-    """A received value as a report shows it: JSON-ish, one line, at most VALUE_LIMIT chars."""
-    if isinstance(value, str):
-        text = repr(value)
-    elif value is None:
+    """A received value as a report shows it: one line (repr escapes line breaks and control
+    characters), at most VALUE_LIMIT characters."""
+    if value is None:
         text = "null"
     elif isinstance(value, bool):
         text = "true" if value else "false"
     else:
         text = repr(value)
-    text = " ".join(text.split())
     return text if len(text) <= VALUE_LIMIT else text[: VALUE_LIMIT - 1] + "…"
 
 
