@@ -41,6 +41,10 @@ _BLOCK = re.compile(r"<\s*(p|br|ul|ol|li|h[1-6]|div|table|blockquote)\b", re.IGN
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 _BLANK_LINES = re.compile(r"\n\s*\n")
+#: A link's start or end tag, and an attribute, in nh3's output: there "<", ">" and '"' in
+#: text and attribute values are always escaped, so these see tags and attributes only.
+_LINK_TAG = re.compile(r"<(/?)a(?=[\s>])([^>]*)>")
+_ATTRIBUTE = re.compile(r'([^\s="]+)="[^"]*"')
 
 _CLEANER = nh3.Cleaner(
     tags=set(ALLOWED_TAGS),
@@ -65,7 +69,7 @@ def sanitize_html(text: str | None) -> str:
     if not _BLOCK.search(text):
         text = _paragraphs(text)
     cleaned = _CLEANER.clean(text)
-    if "<a" in cleaned:
+    if not _links_lead_somewhere(cleaned):
         cleaned = _LinkUnwrapper.unwrap(cleaned)
     return cleaned.strip()
 
@@ -91,6 +95,20 @@ def _paragraphs(text: str) -> str:
     """Line breaks typed as plain text → <p> and <br>; the text itself stays as it is."""
     blocks = [b.strip() for b in _BLANK_LINES.split(text) if b.strip()]
     return "".join("<p>" + "<br>".join(b.splitlines()) + "</p>" for b in blocks)
+
+
+def _links_lead_somewhere(markup: str) -> bool:
+    """Whether every link in nh3's output has an href and none is inside another: the usual
+    case, told without parsing (parsing every text again would triple the sanitising time)."""
+    depth = 0
+    for tag in _LINK_TAG.finditer(markup):
+        if tag.group(1):
+            depth -= 1
+            continue
+        depth += 1
+        if depth > 1 or "href" not in _ATTRIBUTE.findall(tag.group(2)):
+            return False
+    return True
 
 
 class _LinkUnwrapper(HTMLParser):
