@@ -48,6 +48,13 @@ log = logging.getLogger("catalog_gen")
 #: Demo runs keep their snapshots apart so they never mix with a real catalog's history.
 DEMO_SUBDIR = "demo"
 DEMO_URL = "https://kurs.example.com/"
+#: The demo's site.description (by site language), as a real catalog.toml would set one.
+DEMO_DESCRIPTION = {
+    "nb": "Finn kurs i hele landet, med datoer, kurssteder og ledige plasser, og meld deg på. "
+    "En demo av catalog-gen med generert eksempeldata.",
+    "en": "Find courses across Norway, with dates, venues and free seats, and book a place. "
+    "A catalog-gen demo with generated sample data.",
+}
 DEMO_COURSES = 48
 INTERRUPTED = 130
 
@@ -380,8 +387,13 @@ def _api(config: Config, demo: bool, now: datetime):
 
 def _demo_config(config: Config) -> Config:
     """Demo runs keep their snapshots in a folder of their own, and publish (on paper) at a
-    reserved example address, so the demo shows canonical links, the sitemap and the feed."""
-    site = dataclasses.replace(config.site, base_url=config.site.base_url or DEMO_URL)
+    reserved example address with a description, so the demo shows canonical links, the
+    sitemap, the feed and meta descriptions as a configured site has them."""
+    site = dataclasses.replace(
+        config.site,
+        base_url=config.site.base_url or DEMO_URL,
+        description=config.site.description or DEMO_DESCRIPTION[config.site.language],
+    )
     return dataclasses.replace(
         config, snapshot_dir=str(Path(config.snapshot_dir) / DEMO_SUBDIR), site=site
     )

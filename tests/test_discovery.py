@@ -17,6 +17,7 @@ from pathlib import Path
 import icalendar
 import pytest
 
+from catalog_gen.cli import DEMO_DESCRIPTION
 from catalog_gen.config import Config, PublishSettings
 from catalog_gen.site.catalog import build_catalog
 from catalog_gen.site.feeds import FEED_ENTRIES, FeedSite, atom_feed, new_dates
@@ -88,6 +89,16 @@ def posixpath_join(page: str, ref: str) -> str:
     import posixpath
 
     return posixpath.normpath(posixpath.join(posixpath.dirname(page), ref))
+
+
+def test_the_demo_sets_a_site_description_for_pages_without_their_own(demo):
+    folder, _ = demo
+    site = folder / "site"
+    for page in pages(site):
+        described = parse(page).find_all("meta", attrs={"name": "description"})
+        assert len(described) == 1 and described[0]["content"].strip(), page
+    home = parse(site / "index.html").find("meta", attrs={"name": "description"})
+    assert home["content"] == DEMO_DESCRIPTION["nb"]
 
 
 def test_a_course_page_is_described_by_its_lead_text(demo):

@@ -13,16 +13,18 @@ from pathlib import Path
 import pytest
 
 from catalog_gen.build import run_build
-from catalog_gen.config import ApiAccess, load_config
+from catalog_gen.config import ApiAccess, PublishSettings, load_config
 from catalog_gen.demo.emulator import Emulator
 from catalog_gen.demo.sample import generate_catalog
 from catalog_gen.errors import BuildError, ConfigError, TemplateError
 from catalog_gen.site.buildstate import state_path
+from catalog_gen.site.catalog import build_catalog
 from catalog_gen.site.i18n import get_locale
 from catalog_gen.site.pages import Urls
 from catalog_gen.site.publish import MARKER
 from catalog_gen.site.render import Renderer, SiteInfo, find_theme, relative_url
 from catalog_gen.source.fetch import run_fetch
+from catalog_gen.source.store import SnapshotStore
 from tests.conftest import API_KEY, NOW, TODAY
 from tests.sitecheck import internal_targets, pages, parse, site_bytes, site_tree
 
@@ -289,6 +291,92 @@ def test_template_dependencies_follow_extends_include_import_and_the_theme_prefi
     }
     assert "filter_groups" in globals_of["home.html"] and "url" in globals_of["course.html"]
     assert "filter_groups" not in globals_of["course.html"]
+
+
+def meta_description(soup) -> str:
+    (described,) = soup.find_all("meta", attrs={"name": "description"})  # exactly one
+    assert soup.find("meta", property="og:description")["content"] == described["content"]
+    return described["content"]
+
+
+def test_without_site_description_every_page_is_described_by_what_it_shows(site_project):
+    site_project.write("content/om-oss.md", "---\ntitle: Om oss\n---\nVi holder kurs.\n")
+    site_project.build()
+    site = site_project.site
+    for page in pages(site):
+        assert meta_description(parse(page)).strip(), page
+    tail = "hos Kurskatalog, med datoer, steder og ledige plasser."
+    home = parse(site / "index.html")
+    count = home.select_one("main p.intro").get_text()  # "48 kurs"
+    assert meta_description(home) == f"Alle kurs: {count} {tail}"
+    for kind in ("by", "kategori", "sted", "maned"):
+        listing = parse(sorted(site.glob(f"{kind}/*/index.html"))[0])
+        heading, count = listing.h1.get_text(), listing.select_one("main p.intro").get_text()
+        assert meta_description(listing) == f"{heading}: {count} {tail}", kind
+    calendar = parse(site / "kalender" / "index.html")
+    dates = calendar.select_one("main p.intro").get_text()
+    assert meta_description(calendar) == (
+        f"Kurskalender: {dates} hos Kurskatalog, med steder og ledige plasser."
+    )
+    assert meta_description(parse(site / "om-oss" / "index.html")) == (
+        "Kurskatalog: kurs med datoer, steder og ledige plasser."
+    )
+    for page in site.glob("kurs/*/index.html"):  # a course with a lead is described by it
+        soup = parse(page)
+        assert meta_description(soup) == soup.select_one("article .lead").get_text()
+
+
+def test_site_description_describes_the_pages_without_their_own(site_project):
+    site_project.write(
+        "content/om-oss.md", "---\ntitle: Om oss\ndescription: Hvem vi er.\n---\nx\n"
+    )
+    site_project.build('[site]\ndescription = "Kurs for alle & enhver."\n')
+    site = site_project.site
+    for name in ("index.html", "kalender/index.html", "kategori/index.html", "404.html"):
+        assert meta_description(parse(site / name)) == "Kurs for alle & enhver.", name
+    assert meta_description(parse(site / "om-oss" / "index.html")) == "Hvem vi er."
+    course = parse(next(site.glob("kurs/*/index.html")))
+    assert meta_description(course) == course.select_one("article .lead").get_text()
+
+
+@pytest.mark.parametrize(
+    ("language", "going_ahead", "undated"),
+    [
+        ("nb", "Kurs X hos Katalog. Neste kurs: {date}, {city}.", "Kurs X hos Katalog. Ingen "
+         "planlagte datoer ennå."),
+        ("en", "Kurs X at Katalog. Next date: {date}, {city}.", "Kurs X at Katalog. No dates "
+         "scheduled yet."),
+    ],
+)  # fmt: skip
+def test_a_course_without_lead_is_described_by_its_title_and_next_date_going_ahead(
+    fetched, language, going_ahead, undated
+):
+    snapshot = SnapshotStore(fetched).latest()
+    catalog = build_catalog(snapshot, PublishSettings(), now=NOW)
+    # A course whose first two dates are in different cities, so the sentence shows which
+    # one it names once the first is canceled.
+    course = next(
+        c for c in catalog.courses if len(c.dates) >= 2 and "" != c.dates[0].city != c.dates[1].city
+    )
+    canceled = replace(course.dates[0], status="canceled")
+    course = replace(course, title="Kurs X", lead="", dates=(canceled, *course.dates[1:]))
+    locale = get_locale(language)
+    renderer = Renderer(
+        theme=find_theme("default", fetched),
+        overrides=fetched / "templates",
+        locale=locale,
+        urls=Urls(language),
+        site=SiteInfo("Katalog", language),
+        catalog=catalog,
+        assets={},
+    )
+    describe = renderer.env.globals["describe_course"]
+    upcoming = course.dates[1]
+    assert describe(course) == going_ahead.format(
+        date=locale.date(upcoming.start_date), city=upcoming.city
+    )
+    assert describe(replace(course, dates=(canceled,))) == undated
+    assert describe(replace(course, dates=())) == undated
 
 
 THEME_PAGES = [

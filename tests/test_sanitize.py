@@ -6,9 +6,12 @@ elements and attributes a browser would see, not about substrings.
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from catalog_gen.site.sanitize import ALLOWED_TAGS, plain_text, sanitize_html
 
@@ -20,11 +23,19 @@ class Elements(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.text: list[str] = []
+        self.open: list[str] = []  # the elements the parser is inside
+        self.nested_links = 0  # <a> start tags met inside an open <a>
         self.feed(markup)
         self.close()
 
     def handle_starttag(self, tag, attrs):
         self.tags.append((tag, dict(attrs)))
+        self.nested_links += tag == "a" and "a" in self.open
+        self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.open:
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag) :]
 
     def handle_startendtag(self, tag, attrs):
         self.tags.append((tag, dict(attrs)))
@@ -124,3 +135,76 @@ def test_plain_text_cuts_at_a_word_with_an_ellipsis():
     assert len(text) <= 20
     assert plain_text("Kort tekst", limit=20) == "Kort tekst"
     assert plain_text(None) == ""
+
+
+# -- links that lead nowhere ---------------------------------------------------------------
+
+UNSAFE_TARGETS = [
+    "javascript:alert(1)",
+    "  JaVaScRiPt:alert(1)",
+    "&#106;avascript:alert(1)",
+    "data:text/html;base64,PHNjcmlwdD4=",
+    "vbscript:msgbox(1)",
+    "ftp://example.no/fil",
+]
+
+
+@pytest.mark.parametrize("target", UNSAFE_TARGETS)
+def test_a_link_to_a_forbidden_target_is_unwrapped_to_its_text(target):
+    cleaned = sanitize_html(f'<p>Les <a href="{target}" title="Mer">dette &amp; mer</a>.</p>')
+    assert cleaned == "<p>Les dette &amp; mer.</p>"
+
+
+def test_an_anchor_without_href_is_unwrapped_and_links_beside_it_keep_theirs():
+    cleaned = sanitize_html(
+        '<p><a name="topp">Topp</a> og <a href="https://example.no/" title="a > b">lenke</a></p>'
+    )
+    elements = Elements(cleaned)
+    assert [tag for tag, _ in elements.tags] == ["p", "a"]
+    link = elements.tags[1][1]
+    assert link["href"] == "https://example.no/" and link["title"] == "a > b"
+    assert set(link["rel"].split()) == {"noopener", "noreferrer", "nofollow"}
+    assert "".join(elements.text) == "Topp og lenke"
+
+
+def test_a_link_inside_a_link_is_unwrapped():
+    # A table lets the HTML parser keep an <a> inside another; browsers then nest them.
+    markup = '<a href="https://a.example/"><table><tr><td><a href="https://b.example/">b</a>'
+    elements = Elements(sanitize_html(markup))
+    assert [attrs.get("href") for tag, attrs in elements.tags if tag == "a"] == [
+        "https://a.example/"
+    ]
+    assert elements.nested_links == 0 and "".join(elements.text) == "b"
+
+
+TAGS = ["p", "b", "em", "a", "a", "a", "ul", "li", "table", "td", "h2", "div", "span", "script"]
+HREFS = [None, "https://example.no/x", "mailto:kurs@example.no", "/lokal", "#a", *UNSAFE_TARGETS]
+#: Text with the characters markup is made of (no "<": random tags are the element strategy's).
+WORDS = st.text(alphabet="abc æøå &;#\"'>=\n", max_size=8)
+
+
+def _element(children):
+    def markup(tag: str, href: str | None, inner: list[str]) -> str:
+        attribute = "" if href is None else f' href="{href}"'
+        return f"<{tag}{attribute}>{''.join(inner)}</{tag}>"
+
+    return st.builds(markup, st.sampled_from(TAGS), st.sampled_from(HREFS), st.lists(children))
+
+
+PROVIDER_HTML = st.recursive(WORDS, _element, max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(PROVIDER_HTML)
+def test_every_link_left_leads_somewhere_and_no_word_is_lost(markup):
+    cleaned = sanitize_html(markup)
+    elements = Elements(cleaned)
+    for tag, attrs in elements.tags:
+        if tag == "a":
+            assert attrs.get("href") is not None, cleaned
+            assert not re.match(r"\s*(javascript|data|vbscript|ftp|&)", attrs["href"], re.I)
+            assert set(attrs["rel"].split()) == {"noopener", "noreferrer", "nofollow"}
+    assert elements.nested_links == 0, cleaned
+    # plain_text is nh3's text without any unwrapping: the words are the same, only the
+    # white space that turning plain lines into paragraphs spends may differ.
+    assert re.sub(r"\s+", "", "".join(elements.text)) == re.sub(r"\s+", "", plain_text(markup))

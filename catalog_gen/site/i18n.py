@@ -106,6 +106,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_found_title": "Fant ikke siden",
         "not_found_text": "Siden finnes ikke, eller kurset er ikke lenger i katalogen.",
         "back_home": "Til alle kurs",
+        # Meta descriptions of pages without their own text and a site without site.description.
+        "describe_site": "{site}: kurs med datoer, steder og ledige plasser.",
+        "describe_list": "{heading}: {courses} hos {site}, med datoer, steder og ledige plasser.",
+        "describe_dates": "{heading}: {dates} hos {site}, med steder og ledige plasser.",
+        "describe_course": "{title} hos {site}. Neste kurs: {when}.",
+        "describe_course_undated": "{title} hos {site}. Ingen planlagte datoer ennå.",
     },
     "en": {
         "skip_to_content": "Skip to content",
@@ -188,6 +194,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_found_title": "Page not found",
         "not_found_text": "This page does not exist, or the course is no longer in the catalog.",
         "back_home": "See all courses",
+        "describe_site": "{site}: courses with dates, venues and free seats.",
+        "describe_list": "{heading}: {courses} at {site}, with dates, venues and free seats.",
+        "describe_dates": "{heading}: {dates} at {site}, with venues and free seats.",
+        "describe_course": "{title} at {site}. Next date: {when}.",
+        "describe_course_undated": "{title} at {site}. No dates scheduled yet.",
     },
 }
 

@@ -161,6 +161,8 @@ class Renderer:
             list_json_ld=self._list_json_ld,
             facet_title=self._facet_title,
             filter_groups=self.filter_groups,
+            describe_list=self._describe_list,
+            describe_course=self._describe_course,
         )
         self._catalog = catalog
         self._filters: list[tuple[str, list[tuple[str, str]]]] | None = None
@@ -339,6 +341,32 @@ class Renderer:
         if value.kind == "language":
             return self.locale.language_name(value.key)
         return value.title
+
+    # Generated meta descriptions, for a site without site.description: every page gets one
+    # (search results show it; validators ask for it), said from what the page shows.
+    def _describe_list(self, heading: str, count: int, *, dates: bool = False) -> str:
+        """A list page's description: what it lists and how many (courses, or dates)."""
+        t, site = self.locale.t, self.site.title
+        if dates:
+            return t(
+                "describe_dates", heading=heading, dates=t("date_count", count=count), site=site
+            )
+        return t(
+            "describe_list", heading=heading, courses=t("course_count", count=count), site=site
+        )
+
+    def _describe_course(self, course: Course) -> str:
+        """A course page's description: its title, and where and when it next runs (the first
+        date that is going ahead, not a canceled or postponed one)."""
+        t, site = self.locale.t, self.site.title
+        going_ahead = (d for d in course.dates if d.status not in ("canceled", "postponed"))
+        upcoming = next(going_ahead, None)
+        if upcoming is None:
+            return t("describe_course_undated", title=course.title, site=site)
+        when = self.locale.date(upcoming.start_date)
+        if upcoming.city:
+            when = f"{when}, {upcoming.city}"
+        return t("describe_course", title=course.title, site=site, when=when)
 
     def _asset(self, name: str) -> str:
         if name not in self.assets:

@@ -4,7 +4,10 @@ Course texts come from the API and are typed by course providers into a rich-tex
 pasted from Word, or (once) by someone testing what happens with ``<script>``. They are cleaned
 with an allow-list (nh3, the Rust ``ammonia`` sanitiser): tags and attributes not listed below
 are dropped, ``script``/``style``/``iframe`` lose their content too, links keep only http(s) and
-mailto targets and get ``rel="noopener noreferrer nofollow"``. Anything else is escaped text.
+mailto targets and get ``rel="noopener noreferrer nofollow"``. Anything else is escaped text. A
+link whose target was not allowed (``javascript:``, ``data:``) is left by nh3 as an ``<a>``
+without ``href``, which HTML validators reject and screen readers announce as nothing; such a
+link, and one nested inside another link, is unwrapped to its text.
 
 One ``nh3.Cleaner`` serves the whole process; a text seen twice is cleaned once.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import html
 import re
 from functools import lru_cache
+from html.parser import HTMLParser
 
 import nh3
 
@@ -37,6 +41,10 @@ _BLOCK = re.compile(r"<\s*(p|br|ul|ol|li|h[1-6]|div|table|blockquote)\b", re.IGN
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 _BLANK_LINES = re.compile(r"\n\s*\n")
+#: A link's start or end tag, and an attribute, in nh3's output: there "<", ">" and '"' in
+#: text and attribute values are always escaped, so these see tags and attributes only.
+_LINK_TAG = re.compile(r"<(/?)a(?=[\s>])([^>]*)>")
+_ATTRIBUTE = re.compile(r'([^\s="]+)="[^"]*"')
 
 _CLEANER = nh3.Cleaner(
     tags=set(ALLOWED_TAGS),
@@ -60,7 +68,10 @@ def sanitize_html(text: str | None) -> str:
     text = text.replace("\r\n", "\n")
     if not _BLOCK.search(text):
         text = _paragraphs(text)
-    return _CLEANER.clean(text).strip()
+    cleaned = _CLEANER.clean(text)
+    if not _links_lead_somewhere(cleaned):
+        cleaned = _LinkUnwrapper.unwrap(cleaned)
+    return cleaned.strip()
 
 
 def plain_text(text: str | None, limit: int | None = None) -> str:
@@ -84,3 +95,61 @@ def _paragraphs(text: str) -> str:
     """Line breaks typed as plain text → <p> and <br>; the text itself stays as it is."""
     blocks = [b.strip() for b in _BLANK_LINES.split(text) if b.strip()]
     return "".join("<p>" + "<br>".join(b.splitlines()) + "</p>" for b in blocks)
+
+
+def _links_lead_somewhere(markup: str) -> bool:
+    """Whether every link in nh3's output has an href and none is inside another: the usual
+    case, told without parsing (parsing every text again would triple the sanitising time)."""
+    depth = 0
+    for tag in _LINK_TAG.finditer(markup):
+        if tag.group(1):
+            depth -= 1
+            continue
+        depth += 1
+        if depth > 1 or "href" not in _ATTRIBUTE.findall(tag.group(2)):
+            return False
+    return True
+
+
+class _LinkUnwrapper(HTMLParser):
+    """nh3's output again, without the ``<a>`` tags that lead nowhere: those without ``href``
+    and those inside another link (a link in a link is invalid HTML). Their text stays.
+
+    The input is nh3's serialisation of a parsed tree, so tags are balanced and text and
+    attribute values are escaped: every other tag and every character of text is copied as
+    it was written.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.out: list[str] = []
+        self.links: list[bool] = []  # for each open <a>: whether it is kept
+
+    @classmethod
+    def unwrap(cls, markup: str) -> str:
+        parser = cls()
+        parser.feed(markup)
+        parser.close()
+        return "".join(parser.out)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            keep = not any(self.links) and any(name == "href" for name, _ in attrs)
+            self.links.append(keep)
+            if not keep:
+                return
+        self.out.append(self.get_starttag_text() or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self.links and not self.links.pop():
+            return
+        self.out.append(f"</{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(data)
+
+    def handle_entityref(self, name: str) -> None:
+        self.out.append(f"&{name};")
+
+    def handle_charref(self, name: str) -> None:
+        self.out.append(f"&#{name};")

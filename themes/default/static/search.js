@@ -11,11 +11,14 @@
     autofocus: true,
     translations: { placeholder: element.getAttribute("data-label") || "" },
   });
-  // Pagefind's input has only a placeholder: tie it to the page's visible label.
+  // Pagefind's input has only a placeholder: tie it to the page's visible label. The label
+  // points at it only once it exists (a label for a missing control is invalid HTML).
   function label() {
     var input = element.querySelector("input");
     if (!input) return false;
     input.id = "search-input";
+    var text = document.querySelector("label.search-label");
+    if (text) text.htmlFor = input.id;
     return true;
   }
   if (!label()) {
