@@ -285,8 +285,9 @@ def _custom_properties(record: Mapping, name: str, reading: Reading) -> Fields:
 def _extra(record: Mapping, typed: frozenset[str], reading: Reading) -> Fields:
     """The record's fields the model does not type, as the API sent them; a value equal to
     another record's (its venue, its language) is kept once."""
+    left_out = typed | PERSONAL_FIELDS
     return Fields(
-        ((key, value) for key, value in record.items() if key not in typed | PERSONAL_FIELDS),
+        ((key, value) for key, value in record.items() if key not in left_out),
         shared=reading.shared,
     )
 
