@@ -6,10 +6,19 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import jinja2
 import pytest
 
+from catalog_gen.anomalies import Anomalies
 from catalog_gen.config import PublishSettings
-from catalog_gen.site.catalog import build_catalog
+from catalog_gen.site.catalog import (
+    COURSE_TYPED_FIELDS,
+    DATE_TYPED_FIELDS,
+    PERSONAL_FIELDS,
+    build_catalog,
+)
+from catalog_gen.site.model import Fields
+from catalog_gen.site.render import TemplateEnvironment
 from catalog_gen.snapshot import Snapshot
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -65,7 +74,7 @@ def cdate(did, cid, start="2026-12-01", **fields):
     return record
 
 
-def catalog_of(courses, dates, rules=RULES, now=NOW):
+def catalog_of(courses, dates, rules=RULES, now=NOW, anomalies=None):
     snapshot = Snapshot(
         fetched_at=datetime(2026, 11, 23, 3, 0, tzinfo=UTC),
         api_base="http://127.0.0.1/v2",
@@ -75,7 +84,7 @@ def catalog_of(courses, dates, rules=RULES, now=NOW):
         reference_fetched_at={},
         course_sources={},
     )
-    return build_catalog(snapshot, rules, now=now, timezone="Europe/Oslo")
+    return build_catalog(snapshot, rules, now=now, timezone="Europe/Oslo", anomalies=anomalies)
 
 
 def test_inactive_internal_and_corporate_courses_are_hidden_with_their_dates():
@@ -258,3 +267,150 @@ def test_placeholder_and_backwards_end_dates_are_no_end_dates():
     )
     ends = {d.id: d.end_date for d in catalog.dates}
     assert ends == {11: None, 12: None, 13: date(2026, 12, 7)}
+
+
+# --- custom properties and the other fields ---------------------------------------------------
+
+
+@pytest.mark.parametrize("none", [None, [], {}])
+def test_no_custom_properties_read_as_an_empty_mapping(none):
+    found = Anomalies()
+    catalog = catalog_of(
+        [course(1, custom_properties=none)], [cdate(1, 1, custom_properties=none)], anomalies=found
+    )
+    assert catalog.courses[0].custom_properties == {} == catalog.dates[0].custom_properties
+    assert not found
+
+
+def test_custom_properties_are_text_by_name_and_null_means_deleted():
+    properties = {
+        "partner": "NAV",
+        "kampanje": None,  # deleted
+        "plasser": 3,
+        "pris": 1.5,
+        "intern": False,
+        "tom": "",
+        "liste": ["a"],
+        "objekt": {"a": 1},
+    }
+    found = Anomalies()
+    catalog = catalog_of(
+        [course(1, custom_properties=properties)],
+        [
+            cdate(7, 1, custom_properties={"rom": "Auditorium 2"}),
+            cdate(8, 1, custom_properties="x"),
+        ],
+        anomalies=found,
+    )
+    c = catalog.courses[0]
+    assert dict(c.custom_properties) == {
+        "intern": "false", "partner": "NAV", "plasser": "3", "pris": "1.5", "tom": ""
+    }  # fmt: skip
+    assert list(c.custom_properties) == sorted(c.custom_properties)
+    assert {d.id: dict(d.custom_properties) for d in c.dates} == {7: {"rom": "Auditorium 2"}, 8: {}}
+    assert sorted((a.kind, a.record, a.field) for a in found) == [
+        ("custom_properties.nested_value", "course 1", "custom_properties.liste"),
+        ("custom_properties.nested_value", "course 1", "custom_properties.objekt"),
+        ("custom_properties.not_an_object", "course date 8", "custom_properties"),
+    ]
+
+
+def test_extra_holds_every_field_the_model_does_not_type_and_no_contact_details():
+    person = {"fullname": "Kari Lærer", "email": "kari@example.test", "phone": "+47 900 00 000"}
+    catalog = catalog_of(
+        [
+            course(
+                1,
+                kursguiden_url="https://www.kursguiden.no/kurs/x/",
+                text_place="<p>Inngang fra <b>gården</b></p>",
+                lessons_hours=None,
+                tags=[],
+            )
+        ],
+        [
+            cdate(
+                1,
+                1,
+                kursguiden_url="https://www.kursguiden.no/kurs/x/",
+                reference="HMS-01",
+                instructors=[person],
+                contacts=[person],
+                event_url="https://meet.example.test/secret",
+                gatherings=[{"gathering_at": "2026-12-01 08:30", "instructors": [person]}],
+            )
+        ],
+    )
+    c, d = catalog.courses[0], catalog.dates[0]
+    assert set(c.extra) == {
+        "is_active", "type", "level", "kursguiden_url", "text_place", "lessons_hours", "tags"
+    }  # fmt: skip
+    assert c.extra["level"] == {"id": 6, "title": "Courses"} and c.extra["level"]["id"] == 6
+    assert c.extra["tags"] == () and c.extra["lessons_hours"] is None
+    assert set(d.extra) == {
+        "reference", "kursguiden_url", "location", "place", "is_visible",
+        "visible_when_passed_deadline", "deleted_at",
+    }  # fmt: skip
+    assert d.extra["location"]["city"] == "Oslo"
+    assert d.instructors == ("Kari Lærer",)
+    everything = repr(catalog)
+    assert "kari@example.test" not in everything and "900 00 000" not in everything
+    assert "meet.example.test" not in everything  # not a virtual date: no meeting link
+
+
+def test_the_typed_field_lists_are_the_fields_the_readers_read():
+    """A field build_catalog reads is typed (so not in ``extra``), or read for a publishing
+    rule or in part and kept in ``extra`` as it came. A reader of a new field must add it to
+    COURSE_TYPED_FIELDS or DATE_TYPED_FIELDS, or ``extra`` would hold it twice."""
+    read: dict[str, set[str]] = {"course": set(), "date": set()}
+
+    class Recorded(dict):
+        def __init__(self, kind, record):
+            super().__init__(record)
+            self.kind = kind
+
+        def get(self, key, default=None):
+            read[self.kind].add(key)
+            return super().get(key, default)
+
+        def __getitem__(self, key):
+            read[self.kind].add(key)
+            return super().__getitem__(key)
+
+    courses = [Recorded("course", course(1, external_booking_url="https://b.example.test/"))]
+    dates = [
+        Recorded("date", cdate(1, 1, gatherings=[], event_url="", is_virtual=True)),
+        Recorded("date", cdate(2, 1, parent_id=1, status=None, status_id=2)),
+        Recorded("date", cdate(3, 1, deadline_at="2026-11-20", visible_when_passed_deadline=1)),
+    ]
+    catalog_of(courses, dates)
+    assert read["course"] - COURSE_TYPED_FIELDS == {"is_active", "type", "level"}
+    assert read["date"] - DATE_TYPED_FIELDS == {
+        "is_visible", "deleted_at", "visible_when_passed_deadline", "location", "place"
+    }  # fmt: skip
+    assert not PERSONAL_FIELDS & (COURSE_TYPED_FIELDS | DATE_TYPED_FIELDS)
+
+
+def test_fields_are_read_only_hashable_and_read_as_empty_in_templates_when_absent():
+    fields = Fields({"partner": "NAV", "sted": {"lat": 59.9, "rom": ["A", "B"]}, "items": "x"})
+    assert not hasattr(fields, "__setitem__") and not hasattr(fields["sted"], "update")
+    assert fields["sted"]["rom"] == ("A", "B")
+    same = Fields({"items": "x", "sted": {"rom": ["A", "B"], "lat": 59.9}, "partner": "NAV"})
+    assert hash(fields) == hash(same) and fields == same
+    assert fields == {"partner": "NAV", "sted": {"lat": 59.9, "rom": ["A", "B"]}, "items": "x"}
+    assert fields != Fields({"partner": "NAV"})
+    source = {"a": {"b": 1}}
+    copied = Fields(source)
+    source["a"]["b"] = 2  # the model keeps its own copy
+    assert copied["a"]["b"] == 1
+    with pytest.raises(KeyError):
+        fields["missing"]
+    assert fields.get("missing") is None and "missing" not in fields
+    environment = TemplateEnvironment(undefined=jinja2.StrictUndefined)
+    template = environment.from_string(
+        "{{ f.partner }}|{{ f['partner'] }}|{{ f.missing }}|{{ f['missing'] }}|"
+        "{{ f.sted.rom[1] }}|{{ f['items'] }}|{% if f.missing %}set{% else %}unset{% endif %}|"
+        "{% for name, value in f.items() %}{{ name }};{% endfor %}"
+    )
+    assert template.render(f=fields) == "NAV|NAV|||B|x|unset|items;partner;sted;"
+    with pytest.raises(jinja2.UndefinedError):  # only a Fields reads absent names as ""
+        environment.from_string("{{ f.sted.rom.missing }}").render(f=fields)

@@ -1,21 +1,26 @@
 """What each file of the site is made of, and whether it must be made again: one module.
 
 A build renders only the files whose inputs changed (Lektor's build state is the model). The
-policy, in one place:
+policy, in one place: **what a page may show is what it is made of.**
 
 - **A page** (``PageInputs``) is made of its path and template name, every template file it
   uses (through extends, include and import, the project's override and the theme's own file),
   the site-wide settings (``SiteInfo``) and the hashed names of the static files, and its own
   page data (``Page.context``: the course, the list of courses, the pagination), fingerprinted
-  field by field through the catalog model. A page whose templates read the ``catalog`` or
-  ``filter_groups`` globals is also made of the whole catalog or the filter lists. The day
-  enters through the model: a date that passed or closed for booking changes the data.
+  field by field through the catalog model: every field, custom properties and ``extra``
+  included. The only fields left out are declared ``derived`` (model.py) and are functions of
+  fields that are in (the catalog's indexes of its courses, a pagination's link maker of the
+  page's path); properties are functions of fields. A page whose templates read the
+  ``catalog`` global is also made of the whole catalog, and of the build's moment
+  (``catalog.now``) when they may read that; one whose templates read ``filter_groups``, of the
+  filter lists. The day otherwise enters through the model: a date that passed or closed for
+  booking changes the data.
 - **A calendar file** (``CalendarInputs``) is made of the course and the dates it holds, and
   the calendar settings (site title, address, language, the "online" label).
 - **The whole build** (``build_inputs``) is made of the snapshot, the config, every theme,
-  template, static and content file, and the quarter hour, at which any zone's day may turn.
-  When it matches the last build's, nothing can have changed and the build stops before it
-  even loads the snapshot.
+  template, static and content file, and the quarter hour, at which any zone's day may turn
+  (the exact moment when a template may read ``catalog.now``). When it matches the last
+  build's, nothing can have changed and the build stops before it even loads the snapshot.
 
 After every successful build, ``<site>/../.<site>.build-state.json`` records, for every output
 file, its digest together with the size and mtime of the file that was written. The next build
@@ -46,12 +51,13 @@ import orjson
 
 from catalog_gen import __version__
 from catalog_gen.config import Config
-from catalog_gen.site.model import Catalog, Course, CourseDate
+from catalog_gen.site.model import Catalog, Course, CourseDate, Fields
 from catalog_gen.site.pages import Page
-from catalog_gen.site.render import Renderer, SiteInfo, find_theme
+from catalog_gen.site.render import Renderer, SiteInfo, find_theme, reads_catalog_now
 
 #: Bump when what a digest covers changes, so old states are not trusted.
-STATE_VERSION = 1
+#: 2: custom properties and ``extra`` in the model; facet values without their courses.
+STATE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -183,8 +189,8 @@ _SCALARS = frozenset({str, int, float, bool, Decimal, date, datetime, time, type
 
 
 def fingerprint(value: object) -> str:
-    """A canonical text for a value. Frozen dataclasses are cached by identity: a course
-    shown on a dozen pages is encoded once per build."""
+    """A canonical text for a value. Frozen dataclasses are cached by identity (a course
+    shown on a dozen pages is encoded once per build); ``Fields`` keep their own digest."""
     cls = type(value)
     if cls in _SCALARS:
         return repr(value)
@@ -203,6 +209,8 @@ def fingerprint(value: object) -> str:
             text = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
             _CACHE[id(value)] = (value, text)  # keeps the object alive: the id stays unique
         return text
+    if cls is Fields:  # custom properties, extra: a digest of their canonical JSON
+        return f"Fields({value.digest})"
     if isinstance(value, (str, int, float, bool, Decimal, date, datetime, time)):
         return repr(value)  # subclasses (Markup is a str)
     if isinstance(value, (tuple, list)):
@@ -248,7 +256,8 @@ def files_digest(paths: Iterable[Path]) -> str:
 
 class PageInputs:
     """The input digest of a page: its template files, its own data, the site-wide settings,
-    and the whole catalog only when its templates read the ``catalog`` global."""
+    and the whole catalog only when its templates read the ``catalog`` global (with the
+    build's moment only when they may read ``catalog.now``)."""
 
     def __init__(self, renderer: Renderer, catalog: Catalog, site: SiteInfo, assets) -> None:
         self.renderer = renderer
@@ -262,6 +271,9 @@ class PageInputs:
         extra = []
         if used is None or "catalog" in used:
             extra.append(self.catalog_digest())
+            read = self.renderer.catalog_attributes(page.template)
+            if read is None or "now" in read:
+                extra.append(fingerprint(self.catalog.now))
         if used is None or "filter_groups" in used:
             if self._filters_digest is None:
                 self._filters_digest = digest(self.renderer.filter_groups())
@@ -276,7 +288,8 @@ class PageInputs:
         )
 
     def catalog_digest(self) -> str:
-        """Everything the catalog shows; not ``now`` (the model already reflects the day)."""
+        """Everything the catalog shows but the build's moment (``now``: see ``page``); its
+        indexes and filter values are made from its courses."""
         if self._catalog_digest is None:
             c = self.catalog
             self._catalog_digest = digest(
@@ -307,20 +320,35 @@ class CalendarInputs:
 def build_inputs(config: Config, snapshot: str, now: datetime) -> str:
     """The digest of everything a build reads: when it equals the last build's, the site
     cannot differ. ``snapshot`` names the snapshot's data (its name and manifest digest).
-    "Today" enters as the quarter hour in UTC, when every zone's day turns."""
+    "Today" enters as the quarter hour in UTC, when every zone's day turns; the moment itself
+    when a template may show it (``catalog.now``)."""
     theme = find_theme(config.site.theme, config.root)
-    sources = [
+    templates = _files_in(theme / "templates", config.root / config.site.templates_dir)
+    others = _files_in(
+        theme / "static", config.root / "static", config.root / config.site.content_dir
+    )
+    moment = now.astimezone(UTC)
+    if not _templates_read_now(templates):
+        moment = moment.replace(minute=moment.minute // 15 * 15, second=0, microsecond=0)
+    return digest(snapshot, config, files_digest(templates + others), moment.isoformat())
+
+
+def _files_in(*folders: Path) -> list[Path]:
+    return [
         path
-        for folder in (
-            theme,
-            config.root / config.site.templates_dir,
-            config.root / "static",
-            config.root / config.site.content_dir,
-        )
+        for folder in folders
         if folder.is_dir()
         for path in folder.rglob("*")
         if path.is_file()
     ]
-    moment = now.astimezone(UTC)
-    quarter = moment.replace(minute=moment.minute // 15 * 15, second=0, microsecond=0)
-    return digest(snapshot, config, files_digest(sources), quarter.isoformat())
+
+
+def _templates_read_now(templates: Iterable[Path]) -> bool:
+    """Whether a template file may show ``catalog.now``."""
+    texts = []
+    for path in templates:
+        try:
+            texts.append(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue  # not a template the build can load; it reports what it needs
+    return reads_catalog_now(texts)

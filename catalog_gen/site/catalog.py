@@ -10,7 +10,9 @@ tested place, what a visitor may see:
 - a date past its deadline is shown only when ``visible_when_passed_deadline`` says so, and then
   as closed for booking;
 - canceled and postponed dates stay listed, marked, without a booking link;
-- seats read as a number left, few left, fully booked, or nothing when capacity is unknown.
+- seats read as a number left, few left, fully booked, or nothing when capacity is unknown;
+- custom properties read as text by name (none when ``null``, ``[]`` or ``{}``), and every
+  other field the model does not type is kept as ``extra``, except people's contact details.
 
 Dates and times are the provider's wall-clock values in the date's own time zone; nothing here
 converts them through the build machine's zone. "Today" is the run's ``now`` seen in each
@@ -19,14 +21,16 @@ date's zone (a course in Europe/Oslo starts "today" by Oslo's calendar, wherever
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from catalog_gen.anomalies import Anomalies, kind
 from catalog_gen.config import PublishSettings
 from catalog_gen.dates import parse_clock, parse_day, parse_moment
 from catalog_gen.site.model import (
@@ -37,6 +41,7 @@ from catalog_gen.site.model import (
     Course,
     CourseDate,
     FacetValue,
+    Fields,
     Price,
     Seats,
     Session,
@@ -51,13 +56,29 @@ STATUS_TBD, STATUS_WILL_RUN, STATUS_CANCELED, STATUS_POSTPONED = 1, 2, 3, 4
 LEAD_LIMIT = 200
 
 
+@dataclass
+class Reading:
+    """What reading one snapshot keeps besides the model: the odd values it found, and the
+    values of ``extra`` shared between records."""
+
+    anomalies: Anomalies
+    shared: dict[bytes, object] = field(default_factory=dict)
+
+
 def build_catalog(
-    snapshot: Snapshot, rules: PublishSettings, *, now: datetime, timezone: str = "Europe/Oslo"
+    snapshot: Snapshot,
+    rules: PublishSettings,
+    *,
+    now: datetime,
+    timezone: str = "Europe/Oslo",
+    anomalies: Anomalies | None = None,
 ) -> Catalog:
     """Apply the publishing rules to a snapshot's raw records.
 
-    ``timezone`` is the catalog's zone, used for dates that do not name their own.
+    ``timezone`` is the catalog's zone, used for dates that do not name their own; odd values
+    are noted in ``anomalies``.
     """
+    reading = Reading(anomalies if anomalies is not None else Anomalies())
     published = {
         cid: record for cid, record in snapshot.courses.items() if _course_is_public(record, rules)
     }
@@ -66,7 +87,14 @@ def build_catalog(
     )
     venue_slugs = _venue_slugs(snapshot.coursedates.values())
     dates_by_course = _published_dates(
-        snapshot.coursedates, published, rules, now, venue_slugs, timezone, snapshot.first_seen
+        snapshot.coursedates,
+        published,
+        rules,
+        now,
+        venue_slugs,
+        timezone,
+        snapshot.first_seen,
+        reading,
     )
 
     categories: dict[int, Category] = {}
@@ -100,6 +128,8 @@ def build_catalog(
                 duration=_duration(record.get("duration")),
                 form_of_teaching=_title_of(record.get("form_of_teaching")),
                 language=_language(record.get("teaching_language")),
+                custom_properties=_custom_properties(record, f"course {cid}", reading),
+                extra=_extra(record, COURSE_TYPED_FIELDS, reading),
             )
         )
     courses.sort(key=lambda c: (c.title.casefold(), c.id))
@@ -126,7 +156,7 @@ def build_catalog(
                     seen_cities.add(city.slug)
                     by_city[city.slug].append(course)
 
-    by_facet: dict[str, dict[str, list[Course]]] = {kind: defaultdict(list) for kind in FACETS}
+    by_facet: dict[str, dict[str, list[Course]]] = {facet: defaultdict(list) for facet in FACETS}
     form_titles: dict[str, str] = {}
     for course in courses:
         for month in course.months:
@@ -150,11 +180,13 @@ def build_catalog(
         _by_venue={k: tuple(v) for k, v in by_venue.items()},
         _by_city={k: tuple(v) for k, v in by_city.items()},
         _facets={
-            kind: tuple(
-                FacetValue(kind, key, form_titles.get(key, key), tuple(found[key]))
-                for key in sorted(found)
-            )
-            for kind, found in by_facet.items()
+            facet: tuple(FacetValue(facet, key, form_titles.get(key, key)) for key in sorted(found))
+            for facet, found in by_facet.items()
+        },
+        _by_facet={
+            (facet, key): tuple(courses)
+            for facet, found in by_facet.items()
+            for key, courses in found.items()
         },
     )
 
@@ -193,6 +225,73 @@ def _language(raw: object) -> str:
     return text if text.isascii() and text.replace("-", "").isalnum() and len(text) <= 12 else ""
 
 
+#: The course fields the model types (as Course attributes, or as the booking link and e-mail
+#: of its dates); every other field of the record is ``Course.extra``.
+COURSE_TYPED_FIELDS = frozenset(
+    {
+        "id", "title", "reference", "text_lead", "text_description", "text_prerequisites",
+        "text_audience", "categories", "price", "updated_at", "duration", "form_of_teaching",
+        "teaching_language", "custom_properties", "external_booking_url", "email_booking",
+    }
+)  # fmt: skip
+#: The course-date fields the model types (``course`` is the date's course, ``gatherings``
+#: its sessions and instructors, ``event_url`` its ``online_url``, ``parent_id`` what makes a
+#: sub-date a session); every other field is ``CourseDate.extra``.
+DATE_TYPED_FIELDS = frozenset(
+    {
+        "coursedate_id", "id", "course_id", "course", "start_at", "start_time_at", "end_at",
+        "end_time_at", "timezone", "deadline_at", "status", "status_id", "seats",
+        "seats_status", "is_virtual", "gatherings", "updated_at", "event_url",
+        "custom_properties", "parent_id",
+    }
+)  # fmt: skip
+#: Never in ``extra``: people's e-mail and phone are not the public's business
+#: (integration-traps.md); instructors' names are typed (``CourseDate.instructors``).
+PERSONAL_FIELDS = frozenset({"instructors", "contacts"})
+
+PROPERTIES_ODD = kind(
+    "custom_properties.not_an_object",
+    "custom properties neither an object nor empty; read as none",
+)
+PROPERTY_NESTED = kind(
+    "custom_properties.nested_value", "a custom property holding a list or an object; left out"
+)
+
+
+def _custom_properties(record: Mapping, name: str, reading: Reading) -> Fields:
+    """Custom properties as text by name (frontcore-api.md §5.8).
+
+    ``null``, ``[]`` and ``{}`` mean none; a property set to null is deleted, so it is left
+    out; a number or a boolean reads as its JSON text (``3``, ``true``); a list or an object,
+    which the API does not send, is left out and noted.
+    """
+    raw = record.get("custom_properties")
+    if raw is None or raw == [] or raw == {}:
+        return Fields()
+    if not isinstance(raw, dict):
+        reading.anomalies.add(PROPERTIES_ODD, name, "custom_properties", raw)
+        return Fields()
+    values = {}
+    for key, value in raw.items():
+        if value is None:
+            continue
+        if isinstance(value, (dict, list)):
+            reading.anomalies.add(PROPERTY_NESTED, name, f"custom_properties.{key}", value)
+            continue
+        values[str(key)] = value if isinstance(value, str) else json.dumps(value)
+    return Fields(values)
+
+
+def _extra(record: Mapping, typed: frozenset[str], reading: Reading) -> Fields:
+    """The record's fields the model does not type, as the API sent them; a value equal to
+    another record's (its venue, its language) is kept once."""
+    left_out = typed | PERSONAL_FIELDS
+    return Fields(
+        ((key, value) for key, value in record.items() if key not in left_out),
+        shared=reading.shared,
+    )
+
+
 def _duration(raw: object) -> tuple[int, str] | None:
     if not isinstance(raw, dict):
         return None
@@ -212,6 +311,7 @@ def _published_dates(
     venue_slugs: Mapping[int, str],
     default_zone: str,
     first_seen: Mapping[int, datetime],
+    reading: Reading,
 ) -> dict[int, list[CourseDate]]:
     children: dict[int, list[dict]] = defaultdict(list)
     tops = []
@@ -229,7 +329,9 @@ def _published_dates(
         course = courses.get(_int(record.get("course_id")) or 0)
         if course is None:
             continue
-        parsed = _course_date(record, course, rules, now, venue_slugs, children, default_zone)
+        parsed = _course_date(
+            record, course, rules, now, venue_slugs, children, default_zone, reading
+        )
         if parsed is not None:
             result[parsed.course_id].append(replace(parsed, first_seen=first_seen.get(parsed.id)))
     for dates in result.values():
@@ -249,6 +351,7 @@ def _course_date(
     venue_slugs: Mapping[int, str],
     children: Mapping[int, list[dict]],
     default_zone: str,
+    reading: Reading,
 ) -> CourseDate | None:
     zone_name = _zone_name(record.get("timezone"), default_zone)
     zone = ZoneInfo(zone_name)
@@ -292,6 +395,8 @@ def _course_date(
         instructors=_instructors(record),
         updated_at=parse_moment(record.get("updated_at"), zone),
         online_url=_safe_url(record.get("event_url")) if venue and venue.is_online else "",
+        custom_properties=_custom_properties(record, f"course date {did}", reading),
+        extra=_extra(record, DATE_TYPED_FIELDS, reading),
     )
 
 

@@ -31,11 +31,19 @@ MARKDOWN_EXTENSIONS = ("extra", "sane_lists", "smarty")
 
 @dataclass(frozen=True)
 class ContentPage:
+    """A page of the provider's own, from ``content/<name>.md``."""
+
+    #: Its address segment (front matter ``slug``, else the file name).
     slug: str
+    #: Its title (front matter ``title``).
     title: str
+    #: Its meta description (front matter ``description``; "" when none).
     description: str
+    #: The Markdown as HTML (the provider's own file: trusted; print it with ``|safe``).
     html: str
+    #: Its place in the main menu (front matter ``menu``; None: not in the menu).
     menu: int | None
+    #: The file it was read from, for messages.
     source: str
 
 

@@ -207,6 +207,7 @@ STRINGS: dict[str, dict[str, str]] = {
 class Locale:
     """Text and formats for one site language; templates see it as ``locale`` and ``t``."""
 
+    #: The site's language: ``nb`` or ``en``.
     code: str
     _babel: babel.Locale = field(init=False, repr=False, compare=False)
 
@@ -243,6 +244,7 @@ class Locale:
         return _format_price(Decimal(str(value)), currency, self._babel)
 
     def number(self, value: int | float | Decimal) -> str:
+        """``1 500``: a number with the language's separators."""
         return format_decimal(value, locale=self._babel)
 
     def language_name(self, code: str) -> str:

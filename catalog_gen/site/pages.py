@@ -27,6 +27,7 @@ from catalog_gen.site.model import (
     CourseDate,
     FacetValue,
     Venue,
+    derived,
 )
 
 #: Folder names per site language: visitors read URLs too.
@@ -76,8 +77,13 @@ def absolute(site_url: str, path: str) -> str:
 
 @dataclass(frozen=True)
 class Urls:
-    """The one place that knows where each kind of page lives."""
+    """The one place that knows where each kind of page lives.
 
+    Its methods give a planned path (``kurs/forstehjelp-22017/index.html``); a template links
+    to it with ``url()``: ``<a href="{{ url(urls.course(course)) }}">``.
+    """
+
+    #: The site's language, which names the folders (``kurs/`` or ``courses/``).
     language: str = "nb"
 
     def _seg(self, kind: str) -> str:
@@ -91,9 +97,11 @@ class Urls:
         return f"{prefix}{self._seg('page')}/{number}/index.html"
 
     def home(self, number: int = 1) -> str:
+        """The home page (page ``number`` of the course list)."""
         return self.paged("", number)
 
     def course(self, course: Course) -> str:
+        """A course's page."""
         return f"{self._seg('course')}/{course.slug}/index.html"
 
     def course_pages(self) -> str:
@@ -101,21 +109,27 @@ class Urls:
         return f"{self._seg('course')}/*/index.html"
 
     def categories(self) -> str:
+        """The list of categories."""
         return f"{self._seg('category')}/index.html"
 
     def category(self, category: Category, number: int = 1) -> str:
+        """A category's courses (page ``number``)."""
         return self.paged(f"{self._seg('category')}/{category.slug}", number)
 
     def venues(self) -> str:
+        """The list of venues, by town."""
         return f"{self._seg('venue')}/index.html"
 
     def venue(self, venue: Venue, number: int = 1) -> str:
+        """A venue's courses (page ``number``)."""
         return self.paged(f"{self._seg('venue')}/{venue.slug}", number)
 
     def city(self, city: City, number: int = 1) -> str:
+        """A town's courses (page ``number``)."""
         return self.paged(f"{self._seg('city')}/{city.slug}", number)
 
     def calendar(self, number: int = 1) -> str:
+        """The calendar of upcoming dates (page ``number``)."""
         return self.paged(self._seg("calendar"), number)
 
     def facet(self, value: FacetValue, number: int = 1) -> str:
@@ -123,50 +137,67 @@ class Urls:
         return self.paged(f"{self._seg(value.kind)}/{value.slug}", number)
 
     def search(self) -> str:
+        """The search page."""
         return f"{self._seg('search')}/index.html"
 
     def content(self, page: ContentPage) -> str:
+        """A content page."""
         return f"{page.slug}/index.html"
 
     # Calendar files: beside the course page, named so a download says what it is.
     def course_calendar(self, course: Course) -> str:
+        """A course's calendar file (all its dates)."""
         return f"{self._seg('course')}/{course.slug}/{course.slug}.ics"
 
     def date_calendar(self, course: Course, course_date: CourseDate) -> str:
+        """One date's calendar file."""
         return f"{self._seg('course')}/{course.slug}/{course.slug}-{course_date.id}.ics"
 
     def site_calendar(self) -> str:
+        """The calendar file of every upcoming date (to subscribe to)."""
         return f"{self._seg('calendar')}.ics"
 
     def feed(self) -> str:
+        """The Atom feed of new dates."""
         return FEED
 
     def reserved(self) -> set[str]:
+        """The folder names the catalog uses (a content page may not take one)."""
         return set(SEGMENTS[self.language].values()) | {"static", SEARCH_INDEX}
 
 
 @dataclass(frozen=True)
 class Pagination:
-    """One page of a long list, with the paths of its neighbours."""
+    """One page of a long list, with the paths of its neighbours (give them to ``url()``)."""
 
+    #: This page's share of the list (courses, or dates on the calendar).
     items: tuple
+    #: This page's number, from 1.
     number: int
+    #: How many pages the list has.
     count: int
+    #: How many items the whole list has.
     total: int
-    path_of: Callable[[int], str] = field(repr=False, compare=False)
+    #: The path of page n of the list: the list's address, which the page's own path shows.
+    path_of: Callable[[int], str] = field(
+        repr=False, compare=False, metadata=derived("the page's path")
+    )
     #: The position of this page's first item in the whole list, from 1.
     first: int = 1
 
     @property
     def previous(self) -> str | None:
+        """The previous page's path (None on the first)."""
         return self.path_of(self.number - 1) if self.number > 1 else None
 
     @property
     def next(self) -> str | None:
+        """The next page's path (None on the last)."""
         return self.path_of(self.number + 1) if self.number < self.count else None
 
     @property
     def pages(self) -> list[tuple[int, str]]:
+        """Every page of the list as (number, path)."""
         return [(n, self.path_of(n)) for n in range(1, self.count + 1)]
 
 
@@ -243,7 +274,9 @@ def plan_pages(
                     {"facet": value, "pagination": part},
                     _lastmod(part.items),
                 )
-                for part in paginate(value.courses, per_page, lambda n, v=value: urls.facet(v, n))
+                for part in paginate(
+                    catalog.courses_with(value), per_page, lambda n, v=value: urls.facet(v, n)
+                )
             ]
 
     for part in paginate(catalog.dates, per_page * 2, urls.calendar):

@@ -36,8 +36,9 @@ from catalog_gen.errors import BuildError, TemplateError
 from catalog_gen.site.content import ContentPage
 from catalog_gen.site.i18n import Locale
 from catalog_gen.site.jsonld import Provider, course_data, course_list_data, script_json
-from catalog_gen.site.model import FACETS, Catalog, Course, FacetValue
+from catalog_gen.site.model import FACETS, Catalog, Course, FacetValue, Fields, json_default
 from catalog_gen.site.pages import NOT_FOUND, Page, Pagination, Urls, absolute
+from catalog_gen.site.sanitize import sanitize_html
 
 THEME_PREFIX = "!theme"
 
@@ -46,18 +47,24 @@ THEME_PREFIX = "!theme"
 class SiteInfo:
     """Site-wide facts every template can read as ``site``."""
 
+    #: The site's name (site.title).
     title: str
+    #: The site's language: ``nb`` or ``en`` (site.language).
     language: str
+    #: The content pages in the main menu, in menu order.
     menu: tuple[ContentPage, ...] = ()
     #: site.base_url with one trailing slash, "" when unknown (then no absolute links).
     url: str = ""
+    #: The site's description, for pages without their own (site.description).
     description: str = ""
+    #: The provider's name (site.organization; "" when not set).
     organization: str = ""
     #: Whether the site has a search page (site.search).
     search: bool = False
 
     @property
     def provider(self) -> str:
+        """Who offers the courses: ``organization``, else the site's title."""
         return self.organization or self.title
 
 
@@ -99,6 +106,22 @@ def static_assets(folders: Iterable[Path]) -> dict[str, tuple[str, bytes]]:
     return assets
 
 
+class TemplateEnvironment(jinja2.Environment):
+    """Jinja as catalog-gen runs it: a name a ``Fields`` lacks (a custom property, a field
+    of ``extra``) reads as "" rather than as an undefined error, as Frontcore reads an absent
+    property as an empty one; every other undefined name is still an error."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is Fields and attribute not in obj and not hasattr(Fields, attribute):
+            return ""  # items, get … stay methods, as for any mapping
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if type(obj) is Fields and isinstance(argument, str) and argument not in obj:
+            return ""
+        return super().getitem(obj, argument)
+
+
 class Renderer:
     """Renders planned pages with one Jinja environment; one instance per build."""
 
@@ -117,7 +140,7 @@ class Renderer:
         self.roots = [overrides, theme / "templates"]
         #: Template paths in messages are shown relative to these (project, theme's parent).
         self._bases = [overrides.parent, theme.parent.parent]
-        self.env = jinja2.Environment(
+        self.env = TemplateEnvironment(
             loader=jinja2.ChoiceLoader(
                 [
                     jinja2.FileSystemLoader(str(overrides)),
@@ -136,6 +159,7 @@ class Renderer:
         self._dependencies: dict[str, frozenset[str] | None] = {}
         self._template_digests: dict[str, str] = {}
         self._globals_used: dict[str, frozenset[str] | None] = {}
+        self._catalog_attributes: dict[str, frozenset[str] | None] = {}
         #: Parsed template files for the analyses above, each parsed once per build.
         self._trees: dict[str, jinja2.nodes.Template | Exception] = {}
         self.site = site
@@ -172,7 +196,10 @@ class Renderer:
             month=locale.month,
             price=locale.price,
             number=locale.number,
+            sanitize=sanitized,
         )
+        # tojson: the model's mappings (custom properties, extra) and dates as JSON.
+        self.env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": json_default}
 
     def dependencies(self, name: str) -> frozenset[str] | None:
         """Every template ``name`` uses (itself, what it extends, includes or imports), by name.
@@ -248,6 +275,34 @@ class Renderer:
             )
         return self._globals_used[name]
 
+    def catalog_attributes(self, name: str) -> frozenset[str] | None:
+        """Which attributes of the ``catalog`` global ``name`` and the templates it uses read
+        (``now``, ``courses`` …); None when they use it whole (pass it on, keep it in a
+        variable, subscript it) or cannot be analysed. Empty when they do not read it.
+
+        The build's moment (``catalog.now``) changes on every build; only a page that may
+        show it depends on it.
+        """
+        if name not in self._catalog_attributes:
+            uses = self.dependencies(name)
+            found: set[str] | None = set() if uses is not None else None
+            for used in sorted(uses or ()):
+                for candidate in (used, f"{THEME_PREFIX}/{used}"):
+                    try:
+                        attributes = attributes_read(self._tree(candidate), "catalog")
+                    except jinja2.TemplateNotFound:
+                        continue
+                    except jinja2.TemplateError:
+                        attributes = None
+                    if attributes is None:
+                        found = None
+                        break
+                    found |= attributes
+                if found is None:
+                    break
+            self._catalog_attributes[name] = frozenset(found) if found is not None else None
+        return self._catalog_attributes[name]
+
     def _tree(self, name: str) -> jinja2.nodes.Template:
         """The parsed template file ``name``, parsed once per build; its TemplateNotFound or
         TemplateSyntaxError again on every call."""
@@ -306,13 +361,17 @@ class Renderer:
         return absolute(self.site.url, target) if self.site.url else ""
 
     def _canonical_url(self) -> str:
+        """The public address of the page being rendered ("" without site.base_url, and for
+        the 404 page, which is served at any address)."""
         return "" if self._page_path == NOT_FOUND else self._absolute_url(self._page_path)
 
     def _course_json_ld(self, course: Course) -> Markup:
+        """The schema.org ``Course`` of a course page, as a JSON-LD script element."""
         page = self._absolute_url(self.urls.course(course)) or None
         return _json_ld(course_data(course, self._provider, page))
 
     def _list_json_ld(self, part: Pagination) -> Markup:
+        """The schema.org ``ItemList`` of a page of courses, as a JSON-LD script element."""
         data = course_list_data(
             part.items, lambda c: self._absolute_url(self.urls.course(c)) or None, part.first
         )
@@ -369,9 +428,49 @@ class Renderer:
         return t("describe_course", title=course.title, site=site, when=when)
 
     def _asset(self, name: str) -> str:
+        """A link from the page being rendered to a static file by its name (``style.css``),
+        with the content hash in the published name; an error for a file that is not there."""
         if name not in self.assets:
             raise KeyError(f"no static file '{name}' in the theme or the project")
         return relative_url(self._page_path, self.assets[name][0])
+
+
+def attributes_read(tree: jinja2.nodes.Template, name: str) -> set[str] | None:
+    """The attributes of variable ``name`` that a parsed template reads (``name.attr``);
+    None when it uses ``name`` in any other way (then it may read anything of it)."""
+    attributes: set[str] = set()
+    through_attribute: set[int] = set()
+    for node in tree.find_all(jinja2.nodes.Getattr):
+        inner = node.node
+        if isinstance(inner, jinja2.nodes.Name) and inner.name == name and inner.ctx == "load":
+            attributes.add(node.attr)
+            through_attribute.add(id(inner))
+    for node in tree.find_all(jinja2.nodes.Name):
+        if node.name == name and node.ctx == "load" and id(node) not in through_attribute:
+            return None
+    return attributes
+
+
+def reads_catalog_now(sources: Iterable[str]) -> bool:
+    """Whether any of these template sources may read ``catalog.now`` (the build's moment):
+    then a build within the same quarter hour is not the same build (buildstate.py)."""
+    environment = jinja2.Environment()
+    for source in sources:
+        if "catalog" not in source:
+            continue
+        try:
+            attributes = attributes_read(environment.parse(source), "catalog")
+        except jinja2.TemplateError:
+            return True  # the build reports it; until then, assume the worst
+        if attributes is None or "now" in attributes:
+            return True
+    return False
+
+
+def sanitized(text: object) -> Markup:
+    """Provider HTML made safe with the allow-list course texts get (``|sanitize``): for
+    the HTML fields in ``extra`` (``course.extra.text_place|sanitize``); "" for none."""
+    return Markup(sanitize_html(text if isinstance(text, str) else None))
 
 
 def _json_ld(data: object) -> Markup:
