@@ -11,13 +11,16 @@ were.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from catalog_gen.config import ApiAccess, Config
+from catalog_gen.config import ApiAccess, Config, configured_api_key
 from catalog_gen.errors import ApiError, AuthError, BuildError, GuardRefused, SnapshotError
 from catalog_gen.progress import NoProgress, Progress
+from catalog_gen.redact import encoded_forms
 from catalog_gen.site.buildstate import BuildState, build_inputs, load_state, save_state
 from catalog_gen.site.generate import RenderedSite, render_files
 from catalog_gen.site.pages import SEARCH_INDEX, Urls
@@ -119,7 +122,7 @@ def run_build(
             rendered = RenderedSite({}, frozenset(decision.state.files), {}, decision.state.pages)
         else:
             rendered = render(config, store, name, now, decision.state, progress)
-            verify(rendered, access)
+            verify(rendered, api_keys(config, access))
             outcome = publish(config, rendered, progress)
             warnings += record(config, decision.inputs, rendered, outcome)
             progress.done()
@@ -214,11 +217,33 @@ def render(
     return render_files(config, store.load(name), now=now, progress=progress, state=state)
 
 
-def verify(rendered: RenderedSite, access: ApiAccess | None) -> None:
-    """Refuse to publish a site that contains the API key."""
-    key = access.api_key.encode() if access is not None else None
-    if key and any(key in data for data in rendered.files.values()):
-        raise BuildError("the API key appears in the rendered site; nothing was published")
+def api_keys(config: Config, access: ApiAccess | None) -> set[str]:
+    """Every API key this run knows: the one it fetches with, and the configured one (which
+    an offline build or the preview knows too, though it never sends it)."""
+    keys = {access.api_key} if access is not None else set()
+    return keys | ({configured_api_key(config)} - {""})
+
+
+def verify(rendered: RenderedSite, keys: Iterable[str]) -> None:
+    """Refuse to publish a site that contains an API key, plain or in any encoded form.
+
+    Only the rendered files are searched: kept files are the bytes an earlier build checked.
+    """
+    needles = [needle for key in keys for needle in _needles(key)]
+    if not needles:
+        return
+    for name, data in rendered.files.items():
+        if any(needle in data for needle in needles):
+            raise BuildError(
+                f"the API key appears in the rendered site ({name}); nothing was published"
+            )
+
+
+@functools.cache
+def _needles(key: str) -> tuple[bytes, ...]:
+    """The key's encoded forms as bytes, without those holding a shorter one (found anyway)."""
+    forms = [form.encode() for form in encoded_forms(key)]
+    return tuple(f for f in forms if not any(g != f and g in f for g in forms))
 
 
 def publish(config: Config, rendered: RenderedSite, progress: Progress) -> OutputReport:

@@ -357,22 +357,37 @@ def api_access(config: Config, *, environ: Mapping[str, str] | None = None) -> A
     """The API base and key from the environment (or api_key_file), or how to set them."""
     env = environ if environ is not None else os.environ
     base_url = normalise_base_url(env.get(API_URL_ENV, "").strip() or DEFAULT_API_URL)
-    key = env.get(API_KEY_ENV, "").strip()
-    if not key and config.frontcore.api_key_file:
-        key_path = config.root / config.frontcore.api_key_file
-        try:
-            key = key_path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"{config.source}: frontcore.api_key_file {key_path} cannot be read "
-                f"({exc.strerror})"
-            ) from None
+    key = configured_api_key(config, environ=env, strict=True)
     if not key:
         raise ConfigError(
             f"no API key: set {API_KEY_ENV} (Frontcore app > Settings > API), "
             "e.g. export FRONTCORE_API_KEY=..., or try 'catalog-gen fetch --demo'"
         )
     return ApiAccess(base_url=base_url, api_key=key)
+
+
+def configured_api_key(
+    config: Config, *, environ: Mapping[str, str] | None = None, strict: bool = False
+) -> str:
+    """The API key from FRONTCORE_API_KEY, else from frontcore.api_key_file; "" when none.
+
+    Runs that never call the API (``build --offline``, ``serve``) still ask for it, to keep
+    it out of what they print and publish; for them (not ``strict``) an unreadable key file
+    means no key rather than an error.
+    """
+    env = environ if environ is not None else os.environ
+    key = env.get(API_KEY_ENV, "").strip()
+    if key or not config.frontcore.api_key_file:
+        return key
+    key_path = config.root / config.frontcore.api_key_file
+    try:
+        return key_path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        if not strict:
+            return ""
+        raise ConfigError(
+            f"{config.source}: frontcore.api_key_file {key_path} cannot be read ({exc.strerror})"
+        ) from None
 
 
 def normalise_base_url(url: str) -> str:
