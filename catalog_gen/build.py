@@ -123,7 +123,7 @@ def run_build(
         else:
             rendered = render(config, store, name, now, decision.state, progress)
             verify(rendered, api_keys(config, access))
-            outcome = publish(config, rendered, progress)
+            outcome = publish(config, rendered, decision.state.published, progress)
             warnings += record(config, decision.inputs, rendered, outcome)
             progress.done()
     return report(config, name, rendered, outcome, fetched, started, age_hours, warnings)
@@ -246,8 +246,13 @@ def _needles(key: str) -> tuple[bytes, ...]:
     return tuple(f for f in forms if not any(g != f and g in f for g in forms))
 
 
-def publish(config: Config, rendered: RenderedSite, progress: Progress) -> OutputReport:
-    """Swap the new site in atomically, with its search index made from the staged pages."""
+def publish(
+    config: Config, rendered: RenderedSite, owned: Iterable[str], progress: Progress
+) -> OutputReport:
+    """Swap the new site in atomically, with its search index made from the staged pages.
+
+    Of the files the new site does not have, only those the last build published (``owned``)
+    are removed; others are carried over (record() warns about them)."""
     progress.phase("publishing", len(rendered.files) + len(rendered.kept))
     indexer = None
     if config.site.search:
@@ -260,6 +265,7 @@ def publish(config: Config, rendered: RenderedSite, progress: Progress) -> Outpu
         config.output_path,
         rendered.files,
         kept=rendered.kept,
+        owned=frozenset(owned),
         protect=config.root,
         indexer=indexer,
     )
@@ -269,6 +275,15 @@ def publish(config: Config, rendered: RenderedSite, progress: Progress) -> Outpu
 
 def record(config: Config, inputs: str, rendered: RenderedSite, outcome: OutputReport) -> list[str]:
     """Remember what each published file was made of, for the next build; warnings."""
+    warnings = []
+    if outcome.foreign:
+        count = len(outcome.foreign)
+        names = ", ".join(outcome.foreign[:5]) + (", …" if count > 5 else "")
+        warnings.append(
+            f"kept {count} file{'s' if count > 1 else ''} in {config.site.output_dir}/ that no "
+            f"build recorded as its own ({names}); catalog-gen removes only files it wrote, so "
+            "delete them if they should go"
+        )
     try:
         save_state(
             config.output_path,
@@ -278,8 +293,8 @@ def record(config: Config, inputs: str, rendered: RenderedSite, outcome: OutputR
             published=outcome.written + outcome.unchanged,
         )
     except OSError as exc:  # the site is live; the next build just renders everything
-        return [f"could not record the build state ({exc.strerror})"]
-    return []
+        warnings.append(f"could not record the build state ({exc.strerror})")
+    return warnings
 
 
 def report(

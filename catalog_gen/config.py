@@ -234,6 +234,12 @@ class Config:
     def output_path(self) -> Path:
         return self.root / self.site.output_dir
 
+    @property
+    def build_state_path(self) -> Path:
+        """Where a build records what it published (site/buildstate.py): beside the site."""
+        output = self.output_path
+        return output.parent / f".{output.name}.build-state.json"
+
 
 SECTIONS: dict[str, type] = {
     "frontcore": FrontcoreSettings,
@@ -292,7 +298,9 @@ def load_config(path: Path | None, *, environ: Mapping[str, str] | None = None) 
         name: cls(**_validated(cls, _table(raw.get(name, {}), name, path), path, prefix=f"{name}."))
         for name, cls in SECTIONS.items()
     }
-    return Config(**top, **sections, source=path, root=path.parent.resolve())
+    config = Config(**top, **sections, source=path, root=path.parent.resolve())
+    _check_folders_apart(config, path)
+    return config
 
 
 def _table(value: object, name: str, path: Path) -> dict:
@@ -338,6 +346,48 @@ def _checked(name: str, value: object, expected: type, f: dataclasses.Field, pat
     if problem:
         raise ConfigError(f"{path}: '{name}' {problem} (got {value!r})")
     return value
+
+
+def _check_folders_apart(config: Config, path: Path) -> None:
+    """The places a build writes (the snapshots, the site, its build state) must not contain,
+    or lie in, one another or the project's sources: publishing replaces the site folder
+    whole, so snapshots or templates inside it would be eaten, and a site inside the
+    snapshots or the templates would be read back as data or as templates."""
+    root = config.root
+    written = {
+        "'snapshot_dir'": config.snapshot_path,
+        "'site.output_dir'": config.output_path,
+        f"the build state ({config.build_state_path.name})": config.build_state_path,
+    }
+    sources = {
+        "'site.templates_dir'": root / config.site.templates_dir,
+        "'site.content_dir'": root / config.site.content_dir,
+        "the static/ folder": root / "static",
+        "the themes/ folder": root / "themes",
+    }
+    places = {name: where.resolve() for name, where in {**written, **sources}.items()}
+    for name in written:
+        for other, there in places.items():
+            here = places[name]
+            if other == name:
+                continue
+            if here == there:
+                relation = "is the same as"
+            elif there in here.parents:
+                relation = "is inside"
+            elif here in there.parents:
+                relation = "contains"
+            else:
+                continue
+            raise ConfigError(
+                f"{path}: {name} ({_shown(here, root)}) {relation} {other} "
+                f"({_shown(there, root)}); a build replaces the site and the snapshot folder, "
+                "so these must not contain one another"
+            )
+
+
+def _shown(where: Path, root: Path) -> str:
+    return str(where.relative_to(root)) if where.is_relative_to(root) else str(where)
 
 
 def _type_name(t: type) -> str:

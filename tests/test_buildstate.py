@@ -9,6 +9,7 @@ build after every step.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -209,3 +210,19 @@ def test_digests_are_pinned_so_an_upgrade_does_not_look_like_a_change():
     value = [course_of(1, cdate), {"b": (1, 2.5, None), "a": {3, 4}}, Path("x"), True]
     # The value from before fingerprint() was optimised: the encoding did not change.
     assert digest(*value, "text") == "c8b6c4287061fcb9fefe3555db85f51b"
+
+
+def test_what_the_last_build_published_is_known_even_when_its_digests_are_not(project):
+    """After an upgrade the digests are not trusted, but the files are still the last build's:
+    the next publish may remove them (it removes nothing it has no record of)."""
+    config = project.config
+    run_build(config, project.access(), now=NOW)
+    path = state_path(config.output_path)
+    state = json.loads(path.read_text())
+    state["catalog_gen"] = "0.0.1; an older catalog-gen"
+    path.write_text(json.dumps(state))
+
+    loaded = load_state(config.output_path)
+
+    assert loaded.files == {} and loaded.inputs == ""
+    assert loaded.published and set(loaded.published) == set(state["published"])
