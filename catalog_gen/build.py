@@ -11,13 +11,16 @@ were.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from catalog_gen.config import ApiAccess, Config
+from catalog_gen.config import ApiAccess, Config, configured_api_key
 from catalog_gen.errors import ApiError, AuthError, BuildError, GuardRefused, SnapshotError
 from catalog_gen.progress import NoProgress, Progress
+from catalog_gen.redact import encoded_forms
 from catalog_gen.site.buildstate import BuildState, build_inputs, load_state, save_state
 from catalog_gen.site.generate import RenderedSite, render_files
 from catalog_gen.site.pages import SEARCH_INDEX, Urls
@@ -119,8 +122,8 @@ def run_build(
             rendered = RenderedSite({}, frozenset(decision.state.files), {}, decision.state.pages)
         else:
             rendered = render(config, store, name, now, decision.state, progress)
-            verify(rendered, access)
-            outcome = publish(config, rendered, progress)
+            verify(rendered, api_keys(config, access))
+            outcome = publish(config, rendered, decision.state.published, progress)
             warnings += record(config, decision.inputs, rendered, outcome)
             progress.done()
     return report(config, name, rendered, outcome, fetched, started, age_hours, warnings)
@@ -214,15 +217,42 @@ def render(
     return render_files(config, store.load(name), now=now, progress=progress, state=state)
 
 
-def verify(rendered: RenderedSite, access: ApiAccess | None) -> None:
-    """Refuse to publish a site that contains the API key."""
-    key = access.api_key.encode() if access is not None else None
-    if key and any(key in data for data in rendered.files.values()):
-        raise BuildError("the API key appears in the rendered site; nothing was published")
+def api_keys(config: Config, access: ApiAccess | None) -> set[str]:
+    """Every API key this run knows: the one it fetches with, and the configured one (which
+    an offline build or the preview knows too, though it never sends it)."""
+    keys = {access.api_key} if access is not None else set()
+    return keys | ({configured_api_key(config)} - {""})
 
 
-def publish(config: Config, rendered: RenderedSite, progress: Progress) -> OutputReport:
-    """Swap the new site in atomically, with its search index made from the staged pages."""
+def verify(rendered: RenderedSite, keys: Iterable[str]) -> None:
+    """Refuse to publish a site that contains an API key, plain or in any encoded form.
+
+    Only the rendered files are searched: kept files are the bytes an earlier build checked.
+    """
+    needles = [needle for key in keys for needle in _needles(key)]
+    if not needles:
+        return
+    for name, data in rendered.files.items():
+        if any(needle in data for needle in needles):
+            raise BuildError(
+                f"the API key appears in the rendered site ({name}); nothing was published"
+            )
+
+
+@functools.cache
+def _needles(key: str) -> tuple[bytes, ...]:
+    """The key's encoded forms as bytes, without those holding a shorter one (found anyway)."""
+    forms = [form.encode() for form in encoded_forms(key)]
+    return tuple(f for f in forms if not any(g != f and g in f for g in forms))
+
+
+def publish(
+    config: Config, rendered: RenderedSite, owned: Iterable[str], progress: Progress
+) -> OutputReport:
+    """Swap the new site in atomically, with its search index made from the staged pages.
+
+    Of the files the new site does not have, only those the last build published (``owned``)
+    are removed; others are carried over (record() warns about them)."""
     progress.phase("publishing", len(rendered.files) + len(rendered.kept))
     indexer = None
     if config.site.search:
@@ -235,6 +265,7 @@ def publish(config: Config, rendered: RenderedSite, progress: Progress) -> Outpu
         config.output_path,
         rendered.files,
         kept=rendered.kept,
+        owned=frozenset(owned),
         protect=config.root,
         indexer=indexer,
     )
@@ -244,6 +275,15 @@ def publish(config: Config, rendered: RenderedSite, progress: Progress) -> Outpu
 
 def record(config: Config, inputs: str, rendered: RenderedSite, outcome: OutputReport) -> list[str]:
     """Remember what each published file was made of, for the next build; warnings."""
+    warnings = []
+    if outcome.foreign:
+        count = len(outcome.foreign)
+        names = ", ".join(outcome.foreign[:5]) + (", …" if count > 5 else "")
+        warnings.append(
+            f"kept {count} file{'s' if count > 1 else ''} in {config.site.output_dir}/ that no "
+            f"build recorded as its own ({names}); catalog-gen removes only files it wrote, so "
+            "delete them if they should go"
+        )
     try:
         save_state(
             config.output_path,
@@ -253,8 +293,8 @@ def record(config: Config, inputs: str, rendered: RenderedSite, outcome: OutputR
             published=outcome.written + outcome.unchanged,
         )
     except OSError as exc:  # the site is live; the next build just renders everything
-        return [f"could not record the build state ({exc.strerror})"]
-    return []
+        warnings.append(f"could not record the build state ({exc.strerror})")
+    return warnings
 
 
 def report(

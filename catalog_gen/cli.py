@@ -2,7 +2,8 @@
 
 Each command parses its options, calls one library function and prints the result. Named errors
 (errors.py) become one line on stderr and the documented exit code; nothing prints a traceback
-unless --debug is given, and every line passes through the key redactor first.
+unless --debug is given. Everything written to stdout and stderr while a command runs passes
+one gate, the key redactor (see ``redacted_output``), whoever writes it.
 """
 
 from __future__ import annotations
@@ -26,17 +27,19 @@ import click
 from catalog_gen import __version__
 from catalog_gen.clock import run_now
 from catalog_gen.config import (
+    API_KEY_ENV,
     CONFIG_FILENAME,
     ApiAccess,
     Config,
     api_access,
     config_template,
+    configured_api_key,
     find_config,
     load_config,
 )
 from catalog_gen.errors import CatalogGenError, ConfigError, SnapshotError, TimedOut
 from catalog_gen.progress import progress_for
-from catalog_gen.redact import RedactingFilter, redact, register_secret
+from catalog_gen.redact import RedactingFilter, RedactingStream, redact, register_secret
 
 if TYPE_CHECKING:  # the pipeline is imported by the commands that run it: --help stays quick
     from catalog_gen.build import BuildReport
@@ -63,22 +66,41 @@ class CatalogGenGroup(click.Group):
     """Turns our named errors into one line and an exit code, for every subcommand."""
 
     def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except CatalogGenError as exc:
-            _fail(str(exc), exc.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted; the last good snapshot is unchanged", INTERRUPTED)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except Exception as exc:
-            if ctx.obj and ctx.obj.get("debug"):
-                click.echo(redact(traceback.format_exc()), err=True)
-            _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", 1)
+        with redacted_output():
+            try:
+                return super().invoke(ctx)
+            except CatalogGenError as exc:
+                _fail(str(exc), exc.exit_code)
+            except KeyboardInterrupt:
+                _fail("interrupted; the last good snapshot is unchanged", INTERRUPTED)
+            except (click.ClickException, click.exceptions.Exit, click.Abort):
+                raise
+            except Exception as exc:
+                if ctx.obj and ctx.obj.get("debug"):
+                    click.echo(traceback.format_exc(), err=True)
+                message = f"internal error: {type(exc).__name__}: {exc}"
+                _fail(f"{message} (run with --debug for details)", 1)
+
+
+@contextmanager
+def redacted_output():
+    """Route stdout and stderr through the key redactor while a command runs: the one gate
+    for the reports, warnings, notes, logs, tracebacks and anything a library prints."""
+    register_secret(os.environ.get(API_KEY_ENV, "").strip())  # known before anything prints
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
+    try:
+        yield
+    finally:
+        gated = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = saved
+        for stream in gated:
+            with suppress(ValueError, OSError):  # closed underneath: nothing left to say
+                stream.flush()
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"error: {redact(message)}", err=True)
+    click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
@@ -124,7 +146,9 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool, debug: bool
 
 
 def _config(ctx: click.Context) -> Config:
-    return load_config(find_config(ctx.obj.get("config_path")))
+    config = load_config(find_config(ctx.obj.get("config_path")))
+    register_secret(configured_api_key(config))  # also offline: a key must never be shown
+    return config
 
 
 def _now(config: Config, pinned: str | None) -> datetime:
@@ -556,7 +580,7 @@ def build(
                     max_age_hours=max_age,
                 )
     for warning in report.warnings:  # even with --quiet: cron should mail these
-        click.echo(f"warning: {redact(warning)}", err=True)
+        click.echo(f"warning: {warning}", err=True)
     if not quiet and not as_json:
         for note in report.notes:  # a choice the user may have made on purpose: not for cron
             click.echo(f"note: {note}", err=True)
@@ -618,7 +642,7 @@ def serve(
             sources=source_paths(config, theme),
             ignore=[run_config.output_path, run_config.snapshot_path, config.snapshot_path],
             port=port,
-            log=lambda line: click.echo(redact(line), err=True),
+            log=lambda line: click.echo(line, err=True),
         )
     except OSError as exc:
         raise ConfigError(  # a setting to change, like a bad config value: exit 2

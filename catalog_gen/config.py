@@ -234,6 +234,12 @@ class Config:
     def output_path(self) -> Path:
         return self.root / self.site.output_dir
 
+    @property
+    def build_state_path(self) -> Path:
+        """Where a build records what it published (site/buildstate.py): beside the site."""
+        output = self.output_path
+        return output.parent / f".{output.name}.build-state.json"
+
 
 SECTIONS: dict[str, type] = {
     "frontcore": FrontcoreSettings,
@@ -292,7 +298,9 @@ def load_config(path: Path | None, *, environ: Mapping[str, str] | None = None) 
         name: cls(**_validated(cls, _table(raw.get(name, {}), name, path), path, prefix=f"{name}."))
         for name, cls in SECTIONS.items()
     }
-    return Config(**top, **sections, source=path, root=path.parent.resolve())
+    config = Config(**top, **sections, source=path, root=path.parent.resolve())
+    _check_folders_apart(config, path)
+    return config
 
 
 def _table(value: object, name: str, path: Path) -> dict:
@@ -340,6 +348,48 @@ def _checked(name: str, value: object, expected: type, f: dataclasses.Field, pat
     return value
 
 
+def _check_folders_apart(config: Config, path: Path) -> None:
+    """The places a build writes (the snapshots, the site, its build state) must not contain,
+    or lie in, one another or the project's sources: publishing replaces the site folder
+    whole, so snapshots or templates inside it would be eaten, and a site inside the
+    snapshots or the templates would be read back as data or as templates."""
+    root = config.root
+    written = {
+        "'snapshot_dir'": config.snapshot_path,
+        "'site.output_dir'": config.output_path,
+        f"the build state ({config.build_state_path.name})": config.build_state_path,
+    }
+    sources = {
+        "'site.templates_dir'": root / config.site.templates_dir,
+        "'site.content_dir'": root / config.site.content_dir,
+        "the static/ folder": root / "static",
+        "the themes/ folder": root / "themes",
+    }
+    places = {name: where.resolve() for name, where in {**written, **sources}.items()}
+    for name in written:
+        for other, there in places.items():
+            here = places[name]
+            if other == name:
+                continue
+            if here == there:
+                relation = "is the same as"
+            elif there in here.parents:
+                relation = "is inside"
+            elif here in there.parents:
+                relation = "contains"
+            else:
+                continue
+            raise ConfigError(
+                f"{path}: {name} ({_shown(here, root)}) {relation} {other} "
+                f"({_shown(there, root)}); a build replaces the site and the snapshot folder, "
+                "so these must not contain one another"
+            )
+
+
+def _shown(where: Path, root: Path) -> str:
+    return str(where.relative_to(root)) if where.is_relative_to(root) else str(where)
+
+
 def _type_name(t: type) -> str:
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
     return names.get(t, "a list" if t is list else f"a {t.__name__}")
@@ -357,22 +407,37 @@ def api_access(config: Config, *, environ: Mapping[str, str] | None = None) -> A
     """The API base and key from the environment (or api_key_file), or how to set them."""
     env = environ if environ is not None else os.environ
     base_url = normalise_base_url(env.get(API_URL_ENV, "").strip() or DEFAULT_API_URL)
-    key = env.get(API_KEY_ENV, "").strip()
-    if not key and config.frontcore.api_key_file:
-        key_path = config.root / config.frontcore.api_key_file
-        try:
-            key = key_path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"{config.source}: frontcore.api_key_file {key_path} cannot be read "
-                f"({exc.strerror})"
-            ) from None
+    key = configured_api_key(config, environ=env, strict=True)
     if not key:
         raise ConfigError(
             f"no API key: set {API_KEY_ENV} (Frontcore app > Settings > API), "
             "e.g. export FRONTCORE_API_KEY=..., or try 'catalog-gen fetch --demo'"
         )
     return ApiAccess(base_url=base_url, api_key=key)
+
+
+def configured_api_key(
+    config: Config, *, environ: Mapping[str, str] | None = None, strict: bool = False
+) -> str:
+    """The API key from FRONTCORE_API_KEY, else from frontcore.api_key_file; "" when none.
+
+    Runs that never call the API (``build --offline``, ``serve``) still ask for it, to keep
+    it out of what they print and publish; for them (not ``strict``) an unreadable key file
+    means no key rather than an error.
+    """
+    env = environ if environ is not None else os.environ
+    key = env.get(API_KEY_ENV, "").strip()
+    if key or not config.frontcore.api_key_file:
+        return key
+    key_path = config.root / config.frontcore.api_key_file
+    try:
+        return key_path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        if not strict:
+            return ""
+        raise ConfigError(
+            f"{config.source}: frontcore.api_key_file {key_path} cannot be read ({exc.strerror})"
+        ) from None
 
 
 def normalise_base_url(url: str) -> str:

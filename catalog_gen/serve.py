@@ -14,6 +14,15 @@ Three parts, each simple on its own:
 
 While the last rebuild failed, every page answers with an error page naming the file and line;
 the next good save rebuilds, and the open tabs reload by themselves.
+
+The server is for the developer's own browser, and guards against the rest:
+
+- It answers only requests addressed to itself (``Host`` is ``localhost``, ``127.0.0.1`` or
+  ``[::1]`` with its port): a page on another site whose name has been pointed at 127.0.0.1
+  (DNS rebinding) gets 403, not the site or an error page naming local paths.
+- A tab's stream is written by that tab's own thread, never under a lock a rebuild needs, with
+  a small send buffer and a timeout: a tab that stops reading is dropped, and neither rebuilds
+  nor other tabs wait for it. At most ``MAX_CONNECTIONS`` connections are open at once.
 """
 
 from __future__ import annotations
@@ -22,8 +31,10 @@ import html
 import json
 import mimetypes
 import os
+import socket
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +51,17 @@ from catalog_gen.site.pages import NOT_FOUND
 
 EVENTS_PATH = "/__catalog-gen/events"
 HEARTBEAT_SECONDS = 15.0
+#: The names the preview answers to (with its port): anything else is another site's page.
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+#: Open connections at most. A tab holds one for live reload (browsers open at most six per
+#: host), so this is room for many tabs; a connection over it gets 503.
+MAX_CONNECTIONS = 32
+#: Seconds a client may take to send its request, or to take in one write to it: a tab that
+#: stops reading is dropped after this long.
+WRITE_TIMEOUT_SECONDS = 10.0
+#: The kernel's send buffer for a tab's event stream: what a stuck tab can hold (Linux would
+#: let it grow to megabytes, and notice a stuck tab only when they are full).
+STREAM_BUFFER_BYTES = 64 * 1024
 
 #: Added before </body> of every HTML response. ``data-error`` marks the error page.
 RELOAD_SCRIPT = """<script data-catalog-gen-reload{error}>
@@ -87,6 +109,16 @@ class BuildState:
             self.removed = report.removed_files if report else ()
             self.error = redact(error) if error else None  # it is shown in the browser
             self.changed.notify_all()
+
+    def next_message(self, seen: int, timeout: float) -> tuple[int, str] | None:
+        """The generation and message after ``seen``, or None when no build ended within
+        ``timeout``. The lock is held only to read: no tab is ever written to under it."""
+        with self.changed:
+            if self.generation == seen:
+                self.changed.wait(timeout)
+            if self.generation == seen:
+                return None
+            return self.generation, self.as_message()
 
     def as_message(self) -> str:
         return json.dumps(
@@ -221,26 +253,73 @@ class Preview:
 
 
 class _Server(ThreadingHTTPServer):
+    """One thread per connection, at most MAX_CONNECTIONS of them."""
+
     daemon_threads = True
     allow_reuse_address = True
     preview: Preview
+
+    def __init__(self, address: tuple[str, int], handler: type) -> None:
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def verify_request(self, request, client_address) -> bool:  # type: ignore[override]
+        with self._open_lock:
+            if len(self._open) < MAX_CONNECTIONS:
+                self._open.add(request)
+                return True
+        with suppress(OSError):  # a fresh socket takes this at once, or the client is gone
+            request.setblocking(False)
+            request.send(FULL)
+        return False
+
+    def shutdown_request(self, request) -> None:  # type: ignore[override]
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+
+FULL = (
+    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n"
+)
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "catalog-gen-preview"
 
+    def setup(self) -> None:
+        # Reading the request and every write have a timeout: a client that stalls is let go.
+        self.timeout = WRITE_TIMEOUT_SECONDS
+        super().setup()
+
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: the terminal shows builds, not every request."""
 
     def do_HEAD(self) -> None:
-        self._respond(head=True)
+        if self._addressed_to_us(head=True):
+            self._respond(head=True)
 
     def do_GET(self) -> None:
+        if not self._addressed_to_us(head=False):
+            return
         if urlsplit(self.path).path == EVENTS_PATH:
             self._events()
         else:
             self._respond(head=False)
+
+    def _addressed_to_us(self, *, head: bool) -> bool:
+        """Whether ``Host`` names this server; else a 403 (DNS rebinding)."""
+        port = self.server.server_address[1]
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host in {f"{name}:{port}" for name in LOCAL_HOSTS}:
+            return True
+        if port == 80 and host in LOCAL_HOSTS:
+            return True
+        self._send(HTTPStatus.FORBIDDEN, b"refused: unknown host\n", "text/plain", head)
+        return False
 
     # -- files -------------------------------------------------------------------------------
 
@@ -301,28 +380,28 @@ class _Handler(BaseHTTPRequestHandler):
     # -- live reload -------------------------------------------------------------------------
 
     def _events(self) -> None:
+        """The tab's event stream: a message after each build, a heartbeat while idle.
+
+        Written by this thread only, outside any lock: a tab that stops reading makes a write
+        time out (its send buffer is kept small so that this happens soon), and is dropped.
+        """
         preview = self.server.preview
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_BUFFER_BYTES)
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        state = preview.state
         seen = -1
         try:
             while not preview.stopping.is_set():
-                with state.changed:
-                    if state.generation == seen:
-                        state.changed.wait(HEARTBEAT_SECONDS)
-                    if state.generation == seen:
-                        self.wfile.write(b": heartbeat\n\n")
-                        self.wfile.flush()
-                        continue
-                    seen = state.generation
-                    message = state.as_message()
+                news = preview.state.next_message(seen, HEARTBEAT_SECONDS)
+                if news is None:
+                    self.wfile.write(b": heartbeat\n\n")
+                    continue
+                seen, message = news
                 self.wfile.write(f"data: {message}\n\n".encode())
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the tab was closed or reloaded
+        except OSError:  # closed or reloaded (broken pipe, reset), or stopped reading (timeout)
+            self.close_connection = True
 
 
 def safe_target(site_dir: Path, url_path: str) -> Path | None:

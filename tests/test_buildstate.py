@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -287,8 +288,8 @@ def test_only_pages_that_may_read_catalog_now_are_made_of_it(tmp_path):
         )
 
     renderer = analysed()
-    assert renderer.catalog_attributes("categories.html") == {"categories", "courses_in"}
-    assert renderer.catalog_attributes("venues.html") == {"cities", "venues"}
+    assert renderer.catalog_attributes("categories.html") == {"categories", "courses", "courses_in"}
+    assert renderer.catalog_attributes("venues.html") == {"cities", "courses", "venues"}
     assert renderer.catalog_attributes("course.html") == frozenset()
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "venues.html").write_text(
@@ -533,3 +534,19 @@ def test_a_changed_field_renders_exactly_the_pages_that_show_it(printing_project
             pages = [found[name] for found in (plan, new_plan) if name in found]
             shows = any(holds(page.context, owner) for page in pages)
         assert shows, f"{change.name}: {name} rendered although it does not show the record"
+
+
+def test_what_the_last_build_published_is_known_even_when_its_digests_are_not(project):
+    """After an upgrade the digests are not trusted, but the files are still the last build's:
+    the next publish may remove them (it removes nothing it has no record of)."""
+    config = project.config
+    run_build(config, project.access(), now=NOW)
+    path = state_path(config.output_path)
+    state = json.loads(path.read_text())
+    state["catalog_gen"] = "0.0.1; an older catalog-gen"
+    path.write_text(json.dumps(state))
+
+    loaded = load_state(config.output_path)
+
+    assert loaded.files == {} and loaded.inputs == ""
+    assert loaded.published and set(loaded.published) == set(state["published"])

@@ -335,6 +335,42 @@ def test_control_characters_do_not_reach_the_file():
     assert b"\r" not in ical.replace(b"\r\n", b"")
 
 
+#: Every control character that RFC 5545 TEXT forbids (tab and the line breaks it escapes are
+#: allowed), and DEL.
+CONTROL = "".join(map(chr, [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]))
+
+
+def test_no_control_character_of_any_value_reaches_the_file_urls_included():
+    """An online-meeting URL from the API, a page URL, a title, a lead, a venue, a session's
+    place and the site's title: every value goes through the one escaper."""
+    dirty_venue = replace(SEM, title=f"Sem{CONTROL}senteret")
+    cdate = course_date(
+        7,
+        online_url=f"https://meet.example/k1{CONTROL}?pwd=x",
+        venue=dirty_venue,
+        sessions=(
+            Session(date(2026, 12, 1), time(9, 0), time(12, 0), f"Rom{CONTROL}1"),
+            Session(date(2026, 12, 2), time(9, 0), time(12, 0), "Sem"),
+        ),
+    )
+    course = course_of(1, cdate, title=f"Første{CONTROL}hjelp", lead=f"Kort{CONTROL}om")
+    site = replace(
+        SITE,
+        title=f"Kurs{CONTROL}katalog",
+        page_url=lambda course: f"https://courses.example.com/kurs/{course.slug}{CONTROL}/",
+    )
+    for ical in (
+        date_calendar(course, cdate, site=site),
+        course_calendar(course, site=site),
+        site_calendar(catalog_of(course), site=site),
+    ):
+        text = ical.replace(b"\r\n", b"")
+        assert [chr(b) for b in text if b < 0x20 or b == 0x7F] == []
+        for event in events_of(ical):
+            assert "https://meet.example/k1?pwd=x" in str(event["DESCRIPTION"])
+            assert str(event["URL"]) == "https://courses.example.com/kurs/kurs-1/#date-7"
+
+
 def test_stamps_come_from_the_data_never_the_clock():
     cdate = course_date(7)
     newer_course = course_of(1, cdate, updated_at=datetime(2026, 11, 20, 8, 0, tzinfo=UTC))
@@ -468,13 +504,19 @@ def icalendar_events(course: Course, cdate: CourseDate, site: CalendarSite) -> b
         page = site.page_url(course)
         url = f"{page}#date-{cdate.id}" if page else ""
         if url:
-            event.add("URL", url)
+            event.add("URL", re.sub(r"[\x00-\x20\x7f]", "", url))  # a URI: no white space
         parts = (calendars._text(course.lead), cdate.online_url, url)
         description = "\n\n".join(part for part in parts if part)
         if description:
-            event.add("DESCRIPTION", description)
+            event.add("DESCRIPTION", text_without_controls(description))
         out.append(event.to_ical())
     return b"".join(out)
+
+
+def text_without_controls(text: str) -> str:
+    """RFC 5545 TEXT holds no control characters; icalendar escapes the line breaks (CR too)
+    and keeps tabs, but writes the others as they are."""
+    return re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text)
 
 
 def demo_catalog() -> Catalog:
@@ -499,7 +541,17 @@ AWKWARD = [
 ] + ["x\r\ny\rz\n", "\\N and \\n", "🎓" * 40, "", "  spaced   out  "]
 
 
-@pytest.mark.parametrize("site", [SITE, replace(SITE, page_url=lambda course: None)])
+@pytest.mark.parametrize(
+    "site",
+    [
+        SITE,
+        replace(SITE, page_url=lambda course: None),
+        replace(  # URL-legal ,;\ and characters no URL may hold
+            SITE,
+            page_url=lambda c: f"https://courses.example.com/a,b;c\\d/{c.slug}{CONTROL} x\t/",
+        ),
+    ],
+)
 def test_events_are_byte_for_byte_what_icalendar_writes(site):
     """calendars.py writes VEVENTs itself, for speed: they must be icalendar's bytes, for the
     demo's every date (sessions, online, all-day, canceled) and for awkward text."""
@@ -509,6 +561,9 @@ def test_events_are_byte_for_byte_what_icalendar_writes(site):
     for n, text in enumerate(AWKWARD):
         cdate = course_date(500 + n, online_url=f"https://meet.example/{text[:3]}")
         pairs.append((course_of(1, cdate, title=text, lead=text * 2), cdate))
+    for n, text in enumerate([*AWKWARD, CONTROL, f"a{CONTROL}\r\n{CONTROL}b\t;,"]):
+        cdate = course_date(700 + n, online_url=f"https://meet.example/{text}")
+        pairs.append((course_of(1, cdate), cdate))
     pairs.append((course_of(1, utc := course_date(9, timezone="UTC")), utc))
     pairs.append((course_of(1, etc := course_date(10, timezone="Etc/UTC")), etc))
     early = course_date(  # a mistyped year in a session: still four digits, as icalendar writes

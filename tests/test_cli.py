@@ -263,3 +263,34 @@ def test_on_a_terminal_progress_is_one_rewritten_bar_line(project):
     assert result.stdout.startswith("full fetch: 48 courses")
     assert "\r\x1b[K" in terminal and "█" in terminal
     assert "courses: 48 (" not in terminal  # not the plain per-phase lines
+
+
+def test_snapshots_inside_the_site_are_refused_before_anything_is_written(project):
+    """The site is replaced whole on every build: snapshots kept inside it would be eaten."""
+    (project.root / "catalog.toml").write_text(
+        'snapshot_dir = "site/snapshots"\n[frontcore]\nrate_limit = 5\n'
+    )
+    result = project.run("build")
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert "'snapshot_dir'" in line and "'site.output_dir'" in line and "catalog.toml" in line
+    assert not (project.root / "site").exists()
+
+
+def test_a_file_no_build_made_survives_every_build_with_a_warning(project, sample):
+    now = "2026-11-23T04:00:00+01:00"
+    assert project.run("build", "--now", now).returncode == 0
+    site = project.root / "site"
+    (site / "CNAME").write_text("kurs.example.no\n")
+    gone = sorted(sample.courses)[0]
+    (page,) = site.glob(f"kurs/*-{gone}/index.html")
+    sample.remove_course(gone)
+
+    result = project.run("build", "--now", now)
+
+    assert result.returncode == 0, result.stderr
+    assert not page.exists()  # the last build's own page of the removed course: removed
+    assert (site / "CNAME").read_text() == "kurs.example.no\n"
+    assert (
+        "warning: kept 1 file in site/ that no build recorded as its own (CNAME)" in result.stderr
+    )

@@ -143,3 +143,70 @@ def test_template_is_valid_toml_with_every_key_at_its_default(tmp_path):
         expected = list(default) if isinstance(default, tuple) else default  # TOML arrays
         assert table[key] == expected, name
     assert load_config(write(tmp_path, text)) == Config()
+
+
+# -- folders catalog-gen writes never contain, or lie in, one another or the sources ----------
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "second"),
+    [
+        ('snapshot_dir = "site/snapshots"\n', "'snapshot_dir'", "'site.output_dir'"),
+        ('snapshot_dir = "."\n', "'snapshot_dir'", "'site.output_dir'"),
+        ('[site]\noutput_dir = "snapshots/site"\n', "'snapshot_dir'", "'site.output_dir'"),
+        ('snapshot_dir = "content"\n', "'snapshot_dir'", "'site.content_dir'"),
+        ('snapshot_dir = "templates/data"\n', "'snapshot_dir'", "'site.templates_dir'"),
+        ('[site]\noutput_dir = "templates/out"\n', "'site.output_dir'", "'site.templates_dir'"),
+        ('[site]\noutput_dir = "static"\n', "'site.output_dir'", "the static/ folder"),
+        ('[site]\noutput_dir = "themes/built"\n', "'site.output_dir'", "the themes/ folder"),
+        ('[site]\ncontent_dir = "site/pages"\n', "'site.output_dir'", "'site.content_dir'"),
+        (
+            'snapshot_dir = "public"\n[site]\noutput_dir = "public/www"\n',
+            "'snapshot_dir'",
+            "'site.output_dir'",
+        ),
+        (
+            'snapshot_dir = ".site.build-state.json"\n',
+            "'snapshot_dir'",
+            "the build state (.site.build-state.json)",
+        ),
+    ],
+)
+def test_folders_that_contain_one_another_are_a_config_error_naming_both(
+    tmp_path, text, first, second
+):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert first in message and second in message, message
+    assert str(path) in message and "\n" not in message
+    assert caught.value.exit_code == 2
+
+
+def test_a_folder_linked_into_another_counts_where_it_really_is(tmp_path):
+    (tmp_path / "site" / "kept").mkdir(parents=True)
+    (tmp_path / "data").symlink_to(tmp_path / "site" / "kept")
+    with pytest.raises(ConfigError, match=r"'snapshot_dir'.*'site\.output_dir'"):
+        load_config(write(tmp_path, 'snapshot_dir = "data"\n'))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        'snapshot_dir = "data/snapshots"\n[site]\noutput_dir = "data/site"\n',
+        '[site]\noutput_dir = "public"\ntemplates_dir = "design"\ncontent_dir = "pages"\n',
+        'snapshot_dir = "/var/lib/catalog-gen/snapshots"\n',
+        '[site]\noutput_dir = "site-preview"\n',  # a name that starts like another is apart
+    ],
+)
+def test_folders_apart_are_fine(tmp_path, text):
+    load_config(write(tmp_path, text))
+
+
+def test_the_build_state_the_config_guards_is_the_one_the_build_writes(tmp_path):
+    from catalog_gen.site.buildstate import state_path
+
+    config = load_config(write(tmp_path, '[site]\noutput_dir = "public/www"\n'))
+    assert config.build_state_path == state_path(config.output_path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -68,6 +69,11 @@ def contents(folder: Path) -> dict[str, bytes]:
     }
 
 
+def published(report: OutputReport) -> tuple[str, ...]:
+    """What a build records as its own after a publish (build.record): for the next one."""
+    return report.written + report.unchanged
+
+
 def beside(folder: Path) -> list[str]:
     """What is in ``folder``'s parent: only the site itself, once publishing has finished."""
     return sorted(os.listdir(folder.parent))
@@ -120,7 +126,7 @@ def test_changed_and_added_are_written_removed_vanishes_the_rest_is_hard_linked(
     new["kurs/pivot-3/index.html"] = b"<h1>Pivot</h1>"  # added
     del new["kurs/word-2/index.html"]  # removed
 
-    report = publish_site(site, new)
+    report = publish_site(site, new, owned=FILES)
 
     assert report == OutputReport(
         written=("kurs/excel-1/index.html", "kurs/pivot-3/index.html"),
@@ -148,8 +154,9 @@ def test_no_leftovers_beside_the_site_after_any_publish(tmp_path, swap):
         {"index.html": b"<h1>Nytt</h1>"},  # mostly removals
         {},  # an empty site: only the marker
     ]
+    owned: tuple[str, ...] = ()
     for files in steps:
-        publish_site(site, files)
+        owned = published(publish_site(site, files, owned=owned))
         assert beside(site) == ["site"]
         assert contents(site) == files
         assert (site / MARKER).is_file()
@@ -159,10 +166,10 @@ def test_no_leftovers_beside_the_site_after_any_publish(tmp_path, swap):
 def test_a_file_can_become_a_folder_and_back(tmp_path, swap):
     site = tmp_path / "site"
     publish_site(site, {"kurs": b"a file"})
-    report = publish_site(site, {"kurs/index.html": b"now a folder"})
+    report = publish_site(site, {"kurs/index.html": b"now a folder"}, owned=["kurs"])
     assert (report.written, report.removed) == (("kurs/index.html",), ("kurs",))
     assert contents(site) == {"kurs/index.html": b"now a folder"}
-    publish_site(site, {"kurs": b"a file again"})
+    publish_site(site, {"kurs": b"a file again"}, owned=published(report))
     assert contents(site) == {"kurs": b"a file again"}
     assert beside(site) == ["site"]
 
@@ -595,7 +602,7 @@ def test_the_index_runs_only_when_pages_change_and_unchanged_index_files_keep_th
         assert after[name] == before[name], name
 
     fewer = {k: v for k, v in one_page.items() if k != "kurs/excel-1/index.html"}
-    removed = publish_site(site, fewer, indexer=indexer)
+    removed = publish_site(site, fewer, indexer=indexer, owned=published(changed))
     assert set(removed.removed) == {"kurs/excel-1/index.html", "pagefind/excel-1.pf"}
 
 
@@ -615,7 +622,69 @@ def test_a_failing_index_publishes_nothing(tmp_path):
 
 def test_turning_the_index_off_removes_it(tmp_path):
     site = tmp_path / "site"
-    publish_site(site, FILES, indexer=output.Indexer("pagefind", WordIndex()))
-    report = publish_site(site, FILES)
+    first = publish_site(site, FILES, indexer=output.Indexer("pagefind", WordIndex()))
+    report = publish_site(site, FILES, owned=published(first))
     assert {n.split("/")[0] for n in report.removed} == {"pagefind"}
     assert not (site / "pagefind").exists()
+
+
+# -- 5: only what a previous build recorded as its own is ever removed ----------------------------
+
+#: Files that no build wrote: a GitHub Pages CNAME, notes, and snapshots a config put in site/.
+FOREIGN = {
+    "CNAME": b"kurs.example.no\n",
+    "kurs/notes.txt": b"mine",
+    "snapshots/0001/courses.json": b"{}",
+}
+
+
+def add_foreign(site: Path) -> None:
+    for name, data in FOREIGN.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_bytes(data)
+
+
+def test_only_files_a_previous_build_recorded_as_its_own_are_removed(tmp_path, swap):
+    site = tmp_path / "site"
+    publish_site(site, FILES)
+    add_foreign(site)
+    before, before_inodes = tree(site), inodes(site)
+    new = dict(FILES)
+    del new["kurs/word-2/index.html"]
+
+    report = publish_site(site, new, owned=FILES)
+
+    assert report.removed == ("kurs/word-2/index.html",)
+    assert report.foreign == tuple(sorted(FOREIGN))
+    assert contents(site) == {**new, **FOREIGN}
+    after, after_inodes = tree(site), inodes(site)
+    for name in FOREIGN:  # carried over untouched: the same file, bytes and mtime
+        assert (after[name], after_inodes[name]) == (before[name], before_inodes[name])
+    assert beside(site) == ["site"]
+
+
+def test_without_a_record_nothing_is_removed(tmp_path):
+    site = tmp_path / "site"
+    publish_site(site, FILES)
+    add_foreign(site)
+
+    report = publish_site(site, {"index.html": b"<h1>Ny</h1>"})
+
+    assert report.removed == ()
+    assert set(report.foreign) == {*FOREIGN, *FILES} - {"index.html"}
+    assert contents(site) == {**FILES, **FOREIGN, "index.html": b"<h1>Ny</h1>"}
+
+
+@pytest.mark.parametrize(
+    ("foreign", "page"), [("kurs", "kurs/index.html"), ("kurs/notes.txt", "kurs")]
+)
+def test_a_file_not_ours_in_the_way_of_a_page_is_refused_not_removed(tmp_path, foreign, page):
+    site = tmp_path / "site"
+    publish_site(site, {"index.html": b"<h1>Kurs</h1>"})
+    (site / foreign).parent.mkdir(parents=True, exist_ok=True)
+    (site / foreign).write_bytes(b"not ours")
+    before = tree(site)
+    with pytest.raises(BuildError, match=f"{re.escape(foreign)}.*not made by catalog-gen"):
+        publish_site(site, {"index.html": b"<h1>Kurs</h1>", page: b"x"}, owned=["index.html"])
+    assert tree(site) == before
+    assert beside(site) == ["site"]

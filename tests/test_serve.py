@@ -7,22 +7,31 @@ the time from saving a template to the open page showing the change.
 
 from __future__ import annotations
 
+import html
 import http.client
 import json
 import os
+import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
 
-from tests.conftest import env_without_key, interruptible, run_cli
+from catalog_gen import serve
+from catalog_gen.build import run_build
+from catalog_gen.config import load_config
+from catalog_gen.site.render import find_theme
+from tests.conftest import NOW, Project, env_without_key, interruptible, run_cli
 
 PINNED = "2026-11-23T04:00:00+01:00"
 CHROMIUM = "/usr/bin/chromium"
@@ -52,10 +61,12 @@ class Preview:
         path.write_text(text, encoding="utf-8")
         return time.monotonic()
 
-    def raw_get(self, target: str) -> tuple[int, bytes]:
-        """A GET with the request target sent exactly as given (no client normalisation)."""
+    def raw_get(self, target: str, host: str | None = None) -> tuple[int, bytes]:
+        """A GET with the request target (and Host, if given) sent exactly as given."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        connection.putrequest("GET", target, skip_accept_encoding=True)
+        connection.putrequest("GET", target, skip_accept_encoding=True, skip_host=host is not None)
+        if host:
+            connection.putheader("Host", host)
         connection.endheaders()
         response = connection.getresponse()
         return response.status, response.read()
@@ -70,9 +81,12 @@ class Preview:
             time.sleep(0.1)
 
 
-def start_preview(root: Path) -> Iterator[Preview]:
+def start_preview(root: Path, key: str | None = None) -> Iterator[Preview]:
+    """``catalog-gen serve --demo`` in ``root``; with FRONTCORE_API_KEY set when ``key``."""
     assert run_cli(root, "build", "--demo", "-q", "--now", PINNED).returncode == 0
     env = env_without_key()
+    if key is not None:
+        env["FRONTCORE_API_KEY"] = key
     process = subprocess.Popen(
         [sys.executable, "-m", "catalog_gen", "serve", "--demo", "--port", "0", "--now", PINNED],
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -233,4 +247,178 @@ def test_only_source_files_trigger_a_rebuild(preview):
     deadline = time.monotonic() + 10  # the site is swapped in just before the event is sent
     while generation(preview) == before:
         assert time.monotonic() < deadline, "no rebuild event after a content change"
+        time.sleep(0.05)
+
+
+# -- the preview serves only its own host, only as many as it can, and never waits on a tab ---
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "LOCALHOST"])
+def test_the_preview_answers_its_own_host_names_with_the_port(shared, host):
+    status, body = shared.raw_get("/", host=f"{host}:{shared.port}")
+    assert status == 200 and b"data-catalog-gen-reload" in body
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["evil.example:{port}", "evil.example", "127.0.0.1", "localhost:1", "127.0.0.1.evil.example",
+     "localhost:{port}.evil.example", ""],
+)  # fmt: skip
+@pytest.mark.parametrize("target", ["/", "/kurs/finnes-ikke-1/", "/__catalog-gen/events"])
+def test_any_other_host_gets_403_and_nothing_of_the_site(shared, host, target):
+    """DNS rebinding: a page elsewhere whose name now points at 127.0.0.1 reads nothing."""
+    status, body = shared.raw_get(target, host=host.format(port=shared.port) or " ")
+    assert status == 403
+    assert b"<html" not in body.lower() and str(shared.root).encode() not in body
+
+
+@pytest.fixture
+def key_preview(tmp_path) -> Iterator[Preview]:
+    """A preview that knows an API key (serve never sends it, but must never show it)."""
+    yield from start_preview(tmp_path, key=SERVE_KEY)
+
+
+SERVE_KEY = "fc&Lr9<Zp>W4mVb8N7Q2x+k/T=s"
+
+
+def test_the_preview_refuses_a_site_that_holds_the_key_and_its_error_page_masks_it(key_preview):
+    site_home = (key_preview.root / "site" / "index.html").read_bytes()
+    escaped = html.escape(SERVE_KEY)
+    key_preview.write("templates/home.html", OVERRIDE.format(title=escaped))
+    refused = key_preview.wait_for("/", lambda r: r.status_code == 500)
+    assert "the API key appears in the rendered site (index.html)" in refused.text
+    assert (key_preview.root / "site" / "index.html").read_bytes() == site_home
+    assert escaped not in refused.text and SERVE_KEY not in html.unescape(refused.text)
+
+    # An error message that quotes the key (here a config value) shows it masked.
+    encoded = quote(SERVE_KEY, safe="")
+    key_preview.write("templates/home.html", OVERRIDE.format(title="Igjen"))
+    key_preview.write("catalog.toml", f'[site]\nlanguage = "{encoded}"\n')
+    broken = key_preview.wait_for("/", lambda r: "site.language" in r.text)
+    assert "[REDACTED]" in broken.text
+    assert encoded not in broken.text and encoded not in html.unescape(broken.text)
+
+
+@pytest.fixture
+def live(tmp_path, emulator, monkeypatch) -> Iterator[serve.Preview]:
+    """A preview server in this process (its limits made small by the test), on a project
+    built once from the emulator."""
+    project = Project(tmp_path, emulator)
+    (tmp_path / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\n")
+    assert project.run("build", "--now", PINNED).returncode == 0
+    config = project.config
+    theme = find_theme(config.site.theme, config.root)
+    preview = serve.Preview(
+        build=lambda: run_build(load_config(tmp_path / "catalog.toml"), None, now=NOW),
+        site_dir=config.output_path,
+        watch=serve.watched_paths(config.root, theme),
+        sources=serve.source_paths(config, theme),
+        ignore=[config.output_path, config.snapshot_path],
+        port=0,
+        log=lambda line: None,
+    )
+    preview.rebuild()
+    preview.start()
+    yield preview
+    preview.stop()
+
+
+def request(preview: serve.Preview, target: str) -> bytes:
+    host = f"127.0.0.1:{preview.server.server_address[1]}"
+    return f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+
+
+def connect(preview: serve.Preview, *, receive_buffer: int | None = None) -> socket.socket:
+    client = socket.socket()
+    if receive_buffer:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    client.connect(("127.0.0.1", preview.server.server_address[1]))
+    return client
+
+
+def follow(preview: serve.Preview, events: queue.Queue, stop: threading.Event) -> None:
+    """A tab that reads its event stream: every message's build generation goes on ``events``."""
+    with connect(preview) as client:
+        client.sendall(request(preview, serve.EVENTS_PATH))
+        client.settimeout(0.5)
+        buffered = b""
+        while not stop.is_set():
+            try:
+                chunk = client.recv(65536)
+            except TimeoutError:
+                continue
+            if not chunk:
+                return
+            buffered += chunk
+            *lines, buffered = buffered.split(b"\n")
+            for line in lines:
+                if line.startswith(b"data: "):
+                    events.put(json.loads(line[6:])["generation"])
+
+
+def closed_by_server(client: socket.socket, within: float) -> bool:
+    """Whether the server has closed ``client``: reads what is left, then expects the end.
+
+    Reading lets a blocked write through, so call this only once the server has had time to
+    give up on the client."""
+    client.settimeout(0.5)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if not client.recv(1 << 20):
+                return True
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            return True
+    return False
+
+
+def test_a_tab_that_stops_reading_blocks_no_rebuild_and_is_dropped(live, monkeypatch):
+    timeout = 10.0
+    monkeypatch.setattr(serve, "HEARTBEAT_SECONDS", 0.001)  # fills a stuck tab's buffers fast
+    monkeypatch.setattr(serve, "STREAM_BUFFER_BYTES", 4096, raising=False)
+    monkeypatch.setattr(serve, "WRITE_TIMEOUT_SECONDS", timeout, raising=False)
+    stuck = connect(live, receive_buffer=1024)
+    stuck.sendall(request(live, serve.EVENTS_PATH))  # and never reads again, until the end
+    connected = time.monotonic()
+    events: queue.Queue[int] = queue.Queue()
+    stop = threading.Event()
+    reader = threading.Thread(target=follow, args=(live, events, stop), daemon=True)
+    reader.start()
+    try:
+        seen = events.get(timeout=10)
+        time.sleep(2)  # the stuck tab's small buffers fill with heartbeats: its write blocks
+        overrides = live.site_dir.parent / "templates"
+        overrides.mkdir(exist_ok=True)
+        for save in range(10):
+            (overrides / "home.html").write_text(OVERRIDE.format(title=f"Lagret {save}"))
+            generation = events.get(timeout=20)
+            assert generation > seen, "the reading tab got no reload event"
+            seen = generation
+            assert live.state.error is None
+            assert f"Lagret {save}" in (live.site_dir / "index.html").read_text()
+        # The blocked write times out WRITE_TIMEOUT_SECONDS after the buffers filled.
+        time.sleep(max(0.0, connected + timeout + 5 - time.monotonic()))
+        assert closed_by_server(stuck, within=10), "the tab that stopped reading was not dropped"
+    finally:
+        stop.set()
+        stuck.close()
+        reader.join(timeout=5)
+
+
+def test_connections_are_capped_and_a_freed_slot_is_served_again(live, monkeypatch):
+    monkeypatch.setattr(serve, "MAX_CONNECTIONS", 3, raising=False)
+    url = f"http://127.0.0.1:{live.server.server_address[1]}/"
+    idle = [connect(live) for _ in range(3)]  # connected, no request yet
+    time.sleep(0.3)
+    try:
+        refused = httpx.get(url, timeout=5)
+        assert refused.status_code == 503
+    finally:
+        for client in idle:
+            client.close()
+    deadline = time.monotonic() + 10
+    while (status := httpx.get(url, timeout=5).status_code) != 200:
+        assert time.monotonic() < deadline, status
         time.sleep(0.05)

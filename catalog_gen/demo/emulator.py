@@ -9,7 +9,8 @@ makes the choices of its §9.2 configurable, so the client is tested against bot
   reported ``{items, pagination}`` wrapper on ``/v2/coursedates``;
 - PHP ``json_encode`` output: escaped slashes and ``\\uXXXX`` for every non-ASCII character;
 - soft-deleted and invisible dates listed with their flags;
-- injectable faults (5xx, dropped connections, slow and truncated answers, errors with 200).
+- injectable faults (4xx and 5xx, dropped connections, slow and truncated answers, errors with
+  200), whose error text a test may choose (an API that echoes what it was sent).
 
 Every request answered, faulted or refused, is logged, so tests count requests instead of
 guessing. Run it standalone with ``python -m catalog_gen.demo.emulator``.
@@ -36,7 +37,7 @@ from catalog_gen.demo.sample import OSLO, SampleCatalog, generate_catalog
 DEFAULT_LIMIT = 75
 BATCH_DEFAULT_LIMIT = 25
 MAX_LIMIT = 250
-FAULT_KINDS = ("500", "502", "503", "drop", "slow", "truncate", "error200", "429")
+FAULT_KINDS = ("400", "500", "502", "503", "drop", "slow", "truncate", "error200", "429")
 
 #: Course fields a "summary" list item keeps; the rest needs ``GET /v2/courses/{id}``.
 SUMMARY_FIELDS = (
@@ -79,6 +80,8 @@ class _Fault:
     remaining: int
     path: str | None
     delay: float
+    #: The ``error`` text of a 400, 5xx or error200 answer, instead of the usual one.
+    message: str | None = None
 
 
 class _BadRequest(Exception):
@@ -197,15 +200,22 @@ class Emulator:
             self.requests.clear()
 
     def inject(
-        self, kind: str, *, times: int = 1, path: str | None = None, delay: float = 2.0
+        self,
+        kind: str,
+        *,
+        times: int = 1,
+        path: str | None = None,
+        delay: float = 2.0,
+        message: str | None = None,
     ) -> None:
-        """Queue a fault for the next ``times`` requests whose path contains ``path``."""
+        """Queue a fault for the next ``times`` requests whose path contains ``path``;
+        ``message`` replaces the ``error`` text of a 400, 5xx or error200 answer."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._state:
-            self._faults.append(_Fault(kind, times, path, delay))
+            self._faults.append(_Fault(kind, times, path, delay, message))
 
     # -- one request ---------------------------------------------------------------------------
 
@@ -233,10 +243,13 @@ class Emulator:
                 log(0)
                 handler.close_connection = True
                 return
-            if kind in ("500", "502", "503"):
-                reply = _json_reply(int(kind), {"error": "Internal Server Error"})
-            elif kind == "error200":
-                reply = _json_reply(200, {"error": "Temporary failure, please try again"})
+            if kind == "400" and fault is not None:
+                reply = _json_reply(400, {"error": fault.message or "Bad request"})
+            elif kind in ("500", "502", "503") and fault is not None:
+                reply = _json_reply(int(kind), {"error": fault.message or "Internal Server Error"})
+            elif kind == "error200" and fault is not None:
+                message = fault.message or "Temporary failure, please try again"
+                reply = _json_reply(200, {"error": message})
             elif kind == "429":
                 reply = self._too_many()
             else:

@@ -120,16 +120,27 @@ def load_state(site: Path) -> BuildState:
         inode = os.stat(site).st_ino
     except (OSError, ValueError):
         return BuildState()
-    if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
+    if not isinstance(raw, dict):
         return BuildState()
+    # Which files the last build published stays true when its digests cannot be trusted
+    # (another catalog-gen version): the publish removes only files on this list.
+    published = _published(raw)
+    if raw.get("version") != STATE_VERSION:
+        return BuildState(published=published)
     if raw.get("catalog_gen") != _versions() or raw.get("site_inode") != inode:
-        return BuildState()
+        return BuildState(published=published)
     try:
         files = {name: FileRecord(*entry) for name, entry in raw["files"].items()}
-        published = tuple(str(name) for name in raw["published"])
         return BuildState(str(raw["inputs"]), inode, files, int(raw["pages"]), published)
     except (KeyError, TypeError, AttributeError, ValueError):
-        return BuildState()
+        return BuildState(published=published)
+
+
+def _published(raw: dict) -> tuple[str, ...]:
+    names = raw.get("published")
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        return ()
+    return tuple(names)
 
 
 def save_state(

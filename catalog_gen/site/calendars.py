@@ -19,6 +19,9 @@ Decisions a reader may look for:
   same in every file (not the fetch time: that would rewrite the file every night).
 - Canceled dates stay in the files with ``STATUS:CANCELLED`` so subscribed calendars mark
   or drop them; the summary stays the bare course title.
+- Every value written into a file passes one escaper, ``_escape``: it removes the control
+  characters RFC 5545 forbids (an online-meeting URL from the API may hold them) and escapes
+  TEXT; a URI (the ``URL`` property) loses white space too and is otherwise written as it is.
 
 icalendar writes the calendar frame and the VTIMEZONEs (a few per build). The events, tens of
 thousands at 10,000 courses, are written here: each has the same few properties, and
@@ -36,7 +39,8 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Timezone, vDuration, vText
+from icalendar import Calendar, Timezone, vDuration
+from icalendar.prop import vInline
 from icalendar.timezone.tzid import tzid_from_dt
 
 from catalog_gen.site.model import Catalog, Course, CourseDate, Session, Venue
@@ -52,8 +56,10 @@ _STATUS = {"canceled": "CANCELLED", "tbd": "TENTATIVE", "postponed": "TENTATIVE"
 _BEGIN_EVENT, _END_EVENT = b"BEGIN:VEVENT\r\n", b"END:VEVENT\r\n"
 _UID = re.compile(rb"^UID:coursedate-(\d+)(?:-\d+)?@", re.MULTILINE)
 _TIMED = re.compile(rb"^DT(?:START|END);TZID=([^:;\r\n]+)[^:\r\n]*:(\d{4})", re.MULTILINE)
-# RFC 5545 forbids control characters in TEXT values; tab and newline are escaped instead.
+# RFC 5545 forbids control characters in TEXT values; tab is allowed, newline is escaped.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Nor may a URI hold them, or white space.
+_NOT_IN_URI = re.compile(r"[\x00-\x20\x7f]")
 
 
 @dataclass(frozen=True)
@@ -168,13 +174,13 @@ def site_calendar(catalog: Catalog, *, site: CalendarSite) -> bytes:
 def _frame(name: str, site: CalendarSite, *, feed: bool) -> tuple[bytes, bytes]:
     """A calendar's properties as (everything before its components, the closing line)."""
     calendar = Calendar()
-    calendar.add("PRODID", f"-//catalog-gen//{_line(site.title)}//{site.language.upper()}")
+    # The texts are escaped here (vInline: icalendar writes them as they are, and folds them).
+    prodid = f"-//catalog-gen//{_line(site.title)}//{site.language.upper()}"
+    calendar.add("PRODID", vInline(_escape(prodid)))
     calendar.add("VERSION", "2.0")
     calendar.add("CALSCALE", "GREGORIAN")
     calendar.add("METHOD", "PUBLISH")
-    # icalendar 7.3 does not know X-WR-CALNAME is TEXT and would write it unescaped: a title
-    # with a comma or a trailing backslash would then read back differently.
-    calendar.add("X-WR-CALNAME", vText(_line(name)))
+    calendar.add("X-WR-CALNAME", vInline(_escape(_line(name))))
     if feed:
         calendar.add("REFRESH-INTERVAL", FEED_REFRESH, parameters={"VALUE": "DURATION"})
         calendar.add("X-PUBLISHED-TTL", vDuration(FEED_REFRESH))
@@ -255,7 +261,7 @@ def _event(
         lines.append("LOCATION:" + _escape(location))
     lines.append("STATUS:" + _STATUS.get(cdate.status, "CONFIRMED"))
     if url:
-        lines.append("URL:" + url)  # a URI: written as it is, like icalendar does
+        lines.append("URL:" + _escape(url, uri=True))
     lines.append("END:VEVENT")
     return "".join(_fold(line) + "\r\n" for line in lines)
 
@@ -347,16 +353,21 @@ def _clock(moment: datetime) -> str:
     return f"{moment.hour:02d}{moment.minute:02d}{moment.second:02d}"
 
 
-def _escape(text: str) -> str:
-    """RFC 5545 TEXT escaping, step for step as icalendar does it (its ``\\N`` first)."""
+def _escape(text: str, *, uri: bool = False) -> str:
+    """The one way a value enters a calendar file: control characters removed, then RFC 5545
+    TEXT escaping step for step as icalendar does it (its ``\\N`` first). A ``uri`` loses
+    white space too and is otherwise written as it is, as icalendar writes a URI."""
+    if uri:
+        return _NOT_IN_URI.sub("", text)
+    # A carriage return reads as a line break, as icalendar reads it; then nothing is left
+    # of the control characters but the line breaks, which are escaped.
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     return (
         text.replace("\\N", "\n")
         .replace("\\", "\\\\")
         .replace(";", "\\;")
         .replace(",", "\\,")
-        .replace("\r\n", "\\n")
         .replace("\n", "\\n")
-        .replace("\r", "\\n")
     )
 
 

@@ -9,9 +9,12 @@ Files whose bytes did not change are hard-linked from the old site into the new 
 written again, so they keep their inode and mtime and ``rsync``/CDN uploads send only what
 changed. When nothing changed at all, nothing on disk is touched.
 
-``site/`` is deleted and replaced on every build, so the folder must be one catalog-gen made:
-it carries a ``.catalog-gen`` marker, and a non-empty folder without one (or the project folder
-itself, by a mistyped ``output_dir``) is refused rather than wiped.
+``site/`` is replaced on every build, so the folder must be one catalog-gen made: it carries a
+``.catalog-gen`` marker, and a non-empty folder without one (or the project folder itself, by a
+mistyped ``output_dir``) is refused rather than wiped. Inside it, a publish removes only files
+that a previous build recorded as its own (``owned``, the build state's list): anything else
+found there (a CNAME put there by hand, snapshots a config pointed into the site) is carried
+over into the new site untouched and reported as ``foreign``, so the build can warn about it.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class OutputReport:
     swapped: bool
     #: Seconds the indexer ran (0 when no page changed and the old index was kept).
     index_seconds: float = 0.0
+    #: Files in the site that no build recorded as its own: carried over untouched.
+    foreign: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,13 +68,17 @@ def publish_site(
     files: Mapping[str, bytes],
     *,
     kept: Collection[str] = (),
+    owned: Collection[str] = (),
     protect: Path | None = None,
     indexer: Indexer | None = None,
 ) -> OutputReport:
-    """Make ``site_dir`` contain exactly ``files`` (relative POSIX path → bytes) and the
-    ``kept`` files of the current site as they are, plus what ``indexer`` derives from them.
+    """Make ``site_dir`` contain ``files`` (relative POSIX path → bytes) and the ``kept``
+    files of the current site as they are, plus what ``indexer`` derives from them.
 
-    ``protect`` is a folder that must never be replaced (the project root).
+    Of the other files in the current site, those in ``owned`` (what the previous build
+    published) are removed and the rest are carried over untouched (``foreign``); with no
+    record, nothing is removed. ``protect`` is a folder that must never be replaced (the
+    project root).
     """
     for name in (*files, *kept):
         _check_relative(name)
@@ -92,11 +101,16 @@ def publish_site(
             unchanged.append(name)
         else:
             written.append(name)
-    removed = sorted(set(old) - set(files) - set(kept))
+    owned = frozenset(owned)
+    gone = set(old) - set(files) - set(kept)
+    removed = sorted(gone & owned)
+    foreign = {name: old[name] for name in sorted(gone - owned)}
+    _check_not_in_the_way(site, foreign, [*files, *kept])
     pages_changed = any(name.endswith(".html") for name in (*written, *removed))
     reindex = indexer is not None and (pages_changed or not old_index)
     if not written and not removed and not reindex and (site / MARKER).is_file():
-        return OutputReport((), tuple(sorted([*unchanged, *old_index])), (), swapped=False)
+        unchanged_now = tuple(sorted([*unchanged, *old_index]))
+        return OutputReport((), unchanged_now, (), swapped=False, foreign=tuple(foreign))
 
     site.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{site.name}.staging-", dir=site.parent))
@@ -104,9 +118,11 @@ def publish_site(
     into = f"{staging}/"
     try:
         carried = old_index if not reindex else {}
-        _make_folders(staging, [*unchanged, *written, *carried])
+        _make_folders(staging, [*unchanged, *written, *carried, *foreign])
         for name in unchanged:
             _link_or_copy(old[name], into + name)
+        for name, path in foreign.items():
+            _link_or_copy(path, into + name)
         for name in written:
             _write(into + name, files[name])
         marker = f"{site}/{MARKER}"
@@ -122,7 +138,12 @@ def publish_site(
             made = _keep_unchanged(staging, indexer.folder, old_index)
             written += [name for name, same in made.items() if not same]
             unchanged += [name for name, same in made.items() if same]
-            removed = sorted({*removed, *(set(old_index) - set(made))})
+            stale = set(old_index) - set(made)
+            removed = sorted({*removed, *(stale & owned)})
+            for name in sorted(stale - owned):  # not recorded as ours: carried over too
+                _make_folders(staging, [name])
+                _link_or_copy(old_index[name], into + name)
+                foreign[name] = old_index[name]
         else:
             for name, path in carried.items():
                 _link_or_copy(path, into + name)
@@ -137,7 +158,29 @@ def publish_site(
         tuple(removed),
         True,
         round(index_seconds, 3),
+        tuple(sorted(foreign)),
     )
+
+
+def _check_not_in_the_way(site: Path, foreign: Mapping[str, str], ours: Iterable[str]) -> None:
+    """Refuse when a file that is not ours sits where the new site needs a folder, or inside
+    what the new site needs as a file: it would have to go, and it is not ours to remove."""
+    if not foreign:
+        return
+    ours = set(ours)
+    folders = {folder for name in ours for folder in _folders_of(name)}
+    for name in foreign:
+        if name in folders or any(folder in ours for folder in _folders_of(name)):
+            raise BuildError(
+                f"{site / name} was not made by catalog-gen and is in the way of the new "
+                f"site; move it out of {site}"
+            )
+
+
+def _folders_of(name: str) -> list[str]:
+    """The folders a relative path lies in: "a/b/c" → ["a", "a/b"]."""
+    parts = name.split("/")
+    return ["/".join(parts[:n]) for n in range(1, len(parts))]
 
 
 def _keep_unchanged(staging: Path, folder: str, old: Mapping[str, str]) -> dict[str, bool]:
