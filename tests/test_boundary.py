@@ -234,6 +234,23 @@ def test_any_json_strings_end_in_a_named_error_or_a_clean_snapshot(catalog, asci
         anomaly.value.encode("utf-8")
 
 
+def test_a_detail_answer_naming_another_course_keeps_the_lists_id():
+    def handler(request):
+        path = request.url.path.removeprefix("/v2/")
+        first = request.url.params.get("page") == "1"
+        if path == "courses":
+            return httpx.Response(200, json=[{"id": 1, "title": "A"}, {"id": 2}] if first else [])
+        if path.startswith("courses/"):  # every detail answer claims to be course 2
+            return httpx.Response(200, json={"id": 2, "title": "B", "text_lead": "x"})
+        return httpx.Response(200, json=[])
+
+    with transport_for(handler) as transport:
+        outcome = sync_catalog(
+            FrontcoreClient(transport), None, now=NOW, api_base="x", settings=SyncSettings()
+        )
+    assert {cid: c["id"] for cid, c in outcome.snapshot.courses.items()} == {1: 1, 2: 2}
+
+
 # --- end to end: the CLI against the emulator --------------------------------------------------
 
 

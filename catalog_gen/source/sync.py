@@ -117,7 +117,8 @@ def _resolve_courses(
     if to_complete:
         progress.phase("details", len(to_complete))
         for item in to_complete:
-            courses[item["id"]] = {**item, **client.get_course(item["id"])}
+            # The list's id wins: a detail answer naming another course must not move this one.
+            courses[item["id"]] = {**item, **client.get_course(item["id"]), "id": item["id"]}
             progress.advance()
     return courses, sources, len(to_complete)
 
