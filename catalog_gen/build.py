@@ -162,7 +162,7 @@ def fetch_or_reuse(
         if isinstance(exc, AuthError) or not offline_on_error:
             raise type(exc)(f"{exc}; {_kept(store, config, now)}") from None
         return None, [f"{exc}; rendered the last good snapshot instead"]
-    return fetched, []
+    return fetched, list(fetched.warnings)
 
 
 def newest_snapshot(

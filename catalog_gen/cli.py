@@ -339,7 +339,7 @@ def run_options(*, demo_help: str, json_help: str):
         click.option(
             "--allow-shrink",
             is_flag=True,
-            help="Accept a catalog that lost more courses than sync.max_shrink_percent.",
+            help="Accept a catalog that lost more courses or dates than the shrink guards allow.",
         ),
         click.option("--json", "as_json", is_flag=True, help=json_help),
         click.option("-q", "--quiet", is_flag=True, help="Print nothing on success (for cron)."),
@@ -388,6 +388,8 @@ def fetch(
         report = run_fetch(
             run_config, access, now=now, full=full, allow_shrink=allow_shrink, progress=progress
         )
+    for warning in report.warnings:  # even with --quiet, as build does: cron should mail these
+        click.echo(f"warning: {redact(warning)}", err=True)
     _print_report(report, as_json=as_json, quiet=quiet)
 
 

@@ -105,6 +105,18 @@ class SyncSettings:
         "(override once with --allow-shrink).",
         check=_between(0, 100),
     )
+    max_dates_shrink_percent: float = setting(
+        50.0,
+        "Refuse a new snapshot that lost this many percent of the current and upcoming dates "
+        "of courses it still has (override once with --allow-shrink).",
+        check=_between(0, 100),
+    )
+    past_days: int = setting(
+        30,
+        "Dates that ended within this many days are fetched again every run; older ones are "
+        "kept from the last snapshot (and fetched again with --full).",
+        check=_between(0, 3650),
+    )
 
 
 def _one_of(*choices: str) -> Callable[[object], str | None]:

@@ -18,6 +18,30 @@ from typing import Any
 SCHEMA_VERSION = 1
 REFERENCE_KINDS = ("locations", "instructors", "products")
 
+#: The course fields the site half reads (besides ``id``): the contract between the halves.
+#: The source half completes a course-list item that lacks any of them with the course's
+#: detail GET; a test checks that site/catalog.py reads no course field outside this list.
+COURSE_FIELDS = (
+    "title",
+    "reference",
+    "is_active",
+    "type",
+    "level",
+    "categories",
+    "price",
+    "updated_at",
+    "duration",
+    "form_of_teaching",
+    "teaching_language",
+    "text_lead",
+    "text_description",
+    "text_prerequisites",
+    "text_audience",
+    "external_booking_url",
+    "email_booking",
+    "custom_properties",
+)
+
 
 @dataclass(frozen=True)
 class Snapshot:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import logging
 from datetime import date
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -123,14 +127,14 @@ def test_batch_dates_are_chunked_and_normalised():
 
     client, seen = client_for(handler, page_size=250)
     dates = client.batch_coursedates(
-        list(range(1, 8)), chunk_size=3, start_date_min=date(2026, 11, 23)
+        list(range(1, 8)), chunk_size=3, end_date_min=date(2026, 10, 24)
     )
     assert [d["coursedate_id"] for d in dates] == [1001, 1002, 1003, 1004, 1005, 1006, 1007]
     assert all("course" not in d for d in dates)
     assert [d["course_id"] for d in dates] == list(range(1, 8))
     chunks = [r.url.params.get_list("course_ids[]") for r in seen]
     assert chunks == [["1", "2", "3"], ["4", "5", "6"], ["7"]]
-    assert {r.url.params["start_date_at_min"] for r in seen} == {"2026-11-23"}
+    assert {r.url.params["end_date_at_min"] for r in seen} == {"2026-10-24"}
 
 
 def test_flat_course_id_is_accepted_and_a_missing_one_refused():
@@ -146,3 +150,141 @@ def test_flat_course_id_is_accepted_and_a_missing_one_refused():
 def test_single_course_may_come_wrapped_in_an_array():
     client, _ = client_for(lambda r: httpx.Response(200, json=[{"id": 4, "text_lead": "x"}]))
     assert client.get_course(4) == {"id": 4, "text_lead": "x"}
+
+
+# --- the course list: one stable order, and reads that must agree -------------------------
+
+
+def test_the_course_list_is_asked_for_in_ascending_id_order():
+    client, seen = client_for(paged([{"id": i} for i in range(1, 5)]))
+    client.list_courses()
+    assert {(r.url.params["order_by"], r.url.params["order_direction"]) for r in seen} == {
+        ("id", "asc")
+    }
+
+
+class MovingList:
+    """A server ignoring order_by whose list moves between two pages of the first read:
+    course 7 is updated and jumps to the front, so a plain paged read never sees it."""
+
+    def __init__(self, moves: int = 1):
+        self.order = [1, 2, 3, 4, 5, 6, 7]
+        self.moves = moves
+
+    def __call__(self, request):
+        page = int(request.url.params["page"])
+        if page == 2 and self.moves:
+            self.moves -= 1
+            last = self.order.pop()
+            self.order.insert(0, last)
+        return httpx.Response(200, json=[{"id": i} for i in self.order[(page - 1) * 3 : page * 3]])
+
+
+def test_a_list_that_moves_between_pages_is_read_again_until_two_reads_agree():
+    server = MovingList()
+    client, seen = client_for(server)
+    # The first read gets [1, 2, 3], [3, 4, 5], [6]: course 3 twice, course 7 never.
+    assert sorted(c["id"] for c in client.list_courses()) == [1, 2, 3, 4, 5, 6, 7]
+    assert client.course_list_reads == 3  # a moved read, then two that agree
+    assert len(seen) == 9
+
+
+def test_a_list_that_keeps_moving_is_an_api_error():
+    client, _ = client_for(MovingList(moves=10))
+    with pytest.raises(ApiError, match="changed while it was read, 3 times"):
+        client.list_courses()
+
+
+def test_a_known_course_missing_from_a_read_is_confirmed_by_a_second_read():
+    reads = iter([[1, 2, 4], [1, 2, 3, 4]])  # the first read lost course 3 between pages
+
+    def handler(request):
+        if request.url.params["page"] == "1":
+            handler.ids = next(reads)
+        return httpx.Response(200, json=[{"id": i} for i in handler.ids])
+
+    client, _ = client_for(handler, page_size=10)
+    assert [c["id"] for c in client.list_courses(expected={1, 2, 3, 4})] == [1, 2, 3, 4]
+    assert client.course_list_reads == 2
+
+
+def test_a_course_really_gone_costs_one_more_read_only():
+    client, seen = client_for(paged([{"id": 1}, {"id": 2}]), page_size=3)
+    assert [c["id"] for c in client.list_courses(expected={1, 2, 3})] == [1, 2]
+    assert client.course_list_reads == 2 and len(seen) == 2
+
+
+# --- text cleaned at the boundary -------------------------------------------------------------
+
+KEY = "fc-live-key-Zq81/+mN2xR7pL0w"
+
+
+def keyed_client(handler, key: str = KEY) -> FrontcoreClient:
+    transport = Transport(
+        "https://api.example.test/v2",
+        key,
+        http_transport=httpx.MockTransport(handler),
+        sleep=lambda s: None,
+    )
+    return FrontcoreClient(transport, page_size=250)
+
+
+def test_lone_surrogates_become_replacement_characters_with_a_warning():
+    body = b'[{"id": 7, "title": "Kurs \\ud800", "custom_properties": {"\\udfff": ["x\\udc00"]}}]'
+    client = keyed_client(lambda r: httpx.Response(200, content=body))
+    [course] = client.list_courses()
+    assert course["title"] == "Kurs \ufffd"
+    assert course["custom_properties"] == {"\ufffd": ["x\ufffd"]}
+    found = {(a.kind, a.record, a.field) for a in client.anomalies}
+    assert found == {
+        ("text.lone_surrogate", "course 7", "title"),
+        ("text.lone_surrogate", "course 7", "custom_properties.\ufffd"),
+        ("text.lone_surrogate", "course 7", "custom_properties.\ufffd.0"),
+    }
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        KEY,
+        quote(KEY, safe=""),
+        html.escape("<" + KEY + ">"),
+        json.dumps({"key": KEY}).replace("/", "\\/"),
+        base64.b64encode(KEY.encode()).decode(),
+        "Basic " + base64.b64encode(b"user:" + KEY.encode()).decode(),
+        base64.urlsafe_b64encode(b"a" + KEY.encode() + b"!").decode(),
+    ],
+    ids=[
+        "raw",
+        "url-encoded",
+        "html-escaped",
+        "json-escaped",
+        "base64",
+        "base64-shifted",
+        "base64-urlsafe",
+    ],
+)
+def test_the_api_key_echoed_in_a_record_is_masked_and_named_never_shown(echo):
+    date = {"coursedate_id": 5, "course": {"id": 9, "title": echo}, "gatherings": [{"a": echo}]}
+    client = keyed_client(lambda r: httpx.Response(200, json=[date]))
+    [record] = client.batch_coursedates([9], chunk_size=10)
+    assert "[REDACTED]" in record["gatherings"][0]["a"]
+    assert KEY not in json.dumps(record) and echo not in json.dumps(record)
+    [anomaly] = client.anomalies  # the dropped embedded course is not reported
+    assert (anomaly.kind, anomaly.record, anomaly.field) == (
+        "text.api_key",
+        "course date 5",
+        "gatherings.0.a",
+    )
+    assert KEY not in repr(anomaly)
+
+
+def test_a_record_nested_too_deeply_is_an_api_error():
+    deep: dict = {"id": 3}
+    node = deep
+    for _ in range(260):
+        node["x"] = {}
+        node = node["x"]
+    client = keyed_client(lambda r: httpx.Response(200, json=[deep]))
+    with pytest.raises(ApiError, match="nested more than"):
+        client.list_courses()

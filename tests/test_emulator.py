@@ -341,6 +341,45 @@ def test_summary_list_lacks_texts_and_detail_has_them(serve, catalog):
         assert missing.status_code == 404 and missing.json() == {"error": "Course not found"}
 
 
+def test_course_list_order(serve, catalog):
+    def ids(emulator, **params):
+        with httpx.Client(base_url=emulator.base_url + "/", headers={"X-API-Key": KEY}) as c:
+            return [course["id"] for course in get_json(c, "courses", limit=250, **params)]
+
+    by_id = sorted(catalog.courses)
+    plain = serve(catalog)
+    assert ids(plain) == by_id
+    assert ids(plain, order_by="id", order_direction="desc") == by_id[::-1]
+    with httpx.Client(base_url=plain.base_url + "/", headers={"X-API-Key": KEY}) as c:
+        assert c.get("courses", params={"order_by": "title"}).status_code == 400
+
+    # Most recently updated first: a change moves a course to the front.
+    updated = serve(catalog, course_order="updated")
+    oldest = ids(updated)[-1]
+    catalog.change_course(oldest, title="Nytt navn")
+    assert ids(updated)[0] == oldest
+    assert ids(updated, order_by="id", order_direction="asc") == by_id
+    ignoring = serve(catalog, course_order="updated", course_ordering=False)
+    assert ids(ignoring, order_by="id", order_direction="asc")[0] == oldest
+
+
+def test_list_items_can_lack_fields_the_detail_has(serve, catalog):
+    emulator = serve(catalog, list_omits=("email_booking", "duration"))
+    with httpx.Client(base_url=emulator.base_url + "/", headers={"X-API-Key": KEY}) as client:
+        [first] = get_json(client, "courses", limit=1)
+        assert "email_booking" not in first and "duration" not in first and "title" in first
+        detail = get_json(client, f"courses/{first['id']}")
+        assert "email_booking" in detail and "duration" in detail
+
+
+def test_on_request_runs_before_each_answer(api, catalog):
+    emulator, client = api
+    seen = []
+    emulator.on_request = lambda path, params: seen.append((path, params.get("page")))
+    client.get("courses", params={"page": 2})
+    assert seen == [("/v2/courses", ["2"])]
+
+
 def test_full_list_items_are_complete(api, catalog):
     _, client = api
     assert get_json(client, "courses", limit=250) == [
@@ -504,6 +543,24 @@ def test_drop_truncate_error200_and_429_faults(api):
     assert [r.status for r in emulator.requests] == [0, 200, 200, 429, 200]
     with pytest.raises(ValueError, match="unknown fault"):
         emulator.inject("teapot")
+
+
+def test_forbidden_missing_gzip_and_charset_faults(api):
+    emulator, client = api
+    emulator.inject("403", path="/instructors")
+    emulator.inject("404", path="/instructors")
+    assert client.get("instructors").status_code == 403
+    assert client.get("instructors").status_code == 404
+    assert client.get("instructors").status_code == 200
+
+    emulator.inject("gzip", path="/locations")
+    with pytest.raises(httpx.DecodingError):  # announced as gzip, not compressed
+        client.get("locations")
+
+    emulator.inject("charset", path="/locations")
+    utf16 = client.get("locations")
+    assert utf16.headers["content-type"] == "application/json; charset=utf-16"
+    assert json.loads(utf16.content.decode("utf-16")) == client.get("locations").json()
 
 
 def test_slow_answers_are_late_but_complete(api, catalog):

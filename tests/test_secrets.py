@@ -145,11 +145,6 @@ def test_a_record_value_that_repeats_the_key_reaches_neither_the_site_nor_a_chan
     assert_no_leak(keyed.root / "site", result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scrubbing API answers at the boundary (source/transport or client) is helper "
-    "'source''s part of issue 18; until it is merged, the echoed value reaches the snapshot",
-)
 def test_a_record_value_that_repeats_the_key_never_reaches_a_snapshot(keyed, sample):
     assert run(keyed, "build", "--now", DAY).returncode == 0
     sample.change_course(sorted(sample.courses)[0], title=f"Kurs {ECHO}")

@@ -5,17 +5,20 @@ from __future__ import annotations
 import math
 import re
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
+from catalog_gen.config import SyncSettings
 from catalog_gen.demo.sample import generate_catalog
 from catalog_gen.errors import ApiError, AuthError, GuardRefused
+from catalog_gen.source.client import FrontcoreClient
 from catalog_gen.source.fetch import run_fetch
 from catalog_gen.source.lock import RunLock
 from catalog_gen.source.store import SnapshotStore
-from catalog_gen.source.transport import RateLimiter
-from tests.conftest import NOW, TODAY, max_requests_in_any_second
+from catalog_gen.source.sync import sync_catalog
+from catalog_gen.source.transport import RateLimiter, Transport
+from tests.conftest import API_KEY, NOW, TODAY, max_requests_in_any_second
 
 DETAIL = re.compile(r"^(/api)?/v2/courses/\d+$")
 
@@ -86,7 +89,7 @@ def test_a_thousand_courses_cost_pages_not_requests_per_course(emulator_for, tmp
     assert details(emulator) == []
     assert paths(emulator, "locations|instructors|products") == []  # reference TTL not expired
     upcoming = paths(emulator, r"/batch/coursedates$")
-    assert upcoming and all(r.params.get("start_date_at_min") for r in upcoming)
+    assert upcoming and all(r.params.get("end_date_at_min") for r in upcoming)
     assert report.courses_changed == report.courses_added == report.courses_removed == 0
     assert all(r.status == 200 for r in emulator.requests)
     assert max_requests_in_any_second(sent) <= 5
@@ -168,10 +171,10 @@ def test_incremental_refreshes_seats_keeps_past_dates_and_sees_removals(project,
     assert after.coursedates[deleted_date]["deleted_at"]
     assert new_course in after.courses
     assert sum(d["course_id"] == new_course for d in after.coursedates.values()) == 2
-    # Past dates come from the snapshot: only new courses are asked for dates without a
-    # start filter.
+    # Dates past the recent window come from the snapshot: only new courses are asked for
+    # dates without an end filter.
     for request in paths(project.emulator, r"/batch/coursedates$"):
-        if "start_date_at_min" not in request.params:
+        if "end_date_at_min" not in request.params:
             assert request.params["course_ids[]"] == [str(new_course)]
     for d in past:
         if d["course_id"] != doomed_course:
@@ -268,9 +271,11 @@ def test_faults_are_retried_and_the_snapshot_is_still_exact(project, sample):
     emulator.inject("truncate", path="/batch/coursedates")
     emulator.inject("error200", path="/locations")
     emulator.inject("429", path="/instructors")
+    emulator.inject("gzip", path="/batch/coursedates")  # a damaged compressed body
+    emulator.inject("charset", path="/orders/products")  # UTF-16: not JSON's UTF-8
     emulator.clear_log()
     report = run_fetch(project.config, project.access(), now=NOW, full=True)
-    assert report.retries == 5
+    assert report.retries == 7
     assert report.rate_limited == 1
     snapshot = latest(project)
     assert snapshot.courses == reference.courses
@@ -289,3 +294,189 @@ def test_persistent_failure_is_an_api_error_and_nothing_is_saved(project):
     with pytest.raises(ApiError, match=r"HTTP 503 \(gave up after 1 retry\)"):
         run_fetch(config, project.access(), now=NOW)
     assert project.snapshot_bytes() == before
+
+
+# --- fetch fidelity ---------------------------------------------------------------------------
+
+
+def sync_small_pages(emulator, previous=None, page_size: int = 10):
+    """One sync against ``emulator`` with pages of ``page_size`` courses (48 courses: 5 pages)."""
+    transport = Transport(emulator.base_url, API_KEY, rate_limit=50)
+    client = FrontcoreClient(transport, page_size=page_size)
+    with transport:
+        outcome = sync_catalog(
+            client, previous, now=NOW, api_base=emulator.base_url, settings=SyncSettings()
+        )
+    return outcome.snapshot, client
+
+
+def move_a_course_between_pages(emulator, catalog) -> int:
+    """When page 2 of the course list is asked for, the course updated longest ago is updated:
+    listed most recently updated first, it jumps from the last page to page 1, already read."""
+    moved = min(catalog.courses, key=lambda cid: catalog.courses[cid]["updated_at"])
+    done = []
+
+    def hook(path, params):
+        if path.endswith("/courses") and params.get("page") == ["2"] and not done:
+            done.append(True)
+            catalog.change_course(moved, title="Oppdatert mens lista ble lest")
+
+    emulator.on_request = hook
+    return moved
+
+
+@pytest.mark.parametrize("ordering", ["honoured", "ignored"])
+def test_a_course_updated_between_two_pages_is_not_skipped(emulator_for, sample, ordering):
+    emulator = emulator_for(
+        sample, rate_limit=0, course_order="updated", course_ordering=ordering == "honoured"
+    )
+    moved = move_a_course_between_pages(emulator, sample)
+    snapshot, client = sync_small_pages(emulator)
+    assert sorted(snapshot.courses) == sorted(sample.courses)
+    assert snapshot.courses[moved]["title"] == "Oppdatert mens lista ble lest"
+    assert {d["course_id"] for d in snapshot.coursedates.values()} >= {moved}
+    lists = [r for r in emulator.requests if r.path.endswith("/courses")]
+    assert all(r.params["order_by"] == ["id"] for r in lists)
+    # In id order nothing moves; a server that ignores the order is read until two reads agree.
+    assert client.course_list_reads == (1 if ordering == "honoured" else 3)
+
+
+def test_a_course_missing_from_the_list_is_confirmed_before_it_is_dropped(emulator_for, sample):
+    emulator = emulator_for(sample, rate_limit=0)
+    first, _ = sync_small_pages(emulator)
+    gone = sorted(sample.courses)[3]
+    sample.remove_course(gone)
+    emulator.clear_log()
+    second, client = sync_small_pages(emulator, previous=first)
+    assert gone not in second.courses
+    assert client.course_list_reads == 2  # one read more, only because a course went
+
+
+def test_details_are_fetched_when_a_field_the_site_reads_is_missing(emulator_for, sample, tmp_path):
+    from tests.conftest import Project
+
+    # Texts are in the list items, the booking e-mail is not: it comes from the detail GET.
+    emulator = emulator_for(sample, list_omits=("email_booking",))
+    (tmp_path / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\n")
+    project = Project(tmp_path, emulator)
+    report = run_fetch(project.config, project.access(), now=NOW)
+    assert report.details_fetched == len(sample.courses) == len(details(emulator))
+    stored = latest(project).courses
+    assert all(
+        stored[cid]["email_booking"] == c["email_booking"] for cid, c in sample.courses.items()
+    )
+
+
+def cancel(catalog, coursedate_id: int) -> None:
+    with catalog.lock:
+        record = catalog.coursedates[coursedate_id]
+        record["status"] = {"id": 3, "idType": 2, "title": "Canceled"}
+
+
+def test_dates_that_ended_recently_are_read_again_and_older_ones_with_full(project, sample):
+    run_fetch(project.config, project.access(), now=NOW)
+    ended = {
+        did: (TODAY - date.fromisoformat(d["end_at"])).days for did, d in sample.coursedates.items()
+    }
+    recent = next(did for did, days in ended.items() if 0 < days <= 30)
+    old = next(did for did, days in ended.items() if days > 31)
+    cancel(sample, recent)
+    cancel(sample, old)
+
+    project.emulator.clear_log()
+    run_fetch(project.config, project.access(), now=NOW)
+    snapshot = latest(project)
+    assert snapshot.coursedates[recent]["status"]["id"] == 3  # ended in the last 30 days
+    assert snapshot.coursedates[old]["status"]["id"] == 2  # older: kept from the snapshot
+    window = (TODAY - timedelta(days=30)).isoformat()
+    batches = paths(project.emulator, r"/batch/coursedates$")
+    assert {r.params["end_date_at_min"][0] for r in batches} == {window}
+
+    run_fetch(project.config, project.access(), now=NOW, full=True)
+    assert latest(project).coursedates[old]["status"]["id"] == 3
+
+
+def test_sync_past_days_sets_the_window(emulator_for, sample, tmp_path):
+    from tests.conftest import Project
+
+    (tmp_path / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\n[sync]\npast_days = 0\n")
+    project = Project(tmp_path, emulator_for(sample))
+    run_fetch(project.config, project.access(), now=NOW)
+    project.emulator.clear_log()
+    run_fetch(project.config, project.access(), now=NOW)
+    batches = paths(project.emulator, r"/batch/coursedates$")
+    assert {r.params["end_date_at_min"][0] for r in batches} == {TODAY.isoformat()}
+
+
+def test_dates_shrink_guard_refuses_an_answer_that_lost_most_dates(project, sample):
+    run_fetch(project.config, project.access(), now=NOW)
+    before = project.snapshot_bytes()
+    current = [did for did, d in sample.coursedates.items() if d["end_at"] >= TODAY.isoformat()]
+    with sample.lock:  # as if the batch answers came back short: most current dates missing
+        for did in current[: len(current) * 2 // 3]:
+            del sample.coursedates[did]
+    with pytest.raises(GuardRefused, match=r"max_dates_shrink_percent.*--allow-shrink") as caught:
+        run_fetch(project.config, project.access(), now=NOW)
+    assert caught.value.exit_code == 3
+    assert project.snapshot_bytes() == before
+    report = run_fetch(project.config, project.access(), now=NOW, allow_shrink=True)
+    assert report.coursedates_removed == len(current) * 2 // 3 and report.courses_removed == 0
+
+
+@pytest.mark.parametrize("status", ["403", "404"])
+def test_an_optional_list_refused_or_missing_is_a_warning(project, status):
+    project.emulator.inject(status, path="/instructors")
+    project.emulator.inject(status, path="/orders/products")
+    report = run_fetch(project.config, project.access(), now=NOW)
+    assert report.courses == 48 and report.reference_refreshed == (
+        "locations",
+        "instructors",
+        "products",
+    )
+    reason = "not allowed for this API key" if status == "403" else "not available"
+    assert report.warnings == (
+        f"/instructors is {reason} (HTTP {status}); instructors left out (the site uses the "
+        "copies in courses and course dates)",
+        f"/orders/products is {reason} (HTTP {status}); products left out (the site uses the "
+        "copies in courses and course dates)",
+    )
+    snapshot = latest(project)
+    assert snapshot.reference["instructors"] == {} and snapshot.reference["locations"]
+
+
+def test_a_403_on_the_course_list_is_still_a_refused_key(project):
+    project.emulator.inject("403", path="/courses")
+    with pytest.raises(AuthError, match="refused the API key"):
+        run_fetch(project.config, project.access(), now=NOW)
+
+
+def test_dates_shrink_guard_counts_current_dates_of_kept_courses_only():
+    from catalog_gen.snapshot import Snapshot
+    from catalog_gen.source.fetch import check_dates_shrink
+
+    def snapshot(courses, dates):
+        return Snapshot(
+            fetched_at=NOW,
+            api_base="x",
+            courses={cid: {"id": cid} for cid in courses},
+            coursedates={
+                did: {"coursedate_id": did, "course_id": cid, "start_at": day, "end_at": day}
+                for did, (cid, day) in dates.items()
+            },
+            reference={},
+            reference_fetched_at={},
+            course_sources={},
+        )
+
+    past, upcoming = "2026-01-05", "2026-12-05"
+    history = {n: (1, past) for n in range(100)}  # many past dates, kept whatever happens
+    before = snapshot(
+        [1, 2], {**history, 200: (1, upcoming), 201: (1, upcoming), 300: (2, upcoming)}
+    )
+    # Course 2 went with its date (the course guard's business); course 1 lost its two.
+    after = snapshot([1], history)
+    with pytest.raises(GuardRefused, match="100% of the 2 current and upcoming dates"):
+        check_dates_shrink(before, after, 50)
+    # One of two current dates gone is 50%: not more than the limit.
+    check_dates_shrink(before, snapshot([1], {**history, 200: (1, upcoming)}), 50)
+    check_dates_shrink(None, after, 50)

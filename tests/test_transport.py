@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import httpx
 import pytest
@@ -228,3 +229,97 @@ def test_parse_retry_after(header, seconds):
 
 def test_retry_after_as_http_date_is_understood():
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+
+
+# --- strict decoding: whatever the server sends ends in a named error or clean JSON ---------
+
+
+def test_a_damaged_gzip_body_is_retried_then_an_api_error():
+    def damaged() -> httpx.Response:  # announced as gzip, but not compressed
+        return httpx.Response(
+            200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b'[{"id": 1}]')
+        )
+
+    handler = answers(damaged(), damaged(), httpx.Response(200, json=[{"id": 1}]))
+    transport, _ = make_transport(handler, max_retries=1)
+    with pytest.raises(ApiError, match=r"could not be decoded.*gave up after 1 retry"):
+        transport.get_json("courses")
+    assert transport.get_json("courses") == [{"id": 1}]
+
+
+def test_a_body_in_another_charset_is_retried_then_refused():
+    utf16 = '[{"id": 1, "title": "Kurs på norsk"}]'.encode("utf-16")
+    latin1 = '[{"id": 1, "title": "Kurs på norsk"}]'.encode("latin-1")
+    declared = {"Content-Type": "application/json; charset=utf-16"}
+    handler = answers(
+        httpx.Response(200, headers=declared, content=utf16),
+        httpx.Response(200, content=latin1),
+    )
+    transport, _ = make_transport(handler, max_retries=1)
+    with pytest.raises(ApiError, match=r"not UTF-8 .*gave up after 1 retry"):
+        transport.get_json("courses")
+    assert transport.stats.retries == 1
+
+
+def test_a_utf8_byte_order_mark_is_ignored():
+    handler = answers(httpx.Response(200, content=b'\xef\xbb\xbf[{"id": 1}]'))
+    transport, _ = make_transport(handler)
+    assert transport.get_json("courses") == [{"id": 1}]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'[{"id": 1, "price": NaN}]', "has NaN"),
+        (b'[{"id": 1, "price": Infinity}]', "has Infinity"),
+        (b'[{"id": 1, "price": -Infinity}]', "has -Infinity"),
+        (b'[{"id": 1, "price": 1e400}]', "too large for a float"),
+        (b'[{"id": 18446744073709551616}]', "beyond 64 bits"),
+        (b'[{"id": -9223372036854775809}]', "beyond 64 bits"),
+        (b"[" + b"7" * 5000 + b"]", "integer of 5000 digits"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+    ids=["nan", "infinity", "minus-infinity", "float-overflow", "u64", "i64", "digits", "deep"],
+)
+def test_json_that_readers_disagree_on_is_refused_at_once(body, message):
+    handler = answers(httpx.Response(200, content=body), httpx.Response(200, json=[]))
+    transport, _ = make_transport(handler)
+    with pytest.raises(ApiError, match=message) as caught:
+        transport.get_json("courses")
+    assert "refused" in str(caught.value)
+    assert len(handler.seen) == 1  # the same answer would come again: not retried
+
+
+def test_the_widest_64_bit_integers_are_accepted():
+    handler = answers(httpx.Response(200, content=b"[18446744073709551615, -9223372036854775808]"))
+    transport, _ = make_transport(handler)
+    assert transport.get_json("x") == [2**64 - 1, -(2**63)]
+
+
+def test_error_texts_from_the_api_are_cleaned_and_shortened():
+    key = "secret-key-123456"
+    body = json.dumps({"error": "Nope \ud800 for " + key + " " + "x" * 500})
+    handler = answers(httpx.Response(400, content=body.encode("ascii")))
+    transport, _ = make_transport(handler)
+    with pytest.raises(ApiError) as caught:
+        transport.get_json("courses")
+    message = str(caught.value)
+    message.encode("utf-8")  # no lone surrogate left
+    assert "\ufffd" in message and key not in message and "[REDACTED]" in message
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"successful": False, "errors": {"first": {"message": "Nope"}}},
+        {"successful": False, "errors": "Nope"},
+        {"error": {"nested": [1, 2, 3]}},
+    ],
+    ids=["errors-object", "errors-text", "error-object"],
+)
+def test_error_bodies_of_any_shape_are_api_errors(body):
+    handler = answers(httpx.Response(200, json=body), httpx.Response(200, json=body))
+    transport, _ = make_transport(handler, max_retries=1)
+    with pytest.raises(ApiError, match="answered with an error"):
+        transport.get_json("x")

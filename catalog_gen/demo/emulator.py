@@ -9,8 +9,13 @@ makes the choices of its §9.2 configurable, so the client is tested against bot
   reported ``{items, pagination}`` wrapper on ``/v2/coursedates``;
 - PHP ``json_encode`` output: escaped slashes and ``\\uXXXX`` for every non-ASCII character;
 - soft-deleted and invisible dates listed with their flags;
-- injectable faults (4xx and 5xx, dropped connections, slow and truncated answers, errors with
-  200), whose error text a test may choose (an API that echoes what it was sent).
+- injectable faults (4xx and 5xx, 403, 404, dropped connections, slow and truncated answers,
+  errors with 200, a damaged gzip body, a UTF-16 body), whose error text a test may choose (an
+  API that echoes what it was sent);
+- the course list in ascending ids, or most recently updated first (``course_order``), with
+  ``order_by``/``order_direction`` honoured or ignored (``course_ordering``);
+- a hook run before each answer (``on_request``), so a test can change the catalog between
+  two pages of one list.
 
 Every request answered, faulted or refused, is logged, so tests count requests instead of
 guessing. Run it standalone with ``python -m catalog_gen.demo.emulator``.
@@ -37,7 +42,21 @@ from catalog_gen.demo.sample import OSLO, SampleCatalog, generate_catalog
 DEFAULT_LIMIT = 75
 BATCH_DEFAULT_LIMIT = 25
 MAX_LIMIT = 250
-FAULT_KINDS = ("400", "500", "502", "503", "drop", "slow", "truncate", "error200", "429")
+FAULT_KINDS = (
+    "400",
+    "500",
+    "502",
+    "503",
+    "403",
+    "404",
+    "drop",
+    "slow",
+    "truncate",
+    "error200",
+    "429",
+    "gzip",
+    "charset",
+)
 
 #: Course fields a "summary" list item keeps; the rest needs ``GET /v2/courses/{id}``.
 SUMMARY_FIELDS = (
@@ -128,11 +147,16 @@ class Emulator:
         course_list: str = "full",
         auth_error_status: int = 401,
         wrapped_coursedates: bool = True,
+        course_order: str = "id",
+        course_ordering: bool = True,
+        list_omits: tuple[str, ...] = (),
         clock: Callable[[], datetime] | None = None,
         port: int = 0,
     ):
         if course_list not in ("full", "summary"):
             raise ValueError("course_list must be 'full' or 'summary'")
+        if course_order not in ("id", "updated"):
+            raise ValueError("course_order must be 'id' or 'updated'")
         self.catalog = catalog
         self.api_key = api_key
         self.rate_limit = rate_limit
@@ -140,6 +164,16 @@ class Emulator:
         self.course_list = course_list
         self.auth_error_status = auth_error_status
         self.wrapped_coursedates = wrapped_coursedates
+        #: The course list's own order: ascending ids, or most recently updated first (which
+        #: moves a course to the front when it changes between two pages).
+        self.course_order = course_order
+        #: Whether the course list honours order_by/order_direction (undocumented there).
+        self.course_ordering = course_ordering
+        #: Course fields left out of course-list items (the detail GET still has them).
+        self.list_omits = list_omits
+        #: Called with (path, params) before each request is answered: tests change the
+        #: catalog between two pages with it.
+        self.on_request: Callable[[str, dict[str, list[str]]], None] | None = None
         # Default to the catalog's clock, so a test that pins one pins both.
         self.clock = clock or (lambda: catalog.clock())
         self.port = port
@@ -247,15 +281,28 @@ class Emulator:
                 reply = _json_reply(400, {"error": fault.message or "Bad request"})
             elif kind in ("500", "502", "503") and fault is not None:
                 reply = _json_reply(int(kind), {"error": fault.message or "Internal Server Error"})
+            elif kind in ("403", "404") and fault is not None:
+                default = "Forbidden" if kind == "403" else "Not found"
+                reply = _json_reply(int(kind), {"error": fault.message or default})
             elif kind == "error200" and fault is not None:
                 message = fault.message or "Temporary failure, please try again"
                 reply = _json_reply(200, {"error": message})
             elif kind == "429":
                 reply = self._too_many()
             else:
+                if self.on_request is not None:
+                    self.on_request(url.path, params)
                 reply = self._answer(handler.command, url.path, params)
                 if kind == "truncate":
                     reply.body = reply.body[: len(reply.body) // 2]
+                elif kind == "gzip":  # announced as gzip, but not compressed: undecodable
+                    reply.headers = (*reply.headers, ("Content-Encoding", "gzip"))
+                elif kind == "charset":  # JSON must be UTF-8 (RFC 8259); this says otherwise
+                    reply = _Reply(
+                        reply.status,
+                        reply.body.decode("ascii").encode("utf-16"),
+                        (("Content-Type", "application/json; charset=utf-16"),),
+                    )
                 elif kind == "slow" and fault is not None:
                     # Logged before the wait, so a test can see the request is in flight.
                     log(reply.status)
@@ -332,9 +379,22 @@ class Emulator:
 
     def _courses(self, params: dict[str, list[str]]) -> list[dict]:
         courses = [c for _, c in sorted(self.catalog.courses.items())]
+        if self.course_order == "updated":  # stable sort: ties stay in id order
+            courses.sort(
+                key=lambda c: _timestamp(c.get("updated_at")) or datetime.min, reverse=True
+            )
+        if self.course_ordering and ("order_by" in params or "order_direction" in params):
+            if (_one(params, "order_by") or "id") != "id":
+                raise _BadRequest("Field(s) not valid: order_by")
+            direction = _one(params, "order_direction") or "asc"
+            if direction not in ("asc", "desc"):
+                raise _BadRequest("Field(s) not valid: order_direction")
+            courses.sort(key=lambda c: _id_order(c["id"]), reverse=direction == "desc")
         courses = _paginate(_record_filters(courses, params, self.clock), params, DEFAULT_LIMIT)
         if self.course_list == "summary":
-            return [{name: c[name] for name in SUMMARY_FIELDS} for c in courses]
+            courses = [{name: c[name] for name in SUMMARY_FIELDS} for c in courses]
+        if self.list_omits:
+            courses = [{k: v for k, v in c.items() if k not in self.list_omits} for c in courses]
         return courses
 
     def _course(self, course_id: str, params: dict[str, list[str]]) -> tuple[int, Any]:
@@ -699,3 +759,11 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _id_order(value: object) -> tuple[int, int, str]:
+    """Ids in numeric order; an id a test made odd (a string, null) sorts after them all
+    instead of failing the answer."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (0, value, "")
+    return (1, 0, str(value))

@@ -3,17 +3,26 @@
 Liberal in what it accepts (bare arrays or an ``{items, pagination}`` wrapper, ids as strings,
 the course of a date as ``course_id`` or an embedded ``course``), strict in what it returns:
 records with integer ids, course dates with a ``course_id`` and without the embedded course
-(the snapshot stores courses once, not once per date).
+(the snapshot stores courses once, not once per date), every string cleaned of lone surrogates
+and of the API key (see scrub.py), each cleaning noted as an anomaly naming the record.
+
+Paging by ``page`` is paging by offset: if the list moves between two requests (a course
+updated and re-sorted, or one removed), a course can slip from one page to an earlier one
+unread. The course list is therefore asked for in ascending id order, and a read that shows it
+moved anyway (ids out of order or repeated) or that lacks a course the caller knew is read
+again, until two reads agree.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
+from catalog_gen.anomalies import Anomalies, shown
 from catalog_gen.errors import ApiError
+from catalog_gen.source.scrub import Finding
 from catalog_gen.source.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -22,6 +31,11 @@ PAGE_SIZE = 250  # Frontcore's documented maximum
 #: No real catalog comes near this; reaching it means the server ignores ``page``. We fail
 #: rather than publish a silently truncated catalog.
 MAX_PAGES = 10_000
+#: Reads of the course list before giving up on two of them agreeing.
+MAX_LIST_READS = 3
+#: The one order the course list is asked for: stable while courses are edited, and new
+#: courses (higher ids) land on the last page, behind everything already read.
+COURSE_ORDER = {"order_by": "id", "order_direction": "asc"}
 
 #: Reference lists: (snapshot name, path, extra query parameters).
 REFERENCE_LISTS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -29,41 +43,102 @@ REFERENCE_LISTS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("instructors", "instructors", {}),
     ("products", "orders/products", {"id_type": 2}),
 )
+#: How an anomaly names a record of each reference list.
+REFERENCE_LABELS = {
+    "locations": "location",
+    "instructors": "instructor",
+    "orders/products": "product",
+}
+
+
+class _Item(NamedTuple):
+    """A record as received, already cleaned (see scrub.py), and what the cleaning changed."""
+
+    raw: dict
+    findings: list[Finding]
 
 
 class FrontcoreClient:
     """The catalog-relevant GET endpoints of Frontcore v2."""
 
-    def __init__(self, transport: Transport, *, page_size: int = PAGE_SIZE):
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        page_size: int = PAGE_SIZE,
+        anomalies: Anomalies | None = None,
+    ):
         self.transport = transport
         self.page_size = page_size
+        #: What the boundary cleaned (see scrub.py), for the fetch's warnings.
+        self.anomalies = anomalies if anomalies is not None else Anomalies()
+        #: Reads of the course list by the last ``list_courses`` (1 when the first was whole).
+        self.course_list_reads = 0
 
-    def list_courses(self) -> list[dict]:
-        """Every course the account has (active or not), as the list endpoint returns them."""
-        return [normalise_course(raw) for raw in self.iter_list("courses", id_key="id")]
+    def list_courses(self, *, expected: Collection[int] = ()) -> list[dict]:
+        """Every course the account has (active or not), as the list endpoint returns them.
+
+        ``expected``: ids the caller knew to exist. A read that lacks one of them, or whose ids
+        are out of order or repeated (the list moved while it was paged), is confirmed by
+        reading again: the read is taken once two reads agree on the set of ids.
+        """
+        agreed: set[int] | None = None
+        for reads in range(1, MAX_LIST_READS + 1):
+            items, in_order = self._read_courses()
+            ids = set(items)
+            self.course_list_reads = reads
+            if (in_order and not set(expected) - ids) or ids == agreed:
+                break
+            agreed = ids
+        else:
+            raise ApiError(
+                f"GET /courses: the course list changed while it was read, {MAX_LIST_READS} "
+                "times in a row; nothing was saved (try again later)"
+            )
+        if reads > 1:
+            log.info("/courses read %d times before two reads agreed", reads)
+        return [
+            self._record(item, "courses", normalise_course, "course") for item in items.values()
+        ]
+
+    def _read_courses(self) -> tuple[dict[int, _Item], bool]:
+        """One read of the course list: items by id, and whether ids rose strictly throughout."""
+        items: dict[int, _Item] = {}
+        in_order, last = True, None
+        for page in self._pages("courses", COURSE_ORDER, id_key="id"):
+            for item in page:
+                rid = record_id(item.raw, "id", "courses")
+                if last is not None and rid <= last:
+                    in_order = False
+                last = rid
+                items[rid] = item  # a repeated id: the later copy is the fresher one
+        return items, in_order
 
     def get_course(self, course_id: int) -> dict:
         """One course in full (texts included), for list items that lack fields."""
-        payload = self.transport.get_json(f"courses/{course_id}")
+        path = f"courses/{course_id}"
+        payload = self.transport.get_json(path)
         if isinstance(payload, list) and len(payload) == 1:  # orders come wrapped; be ready
             payload = payload[0]
         if not isinstance(payload, dict):
-            raise ApiError(f"GET /courses/{course_id}: expected a course object")
-        return normalise_course(payload)
+            raise ApiError(f"GET /{path}: expected a course object")
+        [item] = self._clean([payload], path)
+        return self._record(item, path, normalise_course, "course")
 
     def batch_coursedates(
         self,
         course_ids: Sequence[int],
         *,
         chunk_size: int,
-        start_date_min: date | None = None,
+        end_date_min: date | None = None,
         on_chunk: Callable[[int], None] | None = None,
     ) -> list[dict]:
         """The dates of many courses through ``/batch/coursedates``, ``chunk_size`` ids a call.
 
-        ``start_date_min`` limits the answer to dates starting on or after that day (in the
-        catalog's zone): the cheap way to refresh seat counts of upcoming dates only.
+        ``end_date_min`` limits the answer to dates ending on or after that day (in the
+        catalog's zone): the cheap way to refresh current and recent dates only.
         """
+        path = "batch/coursedates"
         dates: list[dict] = []
         for chunk in _chunks(sorted(course_ids), chunk_size):
             params: dict[str, Any] = {
@@ -71,38 +146,68 @@ class FrontcoreClient:
                 "order_by": "id",
                 "order_direction": "asc",
             }
-            if start_date_min is not None:
-                params["start_date_at_min"] = start_date_min.isoformat()
-            raw_dates = self.iter_list("batch/coursedates", params, id_key="coursedate_id")
-            dates.extend(normalise_coursedate(raw, "batch/coursedates") for raw in raw_dates)
+            if end_date_min is not None:
+                params["end_date_at_min"] = end_date_min.isoformat()
+            dates.extend(
+                self._record(item, path, lambda r: normalise_coursedate(r, path), "course date")
+                for item in self._items(path, params, id_key="coursedate_id")
+            )
             if on_chunk:
                 on_chunk(len(chunk))
         return dates
 
     def list_reference(self, path: str, params: dict[str, Any] | None = None) -> list[dict]:
         """A reference list (venues, instructors, products): records with integer ids."""
+        label = REFERENCE_LABELS.get(path, "record")
         return [
-            {**raw, "id": record_id(raw, "id", path)}
-            for raw in self.iter_list(path, params or {}, id_key="id")
+            self._record(item, path, lambda r: {**r, "id": record_id(r, "id", path)}, label)
+            for item in self._items(path, params or {}, id_key="id")
         ]
 
-    def iter_list(
-        self, path: str, params: dict[str, Any] | None = None, *, id_key: str
-    ) -> Iterator[dict]:
-        """Page through a list until a short page, ``next_page: null`` or a repeated page."""
+    def _clean(self, records: list[dict], path: str) -> list[_Item]:
+        """The boundary: every string of an answer's records cleaned before anything reads it."""
+        scrubber = self.transport.scrubber
+        if not scrubber.suspects(records):
+            return [_Item(raw, []) for raw in records]
+        return [_Item(raw, scrubber.record(raw, f"GET /{path}")) for raw in records]
+
+    def _record(
+        self, item: _Item, path: str, normalise: Callable[[dict], dict], label: str
+    ) -> dict:
+        """A cleaned record normalised; what the cleaning changed is noted as anomalies."""
+        record = normalise(item.raw)
+        if item.findings:
+            name = f"{label} {record.get('coursedate_id', record.get('id'))}"
+            dropped = item.raw.keys() - record.keys()  # e.g. a date's embedded course
+            for finding in item.findings:
+                if not any(
+                    finding.field == d or finding.field.startswith(d + ".") for d in dropped
+                ):
+                    self.anomalies.add(finding.kind, name, finding.field, finding.value)
+        return record
+
+    def _items(self, path: str, params: dict[str, Any], *, id_key: str) -> Iterator[_Item]:
+        """Every item of a list, each id once (the first copy)."""
+        seen: set[int] = set()
+        for page in self._pages(path, params, id_key=id_key):
+            for item in page:
+                rid = record_id(item.raw, id_key, path)
+                if rid not in seen:
+                    seen.add(rid)
+                    yield item
+
+    def _pages(self, path: str, params: dict[str, Any], *, id_key: str) -> Iterator[list[_Item]]:
+        """Each page's items, cleaned, until a short page, ``next_page: null`` or a page of ids
+        all seen already (a server ignoring ``page``)."""
         seen: set[int] = set()
         for page in range(1, MAX_PAGES + 1):
             payload = self.transport.get_json(
-                path, {**(params or {}), "limit": self.page_size, "page": page}
+                path, {**params, "limit": self.page_size, "page": page}
             )
-            items, has_next = _page_items(payload, path)
-            fresh = []
-            for raw in items:
-                rid = record_id(raw, id_key, path)
-                if rid not in seen:
-                    seen.add(rid)
-                    fresh.append(raw)
-            if items and not fresh:
+            raw_items, has_next = _page_items(payload, path)
+            items = self._clean(raw_items, path)
+            ids = {record_id(item.raw, id_key, path) for item in items}
+            if items and ids <= seen:
                 log.warning(
                     "/%s page %d repeats ids already seen; stopping there (the server may be "
                     "ignoring 'page')",
@@ -110,7 +215,8 @@ class FrontcoreClient:
                     page,
                 )
                 return
-            yield from fresh
+            seen |= ids
+            yield items
             if has_next is None:
                 has_next = len(items) >= self.page_size
             if not has_next:
@@ -148,7 +254,7 @@ def record_id(raw: dict, key: str, path: str) -> int:
             raise TypeError
         return int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ApiError(f"GET /{path}: a record has no usable '{key}' ({value!r})") from None
+        raise ApiError(f"GET /{path}: a record has no usable '{key}' ({shown(value)})") from None
 
 
 def normalise_course(raw: dict) -> dict:

@@ -1,7 +1,7 @@
 """One ``catalog-gen fetch`` run, top to bottom.
 
-    lock the project → load the last snapshot → sync (fetch what changed) → shrink guard
-    → save the new snapshot atomically → prune old ones → report
+    lock the project → load the last snapshot → sync (fetch what changed) → shrink guards
+    (courses, dates) → save the new snapshot atomically → prune old ones → report
 
 Everything here is callable from Python; the CLI only parses options and prints the report.
 """
@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from catalog_gen.anomalies import report_lines
 from catalog_gen.config import ApiAccess, Config, public_base_url
 from catalog_gen.errors import GuardRefused
 from catalog_gen.progress import Progress
@@ -20,7 +21,7 @@ from catalog_gen.snapshot import Snapshot, diff_snapshots
 from catalog_gen.source.client import FrontcoreClient
 from catalog_gen.source.lock import RunLock
 from catalog_gen.source.store import SnapshotStore
-from catalog_gen.source.sync import sync_catalog
+from catalog_gen.source.sync import ends_before, sync_catalog
 from catalog_gen.source.transport import Transport
 
 
@@ -45,6 +46,9 @@ class FetchReport:
     coursedates_removed: int
     data_changed: bool
     seconds: float
+    #: What the operator should know although the fetch succeeded: optional lists left out,
+    #: and the anomalies cleaned at the API boundary, one line per kind (printed on stderr).
+    warnings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -88,8 +92,9 @@ def run_fetch(
             max_retries=settings.max_retries,
             max_retry_after=settings.max_retry_after_seconds,
         ) as transport:
+            client = FrontcoreClient(transport)
             outcome = sync_catalog(
-                FrontcoreClient(transport),
+                client,
                 previous,
                 now=now,
                 api_base=public_base_url(access.base_url),
@@ -99,6 +104,7 @@ def run_fetch(
             )
         if not allow_shrink:
             check_shrink(previous, outcome.snapshot, config.sync.max_shrink_percent)
+            check_dates_shrink(previous, outcome.snapshot, config.sync.max_dates_shrink_percent)
         name = store.save(outcome.snapshot)
         store.prune(config.keep_snapshots)
 
@@ -121,6 +127,7 @@ def run_fetch(
         coursedates_removed=len(diff.coursedates.removed),
         data_changed=bool(diff),
         seconds=round(time.monotonic() - started, 3),
+        warnings=outcome.warnings + tuple(report_lines(client.anomalies)),
     )
 
 
@@ -135,4 +142,32 @@ def check_shrink(previous: Snapshot | None, new: Snapshot, max_percent: float) -
             f"the API returned {after} courses, {lost:.0f}% fewer than the last snapshot's "
             f"{before} (limit {max_percent:g}%); nothing was saved. If the catalog really "
             "shrank, run again with --allow-shrink"
+        )
+
+
+def check_dates_shrink(previous: Snapshot | None, new: Snapshot, max_percent: float) -> None:
+    """Refuse a snapshot that lost most current and upcoming dates of the courses it kept.
+
+    A batch answer that comes back empty (or short) would otherwise publish a catalog of
+    courses without dates. Only dates that have not ended count (past ones are kept from the
+    last snapshot and would hide the loss), and only those of courses in both snapshots (a
+    removed course is the course guard's business).
+    """
+    if previous is None:
+        return
+    today = new.fetched_at.date()
+    before = {
+        did
+        for did, record in previous.coursedates.items()
+        if record.get("course_id") in new.courses and not ends_before(record, today)
+    }
+    if not before:
+        return
+    lost = 100.0 * len(before - new.coursedates.keys()) / len(before)
+    if lost > max_percent:
+        raise GuardRefused(
+            f"the API left out {lost:.0f}% of the {len(before)} current and upcoming dates "
+            f"the last snapshot had for the same courses (limit {max_percent:g}%, "
+            "sync.max_dates_shrink_percent); nothing was saved. If they really went, run "
+            "again with --allow-shrink"
         )

@@ -1,37 +1,43 @@
 """Decide what to fetch, fetch it, and assemble the next snapshot.
 
 A **full pass** (no previous snapshot, or ``--full``):
-  course list (⌈N/250⌉ requests) → details only for list items lacking the texts the site
-  needs → all dates through ``/batch/coursedates`` in chunks of course ids → reference lists.
+  course list (⌈N/250⌉ requests) → details only for list items lacking a field the site reads
+  (``snapshot.COURSE_FIELDS``) → all dates through ``/batch/coursedates`` in chunks of course
+  ids → reference lists.
 
 An **incremental pass** (the usual nightly run) starts from the last snapshot:
   - the course list is always read in full: it is cheap (⌈N/250⌉) and the only way to see
-    removed courses (Frontcore has no deletions feed);
+    removed courses (Frontcore has no deletions feed); a read that lacks a course of the last
+    snapshot is confirmed by a second read (see client.list_courses);
   - a course whose list item has the same digest as last time keeps its stored record, so
     details are fetched only for new or changed courses;
-  - upcoming dates (starting today or later, in the catalog's zone) are fetched again for every
-    course, because bookings change seat counts without moving ``updated_at``; past dates are
-    kept from the snapshot; new courses get all their dates; an upcoming date that is no longer
-    listed is gone;
+  - dates that have not ended, or ended within ``sync.past_days`` (in the catalog's zone), are
+    fetched again for every course, because bookings change seat counts without moving
+    ``updated_at`` and a date just past may still be corrected or canceled; older dates are
+    kept from the snapshot; new courses get all their dates; a date in that window that is no
+    longer listed is gone;
   - venues, instructors and products are fetched only when older than their TTL.
+
+Venues, instructors and products are optional: a list the key may not read (403) or that does
+not exist (404) is a warning, and the site uses the copies embedded in course dates.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from catalog_gen.config import SyncSettings
 from catalog_gen.errors import ApiError
 from catalog_gen.progress import NoProgress, Progress
-from catalog_gen.snapshot import Snapshot, first_seen, record_digest
+from catalog_gen.snapshot import COURSE_FIELDS, Snapshot, first_seen, record_digest
 from catalog_gen.source.client import REFERENCE_LISTS, FrontcoreClient
 
 log = logging.getLogger(__name__)
 
-#: Fields the site needs from a course; a list item without them is completed by a detail GET.
-COURSE_DETAIL_FIELDS = ("text_lead", "text_description")
+#: Optional lists answering these statuses are left out with a warning, not a failure.
+OPTIONAL_LIST_STATUSES = {403: "not allowed for this API key", 404: "not available"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class SyncOutcome:
     mode: str  # "full" or "incremental"
     details_fetched: int
     reference_refreshed: tuple[str, ...]
+    #: What the run should tell its operator although it succeeded (an optional list left out).
+    warnings: tuple[str, ...] = ()
 
 
 def sync_catalog(
@@ -56,13 +64,15 @@ def sync_catalog(
     progress = progress or NoProgress()
     base = None if full else previous
     progress.phase("courses")
-    listed = client.list_courses()
+    listed = client.list_courses(expected=previous.courses.keys() if previous else ())
     progress.advance(len(listed))
 
     courses, sources, details = _resolve_courses(client, listed, base, progress)
-    coursedates = _sync_coursedates(client, courses, base, now, settings.batch_size, progress)
+    recent = now.date() - timedelta(days=settings.past_days)
+    coursedates = _sync_coursedates(client, courses, base, recent, settings.batch_size, progress)
+    warnings: list[str] = []
     reference, fetched_at, refreshed = _sync_reference(
-        client, base, now, timedelta(days=settings.reference_ttl_days), progress
+        client, base, now, timedelta(days=settings.reference_ttl_days), progress, warnings
     )
     progress.done()
     snapshot = Snapshot(
@@ -80,6 +90,7 @@ def sync_catalog(
         mode="incremental" if base else "full",
         details_fetched=details,
         reference_refreshed=refreshed,
+        warnings=tuple(warnings),
     )
 
 
@@ -99,14 +110,15 @@ def _resolve_courses(
             and base.course_sources.get(cid) == sources[cid]
         ):
             courses[cid] = base.courses[cid]
-        elif any(name not in item for name in COURSE_DETAIL_FIELDS):
+        elif any(name not in item for name in COURSE_FIELDS):
             to_complete.append(item)
         else:
             courses[cid] = item
     if to_complete:
         progress.phase("details", len(to_complete))
         for item in to_complete:
-            courses[item["id"]] = {**item, **client.get_course(item["id"])}
+            # The list's id wins: a detail answer naming another course must not move this one.
+            courses[item["id"]] = {**item, **client.get_course(item["id"]), "id": item["id"]}
             progress.advance()
     return courses, sources, len(to_complete)
 
@@ -115,11 +127,11 @@ def _sync_coursedates(
     client: FrontcoreClient,
     courses: dict[int, dict],
     base: Snapshot | None,
-    now: datetime,
+    recent: date,
     chunk_size: int,
     progress: Progress,
 ) -> dict[int, dict]:
-    today = now.date()
+    """Dates ending on or after ``recent`` fetched again; older ones kept from ``base``."""
     if base is None:
         known, new = [], list(courses)
     else:
@@ -132,11 +144,11 @@ def _sync_coursedates(
         else {
             did: d
             for did, d in base.coursedates.items()
-            if d["course_id"] in courses and _starts_before(d, today.isoformat())
+            if d["course_id"] in courses and ends_before(d, recent)
         }
     )
     fetched = client.batch_coursedates(
-        known, chunk_size=chunk_size, start_date_min=today, on_chunk=progress.advance
+        known, chunk_size=chunk_size, end_date_min=recent, on_chunk=progress.advance
     ) + client.batch_coursedates(new, chunk_size=chunk_size, on_chunk=progress.advance)
     merged = dict(kept)
     for record in fetched:
@@ -151,10 +163,18 @@ def _sync_coursedates(
     return merged
 
 
-def _starts_before(record: dict, day: str) -> bool:
-    """True for a date that started before ``day`` (ISO dates compare as strings)."""
-    start = record.get("start_at")
-    return isinstance(start, str) and len(start) >= 10 and start[:10] < day
+def ends_before(record: dict, day: date) -> bool:
+    """True for a date that ended before ``day``: by its ``end_at``, else its ``start_at``.
+
+    A date whose days cannot be read is never "over": it is fetched (and judged) every run.
+    """
+    for name in ("end_at", "start_at"):
+        value = record.get(name)
+        try:
+            return date.fromisoformat(value[:10]) < day  # type: ignore[index]
+        except (TypeError, ValueError):
+            continue
+    return False
 
 
 def _sync_reference(
@@ -163,6 +183,7 @@ def _sync_reference(
     now: datetime,
     ttl: timedelta,
     progress: Progress,
+    warnings: list[str],
 ) -> tuple[dict[str, dict[int, dict]], dict[str, datetime], tuple[str, ...]]:
     reference: dict[str, dict[int, dict]] = {}
     fetched_at: dict[str, datetime] = {}
@@ -177,11 +198,15 @@ def _sync_reference(
         try:
             records = client.list_reference(path, params)
         except ApiError as exc:
-            if exc.status != 404:
+            # Venues and instructors have no documented list endpoint, and a key may not be
+            # allowed to read products: the copies embedded in course dates still carry what
+            # the site needs. The key itself was good: the course list accepted it.
+            if exc.status not in OPTIONAL_LIST_STATUSES:
                 raise
-            # Venues and instructors have no documented list endpoint; the copies embedded
-            # in course dates still carry what the site needs.
-            log.warning("/%s is not available (404); using the copies embedded in dates", path)
+            warnings.append(
+                f"/{path} is {OPTIONAL_LIST_STATUSES[exc.status]} (HTTP {exc.status}); "
+                f"{kind} left out (the site uses the copies in courses and course dates)"
+            )
             records = []
         progress.advance(len(records))
         reference[kind] = {r["id"]: r for r in records}

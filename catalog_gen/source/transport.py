@@ -3,9 +3,15 @@
 Layers, outermost first (httpx/hishel style, no ``if`` statements sprinkled through callers):
 
     Transport.get_json   retry policy (tenacity): 429, 5xx, timeouts, bad JSON; never a bad key
-      httpx.Client        base URL, the X-API-Key header, timeouts
+      _decode             strict decoding: UTF-8 only, RFC 8259 JSON only (no NaN/Infinity, no
+                          number JSON readers disagree on), bounded nesting
+      httpx.Client        base URL, the X-API-Key header, timeouts, gzip/deflate
         _PacedTransport   the rate limiter: every attempt, retries included, waits its turn here
           httpx.HTTPTransport
+
+Nothing the server sends escapes as anything but our named errors: a body that cannot be
+decoded (bad gzip, not UTF-8, not JSON) is an ApiError like a 5xx, retried and then reported,
+so ``--offline-on-error`` handles it.
 
 Frontcore allows 5 requests per second per *account*, shared by every script using the key, and
 asks clients to stay well below it and never burst. We default to 4 in any sliding second and also
@@ -30,8 +36,13 @@ import tenacity
 
 from catalog_gen import __version__
 from catalog_gen.errors import ApiError, AuthError, RateLimited, TransientApiError
+from catalog_gen.source.scrub import Scrubber
 
 log = logging.getLogger(__name__)
+
+#: Integers outside this range are read differently by JSON libraries (orjson, which loads
+#: snapshots, turns them into floats; JavaScript rounds them): refused, never stored.
+INT_RANGE = range(-(2**63), 2**64)
 
 #: Added to the one-second window so that requests spaced exactly at the limit on our clock
 #: cannot land inside one second on the server's clock.
@@ -120,6 +131,8 @@ class Transport:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.stats = TransportStats()
+        #: Cleans text taken from answers: lone surrogates, and this key in any written form.
+        self.scrubber = Scrubber(api_key)
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
         self.timeout = timeout
         self.max_retries = max_retries
@@ -199,7 +212,12 @@ class Transport:
             raise TransientApiError(
                 f"GET {shown}: no answer within {self.timeout:g} s", path=shown
             ) from None
-        except httpx.TransportError as exc:
+        except httpx.DecodingError:
+            raise TransientApiError(
+                f"GET {shown}: the answer could not be decoded (a damaged compressed body)",
+                path=shown,
+            ) from None
+        except httpx.RequestError as exc:
             raise TransientApiError(
                 f"GET {shown}: connection failed ({type(exc).__name__})", path=shown
             ) from None
@@ -219,8 +237,10 @@ class Transport:
                 )
             raise RateLimited(f"GET {path}: rate limited (429)", retry_after=retry_after, path=path)
 
-        payload, invalid = _parse_json(response.content)
+        payload, unreadable = _parse_json(response.content)
         message = _error_message(payload)
+        if message is not None:
+            message = self.scrubber.text(message)[0]
         if status in (401, 403) or (message and _is_key_error(message)):
             raise AuthError(
                 f"Frontcore refused the API key (HTTP {status}"
@@ -231,16 +251,15 @@ class Transport:
         if status >= 500:
             raise TransientApiError(f"GET {path}: HTTP {status}", status=status, path=path)
         if status >= 400:
-            reason = message or response.reason_phrase
+            reason = message or self.scrubber.text(response.reason_phrase)[0]
             raise ApiError(f"GET {path}: HTTP {status}: {reason}", status=status, path=path)
         if status >= 300:
             raise ApiError(
                 f"GET {path}: unexpected redirect (HTTP {status})", status=status, path=path
             )
-        if invalid:
-            raise TransientApiError(
-                f"GET {path}: the answer is not valid JSON (truncated?)", status=status, path=path
-            )
+        if unreadable is not None:
+            error = TransientApiError if unreadable.transient else ApiError
+            raise error(f"GET {path}: the answer {unreadable.reason}", status=status, path=path)
         if message is not None:
             # Frontcore may report errors with status 200; a GET is safe to repeat.
             raise TransientApiError(
@@ -255,14 +274,64 @@ def _retries(count: int) -> str:
     return f"{count} retry" if count == 1 else f"{count} retries"
 
 
-def _parse_json(body: bytes) -> tuple[Any, bool]:
-    """(payload, invalid): an empty body counts as invalid, it is a cut-off answer."""
-    if not body.strip():
-        return None, True
+@dataclass(frozen=True)
+class _Unreadable:
+    """Why a body is not JSON we accept, and whether asking again may help."""
+
+    reason: str
+    #: True for what a cut-off answer looks like (empty, not UTF-8, not JSON): retried.
+    transient: bool
+
+
+class _Refused(ValueError):
+    """A value JSON readers disagree on: NaN, Infinity, an integer beyond 64 bits."""
+
+
+def _parse_json(body: bytes) -> tuple[Any, _Unreadable | None]:
+    """Strict RFC 8259: UTF-8 only (whatever the Content-Type's charset says), finite numbers,
+    integers within 64 bits, nesting the parser can handle. An empty body is a cut-off answer.
+    """
     try:
-        return json.loads(body), False
-    except (ValueError, UnicodeDecodeError):
-        return None, True
+        text = body.decode("utf-8").removeprefix("\ufeff")  # a BOM may be ignored (RFC 8259)
+    except UnicodeDecodeError:
+        return None, _Unreadable("is not UTF-8 (cut off, or in another charset)", transient=True)
+    if not text.strip():
+        return None, _Unreadable("is empty (cut off?)", transient=True)
+    try:
+        return json.loads(
+            text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
+        ), None
+    except _Refused as exc:
+        return None, _Unreadable(f"{exc}; refused", transient=False)
+    except RecursionError:
+        return None, _Unreadable("is nested too deeply to read; refused", transient=False)
+    except ValueError:
+        return None, _Unreadable("is not valid JSON (truncated?)", transient=True)
+
+
+def _no_constant(name: str) -> Any:
+    raise _Refused(f"has {name}, which JSON does not allow")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"has the number {text[:20]}, too large for a float")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:  # more digits than Python converts
+        raise _Refused(f"has an integer of {len(text)} digits") from None
+    if value not in INT_RANGE:
+        raise _Refused(f"has the integer {text[:20]}…, beyond 64 bits")
+    return value
+
+
+#: Error texts from an answer are shown up to this many characters.
+MESSAGE_LIMIT = 200
 
 
 def _error_message(payload: Any) -> str | None:
@@ -270,12 +339,21 @@ def _error_message(payload: Any) -> str | None:
     if not isinstance(payload, dict):
         return None
     if payload.get("error"):
-        return str(payload["error"])
+        return _message_text(payload["error"])
     if payload.get("successful") is False:
         errors = payload.get("errors") or []
-        first = errors[0] if errors and isinstance(errors[0], dict) else {}
-        return str(first.get("message") or "request not successful")
+        first = errors[0] if isinstance(errors, list) and errors else {}
+        message = first.get("message") if isinstance(first, dict) else None
+        return _message_text(message or "request not successful")
     return None
+
+
+def _message_text(value: Any) -> str:
+    """An error value as one short line (an object is named, not printed: it may be huge)."""
+    if isinstance(value, dict | list):
+        return f"(an error {'object' if isinstance(value, dict) else 'list'})"
+    text = " ".join(str(value).split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
 def _is_key_error(message: str) -> bool:

@@ -1,0 +1,135 @@
+"""Text from the API made safe to keep: lone surrogates and echoes of the API key removed.
+
+JSON may carry a lone surrogate (``"\\ud800"`` is a valid escape) that no UTF-8 file can hold:
+left in a record it ends the fetch with a UnicodeEncodeError when the snapshot is written. And
+a record may echo the API key (a provider pasting it into a course text, a misconfigured
+proxy): it must never reach a snapshot, a page or a report. One walk over every string of a
+record (dictionary keys included) fixes both: a lone surrogate becomes U+FFFD, the key in any
+of its written forms (see ``redact.encoded_forms``) becomes the redaction mask, and each
+finding names the record's field for the fetch's warnings, never the key.
+
+Most answers hold nothing to clean, and walking every string of 5,000 course dates in Python
+costs about a second; so a page is first written with orjson (a tenth of that), which refuses
+lone surrogates and writes every string with fixed escapes, and searched for the key's forms as
+orjson writes them. Only a page that fails this test is walked, record by record.
+
+The walk is iterative and bounded: a record nested deeper than ``MAX_DEPTH`` is refused as an
+API error, so no later recursive step (the diff, the JSON encoders) can overflow the stack;
+orjson, which reads snapshots back, handles no more than about 250 levels either.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from catalog_gen.anomalies import kind
+from catalog_gen.errors import ApiError
+from catalog_gen.redact import MASK, encoded_forms
+
+LONE_SURROGATE = kind("text.lone_surrogate", "replaced each lone surrogate with U+FFFD")
+API_KEY_ECHO = kind("text.api_key", f"replaced the API key with {MASK}; nothing stored it")
+
+#: Far deeper than any Frontcore record (a course date's gathering's venue is four levels
+#: down), and within what orjson writes and reads (254 levels, a page's list included).
+MAX_DEPTH = 250
+#: A key form shorter than this would mask ordinary words; real keys are far longer.
+MIN_SECRET_LENGTH = 8
+
+_SURROGATE = "[\ud800-\udfff]"
+
+
+def replace_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD (for messages built from answers)."""
+    return re.sub(_SURROGATE, "\ufffd", text)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One field of a record that the walk changed."""
+
+    kind: str
+    #: Dotted path inside the record: "text_description", "gatherings.0.location.title".
+    field: str
+    #: The field's value after cleaning (never the key).
+    value: str
+
+
+class Scrubber:
+    """Cleans the strings of API records; built once per run with the key it must not keep."""
+
+    def __init__(self, secret: str | None = None):
+        forms = encoded_forms(secret) if secret and len(secret) >= MIN_SECRET_LENGTH else ()
+        # Longest first, so a longer form is never cut short by a shorter one it contains.
+        self._secrets = sorted(forms, key=len, reverse=True)
+        alternatives = [_SURROGATE, *(re.escape(form) for form in self._secrets)]
+        self._suspect = re.compile("|".join(alternatives))
+        # The same forms as they appear inside a string that orjson wrote.
+        written = [re.escape(orjson.dumps(form)[1:-1]) for form in self._secrets]
+        self._written_secret = re.compile(b"|".join(written)) if written else None
+
+    def suspects(self, records: list) -> bool:
+        """False when none of ``records`` can hold a lone surrogate or the key (no walk needed).
+
+        Exact, not a heuristic: orjson refuses any string with a lone surrogate (and anything
+        nested beyond its limit), and escapes each character of a string the same way wherever
+        it stands, so a form of the key inside a string is a form of the written key inside
+        the written page.
+        """
+        try:
+            written = orjson.dumps(records)
+        except TypeError:  # orjson.JSONEncodeError: a lone surrogate, or nested too deep
+            return True
+        return self._written_secret is not None and bool(self._written_secret.search(written))
+
+    def text(self, value: str) -> tuple[str, tuple[str, ...]]:
+        """``value`` cleaned, and the kinds of what was found in it (none: the same string)."""
+        if not self._suspect.search(value):
+            return value, ()
+        kinds = []
+        for form in self._secrets:
+            if form in value:
+                value = value.replace(form, MASK)
+                if API_KEY_ECHO not in kinds:
+                    kinds.append(API_KEY_ECHO)
+        cleaned = replace_surrogates(value)
+        if cleaned != value:
+            kinds.append(LONE_SURROGATE)
+        return cleaned, tuple(kinds)
+
+    def record(self, record: dict, where: str) -> list[Finding]:
+        """Clean ``record`` in place (it is freshly decoded and ours); what was changed.
+
+        ``where`` names the answer in the error for a record nested deeper than MAX_DEPTH.
+        """
+        findings: list[Finding] = []
+        search = self._suspect.search
+        stack: list[tuple[Any, tuple[str, ...]]] = [(record, ())]
+        while stack:
+            node, path = stack.pop()
+            if len(path) >= MAX_DEPTH:
+                raise ApiError(f"{where}: a record is nested more than {MAX_DEPTH} levels deep")
+            if type(node) is dict:
+                for key in [k for k in node if search(k)]:
+                    clean_key, kinds = self.text(key)
+                    node[clean_key] = node.pop(key)
+                    findings += [Finding(k, _dotted(*path, clean_key), clean_key) for k in kinds]
+                entries: Any = node.items()
+            else:
+                entries = enumerate(node)
+            for name, value in entries:  # values replaced in place: sizes never change
+                if type(value) is str:
+                    if search(value):
+                        clean, kinds = self.text(value)
+                        node[name] = clean
+                        findings += [Finding(k, _dotted(*path, name), clean) for k in kinds]
+                elif type(value) is dict or type(value) is list:
+                    stack.append((value, (*path, str(name))))
+        return findings
+
+
+def _dotted(*names: object) -> str:
+    return ".".join(map(str, names))
