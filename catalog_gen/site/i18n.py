@@ -80,6 +80,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "status_postponed": "Utsatt",
         "status_closed": "Påmeldingen er stengt",
         "status_tbd": "Dato kommer",
+        "status_unknown": "Ikke bekreftet",
         "deadline": "Påmeldingsfrist {date}",
         "book": "Meld deg på",
         "book_by_email": "Meld deg på per e-post",
@@ -94,6 +95,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "duration": "Varighet",
         "categories_title": "Kategorier",
         "venues_title": "Kurssteder",
+        "other_venues": "Andre kurssteder",
         "courses_in": "Kurs i {name}",
         "courses_at": "Kurs på {name}",
         "calendar_title": "Kurskalender",
@@ -106,6 +108,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_found_title": "Fant ikke siden",
         "not_found_text": "Siden finnes ikke, eller kurset er ikke lenger i katalogen.",
         "back_home": "Til alle kurs",
+        "untitled_course": "Kurs {id}",
+        "untitled_venue": "Kurssted {id}",
     },
     "en": {
         "skip_to_content": "Skip to content",
@@ -162,6 +166,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "status_postponed": "Postponed",
         "status_closed": "Closed for booking",
         "status_tbd": "Date to be announced",
+        "status_unknown": "Not confirmed",
         "deadline": "Book by {date}",
         "book": "Book",
         "book_by_email": "Book by e-mail",
@@ -176,6 +181,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "duration": "Duration",
         "categories_title": "Categories",
         "venues_title": "Venues",
+        "other_venues": "Other venues",
         "courses_in": "Courses in {name}",
         "courses_at": "Courses at {name}",
         "calendar_title": "Course calendar",
@@ -188,6 +194,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_found_title": "Page not found",
         "not_found_text": "This page does not exist, or the course is no longer in the catalog.",
         "back_home": "See all courses",
+        "untitled_course": "Course {id}",
+        "untitled_venue": "Venue {id}",
     },
 }
 
@@ -269,6 +277,14 @@ def _format_price(amount: Decimal, currency: str, locale: babel.Locale) -> str:
             currency_digits=False,
         )
     return format_currency(amount, currency, locale=locale)
+
+
+@cache
+def is_language(code: str) -> bool:
+    """Whether a teaching-language code names a language (``no``, ``en-GB``), so that a name
+    can be shown for it rather than the code itself."""
+    names = get_locale("en")._babel.languages
+    return code in names or code.split("-")[0] in names
 
 
 @cache

@@ -84,7 +84,9 @@ class CourseDate:
     end_time: time | None
     timezone: str
     deadline: date | None
-    status: str  # "scheduled", "tbd", "canceled", "postponed"
+    #: "scheduled", "tbd", "canceled", "postponed", or "unknown" (a status id catalog-gen does
+    #: not know: listed, never bookable; see catalog.py)
+    status: str
     deadline_passed: bool
     venue: Venue | None
     seats: Seats
