@@ -313,18 +313,26 @@ def test_impossible_dates_and_times_keep_the_sound_part():
     }
 
 
-def test_dates_at_the_edge_of_the_calendar_are_read_or_left_out():
-    catalog, found = catalog_with(
-        [course(1)],
-        [
-            cdate(1, 1, "0001-01-01T00:30:00"),
-            cdate(2, 1, 10**400),
-            cdate(3, 1, "2026-12-01", updated_at="9999-12-31T23:59:59-23:59"),
-        ],
-    )
-    assert [d.id for d in catalog.dates] == [3] and catalog.dates[0].updated_at is None
-    assert ("date.day_unreadable", "course date 3", "updated_at") in named(found)
-    assert ("date.start_unreadable", "course date 2", "start_at") in named(found)
+def test_dates_at_the_edge_of_the_calendar_are_read_or_left_out(tmp_path):
+    courses = [course(1)]
+    dates = [
+        cdate(1, 1, "0001-01-01T00:30:00"),
+        cdate(2, 1, 10**400),
+        cdate(3, 1, "2026-12-01", updated_at="9999-12-31T23:59:59-23:59"),
+        cdate(4, 1, "9999-12-31", end_at="9999-12-31"),  # no calendar can hold the day after
+        cdate(5, 1, "2026-12-02", gatherings=[{"gathering_at": "9999-12-31 23:00"}]),
+    ]
+    catalog, found = catalog_with(courses, dates)
+    assert [d.id for d in catalog.dates] == [3, 5] and catalog.dates[0].updated_at is None
+    assert catalog.dates[1].sessions == ()
+    assert {
+        ("date.day_unreadable", "course date 3", "updated_at"),
+        ("date.start_unreadable", "course date 2", "start_at"),
+        ("date.start_unreadable", "course date 4", "start_at"),
+        ("date.session_unreadable", "course date 5", "gatherings[0].gathering_at"),
+    } <= named(found)
+    config = Config(site=SiteSettings(search=False, base_url="https://x.example/"), root=tmp_path)
+    assert "kalender.ics" in render_files(config, snapshot_of(courses, dates), now=NOW).files
 
 
 def test_sub_dates_and_gatherings_without_a_start_are_left_out_of_the_sessions():

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -48,7 +49,7 @@ from email_validator import EmailNotValidError, validate_email
 from catalog_gen.anomalies import Anomalies, kind
 from catalog_gen.config import PublishSettings
 from catalog_gen.dates import parse_clock, parse_day, parse_moment
-from catalog_gen.site.i18n import Locale, get_locale, is_language
+from catalog_gen.site.i18n import Locale, get_locale
 from catalog_gen.site.model import (
     FACETS,
     Catalog,
@@ -136,7 +137,10 @@ DATE_PARENT = kind(
     "date.parent_unusable",
     "sub-date whose parent_id names no date of its own in the data; left out",
 )
-DATE_START = kind("date.start_unreadable", "course date without a readable start day; left out")
+DATE_START = kind(
+    "date.start_unreadable",
+    "course date without a readable start day (or one more than 10 years ahead); left out",
+)
 DAY_UNREADABLE = kind(
     "date.day_unreadable", "end day, deadline or change stamp that cannot be read; left out"
 )
@@ -164,7 +168,8 @@ VENUE = kind(
 )
 SESSION = kind(
     "date.session_unreadable",
-    "sub-date or gathering without a readable start; left out of the date's sessions",
+    "sub-date or gathering without a readable start (or more than 10 years away); left out "
+    "of the date's sessions",
 )
 VENUE_TITLE = kind("venue.title_blank", "venue without a name; shown as 'Kurssted <id>'")
 CITY = kind(
@@ -238,7 +243,7 @@ def build_catalog(
                 updated_at=_moment(record, "updated_at", ZoneInfo(timezone), found, name),
                 duration=_duration(record, found, name),
                 form_of_teaching=_form_of_teaching(record, found, name),
-                language=_language(record, found, name),
+                language=_language(record, words, found, name),
             )
         )
     courses.sort(key=lambda c: (c.title.casefold(), c.id))
@@ -411,7 +416,7 @@ def _amount(value: object) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
-def _language(record: Mapping, found: Anomalies, name: str) -> str:
+def _language(record: Mapping, words: Locale, found: Anomalies, name: str) -> str:
     """A teaching language code, from ``{id: "no", title: ...}`` or a bare code; "" when it
     is no language (an unknown code would show as itself, and make a filter of it)."""
     raw = record.get("teaching_language")
@@ -419,7 +424,7 @@ def _language(record: Mapping, found: Anomalies, name: str) -> str:
     if _is_empty(code):
         return ""
     text = code.strip().lower() if isinstance(code, str) else ""
-    if not (text.isascii() and len(text) <= 12 and is_language(text)):
+    if not (text.isascii() and len(text) <= 12 and words.knows_language(text)):
         found.add(LANGUAGE, name, "teaching_language", code)
         return ""
     return text
@@ -541,10 +546,12 @@ def _course_date(
 ) -> CourseDate | None:
     name, found, zone = context.name, context.found, context.zone
     start = _day(record, "start_at", zone, found, name)
-    if start is None:
-        found.add(DATE_START, name, "start_at", record.get("start_at"))
-        return None  # a date without a start day cannot be listed or sorted
     today = now.astimezone(zone).date()
+    if start is None or start > today + PLAUSIBLE:
+        # A date without a start day cannot be listed or sorted; "9999-12-31" is a
+        # placeholder, and a year after it no calendar can hold.
+        found.add(DATE_START, name, "start_at", record.get("start_at"))
+        return None
     if start < today:
         return None
     deadline = _day(record, "deadline_at", zone, found, name)
@@ -563,9 +570,9 @@ def _course_date(
     if start_time and end_time and end_time < start_time and end_date in (None, start):
         found.add(END_BEFORE_START, name, "end_time_at", record.get("end_time_at"))
         end_time = None
-    sessions = [_session(did, child, venues, zone, found) for did, child in children]
+    sessions = [_session(did, child, venues, zone, today, found) for did, child in children]
     sessions += [
-        _gathering(index, g, context)
+        _gathering(index, g, context, today)
         for index, g in enumerate(_list(record, "gatherings", found, name))
         if isinstance(g, dict)
     ]
@@ -600,6 +607,8 @@ def _course_date(
 
 #: An end further than this after the start is a placeholder ("9999-12-31"), not a date.
 LONGEST_DATE = timedelta(days=3 * 366)
+#: Days further from today than this are placeholders or typing errors, not course days.
+PLAUSIBLE = timedelta(days=10 * 366)
 
 
 def _end_day(start: date, end: date | None) -> date | None:
@@ -665,8 +674,8 @@ def _seat_count(seats: Mapping, key: str, found: Anomalies, name: str) -> int | 
 
 
 class _Venues:
-    """Every venue the dates name, read once: one ``Venue`` per location id (the newest copy
-    embedded in a date wins) or place id, and the cities they are in.
+    """Every venue the published dates name, read once: one ``Venue`` per location id (read
+    from the copy embedded in the date with the highest id) or place id, and their cities.
 
     A city has no id, so its spellings are merged by a key (``city_key``): one page per city
     under its most frequent spelling, with a slug made from the key so it stays put.
@@ -674,6 +683,7 @@ class _Venues:
 
     def __init__(self, raw_dates: Mapping[int, dict], found: Anomalies, words: Locale) -> None:
         self._found, self._words = found, words
+        self._copies: dict[int, tuple[Mapping, Mapping]] = {}  # location id → (date, location)
         self._locations: dict[int, Venue] = {}
         self._places: dict[int, Venue] = {}
         self._cities: dict[str, City] = {}
@@ -682,9 +692,14 @@ class _Venues:
             record = raw_dates[did]
             location = record.get("location") if isinstance(record, dict) else None
             if isinstance(location, dict) and (lid := _id(location.get("id"))) is not None:
-                self._locations[lid] = self._location(lid, record, location)
+                self._copies[lid] = (record, location)
 
-    def _location(self, lid: int, record: Mapping, location: Mapping) -> Venue:
+    def _location(self, lid: int) -> Venue | None:
+        if lid not in self._locations and lid in self._copies:
+            self._locations[lid] = self._read_location(lid, *self._copies[lid])
+        return self._locations.get(lid)
+
+    def _read_location(self, lid: int, record: Mapping, location: Mapping) -> Venue:
         title = _clean_line(location.get("custom_title")) or _clean_line(location.get("title"))
         if not _has_words(title):
             self._found.add(VENUE_TITLE, f"venue {lid}", "title", location.get("title"))
@@ -708,7 +723,7 @@ class _Venues:
         location = _object(record, "location", self._found, name)
         if location is not None:
             lid = _id(location.get("id"))
-            venue = self._locations.get(lid) if lid is not None else None
+            venue = self._location(lid) if lid is not None else None
             if venue is not None:
                 return replace(venue, is_online=True) if online and not venue.is_online else venue
             self._found.add(VENUE, name, "location.id", location.get("id"))
@@ -805,11 +820,11 @@ def city_key(name: str) -> str:
 
 
 def _session(
-    did: int, record: Mapping, venues: _Venues, zone: ZoneInfo, found: Anomalies
+    did: int, record: Mapping, venues: _Venues, zone: ZoneInfo, today: date, found: Anomalies
 ) -> Session | None:
     name = f"course date {did}"
     start = _day(record, "start_at", zone, found, name)
-    if start is None:
+    if start is None or abs(start - today) > PLAUSIBLE:
         found.add(SESSION, name, "start_at", record.get("start_at"))
         return None
     venue = venues.of(record, name)
@@ -821,11 +836,13 @@ def _session(
     )
 
 
-def _gathering(index: int, record: Mapping, context: _DateContext) -> Session | None:
+def _gathering(
+    index: int, record: Mapping, context: _DateContext, today: date
+) -> Session | None:
     field = f"gatherings[{index}]"
     start = parse_moment(_scalar(record.get("gathering_at")), context.zone)
     end = parse_moment(_scalar(record.get("gathering_end_at")), context.zone)
-    if start is None:
+    if start is None or abs(start.date() - today) > PLAUSIBLE:
         context.found.add(
             SESSION, context.name, f"{field}.gathering_at", record.get("gathering_at")
         )
@@ -881,7 +898,13 @@ def _mail_address(record: Mapping, key: str, found: Anomalies, name: str) -> str
 
 
 def _email(value: object) -> str:
-    if not isinstance(value, str) or _MAILTO_SPECIAL & set(value):
+    return _checked_email(value) if isinstance(value, str) else ""
+
+
+@lru_cache(maxsize=4096)
+def _checked_email(value: str) -> str:
+    """_email for text, remembered: most courses of a provider share one booking address."""
+    if _MAILTO_SPECIAL & set(value):
         return ""
     try:
         checked = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False)
@@ -924,6 +947,7 @@ def _safe_url(value: object) -> str:
     return text if _is_host(parts.hostname) else ""
 
 
+@lru_cache(maxsize=4096)
 def _is_host(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))
@@ -1106,7 +1130,10 @@ def _clean_line(value: object) -> str:
     space. Numbers read as their text; anything else as ""."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return ""
-    return " ".join(_UNWRITABLE.sub("", str(value)).split())
+    text = str(value)
+    if text.isprintable() and "  " not in text and text == text.strip():
+        return text  # the common case, at C speed: nothing to remove or collapse
+    return " ".join(_UNWRITABLE.sub("", text).split())
 
 
 def _plain(record: Mapping, key: str, found: Anomalies, name: str) -> str:

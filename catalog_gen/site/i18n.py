@@ -247,6 +247,12 @@ class Locale:
         name = self._babel.languages.get(code) or self._babel.languages.get(code.split("-")[0])
         return (name[:1].upper() + name[1:]) if name else code
 
+    def knows_language(self, code: str) -> bool:
+        """Whether ``language_name`` has a name for a teaching-language code (``no``,
+        ``en-GB``), rather than showing the code itself."""
+        names = self._babel.languages
+        return code in names or code.split("-")[0] in names
+
     @property
     def tag(self) -> str:
         """The locale as Open Graph and feeds write it: ``nb_NO``, ``en_GB``."""
@@ -277,14 +283,6 @@ def _format_price(amount: Decimal, currency: str, locale: babel.Locale) -> str:
             currency_digits=False,
         )
     return format_currency(amount, currency, locale=locale)
-
-
-@cache
-def is_language(code: str) -> bool:
-    """Whether a teaching-language code names a language (``no``, ``en-GB``), so that a name
-    can be shown for it rather than the code itself."""
-    names = get_locale("en")._babel.languages
-    return code in names or code.split("-")[0] in names
 
 
 @cache

@@ -18,6 +18,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Mapping
+from functools import lru_cache
 
 from anyascii import anyascii
 
@@ -29,6 +30,7 @@ SLUG_LIMIT = 80
 MAX_ID_DIGITS = 16
 MAX_ID = 10**MAX_ID_DIGITS - 1
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
+_NOT_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def slugify(text: str | None) -> str:
@@ -40,7 +42,13 @@ def slugify(text: str | None) -> str:
     """
     if not text:
         return ""
-    ascii_text = "".join(_ascii(char) for char in unicodedata.normalize("NFKD", str(text)))
+    return _slugify(str(text))
+
+
+@lru_cache(maxsize=65536)
+def _slugify(text: str) -> str:
+    """slugify, remembered: venue, category and city names recur on thousands of dates."""
+    ascii_text = _NOT_ASCII.sub(_ascii, unicodedata.normalize("NFKD", text))
     slug = _NOT_WORD.sub("-", ascii_text.lower()).strip("-")
     if len(slug) > MAX_LENGTH:
         cut = slug[:MAX_LENGTH]
@@ -48,9 +56,8 @@ def slugify(text: str | None) -> str:
     return slug.strip("-")
 
 
-def _ascii(char: str) -> str:
-    if char.isascii():
-        return char
+def _ascii(match: re.Match[str]) -> str:
+    char = match.group()
     if char.isspace():
         return " "
     if unicodedata.category(char)[0] in "LN":  # a letter or digit of any script
