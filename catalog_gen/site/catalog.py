@@ -836,9 +836,7 @@ def _session(
     )
 
 
-def _gathering(
-    index: int, record: Mapping, context: _DateContext, today: date
-) -> Session | None:
+def _gathering(index: int, record: Mapping, context: _DateContext, today: date) -> Session | None:
     field = f"gatherings[{index}]"
     start = parse_moment(_scalar(record.get("gathering_at")), context.zone)
     end = parse_moment(_scalar(record.get("gathering_end_at")), context.zone)
@@ -1000,14 +998,6 @@ def _whole(value: object) -> int | None:
     return int(value)
 
 
-def _flag(value: object, *, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes")
-    return bool(value)
-
-
 _YES, _NO = frozenset({"1", "true", "yes"}), frozenset({"0", "false", "no"})
 
 
@@ -1026,14 +1016,6 @@ def _read_flag(record: Mapping, key: str, default: bool, found: Anomalies, name:
         return text in _YES
     found.add(FLAG_UNREADABLE, name, key, value)
     return False
-
-
-def _dig(mapping: Mapping, *keys: str) -> object:
-    for key in keys:
-        if not isinstance(mapping, dict):
-            return None
-        mapping = mapping.get(key)
-    return mapping
 
 
 def _is_empty(value: object) -> bool:
