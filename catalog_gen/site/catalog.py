@@ -1139,4 +1139,6 @@ def _rich(record: Mapping, key: str, found: Anomalies, name: str) -> str | None:
 def _has_words(text: str) -> bool:
     """Whether a text has something to read: a letter, digit, punctuation mark or symbol
     (not only spaces, invisible format characters or lone accents)."""
+    if text[:1].isalnum():
+        return True  # nearly every name: a letter or digit first
     return any(unicodedata.category(char)[0] in "LNPS" for char in text)
