@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from catalog_gen.anomalies import Anomalies, report_lines
 from catalog_gen.config import ApiAccess, Config, configured_api_key
 from catalog_gen.errors import ApiError, AuthError, BuildError, GuardRefused, SnapshotError
 from catalog_gen.progress import NoProgress, Progress
@@ -56,6 +57,13 @@ class BuildReport:
     index_seconds: float = 0.0
     #: Pages and calendar files rendered (the others' inputs had not changed).
     rendered: int = 0
+    #: Records with odd data (see anomalies.py), and how many of them the last build did
+    #: not have; the report's lines for them, one per kind (--json: under ``warnings``).
+    anomalies: int = 0
+    new_anomalies: int = 0
+    anomaly_lines: tuple[str, ...] = ()
+    #: The lines of the kinds with an anomaly the last build did not have (--quiet shows these).
+    new_anomaly_lines: tuple[str, ...] = ()
     #: The paths themselves, for the preview server (not in --json: a big site has thousands).
     written_files: tuple[str, ...] = field(default=(), repr=False)
     removed_files: tuple[str, ...] = field(default=(), repr=False)
@@ -64,7 +72,8 @@ class BuildReport:
         """The --json report: the build's figures, the fetch's cost at the top level too."""
         report = asdict(self)
         del report["written_files"], report["removed_files"]
-        report["warnings"] = list(self.warnings)
+        del report["anomaly_lines"], report["new_anomaly_lines"]
+        report["warnings"] = list(self.warnings) + list(self.anomaly_lines)
         report["notes"] = list(self.notes)
         report["requests"] = self.fetch.requests if self.fetch else 0
         report["retries"] = self.fetch.retries if self.fetch else 0
@@ -120,13 +129,16 @@ def run_build(
             progress.done()
             outcome = OutputReport((), decision.state.published, (), swapped=False)
             rendered = RenderedSite({}, frozenset(decision.state.files), {}, decision.state.pages)
+            odd_data = OddData(len(decision.state.anomalies), 0, decision.state.anomaly_lines, ())
         else:
-            rendered = render(config, store, name, now, decision.state, progress)
+            found = Anomalies()
+            rendered = render(config, store, name, now, decision.state, progress, found)
             verify(rendered, api_keys(config, access))
             outcome = publish(config, rendered, decision.state.published, progress)
-            warnings += record(config, decision.inputs, rendered, outcome)
+            odd_data = compare_anomalies(found, decision.state)
+            warnings += record(config, decision.inputs, rendered, outcome, found)
             progress.done()
-    return report(config, name, rendered, outcome, fetched, started, age_hours, warnings)
+    return report(config, name, rendered, outcome, fetched, started, age_hours, warnings, odd_data)
 
 
 def fetch_or_reuse(
@@ -210,11 +222,36 @@ def render(
     now: datetime,
     state: BuildState,
     progress: Progress,
+    anomalies: Anomalies,
 ) -> RenderedSite:
-    """Every file whose inputs changed, rendered; the others named as kept."""
+    """Every file whose inputs changed, rendered; the others named as kept; odd data noted."""
     progress.phase("loading snapshot")
     # No name holds the snapshot here: render_files drops it once the catalog is built.
-    return render_files(config, store.load(name), now=now, progress=progress, state=state)
+    return render_files(
+        config, store.load(name), now=now, progress=progress, state=state, anomalies=anomalies
+    )
+
+
+@dataclass(frozen=True)
+class OddData:
+    """The anomalies of a build as its report tells them: all, and those new since the last."""
+
+    count: int
+    new: int
+    lines: tuple[str, ...]
+    new_lines: tuple[str, ...]
+
+
+def compare_anomalies(found: Anomalies, last: BuildState) -> OddData:
+    """This build's anomalies, and which kinds have one the last build did not report."""
+    new = [a for a in found if a.key not in last.anomalies]
+    new_kinds = {a.kind for a in new}
+    return OddData(
+        count=len(found),
+        new=len(new),
+        lines=tuple(report_lines(found)),
+        new_lines=tuple(report_lines(a for a in found if a.kind in new_kinds)),
+    )
 
 
 def api_keys(config: Config, access: ApiAccess | None) -> set[str]:
@@ -273,8 +310,15 @@ def publish(
     return outcome
 
 
-def record(config: Config, inputs: str, rendered: RenderedSite, outcome: OutputReport) -> list[str]:
-    """Remember what each published file was made of, for the next build; warnings."""
+def record(
+    config: Config,
+    inputs: str,
+    rendered: RenderedSite,
+    outcome: OutputReport,
+    anomalies: Anomalies,
+) -> list[str]:
+    """Remember what each published file was made of, and the odd data found, for the next
+    build; warnings."""
     warnings = []
     if outcome.foreign:
         count = len(outcome.foreign)
@@ -291,6 +335,8 @@ def record(config: Config, inputs: str, rendered: RenderedSite, outcome: OutputR
             rendered.digests,
             pages=rendered.pages,
             published=outcome.written + outcome.unchanged,
+            anomalies=[a.key for a in anomalies],
+            anomaly_lines=report_lines(anomalies),
         )
     except OSError as exc:  # the site is live; the next build just renders everything
         warnings.append(f"could not record the build state ({exc.strerror})")
@@ -306,6 +352,7 @@ def report(
     started: float,
     age_hours: float,
     warnings: list[str],
+    odd_data: OddData,
 ) -> BuildReport:
     """The build's figures, warnings and notes, for the CLI to print."""
     notes = []
@@ -330,6 +377,10 @@ def report(
         notes=tuple(notes),
         index_seconds=outcome.index_seconds,
         rendered=rendered.rendered,
+        anomalies=odd_data.count,
+        new_anomalies=odd_data.new,
+        anomaly_lines=odd_data.lines,
+        new_anomaly_lines=odd_data.new_lines,
         written_files=outcome.written,
         removed_files=outcome.removed,
     )

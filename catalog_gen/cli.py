@@ -583,6 +583,9 @@ def build(
                 )
     for warning in report.warnings:  # even with --quiet: cron should mail these
         click.echo(f"warning: {warning}", err=True)
+    # Odd data in the catalog: every night unless --quiet, which mails only what is new.
+    for line in report.new_anomaly_lines if quiet else report.anomaly_lines:
+        click.echo(f"warning: {line}", err=True)
     if not quiet and not as_json:
         for note in report.notes:  # a choice the user may have made on purpose: not for cron
             click.echo(f"note: {note}", err=True)

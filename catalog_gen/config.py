@@ -40,6 +40,19 @@ def setting(default: object, doc: str, *, check: Callable[[object], str | None] 
     return field(default=default, metadata={"doc": doc, "check": check})
 
 
+class Table(dict):
+    """A TOML table as a setting's value (``date_status = { 7 = "scheduled" }``): read-only
+    and hashable like every other setting, so a Config stays a frozen value."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+    def _read_only(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("settings cannot be changed")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _read_only  # type: ignore[assignment]
+
+
 def _between(low: float, high: float) -> Callable[[object], str | None]:
     def check(value: object) -> str | None:
         return None if low <= value <= high else f"must be between {low:g} and {high:g}"
@@ -207,6 +220,13 @@ class PublishSettings:
     show_seat_counts: bool = setting(
         True, "Show 'n seats left'; false shows only 'few seats left' and 'fully booked'."
     )
+    date_status: Mapping[int, str] = setting(
+        Table(),
+        "Course-date status ids beyond Frontcore's 1-4 and what they mean, e.g. "
+        "{ 7 = \"scheduled\" }: 'scheduled', 'tbd', 'canceled' or 'postponed'. A date with an "
+        "unmapped id is listed as 'not confirmed' and cannot be booked.",
+        check=_one_of("scheduled", "tbd", "canceled", "postponed"),
+    )
 
 
 @dataclass(frozen=True)
@@ -336,6 +356,8 @@ def _validated(cls: type, raw: dict, path: Path, *, prefix: str) -> dict:
 
 
 def _checked(name: str, value: object, expected: type, f: dataclasses.Field, path: Path) -> object:
+    if typing.get_origin(expected) is Mapping:  # Mapping[K, V]: a TOML table
+        return _checked_table(name, value, typing.get_args(expected), f, path)
     if typing.get_origin(expected) is tuple:  # tuple[X, ...]: a TOML array of X
         item_type = typing.get_args(expected)[0]
         if not isinstance(value, list):
@@ -400,6 +422,37 @@ def _check_folders_apart(config: Config, path: Path) -> None:
 
 def _shown(where: Path, root: Path) -> str:
     return str(where.relative_to(root)) if where.is_relative_to(root) else str(where)
+
+
+def _checked_table(
+    name: str, value: object, types: tuple, f: dataclasses.Field, path: Path
+) -> Table:
+    """A table whose keys are ``key_type`` (TOML keys are text: an integer key is written
+    ``7 = ...``) and whose values are ``value_type``, each passing the setting's check."""
+    key_type, value_type = types
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: '{name}' must be a table, not {_type_name(type(value))}")
+    check = f.metadata.get("check")
+    table = {}
+    for raw_key, item in value.items():
+        key: object = raw_key
+        if key_type is int:
+            try:
+                key = int(raw_key)
+            except ValueError:
+                raise ConfigError(
+                    f"{path}: '{name}' has the key {raw_key!r}; its keys must be whole numbers"
+                ) from None
+        if not isinstance(item, value_type):
+            raise ConfigError(
+                f"{path}: '{name}.{raw_key}' must be {_type_name(value_type)}, "
+                f"not {_type_name(type(item))}"
+            )
+        problem = check(item) if check else None
+        if problem:
+            raise ConfigError(f"{path}: '{name}.{raw_key}' {problem} (got {item!r})")
+        table[key] = item
+    return Table(table)
 
 
 def _type_name(t: type) -> str:
@@ -498,6 +551,10 @@ def toml_value(value: object) -> str:
     """A default as it is written in catalog.toml (and in the README's table)."""
     if isinstance(value, tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in sorted(value.items())) + " }"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

@@ -27,15 +27,18 @@ def parse_moment(value: object, zone: ZoneInfo) -> datetime | None:
     """An aware datetime in ``zone`` for any accepted form; None for empty or unreadable."""
     if value is None or value == "" or isinstance(value, bool):
         return None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime.combine(value, time.min)
-    elif isinstance(value, int | float):
-        return _from_epoch(float(value), zone)
-    else:
-        return _parse_text(str(value), zone)
-    return _in_zone(moment, zone)
+    try:
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, date):
+            moment = datetime.combine(value, time.min)
+        elif isinstance(value, int | float):
+            return _from_epoch(float(value), zone)
+        else:
+            return _parse_text(str(value), zone)
+        return _in_zone(moment, zone)
+    except OverflowError:  # a moment at the edge of the calendar (year 1 or 9999) in a zone
+        return None
 
 
 @lru_cache(maxsize=65536)

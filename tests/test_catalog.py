@@ -37,7 +37,7 @@ def course(cid, **fields):
         "categories": [{"id": 11, "title": "Helse, miljø og sikkerhet"}],
         "text_lead": "Kort om kurset.",
         "text_description": "<p>Hei</p><script>alert(1)</script>",
-        "email_booking": "kurs@example.test",
+        "email_booking": "kurs@example.com",
         "updated_at": "2026-11-02T13:29:04+01:00",
     }
     record.update(fields)

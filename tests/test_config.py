@@ -55,6 +55,16 @@ def test_values_are_read_and_paths_resolved_against_the_file(tmp_path):
         ('timezone = "Mars/Olympus"\n', "'timezone' must be an IANA time zone"),
         ("frontcore = 3\n", "[frontcore] must be a table"),
         ("rate_limit = [\n", "not valid TOML"),
+        ("[publish]\ndate_status = 7\n", "'publish.date_status' must be a table, not an integer"),
+        (
+            '[publish]\ndate_status = { seven = "scheduled" }\n',
+            "'publish.date_status' has the key 'seven'; its keys must be whole numbers",
+        ),
+        (
+            '[publish]\ndate_status = { 7 = "maybe" }\n',
+            "'publish.date_status.7' must be one of 'scheduled', 'tbd', 'canceled', 'postponed'",
+        ),
+        ("[publish]\ndate_status = { 7 = 2 }\n", "'publish.date_status.7' must be a string"),
     ],
 )
 def test_bad_config_is_one_line_naming_key_and_file(tmp_path, text, message):
@@ -65,6 +75,16 @@ def test_bad_config_is_one_line_naming_key_and_file(tmp_path, text, message):
     assert str(path) in str(caught.value)
     assert "\n" not in str(caught.value)
     assert caught.value.exit_code == 2
+
+
+def test_date_status_maps_status_ids_given_as_toml_keys(tmp_path):
+    inline = load_config(write(tmp_path, '[publish]\ndate_status = { 7 = "scheduled" }\n'))
+    table = load_config(write(tmp_path, '[publish.date_status]\n7 = "scheduled"\n9 = "tbd"\n'))
+    assert inline.publish.date_status == {7: "scheduled"}
+    assert table.publish.date_status == {7: "scheduled", 9: "tbd"}
+    assert hash(table) != hash(inline)  # a frozen value like every setting
+    with pytest.raises(TypeError):
+        table.publish.date_status[8] = "canceled"  # type: ignore[index]
 
 
 def test_a_key_pasted_into_the_config_is_refused(tmp_path):

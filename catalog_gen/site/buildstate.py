@@ -80,6 +80,11 @@ class BuildState:
     #: that stops early because nothing changed).
     pages: int = 0
     published: tuple[str, ...] = ()
+    #: The odd data the last build found: each anomaly's key (kind, record, field), and the
+    #: report's lines, so a build that stops early still reports them, and the next one can
+    #: tell which are new (``--quiet`` prints only those).
+    anomalies: frozenset[tuple[str, str, str]] = frozenset()
+    anomaly_lines: tuple[str, ...] = ()
 
     def unchanged(self, site: Path, name: str, digest: str) -> bool:
         """Whether ``name`` in ``site`` is still what a render with ``digest`` would give."""
@@ -131,7 +136,13 @@ def load_state(site: Path) -> BuildState:
         return BuildState(published=published)
     try:
         files = {name: FileRecord(*entry) for name, entry in raw["files"].items()}
-        return BuildState(str(raw["inputs"]), inode, files, int(raw["pages"]), published)
+        anomalies = frozenset(
+            (str(kind), str(record), str(field)) for kind, record, field in raw.get("anomalies", ())
+        )
+        lines = tuple(str(line) for line in raw.get("anomaly_lines", ()))
+        return BuildState(
+            str(raw["inputs"]), inode, files, int(raw["pages"]), published, anomalies, lines
+        )
     except (KeyError, TypeError, AttributeError, ValueError):
         return BuildState(published=published)
 
@@ -150,6 +161,8 @@ def save_state(
     *,
     pages: int,
     published: Iterable[str],
+    anomalies: Iterable[tuple[str, str, str]] = (),
+    anomaly_lines: Iterable[str] = (),
 ) -> None:
     """Record the site as published (atomically: a torn state file would be trusted wrongly)."""
     files = {}
@@ -167,6 +180,8 @@ def save_state(
         "pages": pages,
         "published": sorted(published),
         "files": files,
+        "anomalies": sorted(list(key) for key in anomalies),
+        "anomaly_lines": list(anomaly_lines),
     }
     target = state_path(site)
     handle, temporary = tempfile.mkstemp(prefix=target.name, dir=target.parent)

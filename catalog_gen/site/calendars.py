@@ -52,7 +52,12 @@ OPEN_END_LENGTH = timedelta(hours=1)
 #: ``DTSTAMP`` when nothing in the data says when it changed (must not be "now").
 FALLBACK_STAMP = datetime(2000, 1, 1, tzinfo=UTC)
 
-_STATUS = {"canceled": "CANCELLED", "tbd": "TENTATIVE", "postponed": "TENTATIVE"}
+_STATUS = {
+    "canceled": "CANCELLED",
+    "tbd": "TENTATIVE",
+    "postponed": "TENTATIVE",
+    "unknown": "TENTATIVE",
+}
 _BEGIN_EVENT, _END_EVENT = b"BEGIN:VEVENT\r\n", b"END:VEVENT\r\n"
 _UID = re.compile(rb"^UID:coursedate-(\d+)(?:-\d+)?@", re.MULTILINE)
 _TIMED = re.compile(rb"^DT(?:START|END);TZID=([^:;\r\n]+)[^:\r\n]*:(\d{4})", re.MULTILINE)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from catalog_gen.anomalies import Anomalies
 from catalog_gen.config import Config
 from catalog_gen.progress import NoProgress, Progress
 from catalog_gen.site.buildstate import BuildState, CalendarInputs, PageInputs, clear_cache
@@ -59,13 +60,21 @@ def render_files(
     now: datetime,
     progress: Progress | None = None,
     state: BuildState | None = None,
+    anomalies: Anomalies | None = None,
 ) -> RenderedSite:
     """Every output file of the site, from one snapshot: rendered, or kept when ``state``
-    shows it was made from the same inputs."""
+    shows it was made from the same inputs. Odd data is noted in ``anomalies``."""
     progress = progress or NoProgress()
     state = state or BuildState()
     progress.phase("catalog")
-    catalog = build_catalog(snapshot, config.publish, now=now, timezone=config.timezone)
+    catalog = build_catalog(
+        snapshot,
+        config.publish,
+        now=now,
+        timezone=config.timezone,
+        language=config.site.language,
+        anomalies=anomalies,
+    )
     del snapshot  # the raw records (most of the memory at 10,000 courses) are not needed now
     content = load_content(config.root / config.site.content_dir)
     urls = Urls(config.site.language)

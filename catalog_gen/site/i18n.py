@@ -80,6 +80,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "status_postponed": "Utsatt",
         "status_closed": "Påmeldingen er stengt",
         "status_tbd": "Dato kommer",
+        "status_unknown": "Ikke bekreftet",
         "deadline": "Påmeldingsfrist {date}",
         "book": "Meld deg på",
         "book_by_email": "Meld deg på per e-post",
@@ -94,6 +95,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "duration": "Varighet",
         "categories_title": "Kategorier",
         "venues_title": "Kurssteder",
+        "other_venues": "Andre kurssteder",
         "courses_in": "Kurs i {name}",
         "courses_at": "Kurs på {name}",
         "calendar_title": "Kurskalender",
@@ -112,6 +114,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "describe_dates": "{heading}: {dates} hos {site}, med steder og ledige plasser.",
         "describe_course": "{title} hos {site}. Neste kurs: {when}.",
         "describe_course_undated": "{title} hos {site}. Ingen planlagte datoer ennå.",
+        "untitled_course": "Kurs {id}",
+        "untitled_venue": "Kurssted {id}",
     },
     "en": {
         "skip_to_content": "Skip to content",
@@ -168,6 +172,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "status_postponed": "Postponed",
         "status_closed": "Closed for booking",
         "status_tbd": "Date to be announced",
+        "status_unknown": "Not confirmed",
         "deadline": "Book by {date}",
         "book": "Book",
         "book_by_email": "Book by e-mail",
@@ -182,6 +187,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "duration": "Duration",
         "categories_title": "Categories",
         "venues_title": "Venues",
+        "other_venues": "Other venues",
         "courses_in": "Courses in {name}",
         "courses_at": "Courses at {name}",
         "calendar_title": "Course calendar",
@@ -199,6 +205,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "describe_dates": "{heading}: {dates} at {site}, with venues and free seats.",
         "describe_course": "{title} at {site}. Next date: {when}.",
         "describe_course_undated": "{title} at {site}. No dates scheduled yet.",
+        "untitled_course": "Course {id}",
+        "untitled_venue": "Venue {id}",
     },
 }
 
@@ -251,6 +259,12 @@ class Locale:
         """``Norsk`` for ``no``: a teaching language named in the site's language."""
         name = self._babel.languages.get(code) or self._babel.languages.get(code.split("-")[0])
         return (name[:1].upper() + name[1:]) if name else code
+
+    def knows_language(self, code: str) -> bool:
+        """Whether ``language_name`` has a name for a teaching-language code (``no``,
+        ``en-GB``), rather than showing the code itself."""
+        names = self._babel.languages
+        return code in names or code.split("-")[0] in names
 
     @property
     def tag(self) -> str:

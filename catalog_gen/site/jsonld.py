@@ -151,6 +151,9 @@ def _instance(
     availability = AVAILABILITY.get(d.seats.state, "https://schema.org/InStock")
     if d.status == "canceled" or d.deadline_passed:
         availability = "https://schema.org/Discontinued"
+    if d.status == "unknown":  # a status catalog-gen cannot read: claim nothing about it
+        del data["eventStatus"]
+        availability = None
     offer = _offer(d.price, url=d.booking_url or link, availability=availability)
     if d.deadline:
         offer["validThrough"] = d.deadline.isoformat()

@@ -262,7 +262,8 @@ class CourseDate:
     timezone: str
     #: The last day to book (None when none is set).
     deadline: date | None
-    #: ``scheduled``, ``tbd`` (to be decided), ``canceled`` or ``postponed``.
+    #: ``scheduled``, ``tbd`` (to be decided), ``canceled``, ``postponed``, or ``unknown`` (a
+    #: status id catalog-gen does not know: listed, never bookable; see ``publish.date_status``).
     status: str
     #: Whether the booking deadline is past (then it is listed only as closed for booking).
     deadline_passed: bool
