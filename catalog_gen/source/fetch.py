@@ -1,7 +1,8 @@
 """One ``catalog-gen fetch`` run, top to bottom.
 
     lock the project → load the last snapshot → sync (fetch what changed) → shrink guard
-    → save the new snapshot atomically → prune old ones → report
+    → save the new snapshot atomically (or, when nothing changed, only when it was checked)
+    → prune old ones → report
 
 Everything here is callable from Python; the CLI only parses options and prints the report.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from catalog_gen.config import ApiAccess, Config, public_base_url
 from catalog_gen.errors import GuardRefused
@@ -45,6 +46,13 @@ class FetchReport:
     coursedates_removed: int
     data_changed: bool
     seconds: float
+    #: Whether a new snapshot was written; false when the last one already held this data
+    #: (then ``snapshot`` names that one, and only ``checked_at`` was recorded).
+    saved: bool = True
+    #: When this fetch confirmed the data (UTC, ISO 8601).
+    checked_at: str = ""
+    #: Bytes of new files in the snapshot folder (files that did not change are hard links).
+    bytes_written: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -56,8 +64,19 @@ class FetchReport:
             f"{self.coursedates} dates "
             f"(+{self.coursedates_added} ~{self.coursedates_changed} -{self.coursedates_removed}) "
             f"in {self.requests} requests ({self.retries} retries, {self.rate_limited} × 429), "
-            f"{self.seconds:.1f} s → {self.snapshot}"
+            f"{self.seconds:.1f} s → {self._outcome()}"
         )
+
+    def _outcome(self) -> str:
+        if not self.saved:
+            return f"unchanged since {self.snapshot}, checked at {self.checked_at}"
+        return f"{self.snapshot} ({_size(self.bytes_written)} written)"
+
+
+def _size(count: int) -> str:
+    if count < 1_000_000:
+        return f"{count / 1000:.0f} kB"
+    return f"{count / 1_000_000:.1f} MB"
 
 
 def run_fetch(
@@ -99,12 +118,12 @@ def run_fetch(
             )
         if not allow_shrink:
             check_shrink(previous, outcome.snapshot, config.sync.max_shrink_percent)
-        name = store.save(outcome.snapshot)
+        saved = store.save(outcome.snapshot)
         store.prune(config.keep_snapshots)
 
     diff = diff_snapshots(previous, outcome.snapshot)
     return FetchReport(
-        snapshot=name,
+        snapshot=saved.name,
         mode=outcome.mode,
         requests=transport.stats.requests,
         retries=transport.stats.retries,
@@ -121,6 +140,9 @@ def run_fetch(
         coursedates_removed=len(diff.coursedates.removed),
         data_changed=bool(diff),
         seconds=round(time.monotonic() - started, 3),
+        saved=saved.new,
+        checked_at=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        bytes_written=saved.bytes_written,
     )
 
 
