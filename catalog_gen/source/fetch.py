@@ -10,12 +10,13 @@ Everything here is callable from Python; the CLI only parses options and prints 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from catalog_gen.config import ApiAccess, Config, public_base_url
-from catalog_gen.errors import GuardRefused
+from catalog_gen.errors import GuardRefused, SnapshotError
 from catalog_gen.progress import Progress
 from catalog_gen.snapshot import Snapshot, diff_snapshots
 from catalog_gen.source.client import FrontcoreClient
@@ -23,6 +24,8 @@ from catalog_gen.source.lock import RunLock
 from catalog_gen.source.store import SnapshotStore
 from catalog_gen.source.sync import sync_catalog
 from catalog_gen.source.transport import Transport
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def run_fetch(
     settings = config.frontcore
     with contextlib.nullcontext() if locked else RunLock(store.root):
         store.clean_incoming()
-        previous = store.latest()
+        previous = _last_snapshot(store, full)
         with Transport(
             access.base_url,
             access.api_key,
@@ -144,6 +147,19 @@ def run_fetch(
         checked_at=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         bytes_written=saved.bytes_written,
     )
+
+
+def _last_snapshot(store: SnapshotStore, full: bool) -> Snapshot | None:
+    """The newest snapshot, to fetch what changed since. With --full, one that cannot be read
+    (damaged, or from another schema) is set aside with a warning: --full is what the error
+    tells the user to run, so it must not fail on the same snapshot."""
+    try:
+        return store.latest()
+    except SnapshotError as exc:
+        if not full:
+            raise
+        log.warning("%s; fetching everything without it", exc)
+        return None
 
 
 def check_shrink(previous: Snapshot | None, new: Snapshot, max_percent: float) -> None:
