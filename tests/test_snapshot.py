@@ -342,6 +342,23 @@ def test_last_checked_counts_only_for_the_snapshot_it_names(tmp_path):
         assert store.last_checked(second) == store.fetched_at(second)  # older, never newer
 
 
+def test_a_check_that_cannot_be_recorded_is_a_warning(tmp_path, monkeypatch, caplog):
+    store = SnapshotStore(tmp_path)
+    first = store.save(edited(1)).name
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    saved = store.save(edited(1, at=T0 + timedelta(days=1)))
+    assert (saved.name, saved.new) == (first, False)
+    assert "could not record the time of this check" in caplog.text
+    assert "No space left on device" in caplog.text
+    assert store.last_checked(first) == T0  # the data only looks older
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([first, "checked.json"])  # no temporary file left behind
+
+
 def test_unchanged_files_are_hard_links_into_the_previous_snapshot(tmp_path):
     courses = {cid: {"id": cid, "title": f"Kurs {cid}"} for cid in range(1000, 1030)}
     dates = {

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -54,6 +55,8 @@ import orjson
 
 from catalog_gen.errors import SnapshotError
 from catalog_gen.snapshot import REFERENCE_KINDS, SCHEMA_VERSION, Snapshot, canonical_json
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^(\d{6})-(\d{8}T\d{6}Z)$")
 _INCOMING_PREFIX = ".incoming-"
@@ -336,11 +339,16 @@ class SnapshotStore:
         return total
 
     def _record_check(self, name: str, at: datetime) -> None:
-        """Write ``checked.json`` atomically: ``name`` held the API's data at ``at``."""
+        """Write ``checked.json`` atomically: ``name`` held the API's data at ``at``.
+
+        Failing to write it loses nothing (the data is safe; it only looks as old as its
+        snapshot's fetch), so it is a warning, not a failed run.
+        """
         body = {"checked_at": _timestamp(at), "snapshot": name}
         data = (json.dumps(body, sort_keys=True, indent=1) + "\n").encode("utf-8")
-        handle, temporary = tempfile.mkstemp(prefix=_INCOMING_PREFIX, dir=self.root)
+        temporary = None
         try:
+            handle, temporary = tempfile.mkstemp(prefix=_INCOMING_PREFIX, dir=self.root)
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
                 out.flush()
@@ -348,9 +356,17 @@ class SnapshotStore:
             os.chmod(temporary, 0o644)
             os.replace(temporary, self.root / CHECKED)
             _fsync_dir(self.root)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        except OSError as exc:
+            log.warning(
+                "could not record the time of this check in %s (%s); the data's age counts "
+                "from %s's fetch",
+                self.root / CHECKED,
+                exc.strerror or exc,
+                name,
+            )
+        finally:
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)
 
 
 def _same_files(folder: Path, files: Mapping[str, bytes]) -> set[str]:
