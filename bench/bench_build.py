@@ -21,6 +21,16 @@ Steps:
    indexer's seconds (Pagefind, part of the build's seconds) and the peak RSS of each build
    process (its VmHWM, see PEAK_WRAPPER; forked render workers and Pagefind are processes of
    their own and not counted), and the site's size.
+5. Nights (``--no-nights`` skips them, ``--only-nights`` runs nothing else): ``catalog-gen
+   build`` online, as cron runs it, against an emulator that enforces 5 requests/second, in a
+   project of its own (night 0: a full fetch and a cold build, untimed). Each case three times:
+   a re-run with nothing changed in the same quarter hour, a night (a day later) with nothing
+   changed, and a night with a handful of changes (3 course titles, 2 seat counts). Printed
+   beside their targets: what ``snapshots/`` grew by on disk (each hard-linked file once) and
+   what the build took past the fetch: from the fetch's end to the process's (the report's
+   seconds minus the fetch's, plus the interpreter's exit). "Besides" is the process's wall
+   time minus the fetch's seconds, so it also counts starting Python and importing, as the
+   offline no-change figure printed above them does.
 
 Not part of the test suite: figures depend on the machine. The README quotes them.
 """
@@ -84,38 +94,46 @@ def make_project(root: Path, courses: int, dates_per_course: int) -> tuple[int, 
 #: Not wait4's ru_maxrss: Linux counts into a child's maxrss the memory its parent had when
 #: it forked, so every build would show this benchmark's own size (it holds the generated
 #: catalog). VmHWM belongs to the address space exec made, so it is the build's alone.
+#: It also writes when catalog-gen's work ended (perf_counter is the system's monotonic clock,
+#: the same in both processes), so the benchmark can tell what came after the fetch.
 PEAK_WRAPPER = """
-import atexit, os, runpy, sys
+import atexit, os, runpy, sys, time
 def peak():
     with open("/proc/self/status") as status:
         line = next(line for line in status if line.startswith("VmHWM:"))
     with open(os.environ["BENCH_PEAK_FILE"], "w") as out:
-        out.write(line.split()[1])
+        out.write(f"{line.split()[1]} {time.perf_counter()!r}")
 atexit.register(peak)
 sys.argv[0] = "catalog-gen"
 runpy.run_module("catalog_gen", run_name="__main__", alter_sys=True)
 """
 
 
-def timed_build(root: Path, now: datetime = NOW) -> dict:
-    """One ``catalog-gen build --offline --json`` process: its report, seconds and peak RSS."""
+def timed_build(root: Path, now: datetime = NOW, api: dict[str, str] | None = None) -> dict:
+    """One ``catalog-gen build --json`` process: its report, seconds and peak RSS. Offline,
+    unless ``api`` gives the environment that points it at an emulator."""
+    mode = [] if api else ["--offline"]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile() as peak:  # fmt: skip
         started = time.perf_counter()
         child = subprocess.Popen(
-            [sys.executable, "-c", PEAK_WRAPPER, "build", "--offline", "--json",
+            [sys.executable, "-c", PEAK_WRAPPER, "build", *mode, "--json",
              "--now", now.isoformat()],
-            cwd=root, stdout=out, stderr=err, env={**os.environ, "BENCH_PEAK_FILE": peak.name},
+            cwd=root, stdout=out, stderr=err,
+            env={**os.environ, **(api or {}), "BENCH_PEAK_FILE": peak.name},
         )  # fmt: skip
         child.wait()
-        seconds = time.perf_counter() - started
+        ended = time.perf_counter()
+        seconds = ended - started
         out.seek(0), err.seek(0)
         if child.returncode != 0:
             raise SystemExit(f"build failed: {err.read().decode()}")
         report = json.loads(out.read())
-        kib = Path(peak.name).read_text()
+        kib, work_ended = Path(peak.name).read_text().split()
     report["wall"] = seconds
     report["rss_mb"] = int(kib) / 1024
+    #: Seconds from the end of catalog-gen's work to the end of the process (freeing memory).
+    report["teardown"] = ended - float(work_ended)
     return report
 
 
@@ -130,7 +148,7 @@ def change_one_course(root: Path) -> Path:
     snapshot = store.latest()
     course_id = sorted(snapshot.courses)[len(snapshot.courses) // 2]
     snapshot.courses[course_id]["title"] += " (ny)"
-    return config.snapshot_path / store.save(snapshot)
+    return config.snapshot_path / store.save(snapshot).name
 
 
 def fetch_cost(courses: int, dates_per_course: int) -> list[tuple[str, int, float]]:
@@ -197,6 +215,94 @@ def median_report(reports: list[dict]) -> dict:
     return ordered[len(ordered) // 2]
 
 
+NIGHTS = (
+    # case, hours after night 0 of each run, whether the catalog changes, targets (s, % growth)
+    ("no-change re-run (same ¼ h)", (0.02, 0.04, 0.06), False, 0.6, 1),
+    ("no-change night (a day later)", (24, 48, 72), False, 0.6, 1),
+    ("a handful of changes (a night)", (96, 120, 144), True, None, 25),
+)
+
+
+def handful_of_changes(catalog, night: int) -> None:
+    """What a quiet night brings: three courses edited, two dates booked."""
+    courses = sorted(catalog.courses)
+    for cid in courses[night * 7 : night * 7 + 3]:
+        catalog.change_course(cid, title=catalog.courses[cid]["title"] + f" ({night})")
+    bookable = [
+        did
+        for did, record in sorted(catalog.coursedates.items())
+        if str(record.get("start_at", ""))[:10] > (TODAY + timedelta(days=30)).isoformat()
+        and record["seats"]["allocated_capacity"]["num"]
+    ]
+    for did in bookable[night * 11 : night * 11 + 2]:
+        catalog.set_free_seats(did, 0)
+
+
+def night_cases(courses: int, dates_per_course: int, runs: int) -> None:
+    """Online builds night after night against a rate-limited emulator; prints the table."""
+    root = Path(tempfile.mkdtemp(prefix="catalog-nights-"))
+    try:
+        (root / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\n", encoding="utf-8")
+        store = SnapshotStore(root / "snapshots")
+        catalog = generate_catalog(courses, today=TODAY, dates_per_course=dates_per_course)
+        with Emulator(catalog, api_key=KEY) as emulator:  # Frontcore's own limit: 5 per second
+            api = {"FRONTCORE_API_URL": emulator.base_url, "FRONTCORE_API_KEY": KEY}
+            first = timed_build(root, NOW, api)
+            one_snapshot = store.disk_usage()
+            print()
+            print(
+                f"nights: online builds, {first['fetch']['courses']:,} courses, emulator at 5 "
+                f"requests/s; night 0 (full fetch + cold build) {first['wall']:.1f} s; one "
+                f"snapshot {one_snapshot / 1e6:.1f} MB on disk"
+            )
+            print(
+                f"{'case':<32}{'fetch s':>8}{'past fetch s':>13}{'target':>8}{'besides':>8}"
+                f"{'snapshots/ grew':>24}{'target':>8}{'rendered':>9}{'written':>8}   runs"
+            )
+            offline = [timed_build(root, NOW + timedelta(minutes=1)) for _ in range(runs)]
+            r = median_report(offline)
+            each = " ".join(f"{x['wall']:.2f}" for x in offline)
+            print(
+                f"{'(build --offline, no change)':<32}{'–':>8}{'–':>13}{'':>8}{r['wall']:>8.2f}"
+                f"{'':>49}   {each}"
+            )
+            night = 0
+            for case, hours, changes, seconds_target, growth_target in NIGHTS:
+                results = []
+                for hour in hours[:runs]:
+                    night += 1
+                    if changes:
+                        handful_of_changes(catalog, night)
+                    before = store.disk_usage()
+                    report = timed_build(root, NOW + timedelta(hours=hour), api)
+                    report["growth"] = store.disk_usage() - before
+                    # From the fetch's end to the process's: the rest of the run, then the
+                    # interpreter's exit. "Besides" adds starting Python and importing (which
+                    # come before the fetch), as the offline figure counts them.
+                    in_run = report["seconds"] - report["fetch"]["seconds"]
+                    report["past_fetch"] = in_run + report["teardown"]
+                    report["besides"] = report["wall"] - report["fetch"]["seconds"]
+                    results.append(report)
+                r = sorted(results, key=lambda r: r["past_fetch"])[len(results) // 2]
+                growth = statistics.median(x["growth"] for x in results)
+                grew = f"+{growth:,.0f} B ({100 * growth / one_snapshot:.2f} %)"
+                each = " ".join(f"{x['past_fetch']:.2f}" for x in results)
+                print(
+                    f"{case:<32}{r['fetch']['seconds']:>8.1f}{r['past_fetch']:>13.2f}"
+                    f"{_target(seconds_target, ' s'):>8}{r['besides']:>8.2f}{grew:>24}"
+                    f"{_target(growth_target, ' %'):>8}{r['rendered']:>9,}{r['written']:>8,}"
+                    f"   {each}"
+                )
+            saved = [x["fetch"]["saved"] for x in results]
+            print(f"snapshots kept: {len(store.names())}; last case saved a snapshot: {saved}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _target(value: float | None, unit: str) -> str:
+    return "–" if value is None else f"≤ {value:g}{unit}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--courses", type=int, default=10_000)
@@ -204,7 +310,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per case (median printed)")
     parser.add_argument("--no-fetch", action="store_true", help="skip the fetch cost")
     parser.add_argument("--keep", type=Path, help="build in this folder and keep it")
+    parser.add_argument("--no-nights", action="store_true", help="skip the online nights")
+    parser.add_argument("--only-nights", action="store_true", help="run only the nights")
     args = parser.parse_args()
+    if args.only_nights:
+        print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+        night_cases(args.courses, args.dates_per_course, args.runs)
+        return
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="catalog-bench-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -246,6 +358,8 @@ def main() -> None:
             )
         print()
         print(f"no-change rebuilds left every file's mtime as it was: {untouched}")
+        if not args.no_nights:
+            night_cases(args.courses, args.dates_per_course, args.runs)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

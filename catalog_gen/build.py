@@ -47,7 +47,7 @@ class BuildReport:
     fetch: FetchReport | None = None
     #: Whether the fetch found new or changed data (false for offline builds).
     data_changed: bool = False
-    #: Hours between the snapshot's fetch and this run's "now".
+    #: Hours between the last fetch that confirmed the snapshot's data and this run's "now".
     snapshot_age_hours: float = 0.0
     #: Things an unattended run should know although it succeeded (e.g. --offline-on-error).
     warnings: tuple[str, ...] = ()
@@ -180,7 +180,11 @@ def fetch_or_reuse(
 def newest_snapshot(
     config: Config, store: SnapshotStore, now: datetime, max_age_hours: float | None
 ) -> tuple[str, float]:
-    """The snapshot to build from and its age in hours; refused when older than --max-age."""
+    """The snapshot to build from and its age in hours; refused when older than --max-age.
+
+    The age counts from the last fetch that confirmed the data (``SnapshotStore.last_checked``):
+    a snapshot fetched a week ago and found unchanged last night is a night old.
+    """
     name = store.latest_name()
     if name is None:
         hint = "catalog-gen build" if config.source else "catalog-gen init, then catalog-gen build"
@@ -191,8 +195,8 @@ def newest_snapshot(
     age_hours = _age_hours(store, name, now)
     if max_age_hours is not None and age_hours > max_age_hours:
         raise GuardRefused(
-            f"the last good snapshot ({name}) is {_age(age_hours)} old, more than "
-            f"--max-age {max_age_hours:g} h; nothing was published"
+            f"the last good snapshot ({_checked(store, name)}) is {_age(age_hours)} old, more "
+            f"than --max-age {max_age_hours:g} h; nothing was published"
         )
     return name, age_hours
 
@@ -393,12 +397,21 @@ def _kept(store: SnapshotStore, config: Config, now: datetime) -> str:
         return f"nothing was published, and there is no earlier snapshot in {config.snapshot_path}"
     return (
         f"nothing was published: {config.site.output_dir}/ is unchanged and the last good "
-        f"snapshot ({name}) is {_age(_age_hours(store, name, now))} old"
+        f"snapshot ({_checked(store, name)}) is {_age(_age_hours(store, name, now))} old"
     )
 
 
 def _age_hours(store: SnapshotStore, name: str, now: datetime) -> float:
-    return (now - store.fetched_at(name)).total_seconds() / 3600
+    """Hours since a fetch last confirmed the data of ``name``."""
+    return (now - store.last_checked(name)).total_seconds() / 3600
+
+
+def _checked(store: SnapshotStore, name: str) -> str:
+    """The snapshot's name, and when a later fetch last found it unchanged, if one did."""
+    checked = store.last_checked(name)
+    if checked == store.fetched_at(name):
+        return name
+    return f"{name}, unchanged when checked at {checked:%Y-%m-%dT%H:%M:%SZ}"
 
 
 def _age(hours: float) -> str:

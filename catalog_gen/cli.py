@@ -459,9 +459,12 @@ def diff(
     names = store.names()
     if old is None and new is None:
         if len(names) < 2:
-            raise SnapshotError(
-                f"diff needs two snapshots; {root} has {len(names)} (run 'catalog-gen fetch')"
+            hint = (
+                "a fetch writes a new one only when the data changed"
+                if names
+                else "run 'catalog-gen fetch'"
             )
+            raise SnapshotError(f"diff needs two snapshots; {root} has {len(names)}; {hint}")
         old_name, new_name = names[-2], names[-1]
     else:
         old_name = store.resolve(old or "-2")

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-SCHEMA_VERSION = 1
+#: The layout of a snapshot on disk (source/store.py): 2 shards records by course id.
+SCHEMA_VERSION = 2
 REFERENCE_KINDS = ("locations", "instructors", "products")
 
 #: The course fields the site half reads (besides ``id``): the contract between the halves.

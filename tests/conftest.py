@@ -79,7 +79,11 @@ class Project:
     def snapshot_bytes(self, sub: str = "snapshots") -> dict[str, bytes]:
         """Every file of every complete snapshot, by relative path."""
         folder = self.root / sub
-        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.glob("0*/*"))}
+        return {
+            str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.glob("0*/**/*"))
+            if p.is_file()
+        }
 
 
 @pytest.fixture

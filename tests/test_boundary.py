@@ -218,9 +218,9 @@ def test_any_json_strings_end_in_a_named_error_or_a_clean_snapshot(catalog, asci
             return
     with tempfile.TemporaryDirectory() as folder:
         store = SnapshotStore(Path(folder))
-        name = store.save(outcome.snapshot)
+        name = store.save(outcome.snapshot).name
         loaded = store.load(name)
-        written = b"".join(p.read_bytes() for p in (Path(folder) / name).iterdir())
+        written = b"".join(p.read_bytes() for p in (Path(folder) / name).rglob("*") if p.is_file())
     assert API_KEY.encode() not in written
     for form in KEY_FORMS:
         assert form.encode() not in written
@@ -270,7 +270,7 @@ def test_a_record_with_a_lone_surrogate_and_the_key_is_stored_clean_and_named(pr
     ]
     files = project.snapshot_bytes()
     assert not any(API_KEY.encode() in data for data in files.values())
-    courses = next(data for name, data in files.items() if name.endswith("/courses.json"))
+    courses = b"".join(data for name, data in files.items() if "/courses/" in name)
     assert "Excel \ufffd for viderekomne".encode() in courses
     assert API_KEY not in result.stdout + result.stderr
 

@@ -167,6 +167,27 @@ def test_a_no_change_build_stops_before_loading_the_snapshot(project, monkeypatc
     assert {p: os.stat(p).st_mtime_ns for p in config.output_path.rglob("*")} == before
 
 
+def test_an_online_build_that_fetches_nothing_new_stops_as_early_as_an_offline_one(
+    project, monkeypatch
+):
+    """The fetch finds nothing changed, so it writes no snapshot, the build-wide digest
+    matches, and the build ends without rendering; the site is what a clean build writes."""
+    config = project.config
+    run_build(config, project.access(), now=NOW)
+    snapshots = project.snapshot_bytes()
+    monkeypatch.setattr(
+        "catalog_gen.build.render", lambda *a: pytest.fail("a no-change night rendered")
+    )
+    later = NOW + timedelta(minutes=10)  # a re-run, in the same quarter hour
+    report = run_build(config, project.access(), now=later)
+    assert report.fetch is not None and report.fetch.saved is False
+    assert report.fetch.requests > 0 and report.snapshot == report.fetch.snapshot
+    assert (report.written, report.removed, report.rendered) == (0, 0, 0)
+    assert project.snapshot_bytes() == snapshots
+    monkeypatch.undo()
+    assert site_bytes(config.output_path) == clean_build(config, later)
+
+
 def test_a_file_changed_by_hand_in_the_site_is_rendered_again(project, rendered):
     config = project.config
     run_build(config, project.access(), now=NOW)

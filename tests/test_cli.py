@@ -73,10 +73,14 @@ def test_fetch_then_fetch_again_is_incremental_and_diff_sees_the_change(project,
     assert report["data_changed"] is False
     assert report["details_fetched"] == 0
     assert second.stderr == ""
+    # Nothing changed: no new snapshot, only the time of the check.
+    assert report["saved"] is False and report["bytes_written"] == 0
+    assert f"→ {report['snapshot']} (" in first.stdout  # the first fetch's snapshot
+    unchanged = project.run("fetch")
+    assert f"→ unchanged since {report['snapshot']}, checked at " in unchanged.stdout
 
-    unchanged = project.run("diff", "--exit-code")
-    assert unchanged.returncode == 0
-    assert "courses: 0 added, 0 changed, 0 removed" in unchanged.stdout
+    only_one = project.run("diff", "--exit-code")
+    assert "has 1; a fetch writes a new one only when the data changed" in only_one.stderr
 
     cid = sorted(sample.courses)[0]
     sample.change_course(cid, title="Førstehjelp <ny>")

@@ -11,7 +11,7 @@ import pytest
 
 from catalog_gen.config import SyncSettings
 from catalog_gen.demo.sample import generate_catalog
-from catalog_gen.errors import ApiError, AuthError, GuardRefused
+from catalog_gen.errors import ApiError, AuthError, GuardRefused, SnapshotError
 from catalog_gen.source.client import FrontcoreClient
 from catalog_gen.source.fetch import run_fetch
 from catalog_gen.source.lock import RunLock
@@ -197,6 +197,60 @@ def test_reference_data_waits_for_its_ttl(project):
     assert products.params["id_type"] == ["2"]
 
 
+def test_a_night_costs_what_changed_on_disk(emulator_for, tmp_path):
+    """Nothing changed: no snapshot, the folder grows by the check's few bytes. A handful of
+    changes: a new snapshot whose unchanged files are hard links, at most a quarter of one
+    snapshot's size on disk (each hard-linked file counted once)."""
+    from tests.conftest import Project
+
+    catalog = generate_catalog(300, today=TODAY)
+    emulator = emulator_for(catalog)
+    (tmp_path / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\n")
+    project = Project(tmp_path, emulator)
+    store = SnapshotStore(project.config.snapshot_path)
+    first = run_fetch(project.config, project.access(), now=NOW)
+    one_snapshot = store.disk_usage()
+
+    before = store.disk_usage()
+    quiet = run_fetch(project.config, project.access(), now=NOW + timedelta(days=1))
+    assert (quiet.saved, quiet.snapshot, quiet.bytes_written) == (False, first.snapshot, 0)
+    assert store.names() == [first.snapshot]
+    assert store.disk_usage() - before <= 0.01 * one_snapshot
+
+    courses = sorted(catalog.courses)
+    for cid in courses[10:13]:
+        catalog.change_course(cid, title=catalog.courses[cid]["title"] + " (oppdatert)")
+    bookable = [
+        did
+        for did, record in sorted(catalog.coursedates.items())
+        if record["start_at"][:10] > "2026-12-01" and record["seats"]["allocated_capacity"]["num"]
+    ]
+    for did in bookable[-2:]:
+        catalog.set_free_seats(did, 0)
+    before = store.disk_usage()
+    busy = run_fetch(project.config, project.access(), now=NOW + timedelta(days=2))
+    assert busy.saved and busy.courses_changed == 3 and busy.coursedates_changed >= 2
+    growth = store.disk_usage() - before
+    print(f"\n300 courses: one snapshot {one_snapshot:,} B on disk; no change +0 B; "
+          f"a handful of changes +{growth:,} B ({100 * growth / one_snapshot:.1f} %)")  # fmt: skip
+    assert growth <= 0.25 * one_snapshot
+    assert busy.bytes_written <= growth
+    assert store.load(busy.snapshot).courses[courses[10]]["title"].endswith("(oppdatert)")
+
+
+def test_reference_lists_refreshed_unchanged_cost_only_a_manifest(project):
+    """After the reference TTL the lists are fetched again; when they did not change, the new
+    snapshot (it records the new fetch time) links every data file of the last one."""
+    first = run_fetch(project.config, project.access(), now=NOW)
+    later = run_fetch(project.config, project.access(), now=NOW + timedelta(days=7, hours=1))
+    assert later.reference_refreshed and not later.data_changed
+    assert later.saved and later.snapshot != first.snapshot
+    manifest = project.config.snapshot_path / later.snapshot / "manifest.json"
+    assert later.bytes_written == manifest.stat().st_size
+    reloaded = latest(project)
+    assert reloaded.reference_fetched_at["locations"] == NOW + timedelta(days=7, hours=1)
+
+
 def test_full_flag_ignores_the_last_snapshot(project):
     run_fetch(project.config, project.access(), now=NOW)
     project.emulator.clear_log()
@@ -204,6 +258,19 @@ def test_full_flag_ignores_the_last_snapshot(project):
     assert report.mode == "full"
     assert len(paths(project.emulator, "locations|instructors|products")) == 3
     assert not report.data_changed
+
+
+def test_full_sets_aside_a_snapshot_it_cannot_read(project):
+    """The error for a damaged snapshot (or one from another schema) says to run
+    'fetch --full'; that must work, and make a good snapshot again."""
+    first = run_fetch(project.config, project.access(), now=NOW)
+    shard = next((project.config.snapshot_path / first.snapshot / "coursedates").iterdir())
+    shard.write_bytes(shard.read_bytes().replace(b"{", b"{ ", 1))
+    with pytest.raises(SnapshotError, match="does not match its manifest"):
+        run_fetch(project.config, project.access(), now=NOW + timedelta(days=1))
+    report = run_fetch(project.config, project.access(), now=NOW + timedelta(days=1), full=True)
+    assert report.saved and report.mode == "full" and report.snapshot != first.snapshot
+    assert latest(project).name == report.snapshot
 
 
 def test_new_dates_are_stamped_with_the_fetch_that_first_saw_them(project, sample):

@@ -119,6 +119,38 @@ def test_max_age_refuses_an_old_snapshot(project):
     assert result.returncode == 0
 
 
+def test_the_age_of_the_data_counts_from_the_last_fetch_that_confirmed_it(project):
+    """A night that finds nothing changed writes no snapshot but confirms the data: the age in
+    the report, --max-age and the stale-if-error message count from that check."""
+    assert build(project)[0].returncode == 0
+    snapshots = project.snapshot_bytes()
+    result, night2 = build(project, now="2026-11-24T04:00:00+01:00")
+    assert result.returncode == 0, result.stderr
+    assert night2["fetch"]["saved"] is False and night2["fetch"]["bytes_written"] == 0
+    assert night2["fetch"]["checked_at"] == "2026-11-24T03:00:00Z"
+    assert night2["snapshot_age_hours"] == 0  # fetched a day ago, confirmed just now
+    assert project.snapshot_bytes() == snapshots
+    name = night2["snapshot"]
+
+    result, _ = build(project, "--offline", "--max-age", "30", now="2026-11-25T04:00:00+01:00")
+    assert result.returncode == 0, result.stderr  # 24 h since the check, 48 h since the fetch
+    result, _ = build(project, "--offline", "--max-age", "20", now="2026-11-25T04:00:00+01:00")
+    assert result.returncode == 3
+    assert (
+        f"the last good snapshot ({name}, unchanged when checked at 2026-11-24T03:00:00Z) "
+        "is 24.0 h old, more than --max-age 20 h" in only_line(result.stderr)
+    )
+    fast_failing(project)
+    result, _ = build(
+        project, env={"FRONTCORE_API_URL": UNREACHABLE}, now="2026-11-25T04:00:00+01:00"
+    )
+    assert result.returncode == 1
+    assert (
+        f"the last good snapshot ({name}, unchanged when checked at 2026-11-24T03:00:00Z) "
+        "is 24.0 h old" in only_line(result.stderr)
+    )
+
+
 # -- timeout and a lock left by a killed run ----------------------------------------------------
 
 
@@ -286,6 +318,8 @@ def test_three_nights(project, sample):
     assert asked <= {"/v2/courses", "/v2/batch/coursedates"}  # no details, no reference data
     assert (second["written"], second["removed"]) == (0, 0)
     assert site_tree(site) == before  # not one mtime moved
+    assert second["fetch"]["saved"] is False  # and no new snapshot: the data was confirmed
+    assert second["snapshot"] == first["snapshot"] and second["snapshot_age_hours"] == 0
     print(f"night 2: {second['requests']} requests, 0 files written")
 
     passing = events[night1 + timedelta(days=1)]

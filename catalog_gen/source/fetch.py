@@ -1,7 +1,8 @@
 """One ``catalog-gen fetch`` run, top to bottom.
 
     lock the project → load the last snapshot → sync (fetch what changed) → shrink guards
-    (courses, dates) → save the new snapshot atomically → prune old ones → report
+    (courses, dates) → save the new snapshot atomically (or, when nothing changed, only when
+    it was checked) → prune old ones → report
 
 Everything here is callable from Python; the CLI only parses options and prints the report.
 """
@@ -9,13 +10,14 @@ Everything here is callable from Python; the CLI only parses options and prints 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from catalog_gen.anomalies import report_lines
 from catalog_gen.config import ApiAccess, Config, public_base_url
-from catalog_gen.errors import GuardRefused
+from catalog_gen.errors import GuardRefused, SnapshotError
 from catalog_gen.progress import Progress
 from catalog_gen.snapshot import Snapshot, diff_snapshots
 from catalog_gen.source.client import FrontcoreClient
@@ -23,6 +25,8 @@ from catalog_gen.source.lock import RunLock
 from catalog_gen.source.store import SnapshotStore
 from catalog_gen.source.sync import ends_before, sync_catalog
 from catalog_gen.source.transport import Transport
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,13 @@ class FetchReport:
     #: What the operator should know although the fetch succeeded: optional lists left out,
     #: and the anomalies cleaned at the API boundary, one line per kind (printed on stderr).
     warnings: tuple[str, ...] = ()
+    #: Whether a new snapshot was written; false when the last one already held this data
+    #: (then ``snapshot`` names that one, and only ``checked_at`` was recorded).
+    saved: bool = True
+    #: When this fetch confirmed the data (UTC, ISO 8601).
+    checked_at: str = ""
+    #: Bytes of new files in the snapshot folder (files that did not change are hard links).
+    bytes_written: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,8 +71,19 @@ class FetchReport:
             f"{self.coursedates} dates "
             f"(+{self.coursedates_added} ~{self.coursedates_changed} -{self.coursedates_removed}) "
             f"in {self.requests} requests ({self.retries} retries, {self.rate_limited} × 429), "
-            f"{self.seconds:.1f} s → {self.snapshot}"
+            f"{self.seconds:.1f} s → {self._outcome()}"
         )
+
+    def _outcome(self) -> str:
+        if not self.saved:
+            return f"unchanged since {self.snapshot}, checked at {self.checked_at}"
+        return f"{self.snapshot} ({_size(self.bytes_written)} written)"
+
+
+def _size(count: int) -> str:
+    if count < 1_000_000:
+        return f"{count / 1000:.0f} kB"
+    return f"{count / 1_000_000:.1f} MB"
 
 
 def run_fetch(
@@ -83,7 +105,7 @@ def run_fetch(
     settings = config.frontcore
     with contextlib.nullcontext() if locked else RunLock(store.root):
         store.clean_incoming()
-        previous = store.latest()
+        previous = _last_snapshot(store, full)
         with Transport(
             access.base_url,
             access.api_key,
@@ -105,12 +127,12 @@ def run_fetch(
         if not allow_shrink:
             check_shrink(previous, outcome.snapshot, config.sync.max_shrink_percent)
             check_dates_shrink(previous, outcome.snapshot, config.sync.max_dates_shrink_percent)
-        name = store.save(outcome.snapshot)
+        saved = store.save(outcome.snapshot)
         store.prune(config.keep_snapshots)
 
     diff = diff_snapshots(previous, outcome.snapshot)
     return FetchReport(
-        snapshot=name,
+        snapshot=saved.name,
         mode=outcome.mode,
         requests=transport.stats.requests,
         retries=transport.stats.retries,
@@ -128,7 +150,23 @@ def run_fetch(
         data_changed=bool(diff),
         seconds=round(time.monotonic() - started, 3),
         warnings=outcome.warnings + tuple(report_lines(client.anomalies)),
+        saved=saved.new,
+        checked_at=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        bytes_written=saved.bytes_written,
     )
+
+
+def _last_snapshot(store: SnapshotStore, full: bool) -> Snapshot | None:
+    """The newest snapshot, to fetch what changed since. With --full, one that cannot be read
+    (damaged, or from another schema) is set aside with a warning: --full is what the error
+    tells the user to run, so it must not fail on the same snapshot."""
+    try:
+        return store.latest()
+    except SnapshotError as exc:
+        if not full:
+            raise
+        log.warning("%s; fetching everything without it", exc)
+        return None
 
 
 def check_shrink(previous: Snapshot | None, new: Snapshot, max_percent: float) -> None:

@@ -1,33 +1,52 @@
-"""The snapshot folder: canonical JSON files saved atomically, loaded, the last N kept.
+"""The snapshot folder: canonical JSON files saved atomically, unchanged files linked, last N kept.
 
 Layout of the snapshot folder (``snapshot_dir``, default ``snapshots/``)::
 
     snapshots/
       000007-20261123T031500Z/     one complete snapshot, never modified once it exists
-        manifest.json              fetched_at, api_base, counts, schema, digests
-        courses.json  coursedates.json  locations.json  instructors.json  products.json
-      000008-20261124T031500Z/
+        manifest.json              fetched_at, api_base, counts, schema, the digest of every file
+        courses/34.json            the courses whose id ends in 34 (course id % 100)
+        coursedates/34.json        the dates of those courses
+        index/34.json              per record: its digest; a course's list-item digest ("source"),
+                                   a date's first_seen
+        locations.json  instructors.json  products.json
+      000008-20261124T031500Z/     the next change: files it shares with 000007 are hard links
+      checked.json                 the last fetch: the snapshot it found current, and when
       .lock                        held by a running fetch (see lock.py)
+
+**A night costs what changed.** A fetch that finds the same data as the newest snapshot writes
+no snapshot at all; it only records in ``checked.json`` when it confirmed it, which is the
+honest age of the data (``last_checked``). A fetch that finds changes writes a new snapshot in
+which every file whose bytes did not change is a hard link to the previous snapshot's file (a
+copy where the file system cannot link), so a few changed dates rewrite a few shards of about
+1 % of the dates each, not the whole catalog. Records are sharded by course id because that is
+how changes arrive: a course edited, the seat counts of its dates.
 
 A snapshot is written into a hidden ``.incoming-*`` folder beside the others and renamed into
 place only when every file is written and flushed: the rename is the commit. A run killed at any
 moment leaves either the old set of snapshots or the old set plus one complete new one, never a
-half-written one, and it never touches an existing snapshot. The newest is the one with the
-highest sequence number; there is no pointer file to get out of step.
+half-written one, and it never touches an existing snapshot (a hard link adds a name to a file,
+it never changes its bytes). The newest is the one with the highest sequence number; there is no
+pointer file to get out of step (``checked.json`` only dates the snapshot it names).
 
 Canonical means stable bytes for the same data: records ordered by id, keys sorted, UTF-8, one
-record per line (so ``git diff`` of two snapshots reads well), a trailing newline.
+record per line (so ``git diff`` of two snapshots reads well), a trailing newline. Schema 1
+snapshots (one ``courses.json`` and one ``coursedates.json``, per-record digests in the
+manifest) are still read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,12 +56,27 @@ import orjson
 from catalog_gen.errors import SnapshotError
 from catalog_gen.snapshot import REFERENCE_KINDS, SCHEMA_VERSION, Snapshot, canonical_json
 
+log = logging.getLogger(__name__)
+
 _NAME = re.compile(r"^(\d{6})-(\d{8}T\d{6}Z)$")
 _INCOMING_PREFIX = ".incoming-"
+MANIFEST = "manifest.json"
+CHECKED = "checked.json"
+#: Records are split by course id modulo this, named by the id's last two digits.
+SHARDS = 100
+#: The files a schema-2 snapshot may hold besides its manifest.
+_FILE = re.compile(
+    r"^(?:(?P<folder>courses|coursedates|index)/\d{2}|(?P<reference>"
+    + "|".join(REFERENCE_KINDS)
+    + r"))\.json$"
+)
 
 
-def _records_file(records: Iterable[dict]) -> bytes:
-    lines = [canonical_json(r) for r in records]
+# --- the files of a snapshot ------------------------------------------------------------------
+
+
+def _records_file(lines: list[str]) -> bytes:
+    """A list of canonical records, one per line: ``[``, records with commas, ``]``."""
     body = "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
     return body.encode("utf-8")
 
@@ -51,25 +85,60 @@ def _timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse_timestamp(text: str, where: str) -> datetime:
+def _parse_timestamp(text: Any, where: str) -> datetime:
     try:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except (TypeError, ValueError):
         raise SnapshotError(f"{where}: bad timestamp {text!r}") from None
 
 
+def shard(course_id: Any) -> str:
+    """The shard of a course and its dates: the course id's last two digits (``"07"``)."""
+    if isinstance(course_id, int) and not isinstance(course_id, bool):
+        return f"{course_id % SHARDS:02d}"
+    # The client makes every id an int; anything else still gets a stable shard.
+    text = canonical_json(course_id).encode("utf-8")
+    return f"{int(hashlib.sha256(text).hexdigest(), 16) % SHARDS:02d}"
+
+
+def _line_digest(line: str) -> str:
+    """``record_digest`` of the record whose canonical JSON is ``line`` (not serialised twice)."""
+    return hashlib.sha256(line.encode("utf-8")).hexdigest()[:32]
+
+
 def snapshot_files(snapshot: Snapshot) -> dict[str, bytes]:
-    """Every file of a snapshot, as the exact bytes that go to disk."""
-    files = {
-        "courses.json": _records_file(snapshot.courses[k] for k in sorted(snapshot.courses)),
-        "coursedates.json": _records_file(
-            snapshot.coursedates[k] for k in sorted(snapshot.coursedates)
-        ),
-    }
+    """Every file of a snapshot, as the exact bytes that go to disk (manifest last)."""
+    courses: dict[str, list[str]] = defaultdict(list)
+    dates: dict[str, list[str]] = defaultdict(list)
+    index: dict[str, list[str]] = defaultdict(list)
+    index_dates: dict[str, list[str]] = defaultdict(list)
+    for cid in sorted(snapshot.courses):
+        line = canonical_json(snapshot.courses[cid])
+        part = shard(cid)
+        courses[part].append(line)
+        entry = {
+            "course_id": cid,
+            "digest": _line_digest(line),
+            "source": snapshot.course_sources.get(cid),
+        }
+        index[part].append(canonical_json(entry))
+    for did in sorted(snapshot.coursedates):
+        record = snapshot.coursedates[did]
+        line = canonical_json(record)
+        part = shard(record.get("course_id"))
+        dates[part].append(line)
+        seen = snapshot.first_seen.get(did, snapshot.fetched_at)
+        entry = {"coursedate_id": did, "digest": _line_digest(line), "first_seen": _timestamp(seen)}
+        index_dates[part].append(canonical_json(entry))
+    files: dict[str, bytes] = {}
+    for folder, parts in (("courses", courses), ("coursedates", dates)):
+        for part in sorted(parts):
+            files[f"{folder}/{part}.json"] = _records_file(parts[part])
+    for part in sorted(index.keys() | index_dates.keys()):
+        files[f"index/{part}.json"] = _records_file(index[part] + index_dates[part])
     for kind in REFERENCE_KINDS:
         records = snapshot.reference.get(kind, {})
-        files[f"{kind}.json"] = _records_file(records[k] for k in sorted(records))
-    course_digests = snapshot.course_digests()
+        files[f"{kind}.json"] = _records_file([canonical_json(records[k]) for k in sorted(records)])
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "fetched_at": _timestamp(snapshot.fetched_at),
@@ -79,31 +148,36 @@ def snapshot_files(snapshot: Snapshot) -> dict[str, bytes]:
             "coursedates": len(snapshot.coursedates),
             **{kind: len(snapshot.reference.get(kind, {})) for kind in REFERENCE_KINDS},
         },
-        "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
         "reference_fetched_at": {
             kind: _timestamp(at) for kind, at in sorted(snapshot.reference_fetched_at.items())
         },
-        "courses": {
-            str(cid): {"digest": course_digests[cid], "source": snapshot.course_sources.get(cid)}
-            for cid in sorted(snapshot.courses)
-        },
-        "coursedates": {
-            str(did): digest for did, digest in sorted(snapshot.coursedate_digests().items())
-        },
-        "first_seen": {
-            str(did): _timestamp(at)
-            for did, at in sorted(snapshot.first_seen.items())
-            if did in snapshot.coursedates
-        },
     }
-    files["manifest.json"] = (
+    files[MANIFEST] = (
         json.dumps(manifest, sort_keys=True, ensure_ascii=False, indent=1) + "\n"
     ).encode("utf-8")
     return files
 
 
+# --- the folder ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What ``SnapshotStore.save`` did: which snapshot holds the data, and what it cost."""
+
+    #: The snapshot that holds the data: the new one, or the newest when nothing changed.
+    name: str
+    #: False when the newest snapshot already held exactly this data (nothing was written).
+    new: bool
+    files_written: int = 0
+    files_linked: int = 0
+    #: Bytes of the files written (hard links cost none), the manifest included.
+    bytes_written: int = 0
+
+
 class SnapshotStore:
-    """The snapshot folder: list, load, save atomically, prune."""
+    """The snapshot folder: list, load, save (linking what did not change), prune."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -129,10 +203,25 @@ class SnapshotStore:
             raise SnapshotError(f"{self.root / name}: not a snapshot name")
         return datetime.strptime(match.group(2), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
+    def last_checked(self, name: str) -> datetime:
+        """When a fetch last confirmed the data of ``name``: its own fetch, or a later one that
+        found nothing changed (``checked.json``). This is the age of the data a site shows.
+
+        A missing or unreadable ``checked.json`` only makes the data look older, never newer.
+        """
+        fetched = self.fetched_at(name)
+        try:
+            raw = orjson.loads((self.root / CHECKED).read_bytes())
+            if not isinstance(raw, dict) or raw.get("snapshot") != name:
+                return fetched
+            return max(fetched, _parse_timestamp(raw.get("checked_at"), CHECKED))
+        except (OSError, ValueError, SnapshotError):
+            return fetched
+
     def manifest_digest(self, name: str) -> str:
         """SHA-256 of the manifest, which holds the digest of every file of the snapshot."""
         try:
-            return hashlib.sha256((self.root / name / "manifest.json").read_bytes()).hexdigest()
+            return hashlib.sha256((self.root / name / MANIFEST).read_bytes()).hexdigest()
         except OSError as exc:
             raise SnapshotError(
                 f"{self.root / name}: cannot read its manifest ({exc.strerror})"
@@ -154,71 +243,74 @@ class SnapshotStore:
 
     def load(self, name: str) -> Snapshot:
         folder = self.root / name
-        manifest = _read_json(folder / "manifest.json")
+        manifest = _read_json(folder / MANIFEST)
         schema = manifest.get("schema_version") if isinstance(manifest, dict) else None
-        if schema != SCHEMA_VERSION:
+        readers = {1: _load_schema_1, 2: _load_schema_2}
+        if schema not in readers:
             raise SnapshotError(
-                f"{folder}: snapshot schema {schema!r} is not {SCHEMA_VERSION}; "
-                "run 'catalog-gen fetch --full' to make a new one"
+                f"{folder}: snapshot schema {schema!r} is not one this catalog-gen reads "
+                f"(1 to {SCHEMA_VERSION}); run 'catalog-gen fetch --full' to make a new one"
             )
-        where = str(folder / "manifest.json")
-        records = {}
-        for filename, expected in manifest.get("files", {}).items():
-            records[filename] = _read_records(folder / filename, expected)
         try:
-            courses = {r["id"]: r for r in records["courses.json"]}
-            dates = {r["coursedate_id"]: r for r in records["coursedates.json"]}
-            reference = {k: {r["id"]: r for r in records[f"{k}.json"]} for k in REFERENCE_KINDS}
-            sources = {int(k): v["source"] for k, v in manifest["courses"].items()}
-            # Snapshots written before first_seen existed: the fetch that made them saw all.
-            fetched_at = _parse_timestamp(manifest["fetched_at"], where)
-            seen = {
-                int(k): _parse_timestamp(v, where)
-                for k, v in manifest.get("first_seen", {}).items()
-            }
-            return Snapshot(
-                fetched_at=fetched_at,
-                api_base=manifest["api_base"],
-                courses=courses,
-                coursedates=dates,
-                reference=reference,
-                reference_fetched_at={
-                    k: _parse_timestamp(v, where)
-                    for k, v in manifest["reference_fetched_at"].items()
-                },
-                course_sources=sources,
-                first_seen={did: seen.get(did, fetched_at) for did in dates},
-                name=name,
-            )
+            return readers[schema](folder, manifest, name)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SnapshotError(
                 f"{folder}: incomplete snapshot ({exc!r} missing or wrong)"
             ) from None
 
-    def save(self, snapshot: Snapshot) -> str:
-        """Write a snapshot beside the others and swap it in with one rename. Returns its name."""
+    def save(self, snapshot: Snapshot) -> Saved:
+        """Keep a fetch's result: a new snapshot, swapped in with one rename, whose unchanged
+        files are hard links to the newest one's; or, when the newest snapshot already holds
+        exactly this data, nothing but the time of this check in ``checked.json``.
+
+        A file is linked only when the bytes on disk are the bytes it must have (read and
+        compared, not trusted from the manifest), so a damaged file is never carried over.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
+        files = snapshot_files(snapshot)
         names = self.names()
+        latest = self.root / names[-1] if names else None
+        same = _same_files(latest, files) if latest else set()
+        if latest and same >= files.keys() - {MANIFEST} and _same_but_time(latest, files):
+            self._record_check(latest.name, snapshot.fetched_at)
+            return Saved(latest.name, new=False)
+
         sequence = int(names[-1][:6]) + 1 if names else 1
         name = f"{sequence:06d}-{snapshot.fetched_at.astimezone(UTC):%Y%m%dT%H%M%SZ}"
         incoming = Path(tempfile.mkdtemp(prefix=_INCOMING_PREFIX, dir=self.root))
+        written = linked = size = 0
         try:
-            for filename, data in snapshot_files(snapshot).items():
-                with open(incoming / filename, "wb") as handle:
+            folders = {incoming}
+            for filename, data in files.items():
+                target = incoming / filename
+                if target.parent not in folders:
+                    target.parent.mkdir()
+                    folders.add(target.parent)
+                if latest and filename in same and _link(latest / filename, target):
+                    linked += 1
+                    continue
+                with open(target, "wb") as handle:
                     handle.write(data)
                     handle.flush()
                     os.fsync(handle.fileno())
-            os.chmod(incoming, 0o755)
-            _fsync_dir(incoming)
+                written += 1
+                size += len(data)
+            for folder in folders:
+                os.chmod(folder, 0o755)
+                _fsync_dir(folder)
             os.rename(incoming, self.root / name)
             _fsync_dir(self.root)
         except BaseException:
             shutil.rmtree(incoming, ignore_errors=True)
             raise
-        return name
+        self._record_check(name, snapshot.fetched_at)
+        return Saved(name, new=True, files_written=written, files_linked=linked, bytes_written=size)
 
     def prune(self, keep: int) -> list[str]:
-        """Delete all but the newest ``keep`` snapshots; returns what was removed."""
+        """Delete all but the newest ``keep`` snapshots; returns what was removed.
+
+        A file linked into a newer snapshot lives on there: removing a folder removes names.
+        """
         doomed = self.names()[:-keep] if keep > 0 else []
         for name in doomed:
             shutil.rmtree(self.root / name)
@@ -228,7 +320,166 @@ class SnapshotStore:
         """Remove half-written snapshots left by a killed run (call while holding the lock)."""
         if self.root.is_dir():
             for path in self.root.glob(_INCOMING_PREFIX + "*"):
-                shutil.rmtree(path, ignore_errors=True)
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+
+    def disk_usage(self) -> int:
+        """Bytes the snapshot folder takes on disk (allocated blocks), each hard-linked file
+        counted once, as ``du`` counts them."""
+        seen: set[tuple[int, int]] = set()
+        total = 0
+        for folder, _, filenames in os.walk(self.root):
+            for entry in (folder, *(os.path.join(folder, f) for f in filenames)):
+                stat = os.lstat(entry)
+                if (stat.st_dev, stat.st_ino) not in seen:
+                    seen.add((stat.st_dev, stat.st_ino))
+                    total += stat.st_blocks * 512
+        return total
+
+    def _record_check(self, name: str, at: datetime) -> None:
+        """Write ``checked.json`` atomically: ``name`` held the API's data at ``at``.
+
+        Failing to write it loses nothing (the data is safe; it only looks as old as its
+        snapshot's fetch), so it is a warning, not a failed run.
+        """
+        body = {"checked_at": _timestamp(at), "snapshot": name}
+        data = (json.dumps(body, sort_keys=True, indent=1) + "\n").encode("utf-8")
+        temporary = None
+        try:
+            handle, temporary = tempfile.mkstemp(prefix=_INCOMING_PREFIX, dir=self.root)
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, self.root / CHECKED)
+            _fsync_dir(self.root)
+        except OSError as exc:
+            log.warning(
+                "could not record the time of this check in %s (%s); the data's age counts "
+                "from %s's fetch",
+                self.root / CHECKED,
+                exc.strerror or exc,
+                name,
+            )
+        finally:
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)
+
+
+def _same_files(folder: Path, files: Mapping[str, bytes]) -> set[str]:
+    """The names in ``files`` whose bytes ``folder`` already holds, byte for byte."""
+    same = set()
+    for filename, data in files.items():
+        path = folder / filename
+        try:
+            if path.stat().st_size == len(data) and path.read_bytes() == data:
+                same.add(filename)
+        except OSError:
+            continue
+    return same
+
+
+def _same_but_time(folder: Path, files: Mapping[str, bytes]) -> bool:
+    """Whether ``folder``'s manifest is the new one but for the time of the fetch."""
+    try:
+        old = orjson.loads((folder / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return False
+    new = orjson.loads(files[MANIFEST])
+    if not isinstance(old, dict):
+        return False
+    old.pop("fetched_at", None)
+    new.pop("fetched_at", None)
+    return old == new
+
+
+def _link(source: Path, target: Path) -> bool:
+    """Hard-link ``target`` to ``source``; False where the file system cannot (then copy)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        return False
+    return True
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _load_schema_2(folder: Path, manifest: dict, name: str) -> Snapshot:
+    """A snapshot in the sharded layout (see the module docstring)."""
+    where = str(folder / MANIFEST)
+    courses: dict[int, dict] = {}
+    dates: dict[int, dict] = {}
+    reference: dict[str, dict[int, dict]] = {kind: {} for kind in REFERENCE_KINDS}
+    sources: dict[int, str | None] = {}
+    seen: dict[int, datetime] = {}
+    for filename, expected in manifest["files"].items():
+        match = _FILE.match(filename)
+        if match is None:
+            raise SnapshotError(f"{where}: unexpected file {filename!r}")
+        records = _read_records(folder / filename, expected)
+        if match["reference"]:
+            reference[match["reference"]] = {r["id"]: r for r in records}
+        elif match["folder"] == "courses":
+            courses.update((r["id"], r) for r in records)
+        elif match["folder"] == "coursedates":
+            dates.update((r["coursedate_id"], r) for r in records)
+        else:
+            for entry in records:
+                if "course_id" in entry:
+                    sources[entry["course_id"]] = entry["source"]
+                else:
+                    seen[entry["coursedate_id"]] = _parse_timestamp(entry["first_seen"], where)
+    counts = manifest["counts"]
+    found = {"courses": len(courses), "coursedates": len(dates)}
+    found |= {kind: len(reference[kind]) for kind in REFERENCE_KINDS}
+    if found != counts or sources.keys() != courses.keys() or seen.keys() != dates.keys():
+        raise SnapshotError(f"{folder}: incomplete snapshot (its files do not add up to {counts})")
+    return Snapshot(
+        fetched_at=_parse_timestamp(manifest["fetched_at"], where),
+        api_base=manifest["api_base"],
+        courses=courses,
+        coursedates=dates,
+        reference=reference,
+        reference_fetched_at={
+            k: _parse_timestamp(v, where) for k, v in manifest["reference_fetched_at"].items()
+        },
+        course_sources=sources,
+        first_seen=seen,
+        name=name,
+    )
+
+
+def _load_schema_1(folder: Path, manifest: dict, name: str) -> Snapshot:
+    """A snapshot written before sharding: one file per kind, per-record data in the manifest."""
+    where = str(folder / MANIFEST)
+    records = {
+        filename: _read_records(folder / filename, expected)
+        for filename, expected in manifest.get("files", {}).items()
+    }
+    courses = {r["id"]: r for r in records["courses.json"]}
+    dates = {r["coursedate_id"]: r for r in records["coursedates.json"]}
+    reference = {k: {r["id"]: r for r in records[f"{k}.json"]} for k in REFERENCE_KINDS}
+    sources = {int(k): v["source"] for k, v in manifest["courses"].items()}
+    # Snapshots written before first_seen existed: the fetch that made them saw all.
+    fetched_at = _parse_timestamp(manifest["fetched_at"], where)
+    seen = {int(k): _parse_timestamp(v, where) for k, v in manifest.get("first_seen", {}).items()}
+    return Snapshot(
+        fetched_at=fetched_at,
+        api_base=manifest["api_base"],
+        courses=courses,
+        coursedates=dates,
+        reference=reference,
+        reference_fetched_at={
+            k: _parse_timestamp(v, where) for k, v in manifest["reference_fetched_at"].items()
+        },
+        course_sources=sources,
+        first_seen={did: seen.get(did, fetched_at) for did in dates},
+        name=name,
+    )
 
 
 def _read_json(path: Path) -> Any:
@@ -282,6 +533,8 @@ def _read_records(path: Path, expected: str) -> list:
             records.clear()  # not kept beside the whole file's records
             handle.seek(0)
             return _decode_records(handle.read(), path)
+    except FileNotFoundError:
+        raise SnapshotError(f"{path}: missing") from None
     except OSError as exc:
         raise SnapshotError(f"{path}: cannot read ({exc.strerror})") from None
 
