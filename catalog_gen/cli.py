@@ -59,6 +59,9 @@ DEMO_DESCRIPTION = {
     "A catalog-gen demo with generated sample data.",
 }
 DEMO_COURSES = 48
+#: What demo snapshots name as their source (the emulator's port changes every run; a name that
+#: does not lets a second demo run find nothing new and write no snapshot).
+DEMO_SOURCE = "the bundled Frontcore emulator (catalog-gen --demo)"
 INTERRUPTED = 130
 
 
@@ -408,7 +411,8 @@ def _api(config: Config, demo: bool, now: datetime):
     register_secret(key)
     catalog = generate_catalog(DEMO_COURSES, today=now.date())
     with Emulator(catalog, api_key=key) as emulator:
-        yield _demo_config(config), ApiAccess(base_url=emulator.base_url, api_key=key)
+        access = ApiAccess(base_url=emulator.base_url, api_key=key, source=DEMO_SOURCE)
+        yield _demo_config(config), access
 
 
 def _demo_config(config: Config) -> Config:

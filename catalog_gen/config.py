@@ -466,6 +466,13 @@ class ApiAccess:
 
     base_url: str
     api_key: str = field(repr=False)
+    #: The API base a snapshot records as its source; default: ``base_url`` without
+    #: credentials. The demo's emulator listens on a new port each run, so it names itself.
+    source: str = ""
+
+    @property
+    def public_base(self) -> str:
+        return self.source or public_base_url(self.base_url)
 
 
 def api_access(config: Config, *, environ: Mapping[str, str] | None = None) -> ApiAccess:

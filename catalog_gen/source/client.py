@@ -175,9 +175,7 @@ class FrontcoreClient:
                     self.anomalies.add(NO_COURSE, f"course date {did}", "course_id", shown_owner)
                     continue
                 dates.append(
-                    self._record(
-                        item, path, lambda r: normalise_coursedate(r, path), "course date"
-                    )
+                    self._record(item, path, lambda r: normalise_coursedate(r, path), "course date")
                 )
             if on_chunk:
                 on_chunk(len(chunk))
