@@ -246,6 +246,7 @@ def build_catalog(
                 duration=_duration(record, found, name),
                 form_of_teaching=_form_of_teaching(record, found, name),
                 language=_language(record, words, found, name),
+                more_info_url=_web_address(record, "external_more_info_url", found, name),
                 custom_properties=_custom_properties(record, name, found),
                 extra=_extra(record, COURSE_TYPED_FIELDS, shared),
             )
@@ -474,6 +475,7 @@ COURSE_TYPED_FIELDS = frozenset(
         "id", "title", "reference", "text_lead", "text_description", "text_prerequisites",
         "text_audience", "categories", "price", "updated_at", "duration", "form_of_teaching",
         "teaching_language", "custom_properties", "external_booking_url", "email_booking",
+        "external_more_info_url",
     }
 )  # fmt: skip
 #: The course-date fields the model types (``course`` is the date's course, ``gatherings``
