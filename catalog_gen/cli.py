@@ -325,7 +325,10 @@ def _new_project(directory: Path) -> list[str]:
     gitignore = directory / ".gitignore"
     if not gitignore.exists():
         gitignore.write_text(
-            "/site/\n/.site.build-state.json\n/snapshots/.lock\n/snapshots/.incoming-*\n",
+            # The snapshots themselves may be committed (git diff reads them); what a run keeps
+            # about them (its lock, a half-written one, when the data was last confirmed) not.
+            "/site/\n/.site.build-state.json\n/snapshots/.lock\n/snapshots/.incoming-*\n"
+            "/snapshots/checked.json\n",
             encoding="utf-8",
         )
         created.append(".gitignore")
