@@ -149,7 +149,7 @@ def test_hostile_course_texts_never_reach_a_page(demo):
 
 def expected_row(record: dict, course: dict) -> dict:
     """What a date's row must say, read from the raw records as the API sent them (the
-    publishing rules of the README, not the model the site was built from)."""
+    publishing rules of docs/site.md, not the model the site was built from)."""
     status_id = int((record.get("status") or {}).get("id") or record.get("status_id") or 2)
     deadline = record.get("deadline_at")
     closed = bool(deadline) and deadline < TODAY.isoformat()
