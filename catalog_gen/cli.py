@@ -322,7 +322,8 @@ def _new_project(directory: Path) -> list[str]:
     gitignore = directory / ".gitignore"
     if not gitignore.exists():
         gitignore.write_text(
-            "/site/\n/.site.build-state.json\n/snapshots/.lock\n/snapshots/.incoming-*\n",
+            "/site/\n/.site.build-state.json\n/.site.build-cache/\n/.site.spare/\n"
+            "/snapshots/.lock\n/snapshots/.incoming-*\n",
             encoding="utf-8",
         )
         created.append(".gitignore")
