@@ -37,7 +37,7 @@ Steps:
    time minus the fetch's seconds, so it also counts starting Python and importing, as the
    offline no-change figure printed above them does.
 
-Not part of the test suite: figures depend on the machine. The README quotes them.
+Not part of the test suite: figures depend on the machine. docs/speed.md quotes them.
 """
 
 from __future__ import annotations

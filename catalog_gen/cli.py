@@ -59,6 +59,9 @@ DEMO_DESCRIPTION = {
     "A catalog-gen demo with generated sample data.",
 }
 DEMO_COURSES = 48
+#: What demo snapshots name as their source (the emulator's port changes every run; a name that
+#: does not lets a second demo run find nothing new and write no snapshot).
+DEMO_SOURCE = "the bundled Frontcore emulator (catalog-gen --demo)"
 INTERRUPTED = 130
 
 
@@ -322,8 +325,11 @@ def _new_project(directory: Path) -> list[str]:
     gitignore = directory / ".gitignore"
     if not gitignore.exists():
         gitignore.write_text(
+            # The snapshots themselves may be committed (git diff reads them); what a run keeps
+            # about them (its lock, a half-written one, when the data was last confirmed) not,
+            # nor what a build keeps beside the site (its state, model cache and spare site).
             "/site/\n/.site.build-state.json\n/.site.build-cache/\n/.site.spare/\n"
-            "/snapshots/.lock\n/snapshots/.incoming-*\n",
+            "/snapshots/.lock\n/snapshots/.incoming-*\n/snapshots/checked.json\n",
             encoding="utf-8",
         )
         created.append(".gitignore")
@@ -409,7 +415,8 @@ def _api(config: Config, demo: bool, now: datetime):
     register_secret(key)
     catalog = generate_catalog(DEMO_COURSES, today=now.date())
     with Emulator(catalog, api_key=key) as emulator:
-        yield _demo_config(config), ApiAccess(base_url=emulator.base_url, api_key=key)
+        access = ApiAccess(base_url=emulator.base_url, api_key=key, source=DEMO_SOURCE)
+        yield _demo_config(config), access
 
 
 def _demo_config(config: Config) -> Config:

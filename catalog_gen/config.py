@@ -2,8 +2,9 @@
 
 The dataclasses below are the schema. Loading validates every key up front (MkDocs style) so a
 typo fails in one line naming the key and the file, instead of deep inside a run. The same
-declarations generate the commented ``catalog.toml`` that ``catalog-gen init`` writes, and a test
-checks that the README documents each key.
+declarations generate the commented ``catalog.toml`` that ``catalog-gen init`` writes and the key
+table of docs/configuration.md (``python -m catalog_gen.config docs/configuration.md``; a test
+fails when the committed table is not what this makes).
 
 Secrets and endpoints never live here: the API key comes from ``FRONTCORE_API_KEY`` (or a file
 named by ``frontcore.api_key_file``) and the API base from ``FRONTCORE_API_URL``.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sys
 import tomllib
 import typing
 import zoneinfo
@@ -93,8 +95,8 @@ class FrontcoreSettings:
     )
     api_key_file: str = setting(
         "",
-        "Optional file holding the API key (e.g. a mounted secret); FRONTCORE_API_KEY wins. "
-        "Never put the key itself in catalog.toml.",
+        "Optional file holding the API key (e.g. a mounted secret); `FRONTCORE_API_KEY` wins. "
+        "Never put the key itself in `catalog.toml`.",
     )
 
 
@@ -104,7 +106,7 @@ class SyncSettings:
 
     batch_size: int = setting(
         100,
-        "Course ids per batch course-date request (keeps URLs short).",
+        "Course ids per `/batch/coursedates` request (keeps URLs short).",
         check=_between(1, 250),
     )
     reference_ttl_days: float = setting(
@@ -115,19 +117,19 @@ class SyncSettings:
     max_shrink_percent: float = setting(
         20.0,
         "Refuse a new snapshot with this many percent fewer courses than the last one "
-        "(override once with --allow-shrink).",
+        "(override once with `--allow-shrink`).",
         check=_between(0, 100),
     )
     max_dates_shrink_percent: float = setting(
         50.0,
         "Refuse a new snapshot that lost this many percent of the current and upcoming dates "
-        "of courses it still has (override once with --allow-shrink).",
+        "of courses it still has (override once with `--allow-shrink`).",
         check=_between(0, 100),
     )
     past_days: int = setting(
         30,
         "Dates that ended within this many days are fetched again every run; older ones are "
-        "kept from the last snapshot (and fetched again with --full).",
+        "kept from the last snapshot (and fetched again with `--full`).",
         check=_between(0, 3650),
     )
 
@@ -164,27 +166,30 @@ class SiteSettings:
     title: str = setting("Kurskatalog", "The site's name, shown in the header and page titles.")
     base_url: str = setting(
         "",
-        "Where the site is published (https://kurs.example.no/). Needed for canonical links, "
-        "sitemap.xml, the Atom feed and calendar links; without it they are left out.",
+        "Where the site is published (`https://kurs.example.no/`). Needed for canonical "
+        "links, `sitemap.xml`, the Atom feed and calendar links; without it they are left out "
+        "(the build says so in a note).",
         check=_base_url,
     )
     description: str = setting(
-        "", "One sentence about the catalog: the meta description of pages without their own."
+        "",
+        "One sentence about the catalog: the meta description of pages without their own "
+        "(without it, each page gets one made from what it shows).",
     )
     organization: str = setting(
-        "", "The course provider's name in structured data (schema.org); default: the title."
+        "", "The course provider's name in structured data (schema.org); default: `site.title`."
     )
     search: bool = setting(
-        True, "Build a full-text search (Pagefind) into the site; false leaves it out."
+        True, "Build a full-text search (Pagefind) into the site; `false` leaves it out."
     )
     language: str = setting(
         "nb",
-        "Language of the site's texts, dates and prices: 'nb' (Bokmål) or 'en' (English).",
+        'Language of the site\'s texts, dates and prices: `"nb"` (Bokmål) or `"en"` (English).',
         check=_one_of("nb", "en"),
     )
     theme: str = setting(
         "default",
-        "Theme folder: themes/<name>/ beside catalog.toml, else a bundled theme.",
+        "Theme folder: `themes/<name>/` beside `catalog.toml`, else a bundled theme.",
     )
     output_dir: str = setting(
         "site",
@@ -196,11 +201,14 @@ class SiteSettings:
     )
     content_dir: str = setting(
         "content",
-        "Markdown pages (*.md with front matter) published as content pages.",
+        "Markdown pages (`*.md` with front matter) published as content pages.",
         check=_folder_name,
     )
     per_page: int = setting(
-        24, "Courses or dates per page before a list is split into pages.", check=_between(1, 1000)
+        24,
+        "Courses per list page before a list is split into pages (the calendar shows twice as "
+        "many dates).",
+        check=_between(1, 1000),
     )
 
 
@@ -218,13 +226,15 @@ class PublishSettings:
         3, "At most this many free seats reads as 'few seats left'.", check=_between(0, 1000)
     )
     show_seat_counts: bool = setting(
-        True, "Show 'n seats left'; false shows only 'few seats left' and 'fully booked'."
+        True, "Show 'n seats left'; `false` shows only 'few seats left' and 'fully booked'."
     )
     date_status: Mapping[int, str] = setting(
         Table(),
         "Course-date status ids beyond Frontcore's 1-4 and what they mean, e.g. "
-        "{ 7 = \"scheduled\" }: 'scheduled', 'tbd', 'canceled' or 'postponed'. A date with an "
-        "unmapped id is listed as 'not confirmed' and cannot be booked.",
+        '`{ 7 = "scheduled" }`: `"scheduled"`, `"tbd"`, `"canceled"` or '
+        '`"postponed"`. A date with an '
+        "unmapped id is listed as 'not confirmed' and cannot be booked; mapping 1-4 overrides "
+        "Frontcore's meaning.",
         check=_one_of("scheduled", "tbd", "canceled", "postponed"),
     )
 
@@ -239,10 +249,13 @@ class Config:
         check=_timezone,
     )
     snapshot_dir: str = setting(
-        "snapshots", "Folder for the JSON snapshots, relative to catalog.toml."
+        "snapshots", "Folder for the JSON snapshots, relative to `catalog.toml`."
     )
     keep_snapshots: int = setting(
-        5, "How many snapshots to keep for 'catalog-gen diff'.", check=_between(1, 1000)
+        5,
+        "How many snapshots to keep for `catalog-gen diff` (a fetch that finds nothing new "
+        "writes none).",
+        check=_between(1, 1000),
     )
     frontcore: FrontcoreSettings = field(default_factory=FrontcoreSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
@@ -482,6 +495,13 @@ class ApiAccess:
 
     base_url: str
     api_key: str = field(repr=False)
+    #: The API base a snapshot records as its source; default: ``base_url`` without
+    #: credentials. The demo's emulator listens on a new port each run, so it names itself.
+    source: str = ""
+
+    @property
+    def public_base(self) -> str:
+        return self.source or public_base_url(self.base_url)
 
 
 def api_access(config: Config, *, environ: Mapping[str, str] | None = None) -> ApiAccess:
@@ -558,13 +578,39 @@ def config_template() -> str:
         if head != (section or ""):
             section = head
             lines += ["", f"[{section}]"]
-        lines.append(f"# {doc}")
+        lines.append(f"# {doc.replace('`', '')}")  # the docs' code spans, as plain text
         lines.append(f"{key} = {toml_value(default)}")
     return "\n".join(lines) + "\n"
 
 
+REFERENCE_BEGIN = (
+    "<!-- begin keys: made by `python -m catalog_gen.config docs/configuration.md`; "
+    "edit catalog_gen/config.py -->"
+)
+REFERENCE_END = "<!-- end keys -->"
+
+
+def reference_table() -> str:
+    """The key table of docs/configuration.md: every key with its default and its doc line,
+    as declared above (so the table cannot miss a key, or show a stale default)."""
+    lines = [REFERENCE_BEGIN, "", "| Key | Default | Meaning |", "|---|---|---|"]
+    for name, default, doc in documented_keys():
+        cells = (f"`{name}`", f"`{toml_value(default)}`", doc)
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    lines += ["", REFERENCE_END]
+    return "\n".join(lines)
+
+
+def updated_reference(document: str) -> str:
+    """``document`` with the part between the markers replaced by the current key table."""
+    start, end = document.find(REFERENCE_BEGIN), document.find(REFERENCE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"the markers are missing: {REFERENCE_BEGIN!r} … {REFERENCE_END!r}")
+    return document[:start] + reference_table() + document[end + len(REFERENCE_END) :]
+
+
 def toml_value(value: object) -> str:
-    """A default as it is written in catalog.toml (and in the README's table)."""
+    """A default as it is written in catalog.toml (and in docs/configuration.md's table)."""
     if isinstance(value, tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
@@ -576,3 +622,17 @@ def toml_value(value: object) -> str:
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return repr(value)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m catalog_gen.config docs/configuration.md``: rewrite the key table."""
+    if len(argv) != 1:
+        print("usage: python -m catalog_gen.config docs/configuration.md", file=sys.stderr)
+        return 2
+    path = Path(argv[0])
+    path.write_text(updated_reference(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -32,6 +32,7 @@ import json
 import mimetypes
 import os
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from contextlib import suppress
@@ -278,6 +279,13 @@ class _Server(ThreadingHTTPServer):
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[override]
+        """A browser that went away mid-answer (a reload, a closed tab, a stalled client let
+        go) is how previews are used, not an error: no traceback for it in the terminal."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
 
 
 FULL = (

@@ -40,6 +40,7 @@ COURSE_FIELDS = (
     "text_audience",
     "external_booking_url",
     "email_booking",
+    "external_more_info_url",
     "custom_properties",
 )
 

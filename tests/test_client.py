@@ -93,18 +93,35 @@ def test_string_ids_become_integers():
     assert client.list_courses() == [{"id": 17}]
 
 
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        ({"data": []}, "expected a list"),
-        (["x"], "expected objects"),
-        ([{"title": "?"}], "no usable"),
-    ],
-)
-def test_unexpected_shapes_are_clear_errors(body, message):
-    client, _ = client_for(lambda r: httpx.Response(200, json=body))
-    with pytest.raises(ApiError, match=message):
+def test_an_answer_that_is_not_a_list_is_a_clear_error():
+    client, _ = client_for(lambda r: httpx.Response(200, json={"data": []}))
+    with pytest.raises(ApiError, match="expected a list"):
         client.list_courses()
+
+
+def test_entries_without_a_usable_id_are_left_out_and_named_and_the_rest_is_read():
+    """A record never stops the catalog: a list entry that is not an object, or has no id
+    the client can file it under, is left out with a warning naming where it was."""
+    body = [{"id": 1}, "x", {"title": "?"}, {"id": "7.5"}, {"id": True}, {"id": "3"}]
+    client, _ = client_for(paged(body))
+    assert client.list_courses() == [{"id": 1}, {"id": 3}]
+    found = {(a.kind, a.record, a.field) for a in client.anomalies}
+    assert found == {
+        ("record.not_an_object", "course #2 on page 1 of /courses", "(entry)"),
+        ("record.id_unusable", "course #3 on page 1 of /courses", "id"),
+        ("record.id_unusable", "course #1 on page 2 of /courses", "id"),
+        ("record.id_unusable", "course #2 on page 2 of /courses", "id"),
+    }
+
+
+def test_a_page_of_nothing_usable_does_not_end_the_list_early():
+    pages = {1: [{"title": "?"}] * 2, 2: [{"id": 5}]}
+    client, _ = client_for(
+        lambda r: httpx.Response(200, json=pages.get(int(r.url.params["page"]), [])),
+        page_size=2,
+    )
+    assert client.list_courses() == [{"id": 5}]
+    assert len(client.anomalies) == 2
 
 
 def test_batch_dates_are_chunked_and_normalised():
@@ -137,14 +154,24 @@ def test_batch_dates_are_chunked_and_normalised():
     assert {r.url.params["end_date_at_min"] for r in seen} == {"2026-10-24"}
 
 
-def test_flat_course_id_is_accepted_and_a_missing_one_refused():
+def test_flat_course_id_is_accepted_and_a_date_naming_no_course_left_out_and_named():
     client, _ = client_for(
         lambda r: httpx.Response(200, json=[{"coursedate_id": 5, "course_id": "9"}])
     )
     assert client.batch_coursedates([9], chunk_size=10)[0]["course_id"] == 9
-    client, _ = client_for(lambda r: httpx.Response(200, json=[{"coursedate_id": 5}]))
-    with pytest.raises(ApiError, match="names no course"):
-        client.batch_coursedates([9], chunk_size=10)
+    body = [{"coursedate_id": 5}, {"coursedate_id": 6, "course_id": 9}]
+    client, _ = client_for(lambda r: httpx.Response(200, json=body))
+    assert [d["coursedate_id"] for d in client.batch_coursedates([9], chunk_size=10)] == [6]
+    [anomaly] = client.anomalies
+    assert (anomaly.kind, anomaly.record) == ("date.course_unnamed", "course date 5")
+
+
+def test_a_date_listed_twice_is_kept_once_and_named():
+    body = [{"coursedate_id": 5, "course_id": 9}, {"coursedate_id": 5, "course_id": 9}]
+    client, _ = client_for(lambda r: httpx.Response(200, json=body))
+    assert len(client.batch_coursedates([9], chunk_size=10)) == 1
+    [anomaly] = client.anomalies
+    assert (anomaly.kind, anomaly.record) == ("record.id_repeated", "course date 5")
 
 
 def test_single_course_may_come_wrapped_in_an_array():

@@ -80,3 +80,24 @@ def test_prices_use_the_records_currency_and_the_sites_locale(code, amount, curr
 def test_counts_fill_placeholders():
     assert get_locale("nb").t("seats_left", count=4) == "4 ledige plasser"
     assert get_locale("en").t("page_of", page=2, pages=5) == "Page 2 of 5"
+
+
+@pytest.mark.parametrize(
+    ("code", "count", "expected"),
+    [
+        ("en", 1, "1 course"),
+        ("en", 0, "0 courses"),
+        ("en", 21, "21 courses"),
+        ("nb", 1, "1 kurs"),
+        ("nb", 2, "2 kurs"),
+    ],
+)
+def test_counts_take_the_languages_plural_form(code, count, expected):
+    assert get_locale(code).t("course_count", count=count) == expected
+
+
+def test_the_singular_is_the_languages_own_word():
+    assert get_locale("nb").t("seats_left", count=1) == "1 ledig plass"
+    assert get_locale("en").t("seats_left", count=1) == "1 seat left"
+    assert get_locale("nb").t("date_count", count=1) == "1 kursdato"
+    assert get_locale("nb").t("date_count", count=3) == "3 kursdatoer"

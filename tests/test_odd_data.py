@@ -497,13 +497,17 @@ BAD_URLS = [
 
 
 @pytest.mark.parametrize("url", BAD_URLS)
-def test_booking_and_online_addresses_are_plain_absolute_http_urls(url):
+def test_booking_more_info_and_online_addresses_are_plain_absolute_http_urls(url):
     online = {"location": None, "place": None, "is_virtual": True, "event_url": url}
-    catalog, found = catalog_with([course(1, external_booking_url=url)], [cdate(1, 1, **online)])
+    catalog, found = catalog_with(
+        [course(1, external_booking_url=url, external_more_info_url=url)],
+        [cdate(1, 1, **online)],
+    )
     (d,) = catalog.dates
-    assert d.booking_url == "" and d.online_url == ""
+    assert d.booking_url == "" and d.online_url == "" and catalog.courses[0].more_info_url == ""
     assert named(found) == {
         ("address.url_unusable", "course 1", "external_booking_url"),
+        ("address.url_unusable", "course 1", "external_more_info_url"),
         ("address.url_unusable", "course date 1", "event_url"),
     }
 
@@ -518,6 +522,8 @@ def test_real_booking_and_online_urls_are_kept_as_given():
     assert catalog.dates[0].booking_url == url
     assert catalog.dates[0].online_url == "http://[2001:db8::1]:8443/møte"
     assert not found
+    catalog, found = catalog_with([course(1, external_more_info_url=url)], [cdate(1, 1)])
+    assert catalog.courses[0].more_info_url == url and not found
 
 
 # --- what a visitor sees -----------------------------------------------------------------

@@ -112,6 +112,31 @@ def test_mailto_links_are_kept():
     assert dict(cleaned.tags)["a"]["href"] == "mailto:kurs@example.no"
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        "mailto:kurs@x.no?bcc=spy@evil.example",
+        "mailto:kurs@x.no?cc=spy@evil.example",
+        "mailto:kurs@x.no?subject=Hei&bcc=spy@evil.example",
+        "mailto:kurs@x.no,spy@evil.example",
+        "mailto:kurs@x.no%0D%0ABcc:spy@evil.example",
+        "mailto:kurs@x.no?to=spy@evil.example",
+        "mailto:?to=spy@evil.example",
+        "mailto:not an address",
+    ],
+)
+def test_a_mailto_link_that_adds_recipients_is_unwrapped_to_its_text(target):
+    """Issue 18: a link in provider HTML must not send a visitor's e-mail to anyone else."""
+    cleaned = sanitize_html(f'<p>Skriv til <a href="{target}">oss</a>.</p>')
+    assert cleaned == "<p>Skriv til oss.</p>"
+
+
+def test_a_mailto_link_to_one_address_may_carry_a_subject_and_a_body():
+    for target in ("mailto:kurs@x.no", "mailto:kurs@x.no?subject=P%C3%A5melding&body=Hei"):
+        cleaned = sanitize_html(f'<p><a href="{target}">oss</a></p>')
+        assert f'href="{target.replace("&", "&amp;")}"' in cleaned
+
+
 def test_plain_text_with_line_breaks_becomes_paragraphs_and_is_escaped():
     result = sanitize_html("Første linje\nandre linje\n\nNytt avsnitt: 3 < 4 & 5 > 2")
     assert result == (

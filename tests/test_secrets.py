@@ -121,6 +121,7 @@ def test_an_api_error_that_repeats_the_key_reaches_no_channel_and_no_file(keyed,
 
 
 def test_a_record_value_that_repeats_the_key_in_a_warning_reaches_no_channel(keyed, sample):
+    """An id no client can use is left out with a warning that shows it: masked."""
     assert run(keyed, "build", "--now", DAY).returncode == 0
     sample.courses[sorted(sample.courses)[0]]["id"] = ECHO  # an id no client can use
     outputs = keyed.root.parent / f"{keyed.root.name}-github-output"
@@ -130,7 +131,7 @@ def test_a_record_value_that_repeats_the_key_in_a_warning_reaches_no_channel(key
     )
     assert fallback.returncode == 0, fallback.stderr
     (warning,) = json.loads(fallback.stdout)["warnings"]
-    assert "no usable 'id'" in warning and MASK in warning
+    assert "[record.id_unusable]" in warning and MASK in warning
 
     assert_no_leak(keyed.root, fallback, outputs=(outputs,))
 

@@ -15,6 +15,7 @@ import queue
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -161,6 +162,19 @@ def test_a_symlink_out_of_the_site_is_refused(shared):
     (shared.root / "site" / "leak.txt").symlink_to(shared.root / "secret.txt")
     status, body = shared.raw_get("/leak.txt")
     assert status == 403 and b"project secret" not in body
+
+
+def test_a_browser_that_goes_away_mid_answer_is_no_error(preview):
+    """A reload or a closed tab drops the connection while a page is sent: the terminal shows
+    no traceback for it (the fixture checks stderr when the server stops)."""
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", preview.port), timeout=5) as client:
+            # Reset, not close: the server's next write fails at once.
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.sendall(
+                b"GET /kalender.ics HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % preview.port
+            )
+    assert preview.wait_for("/", lambda r: r.status_code == 200)
 
 
 def test_a_template_error_shows_file_and_line_and_the_next_good_save_recovers(preview):

@@ -149,7 +149,7 @@ def test_hostile_course_texts_never_reach_a_page(demo):
 
 def expected_row(record: dict, course: dict) -> dict:
     """What a date's row must say, read from the raw records as the API sent them (the
-    publishing rules of the README, not the model the site was built from)."""
+    publishing rules of docs/site.md, not the model the site was built from)."""
     status_id = int((record.get("status") or {}).get("id") or record.get("status_id") or 2)
     deadline = record.get("deadline_at")
     closed = bool(deadline) and deadline < TODAY.isoformat()
@@ -348,3 +348,17 @@ def test_a_bad_site_setting_is_a_usage_error(tmp_path):
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert "site.language" in line and "Traceback" not in result.stderr
+
+
+def test_a_course_page_links_to_the_providers_own_page_when_there_is_one(demo):
+    site, _ = demo
+    store = SnapshotStore(site.parent / "snapshots" / "demo")
+    snapshot = store.load(store.latest_name())
+    linked = 0
+    for page in site.glob("kurs/*/index.html"):
+        record = snapshot.courses[int(page.parent.name.rsplit("-", 1)[1])]
+        links = [a["href"] for a in parse(page).select("p.more-info a")]
+        expected = record.get("external_more_info_url") or ""
+        assert links == ([expected] if expected else []), page
+        linked += bool(expected)
+    assert linked >= 3

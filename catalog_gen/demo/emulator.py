@@ -722,6 +722,14 @@ def _discard_body(handler: BaseHTTPRequestHandler) -> None:
         handler.rfile.read(length)
 
 
+def _id_order(value: object) -> tuple[int, int, str]:
+    """Ids in numeric order; an id a test made odd (a string, null) sorts after them all
+    instead of failing the answer."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (0, value, "")
+    return (1, 0, str(value))
+
+
 # --------------------------------------------------------------------------------------------
 # Standalone
 # --------------------------------------------------------------------------------------------
@@ -759,11 +767,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _id_order(value: object) -> tuple[int, int, str]:
-    """Ids in numeric order; an id a test made odd (a string, null) sorts after them all
-    instead of failing the answer."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (0, value, "")
-    return (1, 0, str(value))

@@ -642,7 +642,10 @@ class _Builder:
             "external_booking_url": (
                 f"https://booking.kursleverandoren.example/kurs/{cid}" if rng.random() < 0.2 else ""
             ),
-            "external_more_info_url": "",
+            # Not from rng: the sample's other values must not move when this one is added.
+            "external_more_info_url": (
+                f"https://kursleverandoren.example/kurs/{cid}" if cid % 5 == 0 else ""
+            ),
             "created_at": _stamp(created),
             "updated_at": _stamp(updated),
         }

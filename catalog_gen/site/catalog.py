@@ -30,7 +30,6 @@ date's zone (a course in Europe/Oslo starts "today" by Oslo's calendar, wherever
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import re
@@ -40,19 +39,16 @@ from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from typing import NamedTuple
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import idna
 from anyascii import anyascii
 from babel.numbers import is_currency
-from email_validator import EmailNotValidError, validate_email
 
 from catalog_gen.anomalies import Anomalies, Anomaly, kind
 from catalog_gen.config import PublishSettings
 from catalog_gen.dates import parse_clock, parse_day, parse_moment
+from catalog_gen.site.addresses import mail_address, web_address
 from catalog_gen.site.i18n import Locale, get_locale
 from catalog_gen.site.model import (
     FACETS,
@@ -447,6 +443,7 @@ def _draft_course(
         duration=_duration(record, found, name),
         form_of_teaching=_form_of_teaching(record, found, name),
         language=_language(record, words, found, name),
+        more_info_url=_web_address(record, "external_more_info_url", found, name),
         custom_properties=_custom_properties(record, name, found),
         extra=_extra(record, COURSE_TYPED_FIELDS, shared),
     )
@@ -587,6 +584,7 @@ COURSE_TYPED_FIELDS = frozenset(
         "id", "title", "reference", "text_lead", "text_description", "text_prerequisites",
         "text_audience", "categories", "price", "updated_at", "duration", "form_of_teaching",
         "teaching_language", "custom_properties", "external_booking_url", "email_booking",
+        "external_more_info_url",
     }
 )  # fmt: skip
 #: The course-date fields the model types (``course`` is the date's course, ``gatherings``
@@ -1565,87 +1563,30 @@ def _instructors(record: Mapping, found: Anomalies, name: str) -> tuple[str, ...
     return tuple(names)
 
 
-# --- addresses: values, never markup --------------------------------------------------------
-
-#: Characters an e-mail address may hold (RFC 5322 "atext") that mean something in a mailto:
-#: URI: a query (?), a fragment (#), a percent-escape (%), another header (&).
-_MAILTO_SPECIAL = frozenset("?#%&")
+# --- addresses: values, never markup (addresses.py) ------------------------------------------
 
 
 def _mail_address(record: Mapping, key: str, found: Anomalies, name: str) -> str:
-    """One plain address for a ``mailto:`` link, checked by email-validator (syntax only, no
-    DNS); "" with an anomaly for anything else (two addresses, a query, a header injection)."""
+    """One plain address for a ``mailto:`` link (addresses.py); "" with an anomaly for
+    anything else (two addresses, a query, a header injection)."""
     raw = record.get(key)
     if _is_empty(raw):
         return ""
-    address = _email(raw)
+    address = mail_address(raw)
     if not address:
         found.add(EMAIL, name, key, raw)
     return address
 
 
-def _email(value: object) -> str:
-    return _checked_email(value) if isinstance(value, str) else ""
-
-
-@lru_cache(maxsize=4096)
-def _checked_email(value: str) -> str:
-    """_email for text, remembered: most courses of a provider share one booking address."""
-    if _MAILTO_SPECIAL & set(value):
-        return ""
-    try:
-        checked = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError:
-        return ""
-    return checked.ascii_email or ""
-
-
 def _web_address(record: Mapping, key: str, found: Anomalies, name: str) -> str:
+    """An absolute http(s) address to link to (addresses.py); "" with an anomaly else."""
     raw = record.get(key)
     if _is_empty(raw):
         return ""
-    url = _safe_url(raw)
+    url = web_address(raw)
     if not url:
         found.add(URL, name, key, raw)
     return url
-
-
-#: Never in a URL we link to: white space, controls, and what HTML or a browser would read
-#: otherwise (a backslash is a slash to a browser, quotes and angle brackets end attributes).
-_NOT_IN_URL = re.compile(r"[\s\x00-\x1f\x7f-\x9f\\\"<>`{}|^]")
-
-
-def _safe_url(value: object) -> str:
-    """An absolute http(s) URL with a real host and no credentials, as given; else ""."""
-    if not isinstance(value, str):
-        return ""
-    text = value.strip()
-    if _NOT_IN_URL.search(text) or any(unicodedata.category(c) == "Cf" for c in text):
-        return ""
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 (raises ValueError for a port that is no port)
-    except ValueError:
-        return ""
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return ""
-    if "@" in parts.netloc:  # user or password: phishing's favourite disguise
-        return ""
-    return text if _is_host(parts.hostname) else ""
-
-
-@lru_cache(maxsize=4096)
-def _is_host(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return True
-    except ValueError:
-        pass
-    try:
-        idna.encode(host, uts46=True)
-    except (idna.IDNAError, UnicodeError, ValueError):
-        return False
-    return "." in host.strip(".")
 
 
 # --- tolerant readers -------------------------------------------------------------------------

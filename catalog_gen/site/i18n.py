@@ -59,10 +59,13 @@ STRINGS: dict[str, dict[str, str]] = {
         ),
         "home_title": "Alle kurs",
         "course_count": "{count} kurs",
+        "course_count_one": "1 kurs",
         "date_count": "{count} kursdatoer",
+        "date_count_one": "1 kursdato",
         "next_date": "Neste kurs",
         "no_upcoming_dates": "Ingen planlagte datoer ennå",
         "more_dates": "+ {count} flere datoer",
+        "more_dates_one": "+ 1 dato til",
         "dates_heading": "Datoer og påmelding",
         "col_date": "Dato",
         "col_time": "Tid",
@@ -73,7 +76,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "col_price": "Pris",
         "col_booking": "Påmelding",
         "seats_left": "{count} ledige plasser",
-        "seat_left_one": "1 ledig plass",
+        "seats_left_one": "1 ledig plass",
         "few_seats_left": "Få plasser igjen",
         "fully_booked": "Fullt",
         "status_canceled": "Avlyst",
@@ -108,6 +111,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_found_title": "Fant ikke siden",
         "not_found_text": "Siden finnes ikke, eller kurset er ikke lenger i katalogen.",
         "back_home": "Til alle kurs",
+        "more_info": "Mer om {course} hos kursleverandøren",
         # Meta descriptions of pages without their own text and a site without site.description.
         "describe_site": "{site}: kurs med datoer, steder og ledige plasser.",
         "describe_list": "{heading}: {courses} hos {site}, med datoer, steder og ledige plasser.",
@@ -151,10 +155,13 @@ STRINGS: dict[str, dict[str, str]] = {
         ),
         "home_title": "All courses",
         "course_count": "{count} courses",
+        "course_count_one": "1 course",
         "date_count": "{count} course dates",
+        "date_count_one": "1 course date",
         "next_date": "Next date",
         "no_upcoming_dates": "No dates scheduled yet",
         "more_dates": "+ {count} more dates",
+        "more_dates_one": "+ 1 more date",
         "dates_heading": "Dates and booking",
         "col_date": "Date",
         "col_time": "Time",
@@ -165,7 +172,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "col_price": "Price",
         "col_booking": "Booking",
         "seats_left": "{count} seats left",
-        "seat_left_one": "1 seat left",
+        "seats_left_one": "1 seat left",
         "few_seats_left": "Few seats left",
         "fully_booked": "Fully booked",
         "status_canceled": "Canceled",
@@ -200,6 +207,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "not_found_title": "Page not found",
         "not_found_text": "This page does not exist, or the course is no longer in the catalog.",
         "back_home": "See all courses",
+        "more_info": "More about {course} from the course provider",
         "describe_site": "{site}: courses with dates, venues and free seats.",
         "describe_list": "{heading}: {courses} at {site}, with dates, venues and free seats.",
         "describe_dates": "{heading}: {dates} at {site}, with venues and free seats.",
@@ -227,9 +235,18 @@ class Locale:
         object.__setattr__(self, "_babel", babel.Locale.parse(BABEL_LOCALES[self.code]))
 
     def t(self, key: str, **params: object) -> str:
-        """The UI string ``key`` with its ``{placeholders}`` filled; unknown keys are errors."""
+        """The UI string ``key`` with its ``{placeholders}`` filled; unknown keys are errors.
+
+        With a whole-number ``count``, the language's plural form of it (CLDR: ``one`` or
+        ``other`` for nb and en) picks ``<key>_<form>`` when there is one: "1 course", not
+        "1 courses".
+        """
+        texts = STRINGS[self.code]
+        count = params.get("count")
+        if isinstance(count, int) and not isinstance(count, bool):
+            key = _plural_key(texts, key, self._babel.plural_form(count))
         try:
-            text = STRINGS[self.code][key]
+            text = texts[key]
         except KeyError:
             raise KeyError(f"no text '{key}' for language '{self.code}'") from None
         return text.format(**params) if params else text
@@ -302,3 +319,9 @@ def _format_price(amount: Decimal, currency: str, locale: babel.Locale) -> str:
 def get_locale(code: str) -> Locale:
     """The shared Locale for a language code (``nb`` or ``en``); ValueError for others."""
     return Locale(code)
+
+
+def _plural_key(texts: dict[str, str], key: str, form: str) -> str:
+    """``key``'s text for a plural form, when the language has one for it."""
+    plural = f"{key}_{form}"
+    return plural if plural in texts else key

@@ -368,6 +368,9 @@ class Course:
     form_of_teaching: str = ""
     #: The teaching language's code as the API gives it ("no", "en"); names come from i18n.
     language: str = ""
+    #: The provider's own page about the course (``external_more_info_url``: an http(s)
+    #: address, checked like every address we link to; "" when none).
+    more_info_url: str = ""
     #: The provider's custom properties of the course (``course.custom_properties.partner``):
     #: text values by name; none is an empty mapping.
     custom_properties: Fields = NO_FIELDS

@@ -7,7 +7,9 @@ are dropped, ``script``/``style``/``iframe`` lose their content too, links keep 
 mailto targets and get ``rel="noopener noreferrer nofollow"``. Anything else is escaped text. A
 link whose target was not allowed (``javascript:``, ``data:``) is left by nh3 as an ``<a>``
 without ``href``, which HTML validators reject and screen readers announce as nothing; such a
-link, and one nested inside another link, is unwrapped to its text.
+link, and one nested inside another link, is unwrapped to its text. So is a ``mailto:`` link
+that does not write to exactly one plain address (a ``bcc=`` or a second recipient would send
+a visitor's message, in secret, to someone else: see addresses.py).
 
 One ``nh3.Cleaner`` serves the whole process; a text seen twice is cleaned once.
 """
@@ -20,6 +22,8 @@ from functools import lru_cache
 from html.parser import HTMLParser
 
 import nh3
+
+from catalog_gen.site.addresses import safe_mailto
 
 #: The markup a course description may keep: structure and emphasis, no presentation.
 ALLOWED_TAGS = frozenset(
@@ -46,6 +50,15 @@ _BLANK_LINES = re.compile(r"\n\s*\n")
 _LINK_TAG = re.compile(r"<(/?)a(?=[\s>])([^>]*)>")
 _ATTRIBUTE = re.compile(r'([^\s="]+)="[^"]*"')
 
+
+def _checked_link(tag: str, attribute: str, value: str) -> str | None:
+    """nh3's attribute filter: a ``mailto:`` target that is not one plain address loses its
+    ``href`` (and the link is then unwrapped); every other value is nh3's to judge."""
+    if tag == "a" and attribute == "href" and value[:7].lower() == "mailto:":
+        return value if safe_mailto(value) else None
+    return value
+
+
 _CLEANER = nh3.Cleaner(
     tags=set(ALLOWED_TAGS),
     attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
@@ -53,6 +66,7 @@ _CLEANER = nh3.Cleaner(
     clean_content_tags=set(DROP_WITH_CONTENT),
     link_rel="noopener noreferrer nofollow",
     strip_comments=True,
+    attribute_filter=_checked_link,
 )
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from catalog_gen.anomalies import Anomalies, shown
+from catalog_gen.anomalies import Anomalies, kind, shown
 from catalog_gen.errors import ApiError
 from catalog_gen.source.scrub import Finding
 from catalog_gen.source.transport import Transport
@@ -49,6 +49,15 @@ REFERENCE_LABELS = {
     "instructors": "instructor",
     "orders/products": "product",
 }
+#: How an anomaly names a record of each list.
+LABELS = {"courses": "course", "batch/coursedates": "course date", **REFERENCE_LABELS}
+
+# A record never stops the catalog: a list entry the client cannot file under an id is left
+# out and named (by its place in the answer), and the rest of the list is read as usual.
+NOT_A_RECORD = kind("record.not_an_object", "list entry that is not an object; left out")
+NO_ID = kind("record.id_unusable", "record without a usable id; left out")
+REPEATED = kind("record.id_repeated", "record listed twice in one list; one copy kept")
+NO_COURSE = kind("date.course_unnamed", "course date that names no usable course; left out")
 
 
 class _Item(NamedTuple):
@@ -74,6 +83,7 @@ class FrontcoreClient:
         self.anomalies = anomalies if anomalies is not None else Anomalies()
         #: Reads of the course list by the last ``list_courses`` (1 when the first was whole).
         self.course_list_reads = 0
+        self._repeated_courses: list[int] = []
 
     def list_courses(self, *, expected: Collection[int] = ()) -> list[dict]:
         """Every course the account has (active or not), as the list endpoint returns them.
@@ -97,21 +107,30 @@ class FrontcoreClient:
             )
         if reads > 1:
             log.info("/courses read %d times before two reads agreed", reads)
+        for rid in self._repeated_courses:
+            self.anomalies.add(REPEATED, f"course {rid}", "id", rid)
         return [
             self._record(item, "courses", normalise_course, "course") for item in items.values()
         ]
 
     def _read_courses(self) -> tuple[dict[int, _Item], bool]:
-        """One read of the course list: items by id, and whether ids rose strictly throughout."""
+        """One read of the course list: items by id, and whether ids rose strictly throughout.
+
+        A repeated id keeps its later copy (the fresher one) and marks the read as moved; one
+        that is still there when two reads agree is noted.
+        """
         items: dict[int, _Item] = {}
         in_order, last = True, None
+        repeated: list[int] = []
         for page in self._pages("courses", COURSE_ORDER, id_key="id"):
-            for item in page:
-                rid = record_id(item.raw, "id", "courses")
+            for rid, item in page:
                 if last is not None and rid <= last:
                     in_order = False
+                if rid in items:
+                    repeated.append(rid)
                 last = rid
-                items[rid] = item  # a repeated id: the later copy is the fresher one
+                items[rid] = item
+        self._repeated_courses = repeated
         return items, in_order
 
     def get_course(self, course_id: int) -> dict:
@@ -148,10 +167,16 @@ class FrontcoreClient:
             }
             if end_date_min is not None:
                 params["end_date_at_min"] = end_date_min.isoformat()
-            dates.extend(
-                self._record(item, path, lambda r: normalise_coursedate(r, path), "course date")
-                for item in self._items(path, params, id_key="coursedate_id")
-            )
+            for item in self._items(path, params, id_key="coursedate_id"):
+                owner = _course_of(item.raw)
+                if owner is None:
+                    did = _id_of(item.raw, "coursedate_id")
+                    shown_owner = item.raw.get("course_id", item.raw.get("course"))
+                    self.anomalies.add(NO_COURSE, f"course date {did}", "course_id", shown_owner)
+                    continue
+                dates.append(
+                    self._record(item, path, lambda r: normalise_coursedate(r, path), "course date")
+                )
             if on_chunk:
                 on_chunk(len(chunk))
         return dates
@@ -187,26 +212,41 @@ class FrontcoreClient:
         return record
 
     def _items(self, path: str, params: dict[str, Any], *, id_key: str) -> Iterator[_Item]:
-        """Every item of a list, each id once (the first copy)."""
+        """Every item of a list, each id once (the first copy; a repeat is noted)."""
         seen: set[int] = set()
+        label = LABELS.get(path, "record")
         for page in self._pages(path, params, id_key=id_key):
-            for item in page:
-                rid = record_id(item.raw, id_key, path)
-                if rid not in seen:
-                    seen.add(rid)
-                    yield item
+            for rid, item in page:
+                if rid in seen:
+                    self.anomalies.add(REPEATED, f"{label} {rid}", id_key, rid)
+                    continue
+                seen.add(rid)
+                yield item
 
-    def _pages(self, path: str, params: dict[str, Any], *, id_key: str) -> Iterator[list[_Item]]:
-        """Each page's items, cleaned, until a short page, ``next_page: null`` or a page of ids
-        all seen already (a server ignoring ``page``)."""
+    def _pages(
+        self, path: str, params: dict[str, Any], *, id_key: str
+    ) -> Iterator[list[tuple[int, _Item]]]:
+        """Each page's items by id, cleaned, until a short page, ``next_page: null`` or a page
+        of ids all seen already (a server ignoring ``page``). An entry that is not an object,
+        or has no usable id, is left out and noted: it cannot stop the list."""
         seen: set[int] = set()
+        label = LABELS.get(path, "record")
         for page in range(1, MAX_PAGES + 1):
             payload = self.transport.get_json(
                 path, {**params, "limit": self.page_size, "page": page}
             )
-            raw_items, has_next = _page_items(payload, path)
-            items = self._clean(raw_items, path)
-            ids = {record_id(item.raw, id_key, path) for item in items}
+            entries, has_next = _page_items(payload, path)
+            raw_items = []
+            for index, raw in enumerate(entries, start=1):
+                where = f"{label} #{index} on page {page} of /{path}"
+                if not isinstance(raw, dict):
+                    self.anomalies.add(NOT_A_RECORD, where, "(entry)", raw)
+                elif _id_of(raw, id_key) is None:
+                    self.anomalies.add(NO_ID, where, id_key, raw.get(id_key))
+                else:
+                    raw_items.append(raw)
+            items = [(_id_of(item.raw, id_key), item) for item in self._clean(raw_items, path)]
+            ids = {rid for rid, _ in items}
             if items and ids <= seen:
                 log.warning(
                     "/%s page %d repeats ids already seen; stopping there (the server may be "
@@ -216,9 +256,10 @@ class FrontcoreClient:
                 )
                 return
             seen |= ids
-            yield items
+            if items:
+                yield items  # type: ignore[misc]  (a usable entry's id is never None)
             if has_next is None:
-                has_next = len(items) >= self.page_size
+                has_next = len(entries) >= self.page_size
             if not has_next:
                 return
         raise ApiError(f"GET /{path}: more than {MAX_PAGES} pages; refusing to truncate")
@@ -238,23 +279,36 @@ def _page_items(payload: Any, path: str) -> tuple[list[dict], bool | None]:
         )
     else:
         raise ApiError(f"GET /{path}: expected a list, got {type(payload).__name__}")
-    for raw in items:
-        if not isinstance(raw, dict):
-            raise ApiError(f"GET /{path}: expected objects in the list, got {type(raw).__name__}")
     return items, has_next
 
 
-def record_id(raw: dict, key: str, path: str) -> int:
-    """An id as an int, whether Frontcore sent 42 or "42"."""
+def _id_of(raw: dict, key: str) -> int | None:
+    """An id as an int, whether Frontcore sent 42 or "42"; None when there is no usable one."""
     value = raw.get(key)
     if value is None and key == "coursedate_id":
         value = raw.get("id")
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        return None
     try:
-        if isinstance(value, bool):
-            raise TypeError
         return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ApiError(f"GET /{path}: a record has no usable '{key}' ({shown(value)})") from None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def record_id(raw: dict, key: str, path: str) -> int:
+    """An id as an int, or an ApiError for an answer that is one record (a course's details)."""
+    rid = _id_of(raw, key)
+    if rid is None:
+        raise ApiError(f"GET /{path}: a record has no usable '{key}' ({shown(raw.get(key))})")
+    return rid
+
+
+def _course_of(raw: dict) -> int | None:
+    """The id of a date's course, from ``course_id`` or an embedded ``course``."""
+    owner = raw.get("course_id")
+    if owner is None and isinstance(raw.get("course"), dict):
+        owner = raw["course"].get("id")
+    return _id_of({"id": owner}, "id")
 
 
 def normalise_course(raw: dict) -> dict:
@@ -264,15 +318,12 @@ def normalise_course(raw: dict) -> dict:
 def normalise_coursedate(raw: dict, path: str) -> dict:
     """A date with int ``coursedate_id`` and ``course_id``; the embedded course is dropped."""
     date_id = record_id(raw, "coursedate_id", path)
-    course = raw.get("course")
-    owner = raw.get("course_id")
-    if owner is None and isinstance(course, dict):
-        owner = course.get("id")
+    owner = _course_of(raw)
     if owner is None:
         raise ApiError(f"GET /{path}: course date {date_id} names no course")
     record = {k: v for k, v in raw.items() if k not in ("course", "id")}
     record["coursedate_id"] = date_id
-    record["course_id"] = record_id({"course_id": owner}, "course_id", path)
+    record["course_id"] = owner
     return record
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from catalog_gen.anomalies import report_lines
-from catalog_gen.config import ApiAccess, Config, public_base_url
+from catalog_gen.config import ApiAccess, Config
 from catalog_gen.errors import GuardRefused, SnapshotError
 from catalog_gen.progress import Progress
 from catalog_gen.snapshot import Snapshot, diff_snapshots
@@ -119,7 +119,7 @@ def run_fetch(
                 client,
                 previous,
                 now=now,
-                api_base=public_base_url(access.base_url),
+                api_base=access.public_base,
                 settings=config.sync,
                 full=full,
                 progress=progress,
