@@ -384,6 +384,8 @@ def _fold(line: str, limit: int = 75) -> str:
     reach ``limit`` octets, never right after a backslash or caret (an escape stays whole)."""
     if len(line) < limit // 4 or len(line.encode()) < limit:
         return line
+    if line.isascii():  # one octet a character: the breaks fall by count (most lines)
+        return _fold_ascii(line, limit)
     parts: list[str] = []
     current: list[str] = []
     count = 0
@@ -400,6 +402,22 @@ def _fold(line: str, limit: int = 75) -> str:
         current.append(char)
         count += size
     parts.append("".join(current))
+    return "\r\n ".join(parts)
+
+
+def _fold_ascii(line: str, limit: int) -> str:
+    """``_fold`` for a line of one-octet characters, by slicing: the same breaks, without
+    looking at each character (a course's description is folded a dozen times)."""
+    width = limit - 1
+    parts = []
+    start = 0
+    while len(line) - start > width:
+        end = start + width
+        if line[end - 1] in "\\^":  # keep an escape whole: the pair opens the next line
+            end -= 1
+        parts.append(line[start:end])
+        start = end
+    parts.append(line[start:])
     return "\r\n ".join(parts)
 
 
