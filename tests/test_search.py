@@ -13,13 +13,18 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
+from catalog_gen.build import run_build
 from catalog_gen.errors import BuildError
 from catalog_gen.site.publish import MARKER, Indexer, publish_site
 from catalog_gen.site.search import MANIFEST, index_site, shard_name, shard_of
+from tests.conftest import NOW, run_cli
+from tests.sitecheck import site_bytes, site_tree
+from tests.test_buildstate import clean_build
 
 SHARDS = 4
 COURSES = "kurs/*/index.html"
@@ -307,3 +312,55 @@ def test_a_failing_pagefind_fails_the_build_with_its_words_and_publishes_nothing
     assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
     assert sorted(os.listdir(tmp_path)) == ["pagefind", "site"]
     assert (site / MARKER).is_file()
+
+
+# -- through the whole build ------------------------------------------------------------------
+
+
+def test_a_renamed_course_indexes_the_shards_of_its_old_and_new_page_again(project, sample, runs):
+    """A new title moves a course to a new page: the page it leaves is removed, and its shard
+    must forget it, as the shard of the new page must learn it. The site, index and all, is
+    a clean build's."""
+    config = project.config
+    run_build(config, project.access(), now=NOW)
+    runs.take()
+    site = config.output_path
+    for course_id in sorted(sample.courses):
+        olds = sorted(site.glob(f"kurs/*-{course_id}/index.html"))
+        if not olds:
+            continue
+        old = olds[0].relative_to(site).as_posix()
+        new = f"kurs/omdopt-kurs-{course_id}/index.html"
+        if shard_of(old) != shard_of(new):
+            break
+    sample.change_course(course_id, title="Omdøpt kurs")
+    report = run_build(config, project.access(), now=NOW)
+    assert old in report.removed_files
+    assert runs.take() == sorted({shard_name(shard_of(old)), shard_name(shard_of(new))})
+    assert site_bytes(site) == clean_build(config, NOW)
+
+
+def test_a_build_killed_while_indexing_leaves_the_old_site_and_the_next_is_whole(
+    project, sample, tmp_path
+):
+    """Killed (SIGKILL) while Pagefind runs: the site is the old one to the byte and mtime,
+    and the next build publishes the site, index and all, a clean build makes."""
+    from pagefind.service import get_executable
+
+    now = ("--now", NOW.isoformat())
+    assert project.run("build", *now).returncode == 0
+    site = project.config.output_path
+    before = site_tree(site)
+    killer = tmp_path / "pagefind-killing"
+    killer.write_text(
+        '#!/bin/sh\n[ "$1" = --version ] && exec ' + f'{get_executable()} "$@"\n'
+        "kill -9 $PPID\nsleep 5\n"
+    )
+    killer.chmod(0o755)
+    sample.change_course(sorted(sample.courses)[2], title="Nytt navn")
+    env = {**project.env(), "PAGEFIND_BINARY_PATH": str(killer)}
+    killed = run_cli(project.root, "build", *now, env=env)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert site_tree(site) == before
+    assert project.run("build", *now).returncode == 0
+    assert site_bytes(site) == clean_build(project.config, NOW)
