@@ -1,7 +1,7 @@
 // The search page: Pagefind's own UI over the index the build wrote into pagefind/.
-// The index is in shards (pagefind/00/, pagefind/01/, ...; listed in pagefind/shards.json):
-// the UI opens the first and merges the others with Pagefind's mergeIndex, which searches
-// them all and ranks their results together. Everything is a static file of this site; no
+// The index is in shards (pagefind/00/, pagefind/01/, ...; listed in pagefind/shards.json).
+// Pagefind opens the first and merges the others (mergeIndex): a search runs in every shard
+// and their results are ranked together. Everything is a static file of this site; no
 // request leaves it.
 (function () {
   var element = document.getElementById("search");
@@ -10,39 +10,51 @@
   // Pagefind's scripts (and shards.json) sit beside its UI script: an absolute path, as
   // Pagefind wants its bundle paths.
   var bundle = new URL(".", script.src).pathname;
-  // Revalidated on every visit (as Pagefind fetches its own entry file): a cached list could
-  // name a shard that a later build removed.
-  fetch(bundle + "shards.json", { cache: "no-cache" })
-    .then(function (response) {
+  Promise.all([
+    // Revalidated on every visit (as Pagefind fetches its own entry file): a cached list
+    // could name a shard that a later build removed.
+    fetch(bundle + "shards.json", { cache: "no-cache" }).then(function (response) {
       if (!response.ok) throw new Error("search index: " + response.status);
       return response.json();
-    })
-    .then(function (manifest) {
-      var shards = manifest.shards.map(function (name) {
+    }),
+    import(bundle + "pagefind.js"),
+  ])
+    .then(function (loaded) {
+      var shards = loaded[0].shards.map(function (name) {
         return bundle + name;
       });
-      new PagefindUI({
-        element: "#search",
-        bundlePath: bundle,
-        basePath: shards[0],
-        mergeIndex: shards.slice(1).map(function (path) {
-          return { bundlePath: path };
-        }),
-        showSubResults: false,
-        showImages: false,
-        resetStyles: false,
-        autofocus: true,
-        translations: { placeholder: element.getAttribute("data-label") || "" },
-      });
-      labelTheInput();
+      var pagefind = loaded[1];
+      return pagefind
+        .options({ basePath: shards[0] })
+        .then(pagefind.init) // the first shard opened now: the UI's options cannot replace ours
+        .then(function () {
+          // The UI's own mergeIndex option merges one shard after the other, two round
+          // trips each. Merged here, all at once, before the UI exists: a search the UI
+          // starts later reaches Pagefind after them and waits for every shard.
+          shards.slice(1).forEach(function (path) {
+            pagefind.mergeIndex(path, {}).catch(function (error) {
+              console.error(error);
+            });
+          });
+          startTheUI();
+        });
     })
     .catch(function (error) {
       console.error(error);
     });
 
-  // Pagefind's input has only a placeholder: tie it to the page's visible label. The label
-  // points at it only once it exists (a label for a missing control is invalid HTML).
-  function labelTheInput() {
+  function startTheUI() {
+    new PagefindUI({
+      element: "#search",
+      bundlePath: bundle, // the module merged above (a module is loaded once per address)
+      showSubResults: false,
+      showImages: false,
+      resetStyles: false,
+      autofocus: true,
+      translations: { placeholder: element.getAttribute("data-label") || "" },
+    });
+    // Pagefind's input has only a placeholder: tie it to the page's visible label. The
+    // label points at it only once it exists (a label for a missing control is invalid).
     if (label()) return;
     new MutationObserver(function (changes, observer) {
       if (label()) observer.disconnect();
