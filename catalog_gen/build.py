@@ -243,9 +243,8 @@ def staging(config: Config, state: BuildState) -> Publisher:
     if config.site.search:
         language = config.site.language
         courses = Urls(language).course_pages()
-        indexer = Indexer(
-            SEARCH_INDEX, lambda folder: index_site(folder, language=language, pages=courses)
-        )
+        run = functools.partial(index_site, language=language, pages=courses)
+        indexer = Indexer(SEARCH_INDEX, run)
     return Publisher(
         config.output_path,
         owned=frozenset(state.published),

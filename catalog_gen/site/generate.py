@@ -23,6 +23,7 @@ from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -232,7 +233,7 @@ class SiteBuilder:
         todo.sort(key=lambda page: page.path not in course_pages)
         progress.phase("rendering", len(todo))
         put = _checked(sink, check)
-        changed_pages = _PageOutcomes(sink, course_pages)
+        changed_pages = _PageOutcomes(sink, course_pages, self.urls.course_pages())
         with _Renderers(self.renderer, todo, put, changed_pages, progress) as rendering:
             rendering.start()
             progress.phase("calendars")
@@ -269,10 +270,14 @@ def _checked(sink: Sink, check: Callable[[str, bytes], None] | None) -> Callable
 
 
 class _PageOutcomes:
-    """Which course pages changed; tells the sink once every course page is in."""
+    """Which course pages changed; tells the sink once every course page is in.
 
-    def __init__(self, sink: Sink, course_pages: Collection[str]) -> None:
-        self.sink, self.course_pages = sink, course_pages
+    A removed course page is no longer among ``course_pages``: ``course_glob`` (the glob of
+    every course page) tells which of the sink's removed files were one; the index must
+    forget them."""
+
+    def __init__(self, sink: Sink, course_pages: Collection[str], course_glob: str) -> None:
+        self.sink, self.course_pages, self.course_glob = sink, course_pages, course_glob
         self.changed: set[str] = set()
         self.told = False
 
@@ -285,7 +290,10 @@ class _PageOutcomes:
             return
         self.told = True
         removed = getattr(self.sink, "removed", ())
-        self.changed |= {name for name in removed if name in self.course_pages}
+        depth = self.course_glob.count("/")  # fnmatch's * also matches a /
+        self.changed |= {
+            name for name in removed if name.count("/") == depth and fnmatch(name, self.course_glob)
+        }
         self.sink.course_pages_done(self.changed)
 
 

@@ -73,15 +73,17 @@ class OutputReport:
 class Indexer:
     """A step that derives files from the staged pages (the search index) into ``folder``.
 
-    It runs only when some page it reads changed (or its folder is missing); otherwise the
-    old index is kept as it is. The files in the staging folder are hard links shared with
-    the live site: ``run`` must write new files (or replace them), never rewrite one in
-    place; publish gives it ``folder`` empty, and keeps the old file wherever it writes the
-    same bytes again.
+    It runs only when some page changed (or its folder is missing); otherwise the old index
+    is kept as it is. ``run(staging, changed)`` finds the old index in ``staging/folder``
+    and brings it up to date with the staged pages: ``changed`` names the pages written or
+    removed since the old index was made, or is None when there is none (derive everything).
+    The files in the staging folder are hard links shared with the live site: ``run`` must
+    write new files (or replace them), never rewrite one in place; publish keeps the old
+    file wherever it leaves or writes the same bytes.
     """
 
     folder: str
-    run: Callable[[Path], None]
+    run: Callable[[Path, frozenset[str] | None], None]
 
 
 @dataclass(frozen=True)
@@ -293,27 +295,26 @@ class Publisher:
             return
         self.begin()
         self._reindexed = True
-        folder = f"{self.staging}/{indexer.folder}"
-        if os.path.lexists(folder):  # the old index: links to the live site's files
-            aside = _unique_path(self.site, "index")
-            os.rename(folder, aside)
-            self._index_aside = aside
-        else:
-            self._index_aside = None
+        if not self.synced:  # the old index, as links to the live site's files
+            self._make_folders(self.old_index)
+            for name, path in self.old_index.items():
+                _link_or_copy(path, f"{self.staging}/{name}")
+        pages = frozenset(changed) if self.old_index else None
         if wait:
-            self._run_indexer(indexer, changed)
+            self._run_indexer(indexer, pages)
             self._raise_index_error()
             return
         self._index_thread = threading.Thread(
-            target=self._run_indexer, args=(indexer, changed), daemon=True
+            target=self._run_indexer, args=(indexer, pages), daemon=True
         )
         self._index_thread.start()
 
-    def _run_indexer(self, indexer: Indexer, changed: Collection[str]) -> None:
-        """The one place the indexer runs: on the staging folder, told which pages changed."""
+    def _run_indexer(self, indexer: Indexer, changed: frozenset[str] | None) -> None:
+        """The one place the indexer runs: on the staging folder, which holds the old index,
+        told which pages changed since it was made (None: there is no old index)."""
         started = time.monotonic()
         try:
-            indexer.run(Path(self.staging))
+            indexer.run(Path(self.staging), changed)
         except BaseException as exc:  # raised in commit(), on the build's own thread
             self._index_error = exc
         self.index_seconds = time.monotonic() - started
@@ -339,7 +340,7 @@ class Publisher:
         foreign = dict(self.foreign)
         index_written: list[str] = []
         if self._reindexed:
-            made = _keep_unchanged(self.staging, self.index_folder, self._old_index_here())
+            made = _keep_unchanged(self.staging, self.index_folder, self.old_index)
             index_written = [name for name, same in made.items() if not same]
             unchanged += [name for name, same in made.items() if same]
             stale = set(self.old_index) - set(made)
@@ -348,8 +349,6 @@ class Publisher:
                 self._make_folders([name])
                 _link_or_copy(self.old_index[name], f"{self.staging}/{name}")
                 foreign[name] = self.old_index[name]
-            if self._index_aside is not None:
-                _remove_tree(self._index_aside)
         elif self.index_folder is not None:
             unchanged += list(self.old_index)
             if self.staging is not None and not self.synced:
@@ -409,9 +408,8 @@ class Publisher:
         may have been made from: the next build makes its staging folder from scratch)."""
         if self._index_thread is not None:
             self._index_thread.join()
-        for path in (self.staging, getattr(self, "_index_aside", None)):
-            if path is not None:
-                _remove_tree(path)
+        if self.staging is not None:
+            _remove_tree(self.staging)
         self.staging = None
 
     # --- helpers --------------------------------------------------------------------------------
@@ -486,13 +484,6 @@ class Publisher:
         for folder in sorted(wanted):  # "a" sorts before "a/b"
             os.makedirs(f"{self.staging}/{folder}", exist_ok=True)
             self._folders.update(_folders_of(folder + "/x"))
-
-    def _old_index_here(self) -> dict[str, str]:
-        """The old index files, where they are now (moved aside from a synced staging)."""
-        if not self.synced or self._index_aside is None:
-            return self.old_index
-        skip = len(self.index_folder) + 1
-        return {name: f"{self._index_aside}/{name[skip:]}" for name in self.old_index}
 
 
 def _inventory(site: Path, record: SiteRecord) -> dict[str, str]:
@@ -604,12 +595,22 @@ def _keep_unchanged(staging: str, folder: str, old: Mapping[str, str]) -> dict[s
     skip = len(str(staging)) + 1
     for path in sorted(_walk(f"{staging}/{folder}")):
         name = path[skip:]
+        if name in old and _same_inode(old[name], path):  # left as it was
+            made[name] = True
+            continue
         same = name in old and _same_file(old[name], path)
         if same:
             os.unlink(path)
             _link_or_copy(old[name], path)
         made[name] = same
     return made
+
+
+def _same_inode(a: str, b: str) -> bool:
+    try:
+        return os.path.samestat(os.stat(a), os.stat(b))
+    except OSError:
+        return False
 
 
 def _same_file(a: str, b: str) -> bool:
