@@ -16,6 +16,7 @@ did not change is buildstate.py's to decide.
 
 from __future__ import annotations
 
+import fnmatch
 import multiprocessing
 import os
 import threading
@@ -232,7 +233,7 @@ class SiteBuilder:
         todo.sort(key=lambda page: page.path not in course_pages)
         progress.phase("rendering", len(todo))
         put = _checked(sink, check)
-        changed_pages = _PageOutcomes(sink, course_pages)
+        changed_pages = _PageOutcomes(sink, course_pages, self.urls.course_pages())
         with _Renderers(self.renderer, todo, put, changed_pages, progress) as rendering:
             rendering.start()
             progress.phase("calendars")
@@ -269,10 +270,11 @@ def _checked(sink: Sink, check: Callable[[str, bytes], None] | None) -> Callable
 
 
 class _PageOutcomes:
-    """Which course pages changed; tells the sink once every course page is in."""
+    """Which course pages changed (written, or removed); tells the sink once every course
+    page is in."""
 
-    def __init__(self, sink: Sink, course_pages: Collection[str]) -> None:
-        self.sink, self.course_pages = sink, course_pages
+    def __init__(self, sink: Sink, course_pages: Collection[str], course_glob: str) -> None:
+        self.sink, self.course_pages, self.course_glob = sink, course_pages, course_glob
         self.changed: set[str] = set()
         self.told = False
 
@@ -284,9 +286,17 @@ class _PageOutcomes:
         if self.told:
             return
         self.told = True
+        # A removed course page is no page of the new plan: it is known by its address
+        # (the index read it, and must forget it).
         removed = getattr(self.sink, "removed", ())
-        self.changed |= {name for name in removed if name in self.course_pages}
+        self.changed |= {name for name in removed if _matches(name, self.course_glob)}
         self.sink.course_pages_done(self.changed)
+
+
+def _matches(name: str, glob: str) -> bool:
+    """Whether a relative path matches a glob whose ``*`` stays within one folder."""
+    parts, patterns = name.split("/"), glob.split("/")
+    return len(parts) == len(patterns) and all(map(fnmatch.fnmatchcase, parts, patterns))
 
 
 #: Below this many pages a second process costs more than it saves (measured: bench/).
