@@ -288,10 +288,13 @@ class Publisher:
 
     def index(self, indexer: Indexer, changed: Collection[str], *, wait: bool = True) -> None:
         """Run ``indexer`` on the staged site when a page it reads changed (``changed``: the
-        pages written or removed) or its index is missing; else keep the old index. With
-        ``wait=False`` it runs alongside the rest of the build (``commit`` waits for it):
-        call it once every page it reads is in place."""
-        if not changed and self.old_index:
+        pages written or removed) or its index is missing or was changed by hand (a file
+        of it removed, replaced or added); else keep the old index. With ``wait=False`` it
+        runs alongside the rest of the build (``commit`` waits for it): call it once every
+        page it reads is in place."""
+        prefix = f"{indexer.folder}/"
+        touched = any(name.startswith(prefix) for name in self.touched)
+        if not changed and self.old_index and not touched:
             return
         self.begin()
         self._reindexed = True
