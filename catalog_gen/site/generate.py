@@ -46,10 +46,9 @@ from catalog_gen.site.i18n import Locale, get_locale
 from catalog_gen.site.model import Catalog, Course
 from catalog_gen.site.modelcache import ModelCache
 from catalog_gen.site.pages import ROBOTS, SITEMAP, Page, Urls, absolute, plan_pages
+from catalog_gen.site.publish import WRITTEN
 from catalog_gen.site.render import Renderer, SiteInfo, find_theme, static_assets
 from catalog_gen.snapshot import Snapshot, StoredSnapshot
-
-WRITTEN, UNCHANGED = "written", "unchanged"
 
 
 @dataclass(frozen=True)
@@ -539,10 +538,3 @@ class MachineFiles:
                 ),
             ),
         )
-
-
-def machine_files(
-    catalog: Catalog, pages: list[Page], site: SiteInfo, urls: Urls, locale: Locale
-) -> dict[str, bytes]:
-    """sitemap.xml, robots.txt and the Atom feed, as bytes."""
-    return dict(MachineFiles(catalog, pages, site, urls, locale).render())

@@ -175,6 +175,9 @@ class Publisher:
         self.kept: Collection[str] = ()
         self.results: dict[str, str] = {}
         self.index_folder: str | None = None
+        self.old_index: dict[str, str] = {}
+        #: Where the old index was moved while the indexer makes the new one.
+        self._index_aside: str | None = None
         self.index_seconds = 0.0
         self._index_thread: threading.Thread | None = None
         self._index_error: BaseException | None = None
@@ -414,7 +417,7 @@ class Publisher:
         may have been made from: the next build makes its staging folder from scratch)."""
         if self._index_thread is not None:
             self._index_thread.join()
-        for path in (self.staging, getattr(self, "_index_aside", None)):
+        for path in (self.staging, self._index_aside):
             if path is not None:
                 _remove_tree(path)
         self.staging = None
