@@ -16,6 +16,7 @@ did not change is buildstate.py's to decide.
 
 from __future__ import annotations
 
+import fnmatch
 import multiprocessing
 import os
 import threading
@@ -23,7 +24,6 @@ from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -46,10 +46,9 @@ from catalog_gen.site.i18n import Locale, get_locale
 from catalog_gen.site.model import Catalog, Course
 from catalog_gen.site.modelcache import ModelCache
 from catalog_gen.site.pages import ROBOTS, SITEMAP, Page, Urls, absolute, plan_pages
+from catalog_gen.site.publish import WRITTEN
 from catalog_gen.site.render import Renderer, SiteInfo, find_theme, static_assets
 from catalog_gen.snapshot import Snapshot, StoredSnapshot
-
-WRITTEN, UNCHANGED = "written", "unchanged"
 
 
 @dataclass(frozen=True)
@@ -270,11 +269,8 @@ def _checked(sink: Sink, check: Callable[[str, bytes], None] | None) -> Callable
 
 
 class _PageOutcomes:
-    """Which course pages changed; tells the sink once every course page is in.
-
-    A removed course page is no longer among ``course_pages``: ``course_glob`` (the glob of
-    every course page) tells which of the sink's removed files were one; the index must
-    forget them."""
+    """Which course pages changed (written, or removed); tells the sink once every course
+    page is in."""
 
     def __init__(self, sink: Sink, course_pages: Collection[str], course_glob: str) -> None:
         self.sink, self.course_pages, self.course_glob = sink, course_pages, course_glob
@@ -289,12 +285,17 @@ class _PageOutcomes:
         if self.told:
             return
         self.told = True
+        # A removed course page is no page of the new plan: it is known by its address
+        # (the index read it, and must forget it).
         removed = getattr(self.sink, "removed", ())
-        depth = self.course_glob.count("/")  # fnmatch's * also matches a /
-        self.changed |= {
-            name for name in removed if name.count("/") == depth and fnmatch(name, self.course_glob)
-        }
+        self.changed |= {name for name in removed if _matches(name, self.course_glob)}
         self.sink.course_pages_done(self.changed)
+
+
+def _matches(name: str, glob: str) -> bool:
+    """Whether a relative path matches a glob whose ``*`` stays within one folder."""
+    parts, patterns = name.split("/"), glob.split("/")
+    return len(parts) == len(patterns) and all(map(fnmatch.fnmatchcase, parts, patterns))
 
 
 #: Below this many pages a second process costs more than it saves (measured: bench/).
@@ -537,10 +538,3 @@ class MachineFiles:
                 ),
             ),
         )
-
-
-def machine_files(
-    catalog: Catalog, pages: list[Page], site: SiteInfo, urls: Urls, locale: Locale
-) -> dict[str, bytes]:
-    """sitemap.xml, robots.txt and the Atom feed, as bytes."""
-    return dict(MachineFiles(catalog, pages, site, urls, locale).render())

@@ -20,7 +20,7 @@ fingerprinted again. One changed course reads and assembles one part; a day late
 parts whose dates the clock touched.
 
 The catalog made this way is the one ``build_catalog`` makes from the whole snapshot, field
-for field and with the same odd data (tests/test_modelcache.py compares them).
+for field and with the same odd data (tests/test_incremental.py compares them).
 
 Every file is written atomically (a temporary file renamed over the old one) and used only
 when its key matches (the versions of catalog-gen, Python and the libraries that shape
@@ -304,12 +304,13 @@ def _prints(output: PartOutput) -> tuple[list, list]:
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
     """No garbage collection while the model is made, and what was made then left out of
-    later collections (``gc.freeze``; the build calls ``gc.unfreeze`` when it ends).
+    later collections (``gc.freeze``, for the rest of the process's life).
 
     Making the model makes hundreds of thousands of objects that all live on; the collector,
     run every few hundred of them, would walk them all again each time: seconds, for a big
     catalog, of finding nothing. The model holds no reference cycles, so what a warm process
-    drops is still freed at once by reference counting.
+    drops is still freed at once by reference counting (but a cycle frozen with it, in
+    whatever else the process held then, is never collected).
     """
     enabled = gc.isenabled()
     gc.disable()

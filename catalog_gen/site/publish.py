@@ -170,11 +170,15 @@ class Publisher:
         #: Whether the staging folder holds the live site's files (from the spare).
         self.synced = False
         self.old: dict[str, str] = {}
+        #: Names where the site may differ from what the record says (``_inventory``).
+        self.touched: set[str] = set()
         self.removed: list[str] = []
         self.foreign: dict[str, str] = {}
         self.kept: Collection[str] = ()
         self.results: dict[str, str] = {}
         self.index_folder: str | None = None
+        self.old_index: dict[str, str] = {}
+        #: Where the old index was moved while the indexer makes the new one.
         self.index_seconds = 0.0
         self._index_thread: threading.Thread | None = None
         self._index_error: BaseException | None = None
@@ -197,7 +201,7 @@ class Publisher:
         self.kept = kept
         self.index_folder = index
         if self.record is not None:
-            old = _inventory(self.site, self.record)
+            old, self.touched = _inventory(self.site, self.record)
         else:
             old = _existing_files(self.site)
         old_index: dict[str, str] = {}
@@ -230,7 +234,7 @@ class Publisher:
             staging = _unique_path(self.site, "staging")
             os.rename(self.spare, staging)
             self.staging, self.synced = staging, True
-            self._sync(record.spare_differs)
+            self._sync(record.spare_differs | self.touched)
         else:
             if self.spare.exists() or self.spare.is_symlink():
                 _remove_tree(self.spare)
@@ -288,10 +292,13 @@ class Publisher:
 
     def index(self, indexer: Indexer, changed: Collection[str], *, wait: bool = True) -> None:
         """Run ``indexer`` on the staged site when a page it reads changed (``changed``: the
-        pages written or removed) or its index is missing; else keep the old index. With
-        ``wait=False`` it runs alongside the rest of the build (``commit`` waits for it):
-        call it once every page it reads is in place."""
-        if not changed and self.old_index:
+        pages written or removed) or its index is missing or was changed by hand (a file
+        of it removed, replaced or added); else keep the old index. With ``wait=False`` it
+        runs alongside the rest of the build (``commit`` waits for it): call it once every
+        page it reads is in place."""
+        prefix = f"{indexer.folder}/"
+        touched = any(name.startswith(prefix) for name in self.touched)
+        if not changed and self.old_index and not touched:
             return
         self.begin()
         self._reindexed = True
@@ -299,7 +306,8 @@ class Publisher:
             self._make_folders(self.old_index)
             for name, path in self.old_index.items():
                 _link_or_copy(path, f"{self.staging}/{name}")
-        pages = frozenset(changed) if self.old_index else None
+        # An index changed by hand is made again whole: its shards cannot be trusted.
+        pages = frozenset(changed) if self.old_index and not touched else None
         if wait:
             self._run_indexer(indexer, pages)
             self._raise_index_error()
@@ -438,7 +446,9 @@ class Publisher:
 
     def _sync(self, differs: Iterable[str]) -> None:
         """Bring the staging folder (the spare: the site before the last publish) up to the
-        live site, in the files where they differ."""
+        live site, in the names where they may differ: what the last publish wrote or
+        removed, and what changed in the site since (a file removed, replaced or dropped in
+        by hand: the spare would bring back, or keep, the file it had)."""
         for name in sorted(differs):
             if name == MARKER:
                 self._unlink(name)
@@ -449,10 +459,6 @@ class Publisher:
             if name in self.old:
                 self._make_folders([name])
                 _link_or_copy(self.old[name], f"{self.staging}/{name}")
-        for name in self.foreign:  # found in the site since: carried over
-            if not os.path.lexists(f"{self.staging}/{name}"):
-                self._make_folders([name])
-                _link_or_copy(self.foreign[name], f"{self.staging}/{name}")
 
     def _unlink(self, name: str, *, prune: bool = True) -> None:
         """Remove a name from the staging folder (a file, or a folder the spare has where a
@@ -486,11 +492,15 @@ class Publisher:
             self._folders.update(_folders_of(folder + "/x"))
 
 
-def _inventory(site: Path, record: SiteRecord) -> dict[str, str]:
+def _inventory(site: Path, record: SiteRecord) -> tuple[dict[str, str], set[str]]:
     """The site's files as the record knows them, plus whatever appeared in a folder whose
-    mtime moved since (a file dropped in, a folder made) and minus what vanished from one."""
+    mtime moved since (a file dropped in or replaced, a folder made) and minus what vanished
+    from one; and the names in those folders (present or vanished), where the site may not
+    be what the record says (nor the spare what the site is)."""
     root = str(site)
-    files = set(record.published) | set(record.foreign)
+    known = set(record.published) | set(record.foreign)
+    files = set(known)
+    touched: set[str] = set()
     by_folder: dict[str, set[str]] = {}
     for name in files:
         by_folder.setdefault(name.rpartition("/")[0], set()).add(name)
@@ -505,25 +515,34 @@ def _inventory(site: Path, record: SiteRecord) -> dict[str, str]:
             entries = list(os.scandir(path))
         except OSError:
             continue
-        present = set()
+        present, folders = set(), set()
         for entry in entries:
             name = f"{folder}/{entry.name}" if folder else entry.name
             if name == MARKER:
                 continue
             present.add(name)
             if entry.is_dir(follow_symlinks=False):
-                files.discard(name)  # a file of ours replaced by a folder
+                folders.add(name)
+                if name in files:  # a file of ours replaced by a folder
+                    files.discard(name)
+                    touched.add(name)
                 if name not in record.folders:
-                    files |= {found[len(root) + 1 :] for found in _walk(f"{root}/{name}")}
+                    made = {found[len(root) + 1 :] for found in _walk(f"{root}/{name}")}
+                    files |= made
+                    touched |= made
             else:
                 files.add(name)
+                touched.add(name)
         for name in by_folder.get(folder, ()):
             if name not in present:
                 files.discard(name)
+                touched.add(name)
         for sub in record.folders:
-            if sub and sub.rpartition("/")[0] == folder and sub not in present:
-                files = {n for n in files if not n.startswith(sub + "/")}
-    return {name: f"{root}/{name}" for name in files}
+            if sub and sub.rpartition("/")[0] == folder and sub not in folders:
+                gone = {n for n in known if n.startswith(sub + "/")}
+                files -= gone
+                touched |= gone
+    return {name: f"{root}/{name}" for name in files}, touched
 
 
 def _folder_times(top: Path | str, names: Iterable[str]) -> dict[str, int]:
