@@ -29,8 +29,8 @@ import httpx
 import pytest
 
 from catalog_gen import serve
-from catalog_gen.build import run_build
 from catalog_gen.config import load_config
+from catalog_gen.preview import LiveSite
 from catalog_gen.site.render import find_theme
 from tests.conftest import NOW, Project, env_without_key, interruptible, run_cli
 
@@ -320,21 +320,32 @@ def live(tmp_path, emulator, monkeypatch) -> Iterator[serve.Preview]:
     project = Project(tmp_path, emulator)
     (tmp_path / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\n")
     assert project.run("build", "--now", PINNED).returncode == 0
-    config = project.config
+    yield from in_process(tmp_path)
+
+
+def in_process(
+    root: Path, now=lambda config: NOW, log=lambda line: None
+) -> Iterator[serve.Preview]:
+    """``catalog-gen serve`` in this process, on the project at ``root``; stopped after."""
+    config = load_config(root / "catalog.toml")
     theme = find_theme(config.site.theme, config.root)
+    site = LiveSite(config=lambda: load_config(root / "catalog.toml"), now=now, log=log)
     preview = serve.Preview(
-        build=lambda: run_build(load_config(tmp_path / "catalog.toml"), None, now=NOW),
+        site=site,
         site_dir=config.output_path,
         watch=serve.watched_paths(config.root, theme),
         sources=serve.source_paths(config, theme),
         ignore=[config.output_path, config.snapshot_path],
+        snapshots=config.snapshot_path,
         port=0,
-        log=lambda line: None,
+        log=log,
     )
     preview.rebuild()
     preview.start()
-    yield preview
-    preview.stop()
+    try:
+        yield preview
+    finally:
+        preview.stop()
 
 
 def request(preview: serve.Preview, target: str) -> bytes:
