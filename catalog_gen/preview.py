@@ -52,12 +52,15 @@ class Superseded(Exception):
 
 
 class _Stop(NoProgress):
-    """The build's progress, used to stop it at its next step once it is superseded."""
+    """The build's progress, used to stop it at its next step once it is superseded (and to
+    hold it at a step, for tests)."""
 
-    def __init__(self, cancelled: threading.Event) -> None:
-        self.cancelled = cancelled
+    def __init__(self, cancelled: threading.Event, hold: Callable[[str], None] | None) -> None:
+        self.cancelled, self.hold = cancelled, hold
 
     def phase(self, name: str, total: int | None = None) -> None:
+        if self.hold is not None:
+            self.hold(name)
         self._check()
 
     def advance(self, units: int = 1) -> None:
@@ -154,8 +157,9 @@ class LiveSite:
     ) -> None:
         self._config, self._now, self._log = config, now, log
         self.tell: Tell = tell or (lambda written, removed, error: None)
-        #: Called on the build thread before each build (tests hold the build with it).
-        self.hold: Callable[[], None] | None = None
+        #: Called on the build thread with "build" before each build, then with the name of
+        #: each of its phases ("catalog", "rendering", "publishing" …): tests hold it there.
+        self.hold: Callable[[str], None] | None = None
         self._lock = threading.Condition()
         self._saves = 0  # saves seen (the first build counts as one)
         self._published = 0  # the save whose build site/ holds
@@ -302,14 +306,15 @@ class LiveSite:
                     self._lock.notify_all()
 
     def _build(self, job: _Job) -> None:
-        if self.hold is not None:
-            self.hold()
+        hold = self.hold
+        if hold is not None:
+            hold("build")
         if job.cancelled.is_set():
             return
         builder = job.warm.builder(job.config)
         try:
             report = run_build(
-                job.config, None, now=job.now, progress=_Stop(job.cancelled), builder=builder
+                job.config, None, now=job.now, progress=_Stop(job.cancelled, hold), builder=builder
             )
         except Superseded:
             return

@@ -503,7 +503,7 @@ def safe_target(site_dir: Path, url_path: str) -> Path | None:
 
 def open_page(query: str) -> str | None:
     """The page a tab's event stream names (``?page=kurs/x/index.html``), or None."""
-    values = parse_qs(query).get("page")
+    values = parse_qs(query, keep_blank_values=True).get("page")
     if not values:
         return None
     page = values[0].lstrip("/")
