@@ -60,6 +60,9 @@ EVENTS_PATH = "/__catalog-gen/events"
 HEARTBEAT_SECONDS = 15.0
 #: The names the preview answers to (with its port): anything else is another site's page.
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+#: Milliseconds of changes the watcher reports at once, at most: a save is seen this soon
+#: even while a build writes files in the project folder (their events are dropped).
+WATCH_BATCH_MS = 100
 #: Open connections at most. A tab holds one for live reload (browsers open at most six per
 #: host), so this is room for many tabs; a connection over it gets 503.
 MAX_CONNECTIONS = 32
@@ -174,6 +177,19 @@ class Preview:
         self.server.preview = self
         self._threads: list[threading.Thread] = []
         self._default_filter = watchfiles.DefaultFilter()
+        # The site and what builds keep beside it (.site.staging-*, .site.spare, the build
+        # cache): a build there makes an event per file, thousands of them, each told apart
+        # by its name alone, before anything slower.
+        folders = {str(site_dir), os.path.realpath(site_dir)}
+        self._output = folders
+        self._output_inside = tuple(
+            prefix
+            for folder in folders
+            for prefix in (
+                folder + os.sep,
+                f"{os.path.dirname(folder)}{os.sep}.{os.path.basename(folder)}.",
+            )
+        )
         self._ready = threading.Event()
         self._built_from: frozenset[tuple[str, int, int]] = frozenset()
 
@@ -237,6 +253,7 @@ class Preview:
             watch_filter=self._relevant,
             stop_event=self.stopping,
             step=30,
+            debounce=WATCH_BATCH_MS,
             rust_timeout=250,
             yield_on_timeout=True,  # the first (empty) yield says the watcher is running
             raise_interrupt=False,
@@ -278,6 +295,8 @@ class Preview:
     def _relevant(self, change: watchfiles.Change, path: str) -> bool:
         """Source files only: not the output, editor droppings or hidden folders; of the
         snapshot folder, what appears at its top (a new snapshot is renamed into place)."""
+        if path.startswith(self._output_inside) or path in self._output:
+            return False
         resolved = Path(path).resolve()
         if self._snapshots is not None and self._in_snapshots(path):
             inside = resolved.relative_to(self._snapshots).parts
