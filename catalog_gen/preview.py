@@ -41,6 +41,9 @@ from catalog_gen.source.store import SnapshotStore
 
 #: Seconds a request waits for a save's pages to be prepared before it is served from disk.
 READY_SECONDS = 60.0
+#: Seconds the build behind a save waits for the tabs told to reload to fetch their page:
+#: they are served first, not in the build's shadow (one process: it would slow them).
+RELOAD_SECONDS = 1.0
 
 #: What the server is told after each step: the files that changed (written, removed) for
 #: the tabs to decide whether to reload, or the error that stopped the step.
@@ -82,9 +85,20 @@ class Revision:
     rendered: dict[str, bytes] = field(default_factory=dict)
     #: A renderer draws one page at a time.
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The pages tabs were told to reload, until each is fetched (then ``reloaded`` is set).
+    awaited: set[str] = field(default_factory=set)
+    reloaded: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.assets = {path: data for path, data in self.builder.assets.values()}
+        self.reloaded.set()
+
+    def await_reloads(self, pages: Collection[str]) -> None:
+        """Tabs were told to reload ``pages``: ``reloaded`` is set when all are fetched."""
+        with self.lock:
+            self.awaited = {page for page in pages if page in self.rendered}
+            if self.awaited:
+                self.reloaded.clear()
 
     def page_name(self, name: str) -> str | None:
         """The planned page a request names: the path, or the index.html of its folder."""
@@ -117,6 +131,13 @@ class Revision:
             return 404, NOT_FOUND, self.render(NOT_FOUND)
         return None
 
+    def served(self, name: str) -> None:
+        """A page of this revision was sent to a browser."""
+        with self.lock:
+            self.awaited.discard(name)
+            if not self.awaited:
+                self.reloaded.set()
+
     def shows(self, name: str, site: Path) -> bool:
         """Whether a tab was shown this file as the build published it (no reload needed)."""
         data = self.rendered.get(name)
@@ -135,6 +156,8 @@ class _Job:
     config: Config
     now: datetime
     warm: WarmSite
+    #: The save's pages as the tabs were shown them.
+    revision: Revision
     cancelled: threading.Event = field(default_factory=threading.Event)
 
 
@@ -199,12 +222,12 @@ class LiveSite:
             try:
                 revision, job = self._prepare(number)
                 written, removed = self._render_first(revision, previous, open_pages)
-            except CatalogGenError as exc:
+            except Exception as exc:  # a file half-saved too: shown, and the next save retries
                 if isinstance(exc, fatal):
                     raise
                 with self._lock:
                     self._revision = None
-                self._fail(number, str(exc))
+                self._fail(number, _message(exc))
                 return
             with self._lock:
                 self._revision = revision
@@ -212,6 +235,7 @@ class LiveSite:
             self._ready.set()
         if written or removed or self._error is not None:
             self._error = None
+            revision.await_reloads(written)
             self.tell(written, removed, None)
         seconds = time.monotonic() - started
         shown = [_url(name) for name in sorted(set(open_pages))]
@@ -234,7 +258,7 @@ class LiveSite:
         builder = self._warm.builder(config)
         builder.prepare(store.stored(name), now=now)
         revision = Revision(number, builder, verify(api_keys(config, None)))
-        return revision, _Job(number, config, now, self._warm)
+        return revision, _Job(number, config, now, self._warm, revision)
 
     def _render_first(
         self, revision: Revision, previous: Revision | None, open_pages: Collection[str]
@@ -275,6 +299,13 @@ class LiveSite:
             revision = self._revision
         return revision.file(name)
 
+    def served(self, name: str) -> None:
+        """``fresh`` gave a page that has now been sent: once every tab told to reload has
+        fetched its page, the build behind the save may start."""
+        revision = self._revision
+        if revision is not None:
+            revision.served(name)
+
     def snapshot_changed(self) -> bool:
         """Whether the snapshot folder has a newer snapshot than the one shown."""
         if self._snapshots is None:
@@ -299,13 +330,14 @@ class LiveSite:
             try:
                 self._build(job)
             except Exception as exc:  # a bug: shown, and the preview lives on
-                self._fail(job.number, f"{type(exc).__name__}: {exc}")
+                self._fail(job.number, _message(exc))
             finally:
                 with self._lock:
                     self._running = None
                     self._lock.notify_all()
 
     def _build(self, job: _Job) -> None:
+        job.revision.reloaded.wait(RELOAD_SECONDS)
         hold = self.hold
         if hold is not None:
             hold("build")
@@ -371,6 +403,11 @@ class LiveSite:
             self._cancel()
             self._lock.notify_all()
         self._thread.join(timeout)
+
+
+def _message(exc: Exception) -> str:
+    """The error line: a named error says what happened; anything else says what it is."""
+    return str(exc) if isinstance(exc, CatalogGenError) else f"{type(exc).__name__}: {exc}"
 
 
 def _url(name: str) -> str:

@@ -36,6 +36,7 @@ import html
 import json
 import mimetypes
 import os
+import queue
 import socket
 import sys
 import threading
@@ -242,39 +243,92 @@ class Preview:
         self.site.stop()
 
     def _watch_loop(self) -> None:
-        paths = [p for p in self._watch if p.exists()]
-        if self._snapshots is not None and not any(
-            p.resolve() == self._snapshots or p.resolve() in self._snapshots.parents for p in paths
-        ):
+        """Watch until stopped; each batch of changes to sources shows the project anew.
+
+        Two watchers: the source folders (and the snapshot folder) with everything in them,
+        and only the top of the folders that hold catalog.toml or a source folder not made
+        yet. Never the project folder as a whole: the site and what builds keep beside it
+        would take an inotify watch per folder (tens of thousands at 10,000 courses), and a
+        build's events would overflow the kernel's queue, losing a save made just after it.
+        When a missing source folder appears, the watchers start again with it."""
+        batches: queue.Queue[tuple[str, set]] = queue.Queue()
+        while not self.stopping.is_set():
+            folders, tops, missing = self._watch_plan()
+            restart = threading.Event()
+            stop = _Either(self.stopping, restart)
+            plan = {"folders": (folders, True), "tops": (tops, False)}
+            feeds = [
+                threading.Thread(
+                    target=self._feed, args=(name, paths, recursive, stop, batches), daemon=True
+                )
+                for name, (paths, recursive) in plan.items()
+                if paths
+            ]
+            for feed in feeds:
+                feed.start()
+            expected = {name for name, (paths, _) in plan.items() if paths}
+            running: set[str] = set()
+            while not stop.is_set():
+                try:
+                    name, changes = batches.get(timeout=0.25)
+                except queue.Empty:
+                    name, changes = "", set()
+                if expected - running:
+                    running.add(name)
+                    if running >= expected:
+                        self._started()
+                if changes:
+                    self._changed(changes)
+                if any(folder.exists() for folder in missing):
+                    restart.set()  # and the new folder's files were shown by _changed or next
+            for feed in feeds:
+                feed.join(timeout=5)
+
+    def _watch_plan(self) -> tuple[list[Path], list[Path], list[Path]]:
+        """(folders watched with all they hold, folders watched at their top only, source
+        folders not made yet)."""
+        folders = [p for p in self._sources if p.is_dir()]
+        missing = [p for p in self._sources if not p.exists()]
+        if self._snapshots is not None:
             self._snapshots.mkdir(parents=True, exist_ok=True)
-            paths.append(self._snapshots)
+            folders.append(self._snapshots)
+        tops = {p.parent for p in self._sources if not p.is_dir()}
+        tops = [p for p in sorted(tops) if p.is_dir()]
+        return folders, tops, missing
+
+    def _feed(
+        self, name: str, paths: list[Path], recursive: bool, stop: _Either, batches: queue.Queue
+    ) -> None:
         for changes in watchfiles.watch(
             *paths,
             watch_filter=self._relevant,
-            stop_event=self.stopping,
+            stop_event=stop,
             step=30,
             debounce=WATCH_BATCH_MS,
             rust_timeout=250,
             yield_on_timeout=True,  # the first (empty) yield says the watcher is running
             raise_interrupt=False,
+            recursive=recursive,
         ):
-            if not self._ready.is_set():
-                # An edit between the last build and the watcher's start has no event:
-                # compare the source files with what that build saw.
-                if self.fingerprint() != self._built_from:
-                    self._log("changed while starting")
-                    self.rebuild()
-                self._ready.set()
-            if not changes:
-                continue
-            names = sorted({Path(p).name for _, p in changes if not self._in_snapshots(p)})
-            if names:
-                self._log(f"changed: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}")
-            elif self.site.snapshot_changed():
-                self._log("new snapshot")
-            else:
-                continue  # a fetch that found nothing new, the lock file
+            batches.put((name, changes))
+
+    def _started(self) -> None:
+        """The watchers run: an edit made before they did (or, after a restart, in the new
+        folder) has no event, so compare the source files with what the last save saw."""
+        if self.fingerprint() != self._built_from:
+            self._log("changed while starting")
             self.rebuild()
+        self._ready.set()
+
+    def _changed(self, changes: set) -> None:
+        names = sorted({Path(p).name for _, p in changes if not self._in_snapshots(p)})
+        if names:
+            self._log(f"changed: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}")
+        elif self.site.snapshot_changed():
+            self._log("new snapshot")
+        else:
+            return  # a fetch that found nothing new, the lock file
+        self.rebuild()
 
     def fingerprint(self) -> frozenset[tuple[str, int, int]]:
         """(path, mtime, size) of every source file the watcher would report."""
@@ -313,6 +367,16 @@ class Preview:
                 if any(part.startswith(".") for part in inside):
                     return False
         return self._default_filter(change, path)
+
+
+class _Either:
+    """Set when either event is: stops a watcher on Ctrl-C or for a restart."""
+
+    def __init__(self, first: threading.Event, second: threading.Event) -> None:
+        self.first, self.second = first, second
+
+    def is_set(self) -> bool:
+        return self.first.is_set() or self.second.is_set()
 
 
 class _Server(ThreadingHTTPServer):
@@ -412,7 +476,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_error(redact(str(exc)), generation, head)
         if fresh is not None:
             status, made, data = fresh
-            return self._send_data(HTTPStatus(status), made, data, generation, head)
+            self._send_data(HTTPStatus(status), made, data, generation, head)
+            return preview.site.served(made)
         if target.is_file():
             return self._send_file(HTTPStatus.OK, target, generation, head)
         not_found = preview.site_dir / NOT_FOUND
