@@ -22,6 +22,9 @@ Steps:
 5. The server's peak RSS (VmHWM), its terminal lines for the last save, and a check that
    site/ then holds the last save.
 
+``--project DIR`` keeps the project there (a second run reuses it); ``BENCH_DEBUG=1`` prints
+each save's two moments (the stream naming the page, the page served) and serve's lines.
+
 Not part of the test suite: figures depend on the machine. docs/speed.md quotes them.
 """
 
