@@ -99,6 +99,7 @@ def run_build(
     progress: Progress | None = None,
     offline_on_error: bool = False,
     max_age_hours: float | None = None,
+    builder: SiteBuilder | None = None,
 ) -> BuildReport:
     """Fetch (unless ``access`` is None: offline) and render the site into site.output_dir.
 
@@ -108,6 +109,10 @@ def run_build(
 
     Only files whose inputs changed are rendered (see site/buildstate.py); when nothing that
     goes into the site changed, the build ends before loading the snapshot.
+
+    ``builder`` is the site half to render with, when the caller keeps one between builds
+    (the preview's, site/warm.py: its catalog and page plan stay in memory); the build is
+    otherwise the same, step for step.
     """
     started = time.monotonic()
     progress = progress or NoProgress()
@@ -134,7 +139,7 @@ def run_build(
             odd_data = OddData(len(decision.state.anomalies), 0, decision.state.anomaly_lines, ())
         else:
             found = Anomalies()
-            builder = SiteBuilder(config, cache=config.build_cache_path)
+            builder = builder or SiteBuilder(config, cache=config.build_cache_path)
             publisher = staging(config, decision.state)
             try:
                 check = verify(api_keys(config, access))

@@ -40,7 +40,7 @@ from catalog_gen.site.buildstate import (
 )
 from catalog_gen.site.calendars import CalendarSite, CalendarWriter
 from catalog_gen.site.catalog import DraftRules
-from catalog_gen.site.content import load_content
+from catalog_gen.site.content import ContentPage, load_content
 from catalog_gen.site.feeds import FeedSite, atom_feed, robots_txt, sitemap_xml
 from catalog_gen.site.i18n import Locale, get_locale
 from catalog_gen.site.model import Catalog, Course
@@ -141,10 +141,16 @@ class SiteBuilder:
     into a sink. ``done`` forgets the build's fingerprints.
     """
 
-    def __init__(self, config: Config, *, cache: Path | None = None) -> None:
+    def __init__(
+        self, config: Config, *, cache: Path | None = None, models: ModelCache | None = None
+    ) -> None:
+        """``models``: a model cache kept by the caller (the preview's, warm between builds);
+        else one reading and writing ``cache``."""
         self.config = config
-        rules = DraftRules(config.publish, config.timezone, config.site.language)
-        self.models = ModelCache(cache, rules)
+        if models is None:
+            rules = DraftRules(config.publish, config.timezone, config.site.language)
+            models = ModelCache(cache, rules)
+        self.models = models
         self.catalog: Catalog | None = None
 
     def prepare(
@@ -161,7 +167,7 @@ class SiteBuilder:
         catalog = self.models.catalog(snapshot, now=now, anomalies=anomalies)
         content = load_content(config.root / config.site.content_dir)
         urls = Urls(config.site.language)
-        pages = plan_pages(catalog, content, urls, config.site.per_page, search=config.site.search)
+        pages = self.plan(catalog, content, urls)
         theme = find_theme(config.site.theme, config.root)
         assets = static_assets([theme / "static", config.root / "static"])
         site = SiteInfo(
@@ -186,6 +192,11 @@ class SiteBuilder:
         self.catalog, self.urls, self.pages, self.site = catalog, urls, pages, site
         self.assets, self.locale, self.renderer = assets, locale, renderer
         self.by_path = {page.path: page for page in pages}
+
+    def plan(self, catalog: Catalog, content: list[ContentPage], urls: Urls) -> list[Page]:
+        """Every page of the site (the preview keeps the plan between builds: warm.py)."""
+        site = self.config.site
+        return plan_pages(catalog, content, urls, site.per_page, search=site.search)
 
     def page(self, path: str) -> bytes:
         """The bytes of one planned page (KeyError for a path the plan does not have)."""
