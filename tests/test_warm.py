@@ -111,3 +111,15 @@ def load_config_with(root: Path, tmp_path: Path, extra: str) -> Config:
         return load_config(changed)
     finally:
         changed.unlink()
+
+
+def test_a_warm_catalog_leaves_nothing_frozen_from_the_garbage_collector(project):
+    """A build freezes what the model made (modelcache.collector_paused); the preview, which
+    runs for days and drops renderers with reference cycles, must not keep them frozen."""
+    import gc
+
+    config = project.config
+    store = SnapshotStore(config.snapshot_path)
+    warm = WarmSite(config)
+    made_by(warm.builder(config), store.stored(store.latest_name()), NOW)
+    assert gc.get_freeze_count() == 0

@@ -21,6 +21,7 @@ from the same inputs, byte for byte: tests/test_serve.py compares the sites.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import threading
 from datetime import UTC, datetime
 
@@ -73,6 +74,10 @@ class KeptModels(ModelCache):
                 clear_cache()
                 found = Anomalies()
                 made = super().catalog(snapshot, now=now, anomalies=found)
+                # The model cache froze what was alive (collector_paused): right for a build
+                # that ends soon, not for a preview that runs for days and drops renderers
+                # and catalogs, whose reference cycles a frozen object never gives back.
+                gc.unfreeze()
                 if not _same_but_now(made, self._kept):  # else the plan made for it holds
                     self._kept = made
                 self._key, self._found = key, tuple(found)
