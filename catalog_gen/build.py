@@ -1,19 +1,21 @@
 """One ``catalog-gen build`` run, as named steps.
 
-    fetch_or_reuse → newest_snapshot → decide → render → verify → publish → record → report
+    fetch_or_reuse → newest_snapshot → decide → render (→ verify each file) → publish → record
+    → report
 
 ``run_build`` below is the whole run on one screen; each step is a function of its own. Only
-the first (the API) and publish/record (the disk) touch the world, and the two halves of
-catalog-gen meet here: ``catalog_gen.source`` makes the snapshot, ``catalog_gen.site`` turns it
-into files. A failure anywhere leaves the last good snapshot and the last good site as they
-were.
+the first (the API) and render/publish/record (the disk) touch the world, and the two halves
+of catalog-gen meet here: ``catalog_gen.source`` makes the snapshot, ``catalog_gen.site`` turns
+it into files. The files stream into a staging folder beside the site as they are rendered
+(site/publish.py), each checked for the API key first; a failure anywhere leaves the last good
+snapshot and the last good site as they were.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -23,9 +25,9 @@ from catalog_gen.errors import ApiError, AuthError, BuildError, GuardRefused, Sn
 from catalog_gen.progress import NoProgress, Progress
 from catalog_gen.redact import encoded_forms
 from catalog_gen.site.buildstate import BuildState, build_inputs, load_state, save_state
-from catalog_gen.site.generate import RenderedSite, render_files
+from catalog_gen.site.generate import RenderedSite, SiteBuilder
 from catalog_gen.site.pages import SEARCH_INDEX, Urls
-from catalog_gen.site.publish import MARKER, Indexer, OutputReport, publish_site
+from catalog_gen.site.publish import MARKER, Indexer, OutputReport, Publisher
 from catalog_gen.site.search import index_site
 from catalog_gen.source.fetch import FetchReport, run_fetch
 from catalog_gen.source.lock import RunLock
@@ -97,6 +99,7 @@ def run_build(
     progress: Progress | None = None,
     offline_on_error: bool = False,
     max_age_hours: float | None = None,
+    builder: SiteBuilder | None = None,
 ) -> BuildReport:
     """Fetch (unless ``access`` is None: offline) and render the site into site.output_dir.
 
@@ -106,6 +109,10 @@ def run_build(
 
     Only files whose inputs changed are rendered (see site/buildstate.py); when nothing that
     goes into the site changed, the build ends before loading the snapshot.
+
+    ``builder`` is the site half to render with, when the caller keeps one between builds
+    (the preview's, site/warm.py: its catalog and page plan stay in memory); the build is
+    otherwise the same, step for step.
     """
     started = time.monotonic()
     progress = progress or NoProgress()
@@ -132,11 +139,22 @@ def run_build(
             odd_data = OddData(len(decision.state.anomalies), 0, decision.state.anomaly_lines, ())
         else:
             found = Anomalies()
-            rendered = render(config, store, name, now, decision.state, progress, found)
-            verify(rendered, api_keys(config, access))
-            outcome = publish(config, rendered, decision.state.published, progress)
+            builder = builder or SiteBuilder(config, cache=config.build_cache_path)
+            publisher = staging(config, decision.state)
+            try:
+                check = verify(api_keys(config, access))
+                rendered = render(
+                    store, name, now, decision.state, progress, found, builder, publisher, check
+                )
+                outcome = publish(publisher, progress)
+            except BaseException:
+                publisher.abort()
+                raise
+            finally:
+                builder.models.save()  # what the model is made of holds whatever the site does
+                builder.done()
             odd_data = compare_anomalies(found, decision.state)
-            warnings += record(config, decision.inputs, rendered, outcome, found)
+            warnings += record(config, decision, rendered, outcome, found, publisher)
             progress.done()
     return report(config, name, rendered, outcome, fetched, started, age_hours, warnings, odd_data)
 
@@ -219,21 +237,45 @@ def decide(config: Config, store: SnapshotStore, name: str, now: datetime) -> De
     return Decision(state, inputs, unchanged)
 
 
+def staging(config: Config, state: BuildState) -> Publisher:
+    """Where the new site is assembled: beside the old one, started from the spare (the
+    site before the last publish) when the build state vouches for it, with the search
+    index made from the staged course pages.
+
+    Of the files the new site does not have, only those the last build published (the
+    state's ``published``) are removed; others are carried over (record() warns about them)."""
+    indexer = None
+    if config.site.search:
+        language = config.site.language
+        courses = Urls(language).course_pages()
+        run = functools.partial(index_site, language=language, pages=courses)
+        indexer = Indexer(SEARCH_INDEX, run)
+    return Publisher(
+        config.output_path,
+        owned=frozenset(state.published),
+        protect=config.root,
+        record=state.site,
+        keep_spare=True,
+        indexer=indexer,
+    )
+
+
 def render(
-    config: Config,
     store: SnapshotStore,
     name: str,
     now: datetime,
     state: BuildState,
     progress: Progress,
     anomalies: Anomalies,
+    builder: SiteBuilder,
+    publisher: Publisher,
+    check: Callable[[str, bytes], None],
 ) -> RenderedSite:
-    """Every file whose inputs changed, rendered; the others named as kept; odd data noted."""
-    progress.phase("loading snapshot")
-    # No name holds the snapshot here: render_files drops it once the catalog is built.
-    return render_files(
-        config, store.load(name), now=now, progress=progress, state=state, anomalies=anomalies
-    )
+    """Every file whose inputs changed, rendered into the staging folder (each passing
+    ``check`` first); the others named as kept; odd data noted. Only the parts of the
+    snapshot whose records changed are read (site/modelcache.py)."""
+    builder.prepare(store.stored(name), now=now, anomalies=anomalies, progress=progress)
+    return builder.files(publisher, state=state, progress=progress, check=check)
 
 
 @dataclass(frozen=True)
@@ -265,19 +307,21 @@ def api_keys(config: Config, access: ApiAccess | None) -> set[str]:
     return keys | ({configured_api_key(config)} - {""})
 
 
-def verify(rendered: RenderedSite, keys: Iterable[str]) -> None:
-    """Refuse to publish a site that contains an API key, plain or in any encoded form.
+def verify(keys: Iterable[str]) -> Callable[[str, bytes], None]:
+    """The check every rendered file passes before it is published: refuse a site that
+    contains an API key, plain or in any encoded form.
 
-    Only the rendered files are searched: kept files are the bytes an earlier build checked.
+    Only rendered files are searched: kept files are the bytes an earlier build checked.
     """
     needles = [needle for key in keys for needle in _needles(key)]
-    if not needles:
-        return
-    for name, data in rendered.files.items():
+
+    def check(name: str, data: bytes) -> None:
         if any(needle in data for needle in needles):
             raise BuildError(
                 f"the API key appears in the rendered site ({name}); nothing was published"
             )
+
+    return check
 
 
 @functools.cache
@@ -287,39 +331,20 @@ def _needles(key: str) -> tuple[bytes, ...]:
     return tuple(f for f in forms if not any(g != f and g in f for g in forms))
 
 
-def publish(
-    config: Config, rendered: RenderedSite, owned: Iterable[str], progress: Progress
-) -> OutputReport:
-    """Swap the new site in atomically, with its search index made from the staged pages.
-
-    Of the files the new site does not have, only those the last build published (``owned``)
-    are removed; others are carried over (record() warns about them)."""
-    progress.phase("publishing", len(rendered.files) + len(rendered.kept))
-    indexer = None
-    if config.site.search:
-        language = config.site.language
-        courses = Urls(language).course_pages()
-        indexer = Indexer(
-            SEARCH_INDEX, lambda folder: index_site(folder, language=language, pages=courses)
-        )
-    outcome = publish_site(
-        config.output_path,
-        rendered.files,
-        kept=rendered.kept,
-        owned=frozenset(owned),
-        protect=config.root,
-        indexer=indexer,
-    )
-    progress.advance(len(rendered.files) + len(rendered.kept))
-    return outcome
+def publish(publisher: Publisher, progress: Progress) -> OutputReport:
+    """Swap the new site in atomically, once the search index (made alongside the rest of
+    the build) is ready; the old site is kept as the next build's spare."""
+    progress.phase("publishing")
+    return publisher.commit()
 
 
 def record(
     config: Config,
-    inputs: str,
+    decision: Decision,
     rendered: RenderedSite,
     outcome: OutputReport,
     anomalies: Anomalies,
+    publisher: Publisher,
 ) -> list[str]:
     """Remember what each published file was made of, and the odd data found, for the next
     build; warnings."""
@@ -335,12 +360,15 @@ def record(
     try:
         save_state(
             config.output_path,
-            inputs,
+            decision.inputs,
             rendered.digests,
             pages=rendered.pages,
             published=outcome.written + outcome.unchanged,
             anomalies=[a.key for a in anomalies],
             anomaly_lines=report_lines(anomalies),
+            kept=rendered.kept,
+            previous=decision.state,
+            record=publisher.next_record,
         )
     except OSError as exc:  # the site is live; the next build just renders everything
         warnings.append(f"could not record the build state ({exc.strerror})")

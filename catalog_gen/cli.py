@@ -42,7 +42,6 @@ from catalog_gen.progress import progress_for
 from catalog_gen.redact import RedactingFilter, RedactingStream, redact, register_secret
 
 if TYPE_CHECKING:  # the pipeline is imported by the commands that run it: --help stays quick
-    from catalog_gen.build import BuildReport
     from catalog_gen.snapshot import SnapshotDiff
     from catalog_gen.source.fetch import FetchReport
 
@@ -326,9 +325,10 @@ def _new_project(directory: Path) -> list[str]:
     if not gitignore.exists():
         gitignore.write_text(
             # The snapshots themselves may be committed (git diff reads them); what a run keeps
-            # about them (its lock, a half-written one, when the data was last confirmed) not.
-            "/site/\n/.site.build-state.json\n/snapshots/.lock\n/snapshots/.incoming-*\n"
-            "/snapshots/checked.json\n",
+            # about them (its lock, a half-written one, when the data was last confirmed) not,
+            # nor what a build keeps beside the site (its state, model cache and spare site).
+            "/site/\n/.site.build-state.json\n/.site.build-cache/\n/.site.spare/\n"
+            "/snapshots/.lock\n/snapshots/.incoming-*\n/snapshots/checked.json\n",
             encoding="utf-8",
         )
         created.append(".gitignore")
@@ -626,10 +626,12 @@ def serve(
     """Preview the site on 127.0.0.1, rebuilding and reloading the browser as you edit.
 
     Builds from the last snapshot (with --fetch, fetches first), then watches templates, the
-    theme, content, static files and catalog.toml. A template or config error shows in the
-    browser and the next good save recovers. Ctrl-C stops it.
+    theme, content, static files, catalog.toml and the snapshot folder. After a save, the
+    pages open in the browser are rendered first and reload at once; the rest of the site is
+    built behind them, as 'build --offline' builds it. A template or config error shows in
+    the browser and the next good save recovers. Ctrl-C stops it.
     """
-    from catalog_gen.build import run_build
+    from catalog_gen.preview import LiveSite
     from catalog_gen.serve import Preview, source_paths, watched_paths
     from catalog_gen.site.render import find_theme
     from catalog_gen.source.fetch import run_fetch
@@ -642,24 +644,27 @@ def serve(
         with _api(config, demo, now) as (fetch_config, access):
             run_fetch(fetch_config, access, now=now, progress=progress_for())
 
-    def build_once() -> BuildReport:
-        current = _config(ctx)  # catalog.toml may have changed since the last build
-        current = _demo_config(current) if demo else current
-        return run_build(current, None, now=_now(current, pinned_now))
+    def current_config() -> Config:
+        current = _config(ctx)  # catalog.toml may have changed since the last save
+        return _demo_config(current) if demo else current
 
     theme = find_theme(config.site.theme, config.root)
+    log = lambda line: click.echo(line, err=True)  # noqa: E731
+    site = LiveSite(config=current_config, now=lambda c: _now(c, pinned_now), log=log)
 
     try:
         preview = Preview(
-            build=build_once,
+            site=site,
             site_dir=run_config.output_path,
             watch=watched_paths(config.root, theme),
             sources=source_paths(config, theme),
             ignore=[run_config.output_path, run_config.snapshot_path, config.snapshot_path],
+            snapshots=run_config.snapshot_path,
             port=port,
-            log=lambda line: click.echo(line, err=True),
+            log=log,
         )
     except OSError as exc:
+        site.stop()
         raise ConfigError(  # a setting to change, like a bad config value: exit 2
             f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); pick another --port"
         ) from None
@@ -667,6 +672,7 @@ def serve(
         preview.rebuild(fatal=(SnapshotError,))  # no snapshot: say what to run, do not serve
     except SnapshotError:
         preview.server.server_close()
+        site.stop()
         raise
     preview.start()
     click.echo(f"serving {preview.url} (Ctrl-C to stop)")

@@ -285,6 +285,19 @@ class Config:
         output = self.output_path
         return output.parent / f".{output.name}.build-state.json"
 
+    @property
+    def build_cache_path(self) -> Path:
+        """Where a build keeps what the model is made of (site/modelcache.py): beside the
+        build state."""
+        output = self.output_path
+        return output.parent / f".{output.name}.build-cache"
+
+    @property
+    def spare_path(self) -> Path:
+        """Where the site before the last publish is kept, for the next (site/publish.py)."""
+        output = self.output_path
+        return output.parent / f".{output.name}.spare"
+
 
 SECTIONS: dict[str, type] = {
     "frontcore": FrontcoreSettings,
@@ -396,15 +409,18 @@ def _checked(name: str, value: object, expected: type, f: dataclasses.Field, pat
 
 
 def _check_folders_apart(config: Config, path: Path) -> None:
-    """The places a build writes (the snapshots, the site, its build state) must not contain,
-    or lie in, one another or the project's sources: publishing replaces the site folder
-    whole, so snapshots or templates inside it would be eaten, and a site inside the
-    snapshots or the templates would be read back as data or as templates."""
+    """The places a build writes (the snapshots, the site, its build state and cache, the
+    spare site) must not contain, or lie in, one another or the project's sources:
+    publishing replaces the site folder whole, so snapshots or templates inside it would be
+    eaten, and a site inside the snapshots or the templates would be read back as data or as
+    templates."""
     root = config.root
     written = {
         "'snapshot_dir'": config.snapshot_path,
         "'site.output_dir'": config.output_path,
         f"the build state ({config.build_state_path.name})": config.build_state_path,
+        f"the build cache ({config.build_cache_path.name})": config.build_cache_path,
+        f"the spare site ({config.spare_path.name})": config.spare_path,
     }
     sources = {
         "'site.templates_dir'": root / config.site.templates_dir,

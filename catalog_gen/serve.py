@@ -1,19 +1,24 @@
-"""``catalog-gen serve``: the built site on 127.0.0.1, rebuilt and reloaded as you edit.
+"""``catalog-gen serve``: the site on 127.0.0.1, rebuilt and reloaded as you edit.
 
 Three parts, each simple on its own:
 
-- a builder that renders the last snapshot offline (the same ``run_build`` as ``build
-  --offline``, so the preview is the published site byte for byte) and remembers the outcome:
-  which files the rebuild wrote or removed, or the error that stopped it;
+- the live site (preview.py): after a save it renders the pages open in tabs first, from a
+  builder kept warm between saves (the snapshot's catalog and page plan stay in memory), then
+  runs the same ``run_build`` as ``build --offline`` behind them, so the published site is the
+  one ``build`` makes, byte for byte; until that build has published the save, any page or
+  static file is rendered fresh on request, never the old one from the disk;
 - a watcher thread (watchfiles) on the project folder (templates, theme, content, static files,
-  catalog.toml) that triggers the builder; the output and snapshot folders are not watched;
-- a threaded HTTP server that serves ``site/`` read-only and adds, to HTML responses only, a
-  small script listening on a server-sent-events stream. After each rebuild the stream says
-  which files changed; a tab reloads only when its own page, a stylesheet, or the error state
-  changed. The script is added on the way out and never written to ``site/``.
+  catalog.toml, and a new snapshot in the snapshot folder) that triggers it; the output folder
+  is not watched;
+- a threaded HTTP server that serves the site read-only and adds, to HTML responses only, a
+  small script listening on a server-sent-events stream. The script names its page when it
+  connects (the server keeps the set of open pages: those are rendered first); after each
+  step the stream says which files changed, and a tab reloads only when its own page, a
+  stylesheet, or the error state changed. The script is added on the way out and never
+  written to ``site/``.
 
-While the last rebuild failed, every page answers with an error page naming the file and line;
-the next good save rebuilds, and the open tabs reload by themselves.
+While the last save failed, every page answers with an error page naming the file and line;
+the next good save recovers, and the open tabs reload by themselves.
 
 The server is for the developer's own browser, and guards against the rest:
 
@@ -31,22 +36,24 @@ import html
 import json
 import mimetypes
 import os
+import queue
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import watchfiles
 
-from catalog_gen.build import BuildReport
 from catalog_gen.config import Config
 from catalog_gen.errors import CatalogGenError
+from catalog_gen.preview import LiveSite
 from catalog_gen.redact import redact
 from catalog_gen.site.pages import NOT_FOUND
 
@@ -54,6 +61,9 @@ EVENTS_PATH = "/__catalog-gen/events"
 HEARTBEAT_SECONDS = 15.0
 #: The names the preview answers to (with its port): anything else is another site's page.
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+#: Milliseconds of changes the watcher reports at once, at most: a save is seen this soon
+#: even while a build writes files in the project folder (their events are dropped).
+WATCH_BATCH_MS = 100
 #: Open connections at most. A tab holds one for live reload (browsers open at most six per
 #: host), so this is room for many tabs; a connection over it gets 503.
 MAX_CONNECTIONS = 32
@@ -64,26 +74,28 @@ WRITE_TIMEOUT_SECONDS = 10.0
 #: let it grow to megabytes, and notice a stuck tab only when they are full).
 STREAM_BUFFER_BYTES = 64 * 1024
 
-#: Added before </body> of every HTML response. ``data-error`` marks the error page.
+#: Added before </body> of every HTML response. ``data-error`` marks the error page. The
+#: stream's URL names the page (the server renders open pages first after a save);
+#: ``generation`` is the server's state when the page was served: a tab that missed a message
+#: in between (or finds the server restarted) reloads.
 RELOAD_SCRIPT = """<script data-catalog-gen-reload{error}>
 (() => {{
   const page = decodeURIComponent(location.pathname)
     .replace(/^\\//, "").replace(/(^|\\/)$/, "$1index.html");
   const showingError = {showing_error};
-  let seen = null;
-  const events = new EventSource("{events}");
+  let seen = {generation};
+  const events = new EventSource("{events}?page=" + encodeURIComponent(page));
   events.onmessage = (message) => {{
     const state = JSON.parse(message.data);
     window.catalogGenLive = true;  // connected: tests and curious developers can check
-    if (seen === null) {{  // the state when this page was served, unless a build just ran
-      seen = state.generation;
+    if (state.generation === seen) {{
       if (showingError !== Boolean(state.error)) location.reload();
       return;
     }}
-    if (state.generation === seen) return;
+    const missed = state.generation !== seen + 1;
     seen = state.generation;
     const touched = [...state.written, ...state.removed];
-    if (state.error || showingError || touched.includes(page) ||
+    if (missed || state.error || showingError || touched.includes(page) ||
         touched.some((name) => name.startsWith("static/"))) {{
       location.reload();
     }}
@@ -95,7 +107,8 @@ RELOAD_SCRIPT = """<script data-catalog-gen-reload{error}>
 
 @dataclass
 class BuildState:
-    """The outcome of the latest (re)build, and a way to wait for the next one."""
+    """What the tabs were last told (the files a step changed, or its error), and a way to
+    wait for the next message."""
 
     generation: int = 0
     written: tuple[str, ...] = ()
@@ -103,11 +116,10 @@ class BuildState:
     error: str | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
 
-    def record(self, report: BuildReport | None, error: str | None) -> None:
+    def record(self, written: Sequence[str], removed: Sequence[str], error: str | None) -> None:
         with self.changed:
             self.generation += 1
-            self.written = report.written_files if report else ()
-            self.removed = report.removed_files if report else ()
+            self.written, self.removed = tuple(written), tuple(removed)
             self.error = redact(error) if error else None  # it is shown in the browser
             self.changed.notify_all()
 
@@ -133,31 +145,52 @@ class BuildState:
 
 
 class Preview:
-    """Builds, watches and serves one project until ``stop()``."""
+    """Builds, watches and serves one project until ``stop()``.
+
+    ``snapshots`` is the snapshot folder: a new snapshot there is shown at once.
+    """
 
     def __init__(
         self,
         *,
-        build: Callable[[], BuildReport],
+        site: LiveSite,
         site_dir: Path,
         watch: list[Path],
         sources: list[Path],
         ignore: list[Path],
+        snapshots: Path | None = None,
         port: int = 8000,
         log: Callable[[str], None] = print,
     ):
-        self._build = build
+        self.site = site
         self.site_dir = site_dir
         self._watch = watch
         self._sources = [p.resolve() for p in sources]
         self._ignore = [p.resolve() for p in ignore]
+        self._snapshots = snapshots.resolve() if snapshots is not None else None
         self._log = log
         self.state = BuildState()
+        site.tell = self.state.record
+        self._open: Counter[str] = Counter()
+        self._open_lock = threading.Lock()
         self.stopping = threading.Event()
         self.server = _Server(("127.0.0.1", port), _Handler)
         self.server.preview = self
         self._threads: list[threading.Thread] = []
         self._default_filter = watchfiles.DefaultFilter()
+        # The site and what builds keep beside it (.site.staging-*, .site.spare, the build
+        # cache): a build there makes an event per file, thousands of them, each told apart
+        # by its name alone, before anything slower.
+        folders = {str(site_dir), os.path.realpath(site_dir)}
+        self._output = folders
+        self._output_inside = tuple(
+            prefix
+            for folder in folders
+            for prefix in (
+                folder + os.sep,
+                f"{os.path.dirname(folder)}{os.sep}.{os.path.basename(folder)}.",
+            )
+        )
         self._ready = threading.Event()
         self._built_from: frozenset[tuple[str, int, int]] = frozenset()
 
@@ -166,22 +199,29 @@ class Preview:
         return f"http://127.0.0.1:{self.server.server_address[1]}/"
 
     def rebuild(self, *, fatal: tuple[type[Exception], ...] = ()) -> None:
-        """Build once and publish the outcome to open tabs; errors become the error page.
-
-        The build renders only the files whose inputs changed (a template edit re-renders the
-        pages that use the template), so a rebuild after a small edit is quick.
-        """
+        """Show the project as it is now: the open pages at once, the rest behind them (see
+        preview.py); errors become the error page, unless of a ``fatal`` kind (raised)."""
         self._built_from = self.fingerprint()
-        try:
-            report = self._build()
-        except CatalogGenError as exc:
-            if isinstance(exc, fatal):
-                raise
-            self.state.record(None, str(exc))
-            self._log(f"error: {exc}")
-        else:
-            self.state.record(report, None)
-            self._log(report.summary_line())
+        self.site.refresh(self.open_pages(), fatal=fatal)
+
+    # -- the pages open in tabs ---------------------------------------------------------------
+
+    def opened(self, page: str) -> None:
+        """A tab's event stream names its page."""
+        with self._open_lock:
+            self._open[page] += 1
+
+    def closed(self, page: str) -> None:
+        """That tab's stream ended (closed, reloaded, or dropped)."""
+        with self._open_lock:
+            self._open[page] -= 1
+            if self._open[page] <= 0:
+                del self._open[page]
+
+    def open_pages(self) -> list[str]:
+        """The pages open in tabs now, each once."""
+        with self._open_lock:
+            return sorted(self._open)
 
     def start(self, ready_within: float = 10.0) -> Preview:
         """Serve and watch; returns once the watcher runs, so no early edit is missed."""
@@ -200,30 +240,95 @@ class Preview:
         self.server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
+        self.site.stop()
 
     def _watch_loop(self) -> None:
-        paths = [p for p in self._watch if p.exists()]
+        """Watch until stopped; each batch of changes to sources shows the project anew.
+
+        Two watchers: the source folders (and the snapshot folder) with everything in them,
+        and only the top of the folders that hold catalog.toml or a source folder not made
+        yet. Never the project folder as a whole: the site and what builds keep beside it
+        would take an inotify watch per folder (tens of thousands at 10,000 courses), and a
+        build's events would overflow the kernel's queue, losing a save made just after it.
+        When a missing source folder appears, the watchers start again with it."""
+        batches: queue.Queue[tuple[str, set]] = queue.Queue()
+        while not self.stopping.is_set():
+            folders, tops, missing = self._watch_plan()
+            restart = threading.Event()
+            stop = _Either(self.stopping, restart)
+            plan = {"folders": (folders, True), "tops": (tops, False)}
+            feeds = [
+                threading.Thread(
+                    target=self._feed, args=(name, paths, recursive, stop, batches), daemon=True
+                )
+                for name, (paths, recursive) in plan.items()
+                if paths
+            ]
+            for feed in feeds:
+                feed.start()
+            expected = {name for name, (paths, _) in plan.items() if paths}
+            running: set[str] = set()
+            while not stop.is_set():
+                try:
+                    name, changes = batches.get(timeout=0.25)
+                except queue.Empty:
+                    name, changes = "", set()
+                if expected - running:
+                    running.add(name)
+                    if running >= expected:
+                        self._started()
+                if changes:
+                    self._changed(changes)
+                if any(folder.exists() for folder in missing):
+                    restart.set()  # and the new folder's files were shown by _changed or next
+            for feed in feeds:
+                feed.join(timeout=5)
+
+    def _watch_plan(self) -> tuple[list[Path], list[Path], list[Path]]:
+        """(folders watched with all they hold, folders watched at their top only, source
+        folders not made yet)."""
+        folders = [p for p in self._sources if p.is_dir()]
+        missing = [p for p in self._sources if not p.exists()]
+        if self._snapshots is not None:
+            self._snapshots.mkdir(parents=True, exist_ok=True)
+            folders.append(self._snapshots)
+        tops = {p.parent for p in self._sources if not p.is_dir()}
+        tops = [p for p in sorted(tops) if p.is_dir()]
+        return folders, tops, missing
+
+    def _feed(
+        self, name: str, paths: list[Path], recursive: bool, stop: _Either, batches: queue.Queue
+    ) -> None:
         for changes in watchfiles.watch(
             *paths,
             watch_filter=self._relevant,
-            stop_event=self.stopping,
+            stop_event=stop,
             step=30,
+            debounce=WATCH_BATCH_MS,
             rust_timeout=250,
             yield_on_timeout=True,  # the first (empty) yield says the watcher is running
             raise_interrupt=False,
+            recursive=recursive,
         ):
-            if not self._ready.is_set():
-                # An edit between the last build and the watcher's start has no event:
-                # compare the source files with what that build saw.
-                if self.fingerprint() != self._built_from:
-                    self._log("changed while starting")
-                    self.rebuild()
-                self._ready.set()
-            if not changes:
-                continue
-            names = sorted({Path(p).name for _, p in changes})
-            self._log(f"changed: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}")
+            batches.put((name, changes))
+
+    def _started(self) -> None:
+        """The watchers run: an edit made before they did (or, after a restart, in the new
+        folder) has no event, so compare the source files with what the last save saw."""
+        if self.fingerprint() != self._built_from:
+            self._log("changed while starting")
             self.rebuild()
+        self._ready.set()
+
+    def _changed(self, changes: set) -> None:
+        names = sorted({Path(p).name for _, p in changes if not self._in_snapshots(p)})
+        if names:
+            self._log(f"changed: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}")
+        elif self.site.snapshot_changed():
+            self._log("new snapshot")
+        else:
+            return  # a fetch that found nothing new, the lock file
+        self.rebuild()
 
     def fingerprint(self) -> frozenset[tuple[str, int, int]]:
         """(path, mtime, size) of every source file the watcher would report."""
@@ -236,9 +341,20 @@ class Preview:
                     found.add((str(path), stat.st_mtime_ns, stat.st_size))
         return frozenset(found)
 
-    def _relevant(self, change: watchfiles.Change, path: str) -> bool:
-        """Source files only: not the output, the snapshots, editor droppings or hidden folders."""
+    def _in_snapshots(self, path: str) -> bool:
+        folder = self._snapshots
         resolved = Path(path).resolve()
+        return folder is not None and (resolved == folder or folder in resolved.parents)
+
+    def _relevant(self, change: watchfiles.Change, path: str) -> bool:
+        """Source files only: not the output, editor droppings or hidden folders; of the
+        snapshot folder, what appears at its top (a new snapshot is renamed into place)."""
+        if path.startswith(self._output_inside) or path in self._output:
+            return False
+        resolved = Path(path).resolve()
+        if self._snapshots is not None and self._in_snapshots(path):
+            inside = resolved.relative_to(self._snapshots).parts
+            return len(inside) == 1 and not inside[0].startswith(".")
         if not any(resolved == p or p in resolved.parents for p in self._sources):
             return False  # logs, notes, editors' files elsewhere in the project
         if any(resolved == p or p in resolved.parents for p in self._ignore):
@@ -251,6 +367,16 @@ class Preview:
                 if any(part.startswith(".") for part in inside):
                     return False
         return self._default_filter(change, path)
+
+
+class _Either:
+    """Set when either event is: stops a watcher on Ctrl-C or for a restart."""
+
+    def __init__(self, first: threading.Event, second: threading.Event) -> None:
+        self.first, self.second = first, second
+
+    def is_set(self) -> bool:
+        return self.first.is_set() or self.second.is_set()
 
 
 class _Server(ThreadingHTTPServer):
@@ -338,27 +464,45 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(
                 HTTPStatus.FORBIDDEN, b"refused: outside the site\n", "text/plain", head
             )
+        # Read before the bytes: the page is at least as new as the state it names.
+        generation = preview.state.generation
         is_page = target.suffix == ".html" or not target.suffix
         if preview.state.error is not None and is_page:
-            return self._send(
-                HTTPStatus.INTERNAL_SERVER_ERROR, self._error_page(), "text/html", head
-            )
+            return self._send_error(preview.state.error, generation, head)
+        name = target.relative_to(os.path.realpath(preview.site_dir)).as_posix()
+        try:
+            fresh = preview.site.fresh(name)
+        except CatalogGenError as exc:  # this page's template fails: the build will say so too
+            return self._send_error(redact(str(exc)), generation, head)
+        if fresh is not None:
+            status, made, data = fresh
+            self._send_data(HTTPStatus(status), made, data, generation, head)
+            return preview.site.served(made)
         if target.is_file():
-            return self._send_file(HTTPStatus.OK, target, head)
+            return self._send_file(HTTPStatus.OK, target, generation, head)
         not_found = preview.site_dir / NOT_FOUND
         if not_found.is_file():
-            return self._send_file(HTTPStatus.NOT_FOUND, not_found, head)
+            return self._send_file(HTTPStatus.NOT_FOUND, not_found, generation, head)
         self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain", head)
 
-    def _send_file(self, status: HTTPStatus, path: Path, head: bool) -> None:
+    def _send_file(self, status: HTTPStatus, path: Path, generation: int, head: bool) -> None:
         try:
             data = path.read_bytes()
         except OSError:  # swapped away between the check and the read: the next request wins
             return self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"rebuilding\n", "text/plain", head)
-        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        self._send_data(status, path.name, data, generation, head)
+
+    def _send_data(
+        self, status: HTTPStatus, name: str, data: bytes, generation: int, head: bool
+    ) -> None:
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
         if kind == "text/html":
-            data = inject_reload(data, error=False)
+            data = inject_reload(data, error=False, generation=generation)
         self._send(status, data, kind, head)
+
+    def _send_error(self, message: str, generation: int, head: bool) -> None:
+        page = self._error_page(message, generation)
+        self._send(HTTPStatus.INTERNAL_SERVER_ERROR, page, "text/html", head)
 
     def _send(self, status: HTTPStatus, body: bytes, kind: str, head: bool) -> None:
         if kind.startswith("text/"):
@@ -371,8 +515,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not head:
             self.wfile.write(body)
 
-    def _error_page(self) -> bytes:
-        message = html.escape(self.server.preview.state.error or "")
+    @staticmethod
+    def _error_page(error: str, generation: int) -> bytes:
+        message = html.escape(error)
         page = (
             "<!doctype html><html lang=en><head><meta charset=utf-8>"
             "<title>Build error · catalog-gen</title><link rel=icon href='data:,'>"
@@ -383,7 +528,7 @@ class _Handler(BaseHTTPRequestHandler):
             f"<pre id=catalog-gen-error>{message}</pre>"
             "<p>Fix the file and save: this page reloads by itself.</p></main></body></html>"
         )
-        return inject_reload(page.encode(), error=True)
+        return inject_reload(page.encode(), error=True, generation=generation)
 
     # -- live reload -------------------------------------------------------------------------
 
@@ -394,12 +539,15 @@ class _Handler(BaseHTTPRequestHandler):
         time out (its send buffer is kept small so that this happens soon), and is dropped.
         """
         preview = self.server.preview
+        page = open_page(urlsplit(self.path).query)
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_BUFFER_BYTES)
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         seen = -1
+        if page is not None:
+            preview.opened(page)
         try:
             while not preview.stopping.is_set():
                 news = preview.state.next_message(seen, HEARTBEAT_SECONDS)
@@ -410,6 +558,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(f"data: {message}\n\n".encode())
         except OSError:  # closed or reloaded (broken pipe, reset), or stopped reading (timeout)
             self.close_connection = True
+        finally:
+            if page is not None:
+                preview.closed(page)
 
 
 def safe_target(site_dir: Path, url_path: str) -> Path | None:
@@ -434,12 +585,26 @@ def safe_target(site_dir: Path, url_path: str) -> Path | None:
     return resolved
 
 
-def inject_reload(page: bytes, *, error: bool) -> bytes:
-    """The page with the reload script before ``</body>`` (or at the end)."""
+def open_page(query: str) -> str | None:
+    """The page a tab's event stream names (``?page=kurs/x/index.html``), or None."""
+    values = parse_qs(query, keep_blank_values=True).get("page")
+    if not values:
+        return None
+    page = values[0].lstrip("/")
+    parts = page.split("/")
+    if len(page) > 1000 or "\x00" in page or "\\" in page or any(p in ("..", ".") for p in parts):
+        return None
+    return page or "index.html"
+
+
+def inject_reload(page: bytes, *, error: bool, generation: int = 0) -> bytes:
+    """The page with the reload script before ``</body>`` (or at the end); ``generation`` is
+    the state the tabs were last told when the page was served."""
     script = RELOAD_SCRIPT.format(
         error=" data-error" if error else "",
         showing_error="true" if error else "false",
         events=EVENTS_PATH,
+        generation=generation,
     ).encode()
     marker = page.rfind(b"</body>")
     if marker == -1:

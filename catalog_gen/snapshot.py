@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -68,6 +68,31 @@ class Snapshot:
 
     def coursedate_digests(self) -> dict[int, str]:
         return {did: record_digest(d) for did, d in self.coursedates.items()}
+
+
+@dataclass(frozen=True)
+class SnapshotPart:
+    """The records of one part (shard) of a stored snapshot: what the site half reads."""
+
+    courses: Mapping[int, dict]
+    coursedates: Mapping[int, dict]
+    first_seen: Mapping[int, datetime]
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    """A snapshot on disk, readable a part at a time (``source/store.py`` makes one).
+
+    A build that keeps what it made of each part (``site/modelcache.py``) reads again only
+    the parts whose digest changed: a night with three changed courses reads three parts.
+    """
+
+    name: str
+    fetched_at: datetime
+    #: Each part's name and the digest of its files: equal digests, equal records.
+    parts: Mapping[str, str]
+    #: The records of a part, checked against the snapshot's manifest (SnapshotError if not).
+    read: Callable[[str], SnapshotPart] = field(repr=False, compare=False)
 
 
 def canonical_json(value: Any) -> str:

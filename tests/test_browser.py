@@ -12,11 +12,13 @@ Locally, the tests skip when chromium or axe-core is missing; under CI=1 they fa
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import posixpath
 import re
+import shutil
 import struct
 import threading
 from collections.abc import Iterator
@@ -28,6 +30,8 @@ from typing import ClassVar
 import icalendar
 import pytest
 
+from catalog_gen.site.pages import SEARCH_INDEX, Urls
+from catalog_gen.site.search import MANIFEST, index_site, shard_of
 from tests.sitecheck import parse
 from tests.test_serve import CHROMIUM, CHROMIUM_ARGS
 from tests.test_site import build_demo
@@ -73,20 +77,37 @@ class StaticHost(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Iterator[tuple[Path, str]]:
-    """The demo site, built once, served on 127.0.0.1 like any static host would."""
-    folder = tmp_path_factory.mktemp("browser")
-    build_demo(folder)
-    handler = functools.partial(StaticHost, directory=str(folder / "site"))
+@contextlib.contextmanager
+def serve(folder: Path) -> Iterator[str]:
+    """``folder`` served on 127.0.0.1 like any static host would: its address."""
+    handler = functools.partial(StaticHost, directory=str(folder))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield folder / "site", f"http://127.0.0.1:{server.server_address[1]}/"
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Iterator[tuple[Path, str]]:
+    """The demo site, built once, served on 127.0.0.1."""
+    folder = tmp_path_factory.mktemp("browser")
+    build_demo(folder)
+    with serve(folder / "site") as base:
+        yield folder / "site", base
+
+
+@pytest.fixture(scope="module")
+def one_index_site(site, tmp_path_factory) -> Iterator[tuple[Path, str]]:
+    """The demo site with its course pages in one Pagefind index instead of shards."""
+    copy = tmp_path_factory.mktemp("one-index") / "site"
+    shutil.copytree(site[0], copy, ignore=shutil.ignore_patterns(SEARCH_INDEX))
+    index_site(copy, language="nb", pages=Urls("nb").course_pages(), shards=1)
+    with serve(copy) as base:
+        yield copy, base
 
 
 @pytest.fixture(scope="module")
@@ -260,6 +281,69 @@ def test_search_finds_a_course_by_a_word_from_its_description(visit, site):
     links = search(page, word)
     assert base + course in links, (word, links)
     assert v.errors == []
+
+
+def words_of_course_pages(site_dir: Path) -> tuple[int, dict[str, int]]:
+    """How many course pages there are, and how many of them each word of 7 letters or more
+    of their indexed text (``data-pagefind-body``) is on."""
+    users: dict[str, int] = {}
+    pages = sorted(site_dir.glob("kurs/*/index.html"))
+    for page in pages:
+        text = parse(page).select_one("[data-pagefind-body]").get_text(" ").casefold()
+        for word in set(re.findall(r"[a-zæøå]{7,}", text)):
+            users[word] = users.get(word, 0) + 1
+    return len(pages), users
+
+
+def results_by_word(browser, address: str, words: list[str]) -> dict[str, list[str]]:
+    """Every result the search page lists for each word (following "load more" to the end),
+    in its order, as addresses relative to the site; checked against the number the page says
+    it found."""
+    v = Visit(browser, address)
+    found = {}
+    try:
+        for word in words:
+            page = v.go("sok/")  # a fresh page: the last word's results are not this one's
+            links = search(page, word)
+            stated = page.inner_text(".pagefind-ui__message")
+            assert len(links) == len(set(links)) == int(stated.split()[0]), (stated, links)
+            found[word] = [link.removeprefix(address) for link in links]
+        assert v.errors == []
+    finally:
+        v.close()
+    return found
+
+
+def test_the_shards_find_what_one_index_finds_and_load_more_shows_it_all(
+    browser, site, one_index_site
+):
+    """The search page merges every shard (pagefind/shards.json) with Pagefind's mergeIndex.
+    A word on every course page lists every course page, as one index does, all of them once
+    "load more" has been followed to the end. A word only some shards have lists everything
+    one index lists; in the shards without it Pagefind can add pages with the longest word
+    it has that the query begins with ("språk" for "språkrådet": what Pagefind does in any
+    index for a word it does not know), so a sharded search may list a few more, never fewer.
+    The results of several shards are ranked together (by Pagefind's score), not listed one
+    shard after the other.
+    """
+    site_dir = site[0]
+    shards = json.loads((site_dir / SEARCH_INDEX / MANIFEST).read_text())["shards"]
+    assert len(shards) > 1
+    pages, users = words_of_course_pages(site_dir)
+    everywhere = min(w for w, n in users.items() if n == pages)
+    somewhere = max(sorted(users), key=lambda w: (users[w] < pages, users[w]))
+    assert pages > 10 and 5 < users[somewhere] < pages  # "load more" is needed
+    merged = results_by_word(browser, site[1], [everywhere, somewhere])
+    single = results_by_word(browser, one_index_site[1], [everywhere, somewhere])
+    every_course = sorted(
+        p.parent.relative_to(site_dir).as_posix() + "/" for p in site_dir.glob("kurs/*/index.html")
+    )
+    assert sorted(merged[everywhere]) == sorted(single[everywhere]) == every_course, everywhere
+    assert len(single[somewhere]) >= users[somewhere], somewhere
+    assert set(single[somewhere]) <= set(merged[somewhere]), somewhere
+    in_order = [shard_of(link + "index.html") for link in merged[somewhere]]
+    runs = [s for n, s in enumerate(in_order) if n == 0 or in_order[n - 1] != s]
+    assert len(runs) > len(set(in_order)) > 1, in_order  # shards interleaved: one ranking
 
 
 # -- filters -------------------------------------------------------------------------------

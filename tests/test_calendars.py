@@ -6,12 +6,15 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar, Event
 
 from catalog_gen.config import load_config
@@ -583,3 +586,15 @@ def test_events_are_byte_for_byte_what_icalendar_writes(site):
     for course, cdate in pairs:
         ours = "".join(calendars._date_events(course, cdate, site, FALLBACK_STAMP)).encode()
         assert ours == icalendar_events(course, cdate, site), (course.title, cdate.id)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab\\^;, é€😀"), max_size=400))
+def test_lines_fold_where_icalendar_folds_them(line):
+    """The ASCII shortcut and the character walk break lines where icalendar does, escapes
+    kept whole (icalendar's foldline: the bytes the reference writer above produces)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from icalendar.parser import foldline
+
+        assert calendars._fold(line) == foldline(line)

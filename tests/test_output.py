@@ -14,12 +14,13 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -554,22 +555,34 @@ def test_a_symlinked_site_folder_stays_a_symlink_and_its_target_is_updated(tmp_p
 
 
 class WordIndex:
-    """A stand-in for Pagefind: one index file per HTML file, plus one for the whole site."""
+    """A stand-in for Pagefind: one index file per HTML file (its bytes reversed), plus one
+    for the whole site. Told which pages changed, it makes only theirs again, in the old
+    index it finds in the staging folder (replacing files, never writing into them: they are
+    the live site's)."""
 
     def __init__(self, fail: bool = False):
-        self.runs = 0
+        self.calls: list[frozenset[str] | None] = []
         self.fail = fail
 
-    def __call__(self, folder: Path) -> None:
-        self.runs += 1
+    @property
+    def runs(self) -> int:
+        return len(self.calls)
+
+    def __call__(self, folder: Path, changed: frozenset[str] | None) -> None:
+        self.calls.append(changed)
         if self.fail:
             raise BuildError("search indexing failed: boom")
         out = folder / "pagefind"
-        out.mkdir()
-        pages = sorted(p for p in folder.rglob("*.html"))
-        for page in pages:
-            name = page.relative_to(folder).parent.name or "root"
-            (out / f"{name}.pf").write_bytes(page.read_bytes()[::-1])
+        if changed is None:
+            shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(exist_ok=True)
+        pages = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*.html")}
+        for name in sorted(pages if changed is None else changed):
+            target = out / f"{PurePosixPath(name).parent.name or 'root'}.pf"
+            target.unlink(missing_ok=True)
+            if name in pages:
+                target.write_bytes(pages[name].read_bytes()[::-1])
+        (out / "entry.json").unlink(missing_ok=True)
         (out / "entry.json").write_text(str(len(pages)))
 
 
@@ -580,7 +593,7 @@ def test_the_index_runs_only_when_pages_change_and_unchanged_index_files_keep_th
     index = WordIndex()
     indexer = output.Indexer("pagefind", index)
     first = publish_site(site, FILES, indexer=indexer)
-    assert index.runs == 1 and "pagefind/entry.json" in first.written
+    assert index.calls == [None] and "pagefind/entry.json" in first.written  # no old index
     before = tree(site)
 
     again = publish_site(site, FILES, indexer=indexer)
@@ -595,7 +608,7 @@ def test_the_index_runs_only_when_pages_change_and_unchanged_index_files_keep_th
 
     one_page = {**css_only, "kurs/word-2/index.html": b"<h1>Word 2</h1>"}
     changed = publish_site(site, one_page, indexer=indexer)
-    assert index.runs == 2
+    assert index.calls[-1] == {"kurs/word-2/index.html"}  # told which page changed
     assert set(changed.written) == {"kurs/word-2/index.html", "pagefind/word-2.pf"}
     after = tree(site)
     for name in ("pagefind/excel-1.pf", "pagefind/entry.json"):  # same bytes: same mtime
@@ -603,7 +616,11 @@ def test_the_index_runs_only_when_pages_change_and_unchanged_index_files_keep_th
 
     fewer = {k: v for k, v in one_page.items() if k != "kurs/excel-1/index.html"}
     removed = publish_site(site, fewer, indexer=indexer, owned=published(changed))
+    assert index.calls[-1] == {"kurs/excel-1/index.html"}
     assert set(removed.removed) == {"kurs/excel-1/index.html", "pagefind/excel-1.pf"}
+    clean = publish_site(tmp_path / "clean", fewer, indexer=output.Indexer("pagefind", index))
+    assert index.calls[-1] is None and contents(site) == contents(tmp_path / "clean")
+    assert sorted(published(removed)) == sorted(published(clean))
 
 
 def test_a_failing_index_publishes_nothing(tmp_path):

@@ -13,6 +13,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -27,12 +28,15 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from bs4 import BeautifulSoup
 
 from catalog_gen import serve
-from catalog_gen.build import run_build
 from catalog_gen.config import load_config
+from catalog_gen.preview import LiveSite
 from catalog_gen.site.render import find_theme
+from catalog_gen.source.store import SnapshotStore
 from tests.conftest import NOW, Project, env_without_key, interruptible, run_cli
+from tests.sitecheck import site_bytes
 
 PINNED = "2026-11-23T04:00:00+01:00"
 CHROMIUM = "/usr/bin/chromium"
@@ -320,21 +324,32 @@ def live(tmp_path, emulator, monkeypatch) -> Iterator[serve.Preview]:
     project = Project(tmp_path, emulator)
     (tmp_path / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\n")
     assert project.run("build", "--now", PINNED).returncode == 0
-    config = project.config
+    yield from in_process(tmp_path)
+
+
+def in_process(
+    root: Path, now=lambda config: NOW, log=lambda line: None
+) -> Iterator[serve.Preview]:
+    """``catalog-gen serve`` in this process, on the project at ``root``; stopped after."""
+    config = load_config(root / "catalog.toml")
     theme = find_theme(config.site.theme, config.root)
+    site = LiveSite(config=lambda: load_config(root / "catalog.toml"), now=now, log=log)
     preview = serve.Preview(
-        build=lambda: run_build(load_config(tmp_path / "catalog.toml"), None, now=NOW),
+        site=site,
         site_dir=config.output_path,
         watch=serve.watched_paths(config.root, theme),
         sources=serve.source_paths(config, theme),
         ignore=[config.output_path, config.snapshot_path],
+        snapshots=config.snapshot_path,
         port=0,
-        log=lambda line: None,
+        log=log,
     )
     preview.rebuild()
     preview.start()
-    yield preview
-    preview.stop()
+    try:
+        yield preview
+    finally:
+        preview.stop()
 
 
 def request(preview: serve.Preview, target: str) -> bytes:
@@ -436,3 +451,350 @@ def test_connections_are_capped_and_a_freed_slot_is_served_again(live, monkeypat
     while (status := httpx.get(url, timeout=5).status_code) != 200:
         assert time.monotonic() < deadline, status
         time.sleep(0.05)
+
+
+# -- the open pages first, the rest behind them ------------------------------------------------
+
+
+COURSE_OVERRIDE = (
+    '{{% extends "!theme/course.html" %}}\n'
+    "{{% block title %}}{marker} {{{{ course.title }}}}{{% endblock %}}\n"
+)
+
+
+class Gate:
+    """Holds the preview's build behind a save at one step (``LiveSite.hold``) until the test
+    opens it: what the test sees meanwhile is what a browser sees while that build runs."""
+
+    def __init__(self, step: str = "build") -> None:
+        self.step = step
+        self.reached = threading.Event()
+        self.opened = threading.Event()
+
+    def __call__(self, step: str) -> None:
+        if step == self.step and not self.opened.is_set():
+            self.reached.set()
+            self.opened.wait(60)
+
+    def open(self) -> None:
+        self.opened.set()
+
+
+class Tab:
+    """A browser tab's event stream, naming its page as the reload script does; every
+    message goes on ``messages``."""
+
+    def __init__(self, preview: serve.Preview, page: str) -> None:
+        self.preview, self.page = preview, page
+        self.messages: queue.Queue[dict] = queue.Queue()
+        self.stop = threading.Event()
+        self.client = connect(preview)
+        self.client.sendall(request(preview, f"{serve.EVENTS_PATH}?page={quote(page)}"))
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        self.first = self.messages.get(timeout=10)  # the state when it connected
+
+    def _read(self) -> None:
+        self.client.settimeout(0.2)
+        buffered = b""
+        while not self.stop.is_set():
+            try:
+                chunk = self.client.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffered += chunk
+            *lines, buffered = buffered.split(b"\n")
+            for line in lines:
+                if line.startswith(b"data: "):
+                    self.messages.put(json.loads(line[6:]))
+
+    def next(self, predicate=lambda message: True, timeout: float = 60) -> dict:
+        """The next message (after the first) for which ``predicate`` holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.messages.get(timeout=max(0.1, deadline - time.monotonic()))
+            if predicate(message):
+                return message
+
+    def close(self) -> None:
+        self.stop.set()
+        self.client.close()
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> Tab:
+        deadline = time.monotonic() + 10
+        while self.page not in self.preview.open_pages():
+            assert time.monotonic() < deadline, "the tab's page was not registered"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Warm:
+    """A project built from the emulator, and its preview running in this process."""
+
+    root: Path
+    preview: serve.Preview
+    lines: list[str]
+    saves: list[int]
+
+    @property
+    def site(self) -> Path:
+        return self.root / "site"
+
+    def write(self, name: str, text: str) -> None:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{self.preview.server.server_address[1]}/{path}")
+
+    def title(self, path: str) -> str:
+        response = self.get(path)
+        assert response.status_code == 200, response.text
+        return BeautifulSoup(response.content, "html5lib").title.string
+
+    def disk_title(self, name: str) -> str:
+        return BeautifulSoup((self.site / name).read_bytes(), "html5lib").title.string
+
+    def course_pages(self) -> list[str]:
+        return sorted(p.parent.relative_to(self.site).as_posix() + "/index.html"
+                      for p in (self.site / "kurs").glob("*/index.html"))  # fmt: skip
+
+    def settle(self) -> None:
+        """Wait for the build behind the last save to end."""
+        assert self.preview.site.idle(120), "the build behind the save did not end"
+
+
+@pytest.fixture
+def warm(tmp_path, emulator) -> Iterator[Warm]:
+    root = tmp_path / "project"
+    root.mkdir()
+    project = Project(root, emulator)
+    (root / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\n")
+    assert project.run("build", "--now", PINNED).returncode == 0
+    lines: list[str] = []
+    saves: list[int] = []
+
+    def now(config):
+        saves.append(1)
+        return NOW
+
+    for preview in in_process(root, now=now, log=lines.append):
+        warm = Warm(root, preview, lines, saves)
+        warm.settle()
+        yield warm
+
+
+def clean_build(root: Path, into: Path) -> dict[str, bytes]:
+    """Every file of the site ``build --offline`` makes of a copy of the project (its
+    sources and snapshots, none of the site, the build state or the build cache)."""
+    shutil.copytree(root, into, ignore=shutil.ignore_patterns("site", ".site*"), symlinks=True)
+    result = run_cli(into, "build", "--offline", "--now", PINNED)
+    assert result.returncode == 0, result.stderr
+    return site_bytes(into / "site")
+
+
+def assert_same_as_clean_build(warm: Warm, tmp_path: Path) -> None:
+    served = site_bytes(warm.site)
+    clean = clean_build(warm.root, tmp_path / "clean")
+    assert sorted(served) == sorted(clean)
+    differ = [name for name in clean if served[name] != clean[name]]
+    assert differ == [], f"{len(differ)} files differ from a clean build: {differ[:5]}"
+
+
+def test_a_template_save_reaches_the_open_page_before_the_build_behind_it(warm, tmp_path):
+    gate = Gate()
+    warm.preview.site.hold = gate
+    course, other = warm.course_pages()[:2]
+    before = warm.disk_title(course)
+    saves = len(warm.saves)
+    with Tab(warm.preview, course) as tab:
+        warm.write("templates/course.html", COURSE_OVERRIDE.format(marker="Ny mal:"))
+        reload = tab.next(lambda message: course in message["written"])
+        assert reload["error"] is None
+        assert gate.reached.wait(30)  # the build behind it is held: site/ is the old one
+        assert warm.title(course).startswith("Ny mal: ")
+        assert warm.disk_title(course) == before
+        # A page nobody had open, requested while the build runs, is fresh too.
+        assert warm.title(other).startswith("Ny mal: ")
+        assert not warm.disk_title(other).startswith("Ny mal")
+
+        gate.open()
+        built = tab.next(lambda message: message["generation"] > reload["generation"])
+        # The tab was shown the page the build published: it does not reload again.
+        assert course not in built["written"] and other not in built["written"]
+    warm.settle()
+    assert warm.disk_title(course).startswith("Ny mal: ")
+    assert len(warm.saves) == saves + 1  # "now" was read once for the save
+    assert any(line.startswith(f"rendered /{course.removesuffix('index.html')} first: ")
+               for line in warm.lines)  # fmt: skip
+    assert warm.lines[-1].startswith("built site/ from ")
+    assert_same_as_clean_build(warm, tmp_path)
+
+
+def test_static_files_and_new_pages_are_fresh_while_the_build_runs(warm, tmp_path):
+    home = warm.get("").text
+    old_css = re.search(r'href="(static/style\.[0-9a-f]+\.css)"', home).group(1)
+    gate = Gate()
+    warm.preview.site.hold = gate
+    with Tab(warm.preview, "index.html") as tab:
+        theme_css = find_theme("default", warm.root) / "static" / "style.css"
+        warm.write("static/style.css", theme_css.read_text() + "\n.fresh { color: red }\n")
+        reload = tab.next(lambda message: "index.html" in message["written"])
+        new_css = [name for name in reload["written"] if name.startswith("static/style.")]
+        assert len(new_css) == 1 and new_css[0] != old_css  # every tab reloads for it
+        assert gate.reached.wait(30)
+        assert not (warm.site / new_css[0]).exists()
+        stylesheet = warm.get(new_css[0])
+        assert stylesheet.status_code == 200 and b".fresh { color: red }" in stylesheet.content
+        assert stylesheet.headers["content-type"].startswith("text/css")
+        assert new_css[0] in warm.get("").text
+
+        # A new page (no tab shows it: no message); served as soon as the save is seen.
+        warm.write("content/ny-side.md", "---\ntitle: Ny side\n---\nHei\n")
+        deadline = time.monotonic() + 30
+        while warm.get("ny-side/").status_code != 200:
+            assert time.monotonic() < deadline, "the new page was never served"
+            time.sleep(0.05)
+        assert tab.messages.empty()  # the home page did not change
+        assert warm.title("ny-side/") == "Ny side · Kurskatalog"
+        assert warm.title("ny-side") == "Ny side · Kurskatalog"
+        assert not (warm.site / "ny-side").exists()
+        missing = warm.get("finnes-ikke/")
+        assert missing.status_code == 404 and "Fant ikke siden" in missing.text
+        gate.open()
+    warm.settle()
+    assert (warm.site / new_css[0]).is_file() and (warm.site / "ny-side" / "index.html").is_file()
+    assert_same_as_clean_build(warm, tmp_path)
+
+
+def test_a_config_change_is_shown_and_new_publishing_rules_remake_the_catalog(warm, tmp_path):
+    course = warm.course_pages()[0]
+    with Tab(warm.preview, course) as tab:
+        warm.write("catalog.toml", '[frontcore]\nrate_limit = 5\n[site]\ntitle = "Ny tittel"\n')
+        tab.next(lambda message: course in message["written"])
+        assert warm.title(course).endswith(" · Ny tittel")
+        warm.settle()
+        assert warm.disk_title(course).endswith(" · Ny tittel")
+
+        seats = "[frontcore]\nrate_limit = 5\n[publish]\nshow_seat_counts = false\n"
+        warm.write("catalog.toml", seats)
+        tab.next(lambda message: course in message["written"])
+        warm.settle()
+    assert_same_as_clean_build(warm, tmp_path)
+
+
+def test_a_new_snapshot_is_shown_without_a_save(warm, tmp_path):
+    config = load_config(warm.root / "catalog.toml")
+    store = SnapshotStore(config.snapshot_path)
+    snapshot = store.latest()
+    course = warm.course_pages()[0]
+    course_id = int(course.split("/")[1].rsplit("-", 1)[1])
+
+    def lead(page: bytes) -> str:
+        return BeautifulSoup(page, "html5lib").find("meta", attrs={"name": "description"})[
+            "content"
+        ]
+
+    with Tab(warm.preview, course) as tab:
+        snapshot.courses[course_id]["text_lead"] = "<p>En helt ny ingress.</p>"
+        store.save(snapshot)  # as a fetch in another terminal would
+        reload = tab.next(lambda message: course in message["written"])
+        assert reload["error"] is None
+        assert lead(warm.get(course).content) == "En helt ny ingress."
+        warm.settle()
+    assert "new snapshot" in warm.lines
+    assert lead((warm.site / course).read_bytes()) == "En helt ny ingress."
+    assert_same_as_clean_build(warm, tmp_path)
+
+
+def test_a_second_save_supersedes_the_build_under_way_and_site_never_has_the_first(warm, tmp_path):
+    course = warm.course_pages()[0]
+    before = site_bytes(warm.site)
+    builds = sum(line.startswith("built site/") for line in warm.lines)
+    first = Gate("rendering")
+    warm.preview.site.hold = first
+    warm.write("templates/course.html", COURSE_OVERRIDE.format(marker="Første:"))
+    assert first.reached.wait(30)  # the first save's build is under way
+    second = Gate()
+    warm.preview.site.hold = second
+    warm.write("templates/course.html", COURSE_OVERRIDE.format(marker="Andre:"))
+    deadline = time.monotonic() + 30
+    while not warm.title(course).startswith("Andre: "):
+        assert time.monotonic() < deadline, "the second save was never shown"
+        time.sleep(0.05)
+    first.open()  # the first build goes on from its step, finds itself superseded, and stops
+    assert second.reached.wait(30)  # then the second save's build starts
+    assert site_bytes(warm.site) == before
+    assert not [p.name for p in warm.root.iterdir() if p.name.startswith(".site.staging-")]
+    second.open()
+    warm.settle()
+    assert warm.disk_title(course).startswith("Andre: ")
+    assert sum(line.startswith("built site/") for line in warm.lines) == builds + 1
+    assert_same_as_clean_build(warm, tmp_path)
+
+
+def test_a_template_error_shows_file_and_line_keeps_site_and_the_next_save_recovers(warm, tmp_path):
+    course, other = warm.course_pages()[:2]
+    before = site_bytes(warm.site)
+    with Tab(warm.preview, course) as tab:
+        warm.write("templates/course.html", COURSE_OVERRIDE.format(marker="{{ 1 // 0 }}"))
+        broken = tab.next(lambda message: message["error"] is not None)
+        assert "templates/course.html:2" in broken["error"]
+        response = warm.get(course)
+        assert response.status_code == 500
+        shown = BeautifulSoup(response.content, "html5lib").find(id="catalog-gen-error")
+        assert "templates/course.html:2" in shown.text and "ZeroDivisionError" in shown.text
+        warm.settle()
+        assert site_bytes(warm.site) == before
+
+        # Broken where no tab looks: the open page renders, the build behind it fails.
+        warm.write("templates/course.html", COURSE_OVERRIDE.format(marker="Fikset:"))
+        broken = '{% extends "!theme/venue.html" %}{% block main %}{{ x.y }}{% endblock %}\n'
+        warm.write("templates/venue.html", broken)
+        fixed = tab.next(lambda message: message["error"] is None)
+        assert course in fixed["written"]
+        failed = tab.next(lambda message: message["error"] is not None)
+        assert "templates/venue.html:1" in failed["error"]
+        warm.settle()
+        assert site_bytes(warm.site) == before
+        assert any(line.startswith("error: templates/venue.html:1") for line in warm.lines)
+
+        (warm.root / "templates" / "venue.html").unlink()
+        tab.next(lambda message: message["error"] is None)
+        warm.settle()
+    assert warm.title(other).startswith("Fikset: ")
+    assert_same_as_clean_build(warm, tmp_path)
+
+
+def test_tabs_name_their_page_and_a_closed_tab_is_forgotten(warm, monkeypatch):
+    monkeypatch.setattr(serve, "HEARTBEAT_SECONDS", 0.1)  # a closed stream is noticed soon
+    course = warm.course_pages()[0]
+    assert warm.preview.open_pages() == []
+    first, second = Tab(warm.preview, course), Tab(warm.preview, course)
+    with first, second, Tab(warm.preview, "index.html"):
+        assert warm.preview.open_pages() == sorted([course, "index.html"])
+        first.close()
+        time.sleep(0.5)
+        assert warm.preview.open_pages() == sorted([course, "index.html"])  # one tab left
+    deadline = time.monotonic() + 10
+    while warm.preview.open_pages():
+        assert time.monotonic() < deadline, warm.preview.open_pages()
+        time.sleep(0.05)
+    # The script served with every page names the page and the state it was served in.
+    home = warm.get("").text
+    generation = warm.preview.state.generation
+    assert f"let seen = {generation};" in home
+    assert 'new EventSource("/__catalog-gen/events?page=" + encodeURIComponent(page))' in home
+    assert serve.open_page("page=%2Fkurs%2Fx%2Findex.html") == "kurs/x/index.html"
+    assert serve.open_page("page=") == "index.html"
+    assert serve.open_page("page=..%2F..%2Fetc") is None and serve.open_page("") is None

@@ -25,7 +25,10 @@ policy, in one place: **what a page may show is what it is made of.**
 After every successful build, ``<site>/../.<site>.build-state.json`` records, for every output
 file, its digest together with the size and mtime of the file that was written. The next build
 computes the same digests; a file whose digest and on-disk stat still match is not rendered at
-all, and is kept as it is. A file edited by hand in site/ is therefore made again.
+all, and is kept as it is. A file edited by hand in site/ is therefore made again. The state
+also keeps what the publish needs to work in proportion to the change (publish.SiteRecord:
+the site's folders and their mtimes, foreign files, the spare), and what the model is made
+of is kept beside it (modelcache.py, in ``.<site>.build-cache/``).
 
 The state lives beside the site, not in it (it is not for the web server), and it is trusted
 only for the exact site folder it describes: it records that folder's inode, which changes with
@@ -41,7 +44,7 @@ import hashlib
 import importlib.metadata
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -53,11 +56,14 @@ from catalog_gen import __version__
 from catalog_gen.config import Config
 from catalog_gen.site.model import Catalog, Course, CourseDate, Fields
 from catalog_gen.site.pages import Page
+from catalog_gen.site.publish import SiteRecord
 from catalog_gen.site.render import Renderer, SiteInfo, find_theme, reads_catalog_now
 
 #: Bump when what a digest covers changes, so old states are not trusted.
 #: 2: custom properties and ``extra`` in the model; facet values without their courses.
-STATE_VERSION = 2
+#: 3: a date's calendar file is made of its course without the other dates; the sitemap has
+#: a digest; the publish record (folders, foreign files, the spare).
+STATE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,8 @@ class BuildState:
     #: tell which are new (``--quiet`` prints only those).
     anomalies: frozenset[tuple[str, str, str]] = frozenset()
     anomaly_lines: tuple[str, ...] = ()
+    #: What the last publish left (publish.py), when the state can be trusted.
+    site: SiteRecord | None = None
 
     def unchanged(self, site: Path, name: str, digest: str) -> bool:
         """Whether ``name`` in ``site`` is still what a render with ``digest`` would give."""
@@ -97,13 +105,28 @@ class BuildState:
             return False
         return found.st_size == record.size and found.st_mtime_ns == record.mtime_ns
 
+    def written_bytes(self, site: Path, name: str) -> bytes | None:
+        """The bytes the last build wrote to ``name``, if the file is still as it left it
+        (whatever its inputs are now); None otherwise."""
+        record = self.files.get(name)
+        if record is None:
+            return None
+        try:
+            with open(site / name, "rb") as handle:
+                found = os.fstat(handle.fileno())
+                if found.st_size != record.size or found.st_mtime_ns != record.mtime_ns:
+                    return None
+                return handle.read()
+        except OSError:
+            return None
+
 
 #: Libraries whose upgrade can change the bytes of a page without any input changing.
 _LIBRARIES = ("jinja2", "markupsafe", "babel", "icalendar", "nh3", "markdown")
 
 
 @functools.cache
-def _versions() -> str:
+def library_versions() -> str:
     """catalog-gen's version and those of the libraries that shape its output."""
     found = [__version__]
     for name in _LIBRARIES:
@@ -132,7 +155,7 @@ def load_state(site: Path) -> BuildState:
     published = _published(raw)
     if raw.get("version") != STATE_VERSION:
         return BuildState(published=published)
-    if raw.get("catalog_gen") != _versions() or raw.get("site_inode") != inode:
+    if raw.get("catalog_gen") != library_versions() or raw.get("site_inode") != inode:
         return BuildState(published=published)
     try:
         files = {name: FileRecord(*entry) for name, entry in raw["files"].items()}
@@ -141,10 +164,32 @@ def load_state(site: Path) -> BuildState:
         )
         lines = tuple(str(line) for line in raw.get("anomaly_lines", ()))
         return BuildState(
-            str(raw["inputs"]), inode, files, int(raw["pages"]), published, anomalies, lines
+            str(raw["inputs"]),
+            inode,
+            files,
+            int(raw["pages"]),
+            published,
+            anomalies,
+            lines,
+            _site_record(raw, published),
         )
     except (KeyError, TypeError, AttributeError, ValueError):
         return BuildState(published=published)
+
+
+def _site_record(raw: dict, published: tuple[str, ...]) -> SiteRecord | None:
+    site = raw.get("site")
+    if not isinstance(site, dict):
+        return None
+    spare = site.get("spare") or {}
+    return SiteRecord(
+        published=frozenset(published),
+        foreign=frozenset(str(name) for name in site["foreign"]),
+        folders={str(k): int(v) for k, v in site["folders"].items()},
+        spare_inode=int(spare.get("inode", 0)),
+        spare_folders={str(k): int(v) for k, v in spare.get("folders", {}).items()},
+        spare_differs=frozenset(str(name) for name in spare.get("differs", ())),
+    )
 
 
 def _published(raw: dict) -> tuple[str, ...]:
@@ -163,18 +208,31 @@ def save_state(
     published: Iterable[str],
     anomalies: Iterable[tuple[str, str, str]] = (),
     anomaly_lines: Iterable[str] = (),
+    kept: Collection[str] = (),
+    previous: BuildState | None = None,
+    record: SiteRecord | None = None,
 ) -> None:
-    """Record the site as published (atomically: a torn state file would be trusted wrongly)."""
+    """Record the site as published (atomically: a torn state file would be trusted wrongly).
+
+    The files ``kept`` (not rendered: ``previous``, the state this build started from,
+    vouched for them) are recorded as ``previous`` has them, without looking: each is the
+    very file it describes (a hard link keeps the inode). The others are looked at."""
     files = {}
+    site_path = f"{site}/"
+    kept = kept if previous is not None else ()
     for name, digest in digests.items():
+        known = previous.files.get(name) if name in kept else None
+        if known is not None:
+            files[name] = [digest, known.size, known.mtime_ns]
+            continue
         try:
-            found = os.stat(site / name, follow_symlinks=False)
+            found = os.stat(site_path + name, follow_symlinks=False)
         except OSError:
             continue
         files[name] = [digest, found.st_size, found.st_mtime_ns]
     body = {
         "version": STATE_VERSION,
-        "catalog_gen": _versions(),
+        "catalog_gen": library_versions(),
         "inputs": inputs,
         "site_inode": os.stat(site).st_ino,
         "pages": pages,
@@ -183,6 +241,18 @@ def save_state(
         "anomalies": sorted(list(key) for key in anomalies),
         "anomaly_lines": list(anomaly_lines),
     }
+    if record is not None:
+        body["site"] = {
+            "foreign": sorted(record.foreign),
+            "folders": record.folders,
+            "spare": {
+                "inode": record.spare_inode,
+                "folders": record.spare_folders,
+                "differs": sorted(record.spare_differs),
+            }
+            if record.spare_inode
+            else None,
+        }
     target = state_path(site)
     handle, temporary = tempfile.mkstemp(prefix=target.name, dir=target.parent)
     try:
@@ -257,6 +327,12 @@ def _shape(cls: type) -> tuple[tuple[str, ...], bool] | None:
         shape = (names, bool(cls.__dataclass_params__.frozen))
     _SHAPES[cls] = shape
     return shape
+
+
+def remember_fingerprint(value: object, text: str) -> None:
+    """Take the fingerprint of a frozen model object from an earlier build (modelcache.py
+    keeps each with the object it was computed from, which is immutable): not walked again."""
+    _CACHE[id(value)] = (value, text)
 
 
 def clear_cache() -> None:

@@ -33,7 +33,7 @@ tests/test_calendars.py holds an icalendar reference writer and compares the two
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
@@ -133,16 +133,19 @@ class CalendarWriter:
             self._events[cdate.id] = (data, _zone_years(data))
         return self._events[cdate.id]
 
-    def reuse(self, calendar: bytes) -> None:
-        """Take the events of a calendar file this writer made for unchanged inputs (a kept
-        course file), so the site feed is assembled without serialising them again."""
+    def reuse(self, calendar: bytes, *, only: Collection[int] | None = None) -> None:
+        """Take the events of a calendar file this writer made, for the dates whose inputs
+        did not change since (``only``: their ids; None: all), so that files holding them
+        are assembled without serialising them again."""
         blocks: dict[int, list[bytes]] = {}
         for block in calendar.split(_BEGIN_EVENT)[1:]:
             block = _BEGIN_EVENT + block.split(_END_EVENT, 1)[0] + _END_EVENT
             uid = _UID.search(block)
             if uid is None:
                 return  # not a file of ours: serialise as usual
-            blocks.setdefault(int(uid.group(1)), []).append(block)
+            date_id = int(uid.group(1))
+            if only is None or date_id in only:
+                blocks.setdefault(date_id, []).append(block)
         for date_id, events in blocks.items():
             data = b"".join(events)
             self._events.setdefault(date_id, (data, _zone_years(data)))
@@ -381,6 +384,8 @@ def _fold(line: str, limit: int = 75) -> str:
     reach ``limit`` octets, never right after a backslash or caret (an escape stays whole)."""
     if len(line) < limit // 4 or len(line.encode()) < limit:
         return line
+    if line.isascii():  # one octet a character: the breaks fall by count (most lines)
+        return _fold_ascii(line, limit)
     parts: list[str] = []
     current: list[str] = []
     count = 0
@@ -397,6 +402,22 @@ def _fold(line: str, limit: int = 75) -> str:
         current.append(char)
         count += size
     parts.append("".join(current))
+    return "\r\n ".join(parts)
+
+
+def _fold_ascii(line: str, limit: int) -> str:
+    """``_fold`` for a line of one-octet characters, by slicing: the same breaks, without
+    looking at each character (a course's description is folded a dozen times)."""
+    width = limit - 1
+    parts = []
+    start = 0
+    while len(line) - start > width:
+        end = start + width
+        if line[end - 1] in "\\^":  # keep an escape whole: the pair opens the next line
+            end -= 1
+        parts.append(line[start:end])
+        start = end
+    parts.append(line[start:])
     return "\r\n ".join(parts)
 
 

@@ -35,22 +35,24 @@ import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Container, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from anyascii import anyascii
 from babel.numbers import is_currency
 
-from catalog_gen.anomalies import Anomalies, kind
+from catalog_gen.anomalies import Anomalies, Anomaly, kind
 from catalog_gen.config import PublishSettings
 from catalog_gen.dates import parse_clock, parse_day, parse_moment
 from catalog_gen.site.addresses import mail_address, web_address
 from catalog_gen.site.i18n import Locale, get_locale
 from catalog_gen.site.model import (
     FACETS,
+    NO_FIELDS,
     Catalog,
     Category,
     City,
@@ -197,135 +199,258 @@ def build_catalog(
     ``timezone`` is the catalog's zone, used for dates that do not name their own; ``language``
     the site's, for the few words the catalog itself supplies (a fallback title). What could
     not be used as it was is added to ``anomalies``.
+
+    Two steps, so that a build can keep the first between runs (modelcache.py): every record
+    is read on its own into a draft (``draft_records``), which neither the clock nor any other
+    record changes; then the drafts are put together at ``now`` (``assemble``).
     """
-    found = anomalies if anomalies is not None else Anomalies()
-    shared: dict[bytes, object] = {}  # values of ``extra`` equal between records, kept once
-    words = get_locale(language)
-    published = _published_courses(snapshot.courses, rules, found)
-    venues = _Venues(snapshot.coursedates, found, words)
-    terms = {cid: _CourseTerms(cid, record, found) for cid, record in published.items()}
-    dates_by_course = _published_dates(
-        snapshot.coursedates,
+    drafts = draft_records(
         snapshot.courses,
-        terms,
-        rules,
-        now,
-        venues,
-        timezone,
+        snapshot.coursedates,
         snapshot.first_seen,
-        found,
-        shared,
+        DraftRules(rules, timezone, language),
     )
-    dates_by_course = venues.merge_cities(dates_by_course)
+    return assemble(drafts, now=now, fetched_at=snapshot.fetched_at, anomalies=anomalies)
 
-    categories: dict[int, Category] = {}
-    courses = []
-    for cid, record in published.items():
-        name = f"course {cid}"
-        raw_title = _plain(record, "title", found, name)
-        title = raw_title if _has_words(raw_title) else ""
-        if not title:
-            found.add(COURSE_TITLE, name, "title", record.get("title"))
-        elif not slugify(title):
-            found.add(NO_SLUG, name, "title", title)
-        course_categories = _categories(record, name, categories, found)
-        courses.append(
-            Course(
-                id=cid,
-                title=title or words.t("untitled_course", id=cid),
-                slug=slug_with_id(title, cid, "kurs"),
-                reference=_plain(record, "reference", found, name),
-                lead=plain_text(_rich(record, "text_lead", found, name), limit=LEAD_LIMIT),
-                description_html=sanitize_html(_rich(record, "text_description", found, name)),
-                prerequisites_html=sanitize_html(_rich(record, "text_prerequisites", found, name)),
-                audience_html=sanitize_html(_rich(record, "text_audience", found, name)),
-                categories=tuple(sorted(set(course_categories), key=lambda c: (c.title, c.id))),
-                price=terms[cid].price,
-                dates=tuple(dates_by_course.get(cid, ())),
-                updated_at=_moment(record, "updated_at", ZoneInfo(timezone), found, name),
-                duration=_duration(record, found, name),
-                form_of_teaching=_form_of_teaching(record, found, name),
-                language=_language(record, words, found, name),
-                more_info_url=_web_address(record, "external_more_info_url", found, name),
-                custom_properties=_custom_properties(record, name, found),
-                extra=_extra(record, COURSE_TYPED_FIELDS, shared),
-            )
-        )
-    courses.sort(key=lambda c: (c.title.casefold(), c.id))
 
-    by_category: dict[int, list[Course]] = defaultdict(list)
-    by_venue: dict[int, list[Course]] = defaultdict(list)
-    by_city: dict[str, list[Course]] = defaultdict(list)
-    venue_list: dict[int, Venue] = {}
-    for course in courses:
-        for category in course.categories:
-            by_category[category.id].append(course)
-        seen_venues, seen_cities = set(), set()
-        for d in course.dates:
-            if d.venue is None or d.venue.is_online:
-                continue
-            venue_list[d.venue.id] = d.venue
-            if d.venue.id not in seen_venues:
-                seen_venues.add(d.venue.id)
-                by_venue[d.venue.id].append(course)
-            city = venues.city_of(d.venue)
-            if city is not None and city.slug not in seen_cities:
-                seen_cities.add(city.slug)
-                by_city[city.slug].append(course)
-    cities = {city.slug: city for v in venue_list.values() if (city := venues.city_of(v))}
+# --- drafts: what each record says on its own ------------------------------------------------
 
-    by_facet: dict[str, dict[str, list[Course]]] = {facet: defaultdict(list) for facet in FACETS}
-    form_titles: dict[str, str] = {}
-    for course in courses:
-        for month in course.months:
-            by_facet["month"][month].append(course)
-        if course.language:
-            by_facet["language"][course.language].append(course)
-        if course.form_slug:
-            by_facet["form"][course.form_slug].append(course)
-            form_titles.setdefault(course.form_slug, course.form_of_teaching)
 
-    return Catalog(
-        courses=tuple(courses),
-        categories=tuple(sorted(categories.values(), key=lambda c: (c.title.casefold(), c.id))),
-        venues=tuple(sorted(venue_list.values(), key=lambda v: (v.title.casefold(), v.id))),
-        cities=tuple(sorted(cities.values(), key=lambda c: (c.name.casefold(), c.slug))),
-        dates=tuple(sorted((d for c in courses for d in c.dates), key=lambda d: d.sort_key)),
-        now=now,
-        fetched_at=snapshot.fetched_at,
-        _by_id={c.id: c for c in courses},
-        _by_category={k: tuple(v) for k, v in by_category.items()},
-        _by_venue={k: tuple(v) for k, v in by_venue.items()},
-        _by_city={k: tuple(v) for k, v in by_city.items()},
-        _facets={
-            facet: tuple(
-                FacetValue(facet, key, form_titles.get(key, key)) for key in sorted(grouped)
-            )
-            for facet, grouped in by_facet.items()
-        },
-        _by_facet={
-            (facet, key): tuple(listed)
-            for facet, grouped in by_facet.items()
-            for key, listed in grouped.items()
-        },
+@dataclass(frozen=True)
+class DraftRules:
+    """What a draft is made of besides its record: the publishing rules, the catalog's zone
+    (for dates that do not name their own) and the site's language (a fallback title)."""
+
+    rules: PublishSettings
+    timezone: str = "Europe/Oslo"
+    language: str = "nb"
+
+
+class CourseDraft(NamedTuple):
+    """A course record read on its own: whether it is published, as what, and its odd data.
+
+    ``course`` has no dates and no categories yet: ``assemble`` adds them (a category's
+    title is the one the course with the lowest id gives it).
+    """
+
+    id: object
+    anomalies: tuple[Anomaly, ...] = ()
+    #: The published course without dates and categories; None when it is not published.
+    course: Course | None = None
+    #: Its usable categories as (id, title), in the record's order.
+    categories: tuple[tuple[int, str], ...] = ()
+    booking_url: str = ""
+    booking_email: str = ""
+
+
+class VenueRef(NamedTuple):
+    """Where a date record says it takes place, before the venue tables are known."""
+
+    #: "location" (a location id), "place" (a place id) or "online" (neither, but virtual).
+    kind: str
+    id: int
+    #: The date itself says it is virtual (``is_virtual``).
+    online: bool
+
+
+class LocationDraft(NamedTuple):
+    """A location as the date with the highest id embeds it, and its odd data (reported
+    when a published date is held there)."""
+
+    venue: Venue
+    anomalies: tuple[Anomaly, ...]
+
+
+class GatheringDraft(NamedTuple):
+    """One gathering of a date: its session (None when its start is unreadable), and the
+    anomalies it reports when it is kept."""
+
+    #: Its position in the record's list, and its ``gathering_at`` as received (for the
+    #: anomaly of a gathering unreadable or more than 10 years from today: it is dropped).
+    index: int
+    raw_start: object
+    session: Session | None
+    anomalies: tuple[Anomaly, ...]
+
+
+class DateDraft(NamedTuple):
+    """A course-date record read on its own: everything but what the clock (has it started,
+    is the deadline past), its course (price, booking), the venue tables and its sub-dates
+    decide. Its odd data is kept by when it is reported: a date that has started reports
+    nothing but what any record reports.
+
+    A listed date is read both as a date of its own and as a sub-date (a session of its
+    parent): ``assemble`` uses what its role needs.
+    """
+
+    id: object
+    #: Reported whatever else happens: an unusable id, not a record, an unreadable is_visible.
+    anomalies: tuple[Anomaly, ...] = ()
+    #: Visible and not deleted (a record with a usable id): the only dates read further.
+    listed: bool = False
+    #: A record whose parent_id is empty or 0: a date of its own, not a sub-date.
+    top: bool = False
+    #: A sub-date's parent id (None when unreadable) and its value as received.
+    parent: int | None = None
+    parent_raw: object = None
+    course_id: int | None = None
+    course_raw: object = None
+    timezone: str = ""
+    zone_anomalies: tuple[Anomaly, ...] = ()
+    start: date | None = None
+    start_raw: object = None
+    deadline: date | None = None
+    deadline_anomalies: tuple[Anomaly, ...] = ()
+    #: ``visible_when_passed_deadline``, and its anomaly (read only once the deadline passed).
+    closed_visible: bool = False
+    closed_anomalies: tuple[Anomaly, ...] = ()
+    venue: VenueRef | None = None
+    venue_anomalies: tuple[Anomaly, ...] = ()
+    #: The start and end times as given, and their anomalies (a date's, or a session's).
+    clock_start: time | None = None
+    clock_end: time | None = None
+    clock_anomalies: tuple[Anomaly, ...] = ()
+    end_date: date | None = None
+    end_time: time | None = None
+    gatherings: tuple[GatheringDraft, ...] = ()
+    event_url: str = ""
+    event_url_anomalies: tuple[Anomaly, ...] = ()
+    status: str = ""
+    seats: Seats | None = None
+    instructors: tuple[str, ...] = ()
+    updated_at: datetime | None = None
+    first_seen: datetime | None = None
+    custom_properties: Fields = NO_FIELDS
+    extra: Fields = NO_FIELDS
+    #: What a published date reports besides the above (end, status, seats, …).
+    published_anomalies: tuple[Anomaly, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"course date {self.id}"
+
+
+@dataclass
+class Drafts:
+    """The drafts of a set of records: a whole snapshot, or one shard of it (modelcache.py),
+    with the venues each set names. ``add`` merges two sets."""
+
+    courses: dict[object, CourseDraft] = field(default_factory=dict)
+    dates: dict[object, DateDraft] = field(default_factory=dict)
+    #: For each location id: the highest id of a date embedding it, and how that copy reads.
+    locations: dict[int, tuple[int, LocationDraft]] = field(default_factory=dict)
+    #: For each place id: the highest id of a date naming it (with a name), and its venue.
+    places: dict[int, tuple[int, Venue]] = field(default_factory=dict)
+
+    def add(self, other: Drafts) -> None:
+        self.courses.update(other.courses)
+        self.dates.update(other.dates)
+        for table, more in ((self.locations, other.locations), (self.places, other.places)):
+            for key, entry in more.items():
+                if key not in table or entry[0] > table[key][0]:
+                    table[key] = entry
+
+
+def draft_records(
+    courses: Mapping[object, object],
+    dates: Mapping[object, object],
+    first_seen: Mapping[int, datetime],
+    rules: DraftRules,
+) -> Drafts:
+    """Every record read on its own (see DateDraft and CourseDraft)."""
+    words = get_locale(rules.language)
+    shared: dict[bytes, object] = {}  # values of ``extra`` equal between records, kept once
+    same = _Interned()  # equal days, times, seats … between records, kept once
+    drafts = Drafts()
+    for cid, record in courses.items():
+        drafts.courses[cid] = _draft_course(cid, record, rules, words, shared)
+    copies: dict[int, tuple[int, Mapping, Mapping]] = {}
+    for did, record in dates.items():
+        seen = same(first_seen.get(did))
+        drafts.dates[did] = _draft_date(did, record, rules, seen, shared, same)
+        if not isinstance(did, int) or not isinstance(record, dict):
+            continue
+        location = record.get("location")
+        lid = _id(location.get("id")) if isinstance(location, dict) else None
+        if lid is not None and (lid not in copies or did > copies[lid][0]):
+            copies[lid] = (did, record, location)
+        place = record.get("place")
+        if isinstance(place, dict) and (pid := _id(place.get("id"))) is not None:
+            title = _clean_line(place.get("title"))
+            if _has_words(title) and (pid not in drafts.places or did > drafts.places[pid][0]):
+                # "-p<id>": a place's address can never take a location's ("<title>-<id>").
+                slug = f"{slugify(title) or 'sted'}-p{pid}"
+                # A negative id: never the same venue as a location with the place's number.
+                drafts.places[pid] = (did, Venue(-pid, title, "", "", title, slug))
+    for lid, (did, record, location) in copies.items():
+        drafts.locations[lid] = (did, _read_location(lid, record, location, words))
+    return drafts
+
+
+class _Interned(dict):
+    """Equal values made once: a date's days, times, seats and sessions are mostly equal to
+    another's, and a kept draft (modelcache.py) is read back faster with fewer objects."""
+
+    def __call__(self, value: object) -> object:
+        if value is None:
+            return None
+        # Equal is not enough for moments: the same instant in two zones, or at a fold.
+        key = (type(value), value, getattr(value, "tzinfo", None), getattr(value, "fold", 0))
+        return self.setdefault(key, value)
+
+
+def _anomalies(found: Anomalies) -> tuple[Anomaly, ...]:
+    return tuple(found) if found else ()
+
+
+def _draft_course(
+    cid: object, record: object, rules: DraftRules, words: Locale, shared: dict[bytes, object]
+) -> CourseDraft:
+    name = f"course {cid}"
+    found = Anomalies()
+    if not usable_id(cid):
+        found.add(COURSE_ID, name, "id", cid)
+        return CourseDraft(cid, _anomalies(found))
+    if not isinstance(record, dict):
+        found.add(WRONG_TYPE, name, "(record)", record)
+        return CourseDraft(cid, _anomalies(found))
+    if not _course_is_public(record, rules.rules, found, name):
+        return CourseDraft(cid, _anomalies(found))
+    assert isinstance(cid, int)
+    price = _price(record, found, name)
+    booking_url = _web_address(record, "external_booking_url", found, name)
+    booking_email = _mail_address(record, "email_booking", found, name)
+    raw_title = _plain(record, "title", found, name)
+    title = raw_title if _has_words(raw_title) else ""
+    if not title:
+        found.add(COURSE_TITLE, name, "title", record.get("title"))
+    elif not slugify(title):
+        found.add(NO_SLUG, name, "title", title)
+    categories = _categories(record, name, found)
+    course = Course(
+        id=cid,
+        title=title or words.t("untitled_course", id=cid),
+        slug=slug_with_id(title, cid, "kurs"),
+        reference=_plain(record, "reference", found, name),
+        lead=plain_text(_rich(record, "text_lead", found, name), limit=LEAD_LIMIT),
+        description_html=sanitize_html(_rich(record, "text_description", found, name)),
+        prerequisites_html=sanitize_html(_rich(record, "text_prerequisites", found, name)),
+        audience_html=sanitize_html(_rich(record, "text_audience", found, name)),
+        categories=(),
+        price=price,
+        dates=(),
+        updated_at=_moment(record, "updated_at", ZoneInfo(rules.timezone), found, name),
+        duration=_duration(record, found, name),
+        form_of_teaching=_form_of_teaching(record, found, name),
+        language=_language(record, words, found, name),
+        more_info_url=_web_address(record, "external_more_info_url", found, name),
+        custom_properties=_custom_properties(record, name, found),
+        extra=_extra(record, COURSE_TYPED_FIELDS, shared),
     )
+    return CourseDraft(cid, _anomalies(found), course, categories, booking_url, booking_email)
 
 
 # --- courses --------------------------------------------------------------------------------
-
-
-def _published_courses(
-    records: Mapping[int, dict], rules: PublishSettings, found: Anomalies
-) -> dict[int, dict]:
-    published = {}
-    for cid, record in records.items():
-        if not usable_id(cid):
-            found.add(COURSE_ID, f"course {cid}", "id", cid)
-        elif not isinstance(record, dict):
-            found.add(WRONG_TYPE, f"course {cid}", "(record)", record)
-        elif _course_is_public(record, rules, found, f"course {cid}"):
-            published[cid] = record
-    return published
 
 
 def _course_is_public(record: Mapping, rules: PublishSettings, found: Anomalies, name: str) -> bool:
@@ -351,19 +476,8 @@ def _course_is_public(record: Mapping, rules: PublishSettings, found: Anomalies,
     return level_id not in rules.hidden_level_ids
 
 
-class _CourseTerms:
-    """What every date of a course shares: its price and where to book (read once)."""
-
-    def __init__(self, cid: int, record: Mapping, found: Anomalies) -> None:
-        name = f"course {cid}"
-        self.price = _price(record, found, name)
-        self.booking_url = _web_address(record, "external_booking_url", found, name)
-        self.booking_email = _mail_address(record, "email_booking", found, name)
-
-
-def _categories(
-    record: Mapping, name: str, known: dict[int, Category], found: Anomalies
-) -> list[Category]:
+def _categories(record: Mapping, name: str, found: Anomalies) -> tuple[tuple[int, str], ...]:
+    """The record's usable categories as (id, title); the unusable ones are noted."""
     result = []
     for index, raw in enumerate(_list(record, "categories", found, name)):
         field = f"categories[{index}]"
@@ -372,13 +486,8 @@ def _categories(
         if category_id is None or not _has_words(title):
             found.add(CATEGORY, name, field, raw)
             continue
-        if not slugify(title):
-            found.add(NO_SLUG, f"category {category_id}", "title", title)
-        category = known.setdefault(
-            category_id, Category(category_id, title, slug_with_id(title, category_id, "kategori"))
-        )
-        result.append(category)
-    return result
+        result.append((category_id, title))  # one that makes no address: see summarize
+    return tuple(result)
 
 
 #: Above this a price is a typing error (or an attack on the page's layout), not a price.
@@ -511,10 +620,10 @@ def _custom_properties(record: Mapping, name: str, found: Anomalies) -> Fields:
     """
     raw = record.get("custom_properties")
     if raw is None or raw == [] or raw == {}:
-        return Fields()
+        return NO_FIELDS
     if not isinstance(raw, dict):
         found.add(PROPERTIES_ODD, name, "custom_properties", raw)
-        return Fields()
+        return NO_FIELDS
     values = {}
     for key, value in raw.items():
         if value is None:
@@ -530,67 +639,106 @@ def _extra(record: Mapping, typed: frozenset[str], shared: dict[bytes, object]) 
     """The record's fields the model does not type, as the API sent them; a value equal to
     another record's (its venue, its language) is kept once."""
     left_out = typed | PERSONAL_FIELDS
-    return Fields(
-        ((key, value) for key, value in record.items() if key not in left_out), shared=shared
-    )
+    values = [(key, value) for key, value in record.items() if key not in left_out]
+    return Fields(values, shared=shared) if values else NO_FIELDS
 
 
 # --- dates ----------------------------------------------------------------------------------
 
 
-def _published_dates(
-    raw_dates: Mapping[int, dict],
-    all_courses: Mapping[int, dict],
-    courses: Mapping[int, _CourseTerms],
-    rules: PublishSettings,
-    now: datetime,
-    venues: _Venues,
-    default_zone: str,
-    first_seen: Mapping[int, datetime],
-    found: Anomalies,
+def _draft_date(
+    did: object,
+    record: object,
+    rules: DraftRules,
+    first_seen: datetime | None,
     shared: dict[bytes, object],
-) -> dict[int, list[CourseDate]]:
-    children: dict[int, list[tuple[int, dict]]] = defaultdict(list)
-    tops = []
-    for did, record in raw_dates.items():
-        name = f"course date {did}"
-        if not usable_id(did):
-            found.add(DATE_ID, name, "coursedate_id", did)
-            continue
-        if not isinstance(record, dict):
-            found.add(WRONG_TYPE, name, "(record)", record)
-            continue
-        if not _date_is_listed(record, found, name):
-            continue
-        raw_parent = record.get("parent_id")
-        if _is_empty(raw_parent) or raw_parent == 0:
-            tops.append((did, record))
-            continue
-        parent = _int(raw_parent)
-        if parent is None or parent == did or not _is_top_date(raw_dates.get(parent)):
-            found.add(DATE_PARENT, name, "parent_id", raw_parent)
-        else:
-            children[parent].append((did, record))
-
-    result: dict[int, list[CourseDate]] = defaultdict(list)
-    for did, record in tops:
-        name = f"course date {did}"
-        raw_course = record.get("course_id")
-        cid = _int(raw_course)
-        if cid is None or cid not in all_courses:
-            found.add(DATE_COURSE, name, "course_id", raw_course)
-            continue
-        terms = courses.get(cid)
-        if terms is None:
-            continue  # the course is not published, and so neither are its dates
-        zone_name = _zone_name(record, default_zone, found, name)
-        context = _DateContext(did, cid, ZoneInfo(zone_name), zone_name, name, found, shared)
-        parsed = _course_date(record, context, terms, rules, now, venues, children.get(did, ()))
-        if parsed is not None:
-            result[cid].append(replace(parsed, first_seen=first_seen.get(did)))
-    for dates in result.values():
-        dates.sort(key=lambda d: d.sort_key)
-    return result
+    same: _Interned,
+) -> DateDraft:
+    name = f"course date {did}"
+    found = Anomalies()
+    top = isinstance(record, dict) and _is_top_date(record)
+    if not usable_id(did):
+        found.add(DATE_ID, name, "coursedate_id", did)
+        return DateDraft(did, _anomalies(found), top=top)
+    if not isinstance(record, dict):
+        found.add(WRONG_TYPE, name, "(record)", record)
+        return DateDraft(did, _anomalies(found))
+    if not _date_is_listed(record, found, name):
+        return DateDraft(did, _anomalies(found), top=top)
+    raw_parent = record.get("parent_id")
+    zoned = Anomalies()
+    zone_name = _zone_name(record, rules.timezone, zoned, name)
+    zone = ZoneInfo(zone_name)
+    start = _day(record, "start_at", zone, found, name)  # a missing start is reported by role
+    closing = Anomalies()
+    deadline = _day(record, "deadline_at", zone, closing, name)
+    closed = Anomalies()
+    closed_visible = _read_flag(record, "visible_when_passed_deadline", False, closed, name)
+    placed = Anomalies()
+    venue = _venue_ref(record, placed, name)
+    clocked = Anomalies()
+    clock_start = _clock(record, "start_time_at", clocked, name)
+    clock_end = _clock(record, "end_time_at", clocked, name)
+    rest = Anomalies()
+    last_day = _day(record, "end_at", zone, rest, name)
+    end_date = end_time = None
+    if start is not None:
+        if last_day is not None and last_day < start:
+            rest.add(END_BEFORE_START, name, "end_at", record.get("end_at"))
+        end_date = _end_day(start, last_day)
+        end_time = clock_end
+        if clock_start and clock_end and clock_end < clock_start and end_date in (None, start):
+            rest.add(END_BEFORE_START, name, "end_time_at", record.get("end_time_at"))
+            end_time = None
+    gatherings = tuple(
+        _draft_gathering(index, gathering, zone, name, same)
+        for index, gathering in enumerate(_list(record, "gatherings", rest, name))
+        if isinstance(gathering, dict)
+    )
+    status = _status(record, rules.rules, rest, name)
+    seats = _seats(record, rules.rules, rest, name)
+    instructors = _instructors(record, rest, name)
+    updated_at = _moment(record, "updated_at", zone, rest, name)
+    linked = Anomalies()
+    event_url = _web_address(record, "event_url", linked, name)
+    custom_properties = _custom_properties(record, name, rest)
+    raw_course = record.get("course_id")
+    return DateDraft(
+        did,
+        _anomalies(found),
+        listed=True,
+        top=top,
+        parent=None if top else _int(raw_parent),
+        parent_raw=None if top else raw_parent,
+        course_id=_int(raw_course),
+        course_raw=raw_course,
+        timezone=same(zone_name),
+        zone_anomalies=_anomalies(zoned),
+        start=same(start),
+        start_raw=record.get("start_at"),
+        deadline=same(deadline),
+        deadline_anomalies=_anomalies(closing),
+        closed_visible=closed_visible,
+        closed_anomalies=_anomalies(closed),
+        venue=venue,
+        venue_anomalies=_anomalies(placed),
+        clock_start=same(clock_start),
+        clock_end=same(clock_end),
+        clock_anomalies=_anomalies(clocked),
+        end_date=same(end_date),
+        end_time=same(end_time),
+        gatherings=gatherings,
+        event_url=event_url,
+        event_url_anomalies=_anomalies(linked),
+        status=same(status),
+        seats=same(seats),
+        instructors=same(instructors),
+        updated_at=same(updated_at),
+        first_seen=first_seen,
+        custom_properties=custom_properties,
+        extra=_extra(record, DATE_TYPED_FIELDS, shared),
+        published_anomalies=_anomalies(rest),
+    )
 
 
 def _date_is_listed(record: Mapping, found: Anomalies, name: str) -> bool:
@@ -604,94 +752,70 @@ def _is_top_date(record: object) -> bool:
     )
 
 
-class _DateContext:
-    """Who a date is (for the report), the zone its values are read in, and the values of
-    ``extra`` shared between records."""
-
-    def __init__(
-        self,
-        did: int,
-        cid: int,
-        zone: ZoneInfo,
-        zone_name: str,
-        name: str,
-        found: Anomalies,
-        shared: dict[bytes, object],
-    ) -> None:
-        self.did, self.cid, self.zone, self.zone_name = did, cid, zone, zone_name
-        self.name, self.found, self.shared = name, found, shared
-
-
-def _course_date(
-    record: Mapping,
-    context: _DateContext,
-    terms: _CourseTerms,
-    rules: PublishSettings,
-    now: datetime,
-    venues: _Venues,
-    children: Iterable[tuple[int, dict]],
-) -> CourseDate | None:
-    name, found, zone = context.name, context.found, context.zone
-    start = _day(record, "start_at", zone, found, name)
-    today = now.astimezone(zone).date()
-    if start is None or start > today + PLAUSIBLE:
-        # A date without a start day cannot be listed or sorted; "9999-12-31" is a
-        # placeholder, and a year after it no calendar can hold.
-        found.add(DATE_START, name, "start_at", record.get("start_at"))
-        return None
-    if start < today:
-        return None
-    deadline = _day(record, "deadline_at", zone, found, name)
-    deadline_passed = deadline is not None and deadline < today
-    if deadline_passed and not _read_flag(
-        record, "visible_when_passed_deadline", False, found, name
-    ):
-        return None
-    venue = venues.of(record, name)
-    last_day = _day(record, "end_at", zone, found, name)
-    if last_day is not None and last_day < start:
-        found.add(END_BEFORE_START, name, "end_at", record.get("end_at"))
-    end_date = _end_day(start, last_day)
-    start_time = _clock(record, "start_time_at", found, name)
-    end_time = _clock(record, "end_time_at", found, name)
-    if start_time and end_time and end_time < start_time and end_date in (None, start):
-        found.add(END_BEFORE_START, name, "end_time_at", record.get("end_time_at"))
-        end_time = None
-    sessions = [_session(did, child, venues, zone, today, found) for did, child in children]
-    sessions += [
-        _gathering(index, g, context, today)
-        for index, g in enumerate(_list(record, "gatherings", found, name))
-        if isinstance(g, dict)
-    ]
-    online = venue is not None and venue.is_online
-    return CourseDate(
-        id=context.did,
-        course_id=context.cid,
-        start_date=start,
-        start_time=start_time,
-        end_date=end_date,
-        end_time=end_time,
-        timezone=context.zone_name,
-        deadline=deadline,
-        status=_status(record, rules, found, name),
-        deadline_passed=deadline_passed,
-        venue=venue,
-        seats=_seats(record, rules, found, name),
-        price=terms.price,
-        booking_url=terms.booking_url,
-        booking_email=terms.booking_email,
-        sessions=tuple(
-            sorted(
-                (s for s in sessions if s is not None),
-                key=lambda s: (s.start_date, s.start_time or time.min),
-            )
-        ),
-        instructors=_instructors(record, found, name),
-        updated_at=_moment(record, "updated_at", zone, found, name),
-        online_url=_web_address(record, "event_url", found, name) if online else "",
-        custom_properties=_custom_properties(record, name, found),
-        extra=_extra(record, DATE_TYPED_FIELDS, context.shared),
+def _draft_gathering(
+    index: int, record: Mapping, zone: ZoneInfo, name: str, same: _Interned
+) -> GatheringDraft:
+    field = f"gatherings[{index}]"
+    raw_start = record.get("gathering_at")
+    start = parse_moment(_scalar(raw_start), zone)
+    if start is None:
+        return GatheringDraft(index, raw_start, None, ())
+    end = parse_moment(_scalar(record.get("gathering_end_at")), zone)
+    location = record.get("location")
+    title = ""
+    if isinstance(location, dict):
+        title = _clean_line(location.get("custom_title")) or _clean_line(location.get("title"))
+    found = Anomalies()
+    if end is None and not _is_empty(record.get("gathering_end_at")):
+        found.add(DAY_UNREADABLE, name, f"{field}.gathering_end_at", record["gathering_end_at"])
+    elif end is not None and end < start:
+        found.add(END_BEFORE_START, name, f"{field}.gathering_end_at", record["gathering_end_at"])
+        end = None
+    session = Session(
+        same(start.date()), same(start.time()), same(end.time() if end else None), title
     )
+    return GatheringDraft(index, raw_start, same(session), _anomalies(found))
+
+
+def _venue_ref(record: Mapping, found: Anomalies, name: str) -> VenueRef | None:
+    """The location, else the place (an area), else nothing: never an invented town."""
+    online = _read_flag(record, "is_virtual", False, found, name)
+    location = _object(record, "location", found, name)
+    if location is not None:
+        lid = _id(location.get("id"))
+        if lid is not None:  # this record embeds it, so the location table has it
+            return VenueRef("location", lid, online)
+        found.add(VENUE, name, "location.id", location.get("id"))
+    place = _object(record, "place", found, name) or {}
+    place_title = _clean_line(place.get("title"))
+    pid = _id(place.get("id"))
+    if not _has_words(place_title) or pid is None:
+        if _has_words(place_title) and not online:
+            found.add(VENUE, name, "place.id", place.get("id"))
+        # Online without a place: a venue that shows as "online" and has no page.
+        return VenueRef("online", 0, True) if online else None
+    return VenueRef("place", pid, online)
+
+
+def _read_location(lid: int, record: Mapping, location: Mapping, words: Locale) -> LocationDraft:
+    found = Anomalies()
+    title = _clean_line(location.get("custom_title")) or _clean_line(location.get("title"))
+    if not _has_words(title):
+        found.add(VENUE_TITLE, f"venue {lid}", "title", location.get("title"))
+        title = ""
+    elif not slugify(title):
+        found.add(NO_SLUG, f"venue {lid}", "title", title)
+    place = record.get("place") if isinstance(record.get("place"), dict) else {}
+    venue = Venue(
+        id=lid,
+        title=title or words.t("untitled_venue", id=lid),
+        address=_clean_line(location.get("address")),
+        zipcode=_clean_line(location.get("zipcode")),
+        city=_clean_line(location.get("city")) or _clean_line(place.get("title")),
+        slug=slug_with_id(title, lid, "sted"),
+        is_online=_read_flag(location, "is_virtual", False, found, f"venue {lid}"),
+    )
+    return LocationDraft(venue, _anomalies(found))
 
 
 #: An end further than this after the start is a placeholder ("9999-12-31"), not a date.
@@ -762,124 +886,640 @@ def _seat_count(seats: Mapping, key: str, found: Anomalies, name: str) -> int | 
     return count
 
 
-class _Venues:
-    """Every venue the published dates name, read once: one ``Venue`` per location id (read
-    from the copy embedded in the date with the highest id) or place id, and their cities.
+# --- the catalog at a moment: drafts put together ---------------------------------------------
+#
+# The drafts of a snapshot come in parts (its shards; one part for a snapshot in memory).
+# Each part is assembled on its own (``assemble_part``: its courses and their dates at this
+# moment), reading what it needs of the others from ``Tables`` (made from every part's
+# ``Summary``); then the cities are merged over all parts and the parts' courses combined into
+# the catalog (``combine``). A part's output records everything it read (the days it holds
+# for, the venues and categories it looked up), so a build that kept it (modelcache.py) can
+# tell, without reading the part's drafts, that it would be assembled the same again.
 
-    A city has no id, so its spellings are merged by a key (``city_key``): one page per city
-    under its most frequent spelling, with a slug made from the key so it stays put.
-    """
 
-    def __init__(self, raw_dates: Mapping[int, dict], found: Anomalies, words: Locale) -> None:
-        self._found, self._words = found, words
-        self._copies: dict[int, tuple[Mapping, Mapping]] = {}  # location id → (date, location)
-        self._locations: dict[int, Venue] = {}
-        self._places: dict[int, Venue] = {}
-        self._cities: dict[str, City] = {}
-        self._city_of: dict[int, str] = {}  # venue id → city key
-        for did in sorted(k for k in raw_dates if isinstance(k, int)):
-            record = raw_dates[did]
-            location = record.get("location") if isinstance(record, dict) else None
-            if isinstance(location, dict) and (lid := _id(location.get("id"))) is not None:
-                self._copies[lid] = (record, location)
+@dataclass(frozen=True)
+class Summary:
+    """What a part's drafts tell the others, small enough to keep beside its output."""
 
-    def _location(self, lid: int) -> Venue | None:
-        if lid not in self._locations and lid in self._copies:
-            self._locations[lid] = self._read_location(lid, *self._copies[lid])
-        return self._locations.get(lid)
+    course_ids: frozenset
+    published: frozenset[int]
+    top_ids: frozenset
+    #: Category id → (lowest course id naming it, that course's title for it).
+    titles: Mapping[int, tuple[int, str]]
+    #: Category id → (lowest course id with a title for it that makes no address, that title).
+    unaddressable: Mapping[int, tuple[int, str]]
+    locations: Mapping[int, tuple[int, LocationDraft]]
+    places: Mapping[int, tuple[int, Venue]]
+    #: Course ids its dates name and parent ids its sub-dates name that are not its own.
+    foreign_courses: frozenset
+    foreign_parents: frozenset
 
-    def _read_location(self, lid: int, record: Mapping, location: Mapping) -> Venue:
-        title = _clean_line(location.get("custom_title")) or _clean_line(location.get("title"))
-        if not _has_words(title):
-            self._found.add(VENUE_TITLE, f"venue {lid}", "title", location.get("title"))
-            title = ""
-        elif not slugify(title):
-            self._found.add(NO_SLUG, f"venue {lid}", "title", title)
-        place = record.get("place") if isinstance(record.get("place"), dict) else {}
-        return Venue(
-            id=lid,
-            title=title or self._words.t("untitled_venue", id=lid),
-            address=_clean_line(location.get("address")),
-            zipcode=_clean_line(location.get("zipcode")),
-            city=_clean_line(location.get("city")) or _clean_line(place.get("title")),
-            slug=slug_with_id(title, lid, "sted"),
-            is_online=_read_flag(location, "is_virtual", False, self._found, f"venue {lid}"),
+    @property
+    def linked(self) -> bool:
+        """Whether it names records of other parts (then it is always assembled again)."""
+        return bool(self.foreign_courses or self.foreign_parents)
+
+
+def summarize(drafts: Drafts) -> Summary:
+    published = sorted(cid for cid, d in drafts.courses.items() if d.course is not None)
+    titles: dict[int, tuple[int, str]] = {}
+    unaddressable: dict[int, tuple[int, str]] = {}
+    for cid in published:
+        for category_id, title in drafts.courses[cid].categories:
+            titles.setdefault(category_id, (cid, title))
+            if not slugify(title):
+                unaddressable.setdefault(category_id, (cid, title))
+    top_ids = frozenset(did for did, d in drafts.dates.items() if d.top)
+    foreign_courses, foreign_parents = set(), set()
+    for draft in drafts.dates.values():
+        if not draft.listed:
+            continue
+        if draft.top:
+            if draft.course_id is not None and draft.course_id not in drafts.courses:
+                foreign_courses.add(draft.course_id)
+        elif draft.parent is not None and draft.parent != draft.id and draft.parent not in top_ids:
+            foreign_parents.add(draft.parent)
+    return Summary(
+        course_ids=frozenset(drafts.courses),
+        published=frozenset(published),
+        top_ids=top_ids,
+        titles=titles,
+        unaddressable=unaddressable,
+        locations=dict(drafts.locations),
+        places=dict(drafts.places),
+        foreign_courses=frozenset(foreign_courses),
+        foreign_parents=frozenset(foreign_parents),
+    )
+
+
+@dataclass(frozen=True)
+class Tables:
+    """What every part reads of all the parts: venues, categories, and the few records one
+    part names in another (dates of a course kept elsewhere, sub-dates of a date elsewhere)."""
+
+    locations: Mapping[int, LocationDraft]
+    places: Mapping[int, Venue]
+    categories: Mapping[int, Category]
+    course_ids: Container
+    top_ids: Container
+    #: Top dates of other parts, by the course id they name; sub-dates, by their parent.
+    dates_for: Mapping[object, tuple[DateDraft, ...]]
+    children_for: Mapping[object, tuple[DateDraft, ...]]
+
+    @classmethod
+    def of(cls, summaries: Iterable[Summary], linked: Iterable[Drafts] = ()) -> Tables:
+        """The tables of these parts; ``linked`` are the drafts of every linked part."""
+        summaries = list(summaries)
+        locations: dict[int, tuple[int, LocationDraft]] = {}
+        places: dict[int, tuple[int, Venue]] = {}
+        titles: dict[int, tuple[int, str]] = {}
+        for summary in summaries:
+            for table, more in ((locations, summary.locations), (places, summary.places)):
+                for key, entry in more.items():
+                    if key not in table or entry[0] > table[key][0]:
+                        table[key] = entry
+            for category_id, entry in summary.titles.items():
+                if category_id not in titles or entry[0] < titles[category_id][0]:
+                    titles[category_id] = entry
+        categories = {
+            category_id: Category(category_id, title, slug_with_id(title, category_id, "kategori"))
+            for category_id, (_, title) in titles.items()
+        }
+        course_ids: set = set()
+        top_ids: set = set()
+        linking = [s for s in summaries if s.linked]
+        if linking:  # only then does a part look up another's records
+            for summary in summaries:
+                course_ids |= summary.course_ids
+                top_ids |= summary.top_ids
+        wanted_courses = frozenset().union(*(s.foreign_courses for s in linking))
+        wanted_parents = frozenset().union(*(s.foreign_parents for s in linking))
+        dates_for: dict[object, list[DateDraft]] = defaultdict(list)
+        children_for: dict[object, list[DateDraft]] = defaultdict(list)
+        for drafts in linked:
+            away: set = set()  # its tops whose course is in another part
+            for draft in drafts.dates.values():
+                cid = draft.course_id
+                if (
+                    draft.listed
+                    and draft.top
+                    and cid in wanted_courses
+                    and cid not in drafts.courses
+                ):
+                    dates_for[cid].append(draft)
+                    away.add(draft.id)
+            for draft in drafts.dates.values():
+                if not draft.listed or draft.top or draft.parent is None:
+                    continue
+                own = drafts.dates.get(draft.parent)
+                if draft.parent in away or (
+                    draft.parent in wanted_parents and (own is None or not own.top)
+                ):
+                    children_for[draft.parent].append(draft)
+        return cls(
+            locations={lid: entry for lid, (_, entry) in locations.items()},
+            places={pid: venue for pid, (_, venue) in places.items()},
+            categories=categories,
+            course_ids=course_ids,
+            top_ids=top_ids,
+            dates_for={k: tuple(v) for k, v in dates_for.items()},
+            children_for={k: tuple(v) for k, v in children_for.items()},
         )
 
-    def of(self, record: Mapping, name: str) -> Venue | None:
-        """The location, else the place (an area), else nothing: never an invented town."""
-        online = _read_flag(record, "is_virtual", False, self._found, name)
-        location = _object(record, "location", self._found, name)
-        if location is not None:
-            lid = _id(location.get("id"))
-            venue = self._location(lid) if lid is not None else None
-            if venue is not None:
-                return replace(venue, is_online=True) if online and not venue.is_online else venue
-            self._found.add(VENUE, name, "location.id", location.get("id"))
-        place = _object(record, "place", self._found, name) or {}
-        place_title = _clean_line(place.get("title"))
-        pid = _id(place.get("id"))
-        if not _has_words(place_title) or pid is None:
-            if _has_words(place_title) and not online:
-                self._found.add(VENUE, name, "place.id", place.get("id"))
-            # Online without a place: a venue that shows as "online" and has no page.
-            return Venue(0, "", "", "", "", "sted-p0", is_online=True) if online else None
-        if pid not in self._places:
-            # "-p<id>": a place's address can never take a location's ("<title>-<id>").
-            slug = f"{slugify(place_title) or 'sted'}-p{pid}"
-            # A negative id: never the same venue as a location with the place's number.
-            self._places[pid] = Venue(-pid, place_title, "", "", place_title, slug)
-        venue = self._places[pid]
-        return replace(venue, is_online=True) if online else venue
+    def anomalies(self, summaries: Iterable[Summary], used_locations: Iterable[int]) -> list:
+        """The odd data of records shared by parts: category titles that make no address,
+        and the locations published dates are held at."""
+        found = Anomalies()
+        unaddressable: dict[int, tuple[int, str]] = {}
+        for summary in summaries:
+            for category_id, entry in summary.unaddressable.items():
+                if category_id not in unaddressable or entry[0] < unaddressable[category_id][0]:
+                    unaddressable[category_id] = entry
+        for category_id, (_, title) in sorted(unaddressable.items()):
+            found.add(NO_SLUG, f"category {category_id}", "title", title)
+        for lid in sorted(set(used_locations)):
+            found.extend(self.locations[lid].anomalies)
+        return list(found)
 
-    def merge_cities(
-        self, dates_by_course: Mapping[int, list[CourseDate]]
-    ) -> dict[int, list[CourseDate]]:
-        """The dates with each venue's city spelled as its city page is named ("" when the
-        name cannot make a page); the cities themselves are then ``city_of``."""
-        venues = {
-            d.venue.id: d.venue
-            for dates in dates_by_course.values()
-            for d in dates
-            if d.venue is not None and not d.venue.is_online
-        }
-        spellings: dict[str, Counter[str]] = defaultdict(Counter)
-        for vid in sorted(venues):
-            venue = venues[vid]
-            key = city_key(venue.city)
-            if key:
-                spellings[key][venue.city] += 1
-                self._city_of[vid] = key
-            elif venue.city:
-                self._found.add(CITY, _venue_name(venue), "city", venue.city)
-        for key, counts in spellings.items():
-            # The most frequent spelling; between equals, one that is not all capitals or
-            # all small letters, then the first in code-point order: stable for equal data.
-            shown = min(counts, key=lambda s: (-counts[s], s.isupper() or s.islower(), s))
-            self._cities[key] = City(shown, keyed_slug(shown, key, "by"))
-        renamed = {}
-        for vid, venue in venues.items():
-            key = self._city_of.get(vid)
-            city = self._cities[key].name if key else ""
-            if key and venue.city != city:
-                self._found.add(CITY_VARIANTS, _venue_name(venue), "city", venue.city)
-            if venue.city != city:
-                renamed[vid] = replace(venue, city=city)
-        if not renamed:
-            return dict(dates_by_course)
-        return {
-            cid: [
-                replace(d, venue=renamed[d.venue.id])
-                if d.venue is not None and d.venue.id in renamed and not d.venue.is_online
-                else d
-                for d in dates
-            ]
-            for cid, dates in dates_by_course.items()
+
+#: One published date before the cities are merged: (draft, venue, sessions, deadline
+#: passed, online URL).
+Pending = tuple[DateDraft, Venue | None, tuple[Session, ...], bool, str]
+
+
+@dataclass
+class PartOutput:
+    """A part's share of the catalog at a moment, and everything it was made from besides its
+    drafts: kept between builds (modelcache.py), it is reused while all of it still holds."""
+
+    courses: list[Course]
+    anomalies: tuple[Anomaly, ...]
+    #: Per zone, the first and the last day (in that zone) for which it holds.
+    days: dict[str, tuple[date, date]]
+    #: The venues and categories it looked up in the tables, as they were.
+    read: dict[tuple[str, int], object]
+    #: The locations its published dates are held at (their odd data is reported once).
+    used_locations: frozenset[int]
+    #: Its published dates' venues (not online) before and after the cities were merged.
+    venues: dict[int, Venue]
+    merged: dict[int, Venue]
+
+    def holds_at(self, now: datetime) -> bool:
+        return all(
+            first <= now.astimezone(ZoneInfo(zone)).date() <= last
+            for zone, (first, last) in self.days.items()
+        )
+
+    def reads_the_same(self, tables: Tables) -> bool:
+        for (table, key), value in self.read.items():
+            if table == "location":
+                found = tables.locations.get(key)
+                if found is None or found.venue != value:
+                    return False
+            elif (tables.places if table == "place" else tables.categories).get(key) != value:
+                return False
+        return True
+
+    def merges_the_same(self, merge: CityMerge) -> bool:
+        return all(merge.renamed.get(vid, self.venues[vid]) == v for vid, v in self.merged.items())
+
+
+class PartAt:
+    """One part of the drafts at a moment, before the cities are merged: which of its dates
+    are published, with what; then (``finish``) its courses."""
+
+    def __init__(self, drafts: Drafts, tables: Tables, now: datetime) -> None:
+        self.drafts, self.tables, self.now = drafts, tables, now
+        self.found = Anomalies()
+        self.days: dict[str, tuple[date, date]] = {}
+        self.read: dict[tuple[str, int], object] = {}
+        self.used_locations: set[int] = set()
+        self._today: dict[str, date] = {}
+        self._online: dict[Venue, Venue] = {}
+        self.pending: dict[int, list[Pending]] = self._published()
+        self.venues = {
+            venue.id: venue
+            for entries in self.pending.values()
+            for _, venue, *_ in entries
+            if venue is not None and not venue.is_online
         }
 
-    def city_of(self, venue: Venue) -> City | None:
-        key = self._city_of.get(venue.id)
-        return self._cities[key] if key else None
+    def finish(self, merge: CityMerge, before: Mapping[int, Course] | None = None) -> PartOutput:
+        """Its courses with their published dates, the cities merged. ``before`` are the
+        courses the same drafts gave the last time: objects made from the same inputs are
+        taken from there (with their fingerprints) rather than made again."""
+        old_dates = {d.id: d for c in (before or {}).values() for d in c.dates}
+        merged: dict[int, Venue] = {}
+        courses = []
+        for cid, draft in self.drafts.courses.items():
+            if draft.course is None:
+                continue
+            terms = (draft.course.price, draft.booking_url, draft.booking_email)
+            made = []
+            for date_draft, venue, sessions, passed, online_url in self.pending.get(cid, ()):
+                if venue is not None and not venue.is_online:
+                    venue = merged[venue.id] = merge.renamed.get(venue.id, venue)
+                old = old_dates.get(date_draft.id)
+                if old is None or not _same_date_inputs(
+                    old, cid, terms, venue, sessions, passed, online_url
+                ):
+                    old = _course_date(date_draft, cid, terms, venue, sessions, passed, online_url)
+                made.append(old)
+            made.sort(key=lambda d: d.sort_key)
+            categories = tuple(
+                sorted(
+                    {self._category(category_id) for category_id, _ in draft.categories},
+                    key=lambda c: (c.title, c.id),
+                )
+            )
+            course = (before or {}).get(cid)
+            if (
+                course is None
+                or course.categories != categories
+                or len(course.dates) != len(made)
+                or any(a is not b for a, b in zip(course.dates, made, strict=True))
+            ):
+                course = replace(draft.course, categories=categories, dates=tuple(made))
+            courses.append(course)
+        return PartOutput(
+            courses=courses,
+            anomalies=tuple(self.found),
+            days=self.days,
+            read=self.read,
+            used_locations=frozenset(self.used_locations),
+            venues=self.venues,
+            merged=merged,
+        )
+
+    def _category(self, category_id: int) -> Category:
+        category = self.tables.categories[category_id]
+        self.read[("category", category_id)] = category
+        return category
+
+    def _published(self) -> dict[int, list[Pending]]:
+        found, drafts, tables = self.found, self.drafts, self.tables
+        for draft in drafts.courses.values():
+            found.extend(draft.anomalies)
+        tops: list[DateDraft] = []
+        children: dict[object, list[DateDraft]] = defaultdict(list)
+        for draft in drafts.dates.values():
+            if draft.anomalies:
+                found.extend(draft.anomalies)
+            if not draft.listed:
+                continue
+            if draft.top:
+                tops.append(draft)
+                continue
+            parent = draft.parent
+            own = drafts.dates.get(parent)
+            if parent is None or parent == draft.id:
+                found.add(DATE_PARENT, draft.name, "parent_id", draft.parent_raw)
+            elif own is not None and own.top:
+                children[parent].append(draft)
+            elif parent not in tables.top_ids:
+                found.add(DATE_PARENT, draft.name, "parent_id", draft.parent_raw)
+            # else: a sub-date of a date in another part, which assembles it
+        for cid in drafts.courses:
+            tops.extend(tables.dates_for.get(cid, ()))
+        result: dict[int, list[Pending]] = defaultdict(list)
+        for draft in tops:
+            cid = draft.course_id
+            if cid not in drafts.courses:
+                if cid is None or cid not in tables.course_ids:
+                    found.add(DATE_COURSE, draft.name, "course_id", draft.course_raw)
+                continue  # else: the date of a course in another part, which assembles it
+            if drafts.courses[cid].course is None:
+                continue  # the course is not published, and so neither are its dates
+            found.extend(draft.zone_anomalies)
+            subs = [*children.get(draft.id, ()), *tables.children_for.get(draft.id, ())]
+            published = self._at(draft, sorted(subs, key=lambda c: c.id))
+            if published is not None:
+                result[cid].append(published)
+        return result
+
+    def _at(self, draft: DateDraft, children: list[DateDraft]) -> Pending | None:
+        found = self.found
+        zone_name = draft.timezone
+        today = self._today_in(zone_name)
+        start = draft.start
+        if start is None:
+            # A date without a start day cannot be listed or sorted.
+            found.add(DATE_START, draft.name, "start_at", draft.start_raw)
+            return None
+        if start > today + PLAUSIBLE:
+            # "9999-12-31" is a placeholder, and a year after it no calendar can hold.
+            self._holds(zone_name, None, _shift(start, -PLAUSIBLE - ONE_DAY))
+            found.add(DATE_START, draft.name, "start_at", draft.start_raw)
+            return None
+        if start < today:
+            self._holds(zone_name, _shift(start, ONE_DAY), None)
+            return None
+        self._holds(zone_name, _shift(start, -PLAUSIBLE), start)
+        found.extend(draft.deadline_anomalies)
+        passed = draft.deadline is not None and draft.deadline < today
+        if draft.deadline is not None:
+            if passed:
+                self._holds(zone_name, _shift(draft.deadline, ONE_DAY), None)
+            else:
+                self._holds(zone_name, None, draft.deadline)
+        if passed:
+            found.extend(draft.closed_anomalies)
+            if not draft.closed_visible:
+                return None
+        found.extend(draft.venue_anomalies)
+        found.extend(draft.clock_anomalies)
+        found.extend(draft.published_anomalies)
+        venue = self._venue(draft.venue)
+        sessions = []
+        zone = ZoneInfo(zone_name)
+        for child in children:
+            raw = child.start_raw
+            day = parse_day(raw, zone) if isinstance(raw, str) and raw else None
+            if day is None or not self._near(zone_name, day, today):
+                found.add(SESSION, child.name, "start_at", raw)
+                continue
+            found.extend(child.venue_anomalies)
+            found.extend(child.clock_anomalies)
+            place = self._venue(child.venue)
+            title = place.title if place else ""
+            sessions.append(Session(day, child.clock_start, child.clock_end, title))
+        for gathering in draft.gatherings:
+            session = gathering.session
+            if session is None or not self._near(zone_name, session.start_date, today):
+                field = f"gatherings[{gathering.index}].gathering_at"
+                found.add(SESSION, draft.name, field, gathering.raw_start)
+                continue
+            found.extend(gathering.anomalies)
+            sessions.append(session)
+        sessions.sort(key=lambda s: (s.start_date, s.start_time or time.min))
+        online_url = ""
+        if venue is not None and venue.is_online:
+            online_url = draft.event_url
+            found.extend(draft.event_url_anomalies)
+        return (draft, venue, tuple(sessions), passed, online_url)
+
+    def _near(self, zone: str, day: date, today: date) -> bool:
+        """Whether a session's day is within 10 years of today (else it is dropped)."""
+        if day < today - PLAUSIBLE:
+            self._holds(zone, _shift(day, PLAUSIBLE + ONE_DAY), None)
+            return False
+        if day > today + PLAUSIBLE:
+            self._holds(zone, None, _shift(day, -PLAUSIBLE - ONE_DAY))
+            return False
+        self._holds(zone, _shift(day, -PLAUSIBLE), _shift(day, PLAUSIBLE))
+        return True
+
+    def _holds(self, zone: str, first: date | None, last: date | None) -> None:
+        """Narrow the days (in ``zone``) for which this part's output holds."""
+        low, high = self.days.get(zone, (date.min, date.max))
+        self.days[zone] = (max(low, first or date.min), min(high, last or date.max))
+
+    def _today_in(self, zone: str) -> date:
+        """ "Today" in a date's own zone: a course in Europe/Oslo starts "today" by Oslo's
+        calendar, wherever the build runs."""
+        if zone not in self._today:
+            self._today[zone] = self.now.astimezone(ZoneInfo(zone)).date()
+            self._holds(zone, None, None)
+        return self._today[zone]
+
+    def _venue(self, ref: VenueRef | None) -> Venue | None:
+        if ref is None:
+            return None
+        if ref.kind == "location":
+            self.used_locations.add(ref.id)
+            venue = self.tables.locations[ref.id].venue
+            self.read[("location", ref.id)] = venue
+            return self._as_online(venue) if ref.online and not venue.is_online else venue
+        if ref.kind == "place":
+            venue = self.tables.places[ref.id]
+            self.read[("place", ref.id)] = venue
+            return self._as_online(venue) if ref.online else venue
+        return ONLINE_ONLY
+
+    def _as_online(self, venue: Venue) -> Venue:
+        if venue not in self._online:
+            self._online[venue] = replace(venue, is_online=True)
+        return self._online[venue]
+
+
+ONE_DAY = timedelta(days=1)
+
+
+def _shift(day: date, delta: timedelta) -> date:
+    """``day + delta``, held at the calendar's ends (a bound beyond them is no bound)."""
+    try:
+        return day + delta
+    except OverflowError:
+        return date.max if delta > timedelta(0) else date.min
+
+
+#: The venue of an online date that names neither a location nor a place: no page.
+ONLINE_ONLY = Venue(0, "", "", "", "", "sted-p0", is_online=True)
+
+
+def _same_date_inputs(
+    made: CourseDate,
+    course_id: int,
+    terms: tuple[Price | None, str, str],
+    venue: Venue | None,
+    sessions: tuple[Session, ...],
+    passed: bool,
+    online_url: str,
+) -> bool:
+    """Whether ``made`` (from the same draft) is what these inputs would make again."""
+    return (
+        made.course_id == course_id
+        and (made.price, made.booking_url, made.booking_email) == terms
+        and made.venue == venue
+        and made.sessions == sessions
+        and made.deadline_passed == passed
+        and made.online_url == online_url
+    )
+
+
+def _course_date(
+    draft: DateDraft,
+    course_id: int,
+    terms: tuple[Price | None, str, str],
+    venue: Venue | None,
+    sessions: tuple[Session, ...],
+    deadline_passed: bool,
+    online_url: str,
+) -> CourseDate:
+    price, booking_url, booking_email = terms
+    return CourseDate(
+        id=draft.id,
+        course_id=course_id,
+        start_date=draft.start,
+        start_time=draft.clock_start,
+        end_date=draft.end_date,
+        end_time=draft.end_time,
+        timezone=draft.timezone,
+        deadline=draft.deadline,
+        status=draft.status,
+        deadline_passed=deadline_passed,
+        venue=venue,
+        seats=draft.seats,
+        price=price,
+        booking_url=booking_url,
+        booking_email=booking_email,
+        sessions=sessions,
+        instructors=draft.instructors,
+        updated_at=draft.updated_at,
+        first_seen=draft.first_seen,
+        online_url=online_url,
+        custom_properties=draft.custom_properties,
+        extra=draft.extra,
+    )
+
+
+@dataclass(frozen=True)
+class CityMerge:
+    """One city per spelling group (see ``city_key``): the venues whose city is spelled
+    otherwise, renamed; each venue's city; the odd city names found."""
+
+    renamed: Mapping[int, Venue]
+    city_of: Mapping[int, City]
+    anomalies: tuple[Anomaly, ...]
+
+
+def merge_cities(venues: Mapping[int, Venue]) -> CityMerge:
+    """A city has no id, so its spellings are merged by a key: one page per city under its
+    most frequent spelling, with a slug made from the key so it stays put."""
+    found = Anomalies()
+    spellings: dict[str, Counter[str]] = defaultdict(Counter)
+    key_of: dict[int, str] = {}
+    for vid in sorted(venues):
+        venue = venues[vid]
+        key = city_key(venue.city)
+        if key:
+            spellings[key][venue.city] += 1
+            key_of[vid] = key
+        elif venue.city:
+            found.add(CITY, _venue_name(venue), "city", venue.city)
+    cities = {}
+    for key, counts in spellings.items():
+        # The most frequent spelling; between equals, one that is not all capitals or
+        # all small letters, then the first in code-point order: stable for equal data.
+        shown = min(counts, key=lambda s: (-counts[s], s.isupper() or s.islower(), s))
+        cities[key] = City(shown, keyed_slug(shown, key, "by"))
+    renamed = {}
+    for vid, venue in venues.items():
+        key = key_of.get(vid)
+        city = cities[key].name if key else ""
+        if key and venue.city != city:
+            found.add(CITY_VARIANTS, _venue_name(venue), "city", venue.city)
+        if venue.city != city:
+            renamed[vid] = replace(venue, city=city)
+    city_of = {vid: cities[key] for vid, key in key_of.items()}
+    return CityMerge(renamed, city_of, tuple(found))
+
+
+def assemble(
+    drafts: Drafts,
+    *,
+    now: datetime,
+    fetched_at: datetime | None = None,
+    anomalies: Anomalies | None = None,
+) -> Catalog:
+    """The catalog at ``now`` from the drafts of every record, as one part: which dates are
+    published (started, closed for booking), with which venues, cities and categories."""
+    summary = summarize(drafts)
+    tables = Tables.of([summary], [drafts] if summary.linked else [])
+    part = PartAt(drafts, tables, now)
+    merge = merge_cities(part.venues)
+    output = part.finish(merge)
+    return combine([output], tables, [summary], merge, now, fetched_at, anomalies)
+
+
+def combine(
+    outputs: Iterable[PartOutput],
+    tables: Tables,
+    summaries: Iterable[Summary],
+    merge: CityMerge,
+    now: datetime,
+    fetched_at: datetime | None,
+    anomalies: Anomalies | None = None,
+) -> Catalog:
+    """The catalog of the parts' courses, with the odd data of them all in ``anomalies``."""
+    outputs = list(outputs)
+    found = anomalies if anomalies is not None else Anomalies()
+    courses: list[Course] = []
+    used: set[int] = set()
+    for output in outputs:
+        found.extend(output.anomalies)
+        courses.extend(output.courses)
+        used |= output.used_locations
+    found.extend(tables.anomalies(summaries, used))
+    found.extend(merge.anomalies)
+    courses.sort(key=lambda c: (c.title.casefold(), c.id))
+    return _catalog(courses, tables.categories, merge.city_of, now, fetched_at)
+
+
+def _catalog(
+    courses: list[Course],
+    categories: Mapping[int, Category],
+    city_of: Mapping[int, City],
+    now: datetime,
+    fetched_at: datetime | None,
+) -> Catalog:
+    """The catalog of these courses (in the order shown), with its indexes and filters."""
+    by_category: dict[int, list[Course]] = defaultdict(list)
+    by_venue: dict[int, list[Course]] = defaultdict(list)
+    by_city: dict[str, list[Course]] = defaultdict(list)
+    venue_list: dict[int, Venue] = {}
+    for course in courses:
+        for category in course.categories:
+            by_category[category.id].append(course)
+        seen_venues, seen_cities = set(), set()
+        for d in course.dates:
+            if d.venue is None or d.venue.is_online:
+                continue
+            venue_list[d.venue.id] = d.venue
+            if d.venue.id not in seen_venues:
+                seen_venues.add(d.venue.id)
+                by_venue[d.venue.id].append(course)
+            city = city_of.get(d.venue.id)
+            if city is not None and city.slug not in seen_cities:
+                seen_cities.add(city.slug)
+                by_city[city.slug].append(course)
+    cities = {city.slug: city for v in venue_list.values() if (city := city_of.get(v.id))}
+
+    by_facet: dict[str, dict[str, list[Course]]] = {facet: defaultdict(list) for facet in FACETS}
+    form_titles: dict[str, str] = {}
+    for course in courses:
+        for month in course.months:
+            by_facet["month"][month].append(course)
+        if course.language:
+            by_facet["language"][course.language].append(course)
+        if course.form_slug:
+            by_facet["form"][course.form_slug].append(course)
+            form_titles.setdefault(course.form_slug, course.form_of_teaching)
+
+    return Catalog(
+        courses=tuple(courses),
+        categories=tuple(sorted(categories.values(), key=lambda c: (c.title.casefold(), c.id))),
+        venues=tuple(sorted(venue_list.values(), key=lambda v: (v.title.casefold(), v.id))),
+        cities=tuple(sorted(cities.values(), key=lambda c: (c.name.casefold(), c.slug))),
+        dates=tuple(sorted((d for c in courses for d in c.dates), key=lambda d: d.sort_key)),
+        now=now,
+        fetched_at=fetched_at,
+        _by_id={c.id: c for c in courses},
+        _by_category={k: tuple(v) for k, v in by_category.items()},
+        _by_venue={k: tuple(v) for k, v in by_venue.items()},
+        _by_city={k: tuple(v) for k, v in by_city.items()},
+        _facets={
+            facet: tuple(
+                FacetValue(facet, key, form_titles.get(key, key)) for key in sorted(grouped)
+            )
+            for facet, grouped in by_facet.items()
+        },
+        _by_facet={
+            (facet, key): tuple(listed)
+            for facet, grouped in by_facet.items()
+            for key, listed in grouped.items()
+        },
+    )
 
 
 def _venue_name(venue: Venue) -> str:
@@ -906,48 +1546,6 @@ def city_key(name: str) -> str:
         else:
             folded.append(" ")
     return " ".join(unicodedata.normalize("NFC", "".join(folded)).split())
-
-
-def _session(
-    did: int, record: Mapping, venues: _Venues, zone: ZoneInfo, today: date, found: Anomalies
-) -> Session | None:
-    name = f"course date {did}"
-    start = _day(record, "start_at", zone, found, name)
-    if start is None or abs(start - today) > PLAUSIBLE:
-        found.add(SESSION, name, "start_at", record.get("start_at"))
-        return None
-    venue = venues.of(record, name)
-    return Session(
-        start,
-        _clock(record, "start_time_at", found, name),
-        _clock(record, "end_time_at", found, name),
-        venue.title if venue else "",
-    )
-
-
-def _gathering(index: int, record: Mapping, context: _DateContext, today: date) -> Session | None:
-    field = f"gatherings[{index}]"
-    start = parse_moment(_scalar(record.get("gathering_at")), context.zone)
-    end = parse_moment(_scalar(record.get("gathering_end_at")), context.zone)
-    if start is None or abs(start.date() - today) > PLAUSIBLE:
-        context.found.add(
-            SESSION, context.name, f"{field}.gathering_at", record.get("gathering_at")
-        )
-        return None
-    location = record.get("location")
-    title = ""
-    if isinstance(location, dict):
-        title = _clean_line(location.get("custom_title")) or _clean_line(location.get("title"))
-    if end is None and not _is_empty(record.get("gathering_end_at")):
-        context.found.add(
-            DAY_UNREADABLE, context.name, f"{field}.gathering_end_at", record["gathering_end_at"]
-        )
-    elif end is not None and end < start:
-        context.found.add(
-            END_BEFORE_START, context.name, f"{field}.gathering_end_at", record["gathering_end_at"]
-        )
-        end = None
-    return Session(start.date(), start.time(), end.time() if end else None, title)
 
 
 def _instructors(record: Mapping, found: Anomalies, name: str) -> tuple[str, ...]:

@@ -1,131 +1,312 @@
 """Every file of the site from one snapshot: the site half's own sequence.
 
-    catalog (publishing rules) → page plan → digests → render the changed pages (in forked
-    workers on a big site) → calendar files → sitemap, robots.txt and the Atom feed
+    catalog (modelcache.py: what earlier builds made of unchanged records is kept) → page
+    plan → digests → render the changed pages (forked workers that write them) → the search
+    index (alongside the rest) → calendar files → sitemap, robots.txt, the Atom feed
 
-Nothing here touches site/: the files come back as bytes, with the names of the files that
-are kept as they are because their inputs did not change (buildstate.py decides), and
-publish.py writes them. The build (``catalog_gen.build``) calls this between loading the
-snapshot and publishing.
+``SiteBuilder`` holds the pieces (the catalog, the page plan, the renderer, the digests): a
+build makes one, ``prepare``s it and asks it for the ``files`` whose inputs changed, which
+go to a ``Sink`` as they are made (publish.py writes them into the staging folder; nothing
+holds the whole site in memory). The preview server can keep one warm across edits, ask it
+for the bytes of the open page first (``page``), then for the rest.
+
+Nothing here touches site/ but through the sink; which files are kept because their inputs
+did not change is buildstate.py's to decide.
 """
 
 from __future__ import annotations
 
-import contextlib
+import fnmatch
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from catalog_gen.anomalies import Anomalies
 from catalog_gen.config import Config
 from catalog_gen.progress import NoProgress, Progress
-from catalog_gen.site.buildstate import BuildState, CalendarInputs, PageInputs, clear_cache
+from catalog_gen.site.buildstate import (
+    BuildState,
+    CalendarInputs,
+    PageInputs,
+    clear_cache,
+    digest,
+)
 from catalog_gen.site.calendars import CalendarSite, CalendarWriter
-from catalog_gen.site.catalog import build_catalog
-from catalog_gen.site.content import load_content
+from catalog_gen.site.catalog import DraftRules
+from catalog_gen.site.content import ContentPage, load_content
 from catalog_gen.site.feeds import FeedSite, atom_feed, robots_txt, sitemap_xml
 from catalog_gen.site.i18n import Locale, get_locale
 from catalog_gen.site.model import Catalog, Course
+from catalog_gen.site.modelcache import ModelCache
 from catalog_gen.site.pages import ROBOTS, SITEMAP, Page, Urls, absolute, plan_pages
+from catalog_gen.site.publish import WRITTEN
 from catalog_gen.site.render import Renderer, SiteInfo, find_theme, static_assets
-from catalog_gen.snapshot import Snapshot
+from catalog_gen.snapshot import Snapshot, StoredSnapshot
 
 
 @dataclass(frozen=True)
 class RenderedSite:
-    """The output of one build before publishing: new bytes, and files kept as they are."""
+    """The output of one build: the files made (their bytes, when the sink keeps them), the
+    files kept as they are, and what each is made of."""
 
     files: dict[str, bytes]
     #: Files whose inputs did not change since they were written: not rendered, kept.
     kept: frozenset[str]
-    #: The input digest of every file that has one (pages and calendar files).
+    #: The input digest of every file that has one (pages, calendar files, the sitemap).
     digests: dict[str, str]
     pages: int
+    #: Pages and calendar files rendered in this build.
+    rendered: int = 0
+    #: Every file of the site, by name (the rendered ones and the kept ones).
+    names: frozenset[str] = field(default=frozenset(), repr=False)
 
-    @property
-    def rendered(self) -> int:
-        """Pages and calendar files rendered in this build."""
-        return len(self.digests) - len(self.kept) if self.digests else 0
+
+class Sink(Protocol):
+    """Where the files of a build go (publish.Publisher for a build, a dict for tests)."""
+
+    def plan(self, names: Collection[str], *, kept: Collection[str]) -> None:
+        """Every file the site will have; ``kept`` are the old files as they are."""
+
+    def begin(self) -> None:
+        """Ready to take files from forked workers."""
+
+    def put(self, name: str, data: bytes) -> str:
+        """One file (WRITTEN or UNCHANGED); may be called in a forked worker."""
+
+    def mark(self, name: str, status: str) -> None:
+        """Record a worker's ``put``."""
+
+    def course_pages_done(self, changed: Collection[str]) -> None:
+        """Every course page is in: ``changed`` are those written or removed (the search
+        index reads them: it may start now, alongside the rest)."""
+
+
+class MemorySink:
+    """The files of a build as bytes in memory (tests, and ``render_files``)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def plan(self, names: Collection[str], *, kept: Collection[str]) -> None:
+        pass
+
+    def begin(self) -> None:
+        pass
+
+    def put(self, name: str, data: bytes) -> str:
+        self.files[name] = data
+        return WRITTEN
+
+    def mark(self, name: str, status: str) -> None:
+        pass
+
+    def course_pages_done(self, changed: Collection[str]) -> None:
+        pass
 
 
 def render_files(
     config: Config,
-    snapshot: Snapshot,
+    snapshot: Snapshot | StoredSnapshot,
     *,
     now: datetime,
     progress: Progress | None = None,
     state: BuildState | None = None,
     anomalies: Anomalies | None = None,
 ) -> RenderedSite:
-    """Every output file of the site, from one snapshot: rendered, or kept when ``state``
-    shows it was made from the same inputs. Odd data is noted in ``anomalies``."""
-    progress = progress or NoProgress()
-    state = state or BuildState()
-    progress.phase("catalog")
-    catalog = build_catalog(
-        snapshot,
-        config.publish,
-        now=now,
-        timezone=config.timezone,
-        language=config.site.language,
-        anomalies=anomalies,
-    )
-    del snapshot  # the raw records (most of the memory at 10,000 courses) are not needed now
-    content = load_content(config.root / config.site.content_dir)
-    urls = Urls(config.site.language)
-    pages = plan_pages(catalog, content, urls, config.site.per_page, search=config.site.search)
-    theme = find_theme(config.site.theme, config.root)
-    assets = static_assets([theme / "static", config.root / "static"])
-    site = SiteInfo(
-        title=config.site.title,
-        language=config.site.language,
-        menu=tuple(sorted((p for p in content if p.menu is not None), key=lambda p: p.menu)),
-        url=config.site_url,
-        description=config.site.description,
-        organization=config.site.organization,
-        search=config.site.search,
-    )
-    locale = get_locale(config.site.language)
-    renderer = Renderer(
-        theme=theme,
-        overrides=config.root / config.site.templates_dir,
-        locale=locale,
-        urls=urls,
-        site=site,
-        catalog=catalog,
-        assets=assets,
-    )
-    inputs = PageInputs(renderer, catalog, site, assets)
-    output = config.output_path
-    files: dict[str, bytes] = {}
-    kept: set[str] = set()
-    digests: dict[str, str] = {}
-    progress.phase("checking", len(pages))
+    """Every output file of the site, from one snapshot, as bytes: rendered, or kept when
+    ``state`` shows it was made from the same inputs. Odd data is noted in ``anomalies``."""
+    builder = SiteBuilder(config)
+    sink = MemorySink()
     try:
-        for page in pages:
+        builder.prepare(snapshot, now=now, anomalies=anomalies, progress=progress)
+        made = builder.files(sink, state=state, progress=progress)
+    finally:
+        builder.done()
+    return RenderedSite(sink.files, made.kept, made.digests, made.pages, made.rendered, made.names)
+
+
+class SiteBuilder:
+    """The site half of a build, held for one build or kept warm (the preview server).
+
+    ``prepare`` makes the catalog at a moment (from what the model cache kept), the page
+    plan and the renderer (reading the templates, content and static files); ``page``
+    renders one planned page by its path; ``files`` renders every file whose inputs changed
+    into a sink. ``done`` forgets the build's fingerprints.
+    """
+
+    def __init__(
+        self, config: Config, *, cache: Path | None = None, models: ModelCache | None = None
+    ) -> None:
+        """``models``: a model cache kept by the caller (the preview's, warm between builds);
+        else one reading and writing ``cache``."""
+        self.config = config
+        if models is None:
+            rules = DraftRules(config.publish, config.timezone, config.site.language)
+            models = ModelCache(cache, rules)
+        self.models = models
+        self.catalog: Catalog | None = None
+
+    def prepare(
+        self,
+        snapshot: Snapshot | StoredSnapshot,
+        *,
+        now: datetime,
+        anomalies: Anomalies | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        config = self.config
+        progress = progress or NoProgress()
+        progress.phase("catalog")
+        catalog = self.models.catalog(snapshot, now=now, anomalies=anomalies)
+        content = load_content(config.root / config.site.content_dir)
+        urls = Urls(config.site.language)
+        pages = self.plan(catalog, content, urls)
+        theme = find_theme(config.site.theme, config.root)
+        assets = static_assets([theme / "static", config.root / "static"])
+        site = SiteInfo(
+            title=config.site.title,
+            language=config.site.language,
+            menu=tuple(sorted((p for p in content if p.menu is not None), key=lambda p: p.menu)),
+            url=config.site_url,
+            description=config.site.description,
+            organization=config.site.organization,
+            search=config.site.search,
+        )
+        locale = get_locale(config.site.language)
+        renderer = Renderer(
+            theme=theme,
+            overrides=config.root / config.site.templates_dir,
+            locale=locale,
+            urls=urls,
+            site=site,
+            catalog=catalog,
+            assets=assets,
+        )
+        self.catalog, self.urls, self.pages, self.site = catalog, urls, pages, site
+        self.assets, self.locale, self.renderer = assets, locale, renderer
+        self.by_path = {page.path: page for page in pages}
+
+    def plan(self, catalog: Catalog, content: list[ContentPage], urls: Urls) -> list[Page]:
+        """Every page of the site (the preview keeps the plan between builds: warm.py)."""
+        site = self.config.site
+        return plan_pages(catalog, content, urls, site.per_page, search=site.search)
+
+    def page(self, path: str) -> bytes:
+        """The bytes of one planned page (KeyError for a path the plan does not have)."""
+        return self.renderer.render(self.by_path[path])
+
+    def files(
+        self,
+        sink: Sink,
+        *,
+        state: BuildState | None = None,
+        progress: Progress | None = None,
+        check: Callable[[str, bytes], None] | None = None,
+    ) -> RenderedSite:
+        """Every file whose inputs changed, into ``sink``; the others named as kept.
+        ``check`` sees every file's bytes before the sink does (the key check)."""
+        progress = progress or NoProgress()
+        state = state or BuildState()
+        output = self.config.output_path
+        inputs = PageInputs(self.renderer, self.catalog, self.site, self.assets)
+        progress.phase("checking", len(self.pages))
+        digests: dict[str, str] = {}
+        kept: set[str] = set()
+        for page in self.pages:
             progress.advance()
             digests[page.path] = inputs.page(page)
             if state.unchanged(output, page.path, digests[page.path]):
                 kept.add(page.path)
-        progress.phase("rendering", len(pages) - len(kept))
-        files.update(render_pages(renderer, [p for p in pages if p.path not in kept], progress))
-        for path, data in assets.values():
-            files[path] = data
-        progress.phase("calendars")
-        calendars = calendar_files(catalog, site, urls, locale, state, output)
-        files.update(calendars.files)
-        kept |= calendars.kept
+        calendars = CalendarFiles(self.catalog, self.site, self.urls, self.locale, state, output)
         digests.update(calendars.digests)
+        kept |= calendars.kept
+        machine = MachineFiles(self.catalog, self.pages, self.site, self.urls, self.locale)
+        sitemap = machine.sitemap_digest()
+        if sitemap is not None:
+            digests[SITEMAP] = sitemap
+            if state.unchanged(output, SITEMAP, sitemap):
+                kept.add(SITEMAP)
+        assets = {path: data for path, data in self.assets.values()}
+        names = {*(p.path for p in self.pages), *calendars.digests, *machine.names(), *assets}
+        sink.plan(names, kept=kept)
+
+        todo = [page for page in self.pages if page.path not in kept]
+        course_pages = {p.path for p in self.pages if p.template == "course.html"}
+        # Course pages first: the search index reads them, and runs alongside the rest.
+        todo.sort(key=lambda page: page.path not in course_pages)
+        progress.phase("rendering", len(todo))
+        put = _checked(sink, check)
+        changed_pages = _PageOutcomes(sink, course_pages, self.urls.course_pages())
+        with _Renderers(self.renderer, todo, put, changed_pages, progress) as rendering:
+            rendering.start()
+            progress.phase("calendars")
+            for count, (name, data) in enumerate(calendars.render()):
+                put(name, data)
+                if count % 256 == 0:
+                    rendering.poll()
+            rendering.wait()
         progress.phase("feeds")
-        files.update(machine_files(catalog, pages, site, urls, locale))
-    finally:
+        for name, data in machine.render(skip={SITEMAP} & kept):
+            put(name, data)
+        for name, data in assets.items():
+            put(name, data)
+        rendered = len(todo) + calendars.rendered
+        return RenderedSite(
+            {}, frozenset(kept), digests, len(self.pages), rendered, frozenset(names)
+        )
+
+    def done(self) -> None:
+        """Forget this build's fingerprints (the model cache keeps its own); call after
+        saving the model cache."""
         clear_cache()
-    return RenderedSite(files, frozenset(kept), digests, len(pages))
+
+
+def _checked(sink: Sink, check: Callable[[str, bytes], None] | None) -> Callable:
+    if check is None:
+        return sink.put
+
+    def put(name: str, data: bytes) -> str:
+        check(name, data)
+        return sink.put(name, data)
+
+    return put
+
+
+class _PageOutcomes:
+    """Which course pages changed (written, or removed); tells the sink once every course
+    page is in."""
+
+    def __init__(self, sink: Sink, course_pages: Collection[str], course_glob: str) -> None:
+        self.sink, self.course_pages, self.course_glob = sink, course_pages, course_glob
+        self.changed: set[str] = set()
+        self.told = False
+
+    def note(self, name: str, status: str) -> None:
+        if status == WRITTEN and name in self.course_pages:
+            self.changed.add(name)
+
+    def course_pages_in(self) -> None:
+        if self.told:
+            return
+        self.told = True
+        # A removed course page is no page of the new plan: it is known by its address
+        # (the index read it, and must forget it).
+        removed = getattr(self.sink, "removed", ())
+        self.changed |= {name for name in removed if _matches(name, self.course_glob)}
+        self.sink.course_pages_done(self.changed)
+
+
+def _matches(name: str, glob: str) -> bool:
+    """Whether a relative path matches a glob whose ``*`` stays within one folder."""
+    parts, patterns = name.split("/"), glob.split("/")
+    return len(parts) == len(patterns) and all(map(fnmatch.fnmatchcase, parts, patterns))
 
 
 #: Below this many pages a second process costs more than it saves (measured: bench/).
@@ -133,54 +314,105 @@ PARALLEL_MIN_PAGES = 400
 #: Pages per task handed to a worker: big enough to keep the pipe busy, small enough to
 #: share the work evenly.
 PARALLEL_CHUNK = 64
-#: What forked workers inherit: the renderer and the pages (never pickled, only indexed).
-_WORK: tuple[Renderer, list[Page]] | None = None
+#: What forked workers inherit: the renderer, the pages and where they go (never pickled).
+_WORK: tuple[Renderer, list[Page], Callable[[str, bytes], str]] | None = None
 
 
-def render_pages(renderer: Renderer, pages: list[Page], progress: Progress) -> dict[str, bytes]:
-    """The pages' bytes; on a machine with several cores and enough pages, from forked
-    workers that inherit the catalog, so nothing but the finished bytes crosses a pipe."""
-    workers = _workers(len(pages))
-    if workers < 2:
-        return render_pages_serially(renderer, pages, progress)
-    global _WORK
-    _WORK = (renderer, pages)
-    try:
-        chunks = [
-            (start, min(start + PARALLEL_CHUNK, len(pages)))
-            for start in range(0, len(pages), PARALLEL_CHUNK)
-        ]
-        rendered = {}
-        try:
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-        except OSError:  # no working semaphores here (some containers): render in this process
-            _WORK = None
-            return render_pages_serially(renderer, pages, progress)
-        # A worker that dies (killed for memory) fails the build with BrokenProcessPool,
-        # instead of leaving it waiting forever with the lock held.
-        with pool:
-            for done in pool.map(_render_chunk, chunks):
-                rendered.update(done)
-                progress.advance(len(done))
-        return rendered
-    finally:
+class _Renderers:
+    """The pages rendered and put into the sink: by forked workers (which write them
+    themselves: parallel rendering and parallel writes) when the machine has cores to spare
+    and there are enough pages, else in this process. ``start`` hands the work out; the
+    caller can do other work (the calendars) before ``wait``."""
+
+    def __init__(
+        self,
+        renderer: Renderer,
+        pages: list[Page],
+        put: Callable[[str, bytes], str],
+        outcomes: _PageOutcomes,
+        progress: Progress,
+    ) -> None:
+        self.renderer, self.pages, self.put = renderer, pages, put
+        self.outcomes, self.progress = outcomes, progress
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: list[Future] = []
+        #: How many of the futures render course pages (they come first).
+        self.course_futures = 0
+        self.collected = 0
+
+    def __enter__(self) -> _Renderers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _WORK
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
         _WORK = None
 
+    def start(self) -> None:
+        global _WORK
+        workers = _workers(len(self.pages))
+        if workers > 1:
+            self.outcomes.sink.begin()
+            _WORK = (self.renderer, self.pages, self.put)
+            try:
+                self.pool = ProcessPoolExecutor(
+                    workers, mp_context=multiprocessing.get_context("fork")
+                )
+                # A worker that dies (killed for memory) fails the build with
+                # BrokenProcessPool, instead of leaving it waiting forever with the lock held.
+                courses = sum(1 for p in self.pages if p.path in self.outcomes.course_pages)
+                # Course pages apart from the others, so that the index can start early.
+                bounds = [
+                    (start, min(start + PARALLEL_CHUNK, end))
+                    for begin, end in ((0, courses), (courses, len(self.pages)))
+                    for start in range(begin, end, PARALLEL_CHUNK)
+                ]
+                self.futures = [self.pool.submit(_render_chunk, b) for b in bounds]
+                self.course_futures = sum(1 for b in bounds if b[1] <= courses)
+                return
+            except OSError:  # no working semaphores here (some containers)
+                if self.pool is not None:
+                    self.pool.shutdown(wait=False)
+                self.pool, self.futures = None, []
+        for page in self.pages:
+            status = self.put(page.path, self.renderer.render(page))
+            self.outcomes.note(page.path, status)
+            self.progress.advance()
+        self.outcomes.course_pages_in()
 
-def render_pages_serially(
-    renderer: Renderer, pages: list[Page], progress: Progress
-) -> dict[str, bytes]:
-    rendered = {}
-    for page in pages:
-        rendered[page.path] = renderer.render(page)
-        progress.advance()
-    return rendered
+    def poll(self) -> None:
+        """Collect what the workers finished so far; once every course page is in, say so."""
+        while self.collected < len(self.futures) and self.futures[self.collected].done():
+            self._collect(self.futures[self.collected])
+        if self.collected >= self.course_futures:
+            self.outcomes.course_pages_in()
+
+    def wait(self) -> None:
+        """Collect every worker's pages (their errors are raised here)."""
+        while self.collected < len(self.futures):
+            self._collect(self.futures[self.collected])
+            if self.collected >= self.course_futures:
+                self.outcomes.course_pages_in()
+        self.outcomes.course_pages_in()
+
+    def _collect(self, future: Future) -> None:
+        done = future.result()
+        for name, status in done:
+            self.outcomes.sink.mark(name, status)
+            self.outcomes.note(name, status)
+        self.progress.advance(len(done))
+        self.collected += 1
 
 
-def _render_chunk(bounds: tuple[int, int]) -> list[tuple[str, bytes]]:
+def _render_chunk(bounds: tuple[int, int]) -> list[tuple[str, str]]:
     assert _WORK is not None
-    renderer, pages = _WORK
-    return [(pages[i].path, renderer.render(pages[i])) for i in range(*bounds)]
+    renderer, pages, put = _WORK
+    done = []
+    for page in pages[bounds[0] : bounds[1]]:
+        done.append((page.path, put(page.path, renderer.render(page))))
+    return done
 
 
 def _workers(pages: int) -> int:
@@ -201,71 +433,119 @@ def course_address(site: SiteInfo, urls: Urls) -> Callable[[Course], str] | None
     return lambda course: absolute(site.url, urls.course(course))
 
 
-def calendar_files(
-    catalog: Catalog, site: SiteInfo, urls: Urls, locale: Locale, state: BuildState, output
-) -> RenderedSite:
-    """The .ics files, each rendered only when the course or date it shows changed."""
-    page_url = course_address(site, urls)
-    calendar_site = CalendarSite(
-        title=site.title,
-        host=urlsplit(site.url).hostname or "catalog-gen.invalid",
-        language=site.language,
-        page_url=page_url or (lambda course: None),
-        online_label=locale.t("online"),
-    )
-    made_of = CalendarInputs(site, calendar_site.online_label)
-    writer = CalendarWriter(calendar_site)
-    files: dict[str, bytes] = {}
-    kept: set[str] = set()
-    digests: dict[str, str] = {}
+class CalendarFiles:
+    """The .ics files: each one's digest, which are kept, and the others rendered.
 
-    def add(path: str, inputs: str, make) -> bool:
-        digests[path] = inputs
-        if state.unchanged(output, path, inputs):
-            kept.add(path)
+    The site-wide calendar holds every date's event; when it must be made again, the events
+    of dates whose own file is kept are taken from the old site-wide file (they are the
+    same bytes), so only the changed dates are serialised.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        site: SiteInfo,
+        urls: Urls,
+        locale: Locale,
+        state: BuildState,
+        output: Path,
+    ) -> None:
+        page_url = course_address(site, urls)
+        self.calendar_site = CalendarSite(
+            title=site.title,
+            host=urlsplit(site.url).hostname or "catalog-gen.invalid",
+            language=site.language,
+            page_url=page_url or (lambda course: None),
+            online_label=locale.t("online"),
+        )
+        self.catalog, self.urls, self.state, self.output = catalog, urls, state, output
+        made_of = CalendarInputs(site, self.calendar_site.online_label)
+        self.digests: dict[str, str] = {}
+        self.kept: set[str] = set()
+        self._todo: list[tuple[str, Callable[[CalendarWriter], bytes]]] = []
+        self._kept_dates: set[int] = set()
+        for course in catalog.courses:
+            if not course.dates:
+                continue
+            path = urls.course_calendar(course)
+            self._add(path, made_of.course(course), lambda w, c=course: w.course_calendar(c))
+            for d in course.dates:
+                date_path = urls.date_calendar(course, d)
+                made = lambda w, c=course, d=d: w.date_calendar(c, d)  # noqa: E731
+                if self._add(date_path, made_of.date(course, d), made):
+                    self._kept_dates.add(d.id)
+        self.site_path = urls.site_calendar()
+        self._add(self.site_path, made_of.site(catalog), lambda w: w.site_calendar(catalog))
+
+    def _add(self, path: str, inputs: str, make: Callable[[CalendarWriter], bytes]) -> bool:
+        self.digests[path] = inputs
+        if self.state.unchanged(self.output, path, inputs):
+            self.kept.add(path)
             return True
-        files[path] = make()
+        self._todo.append((path, make))
         return False
 
-    for course in catalog.courses:
-        if not course.dates:
-            continue
-        path = urls.course_calendar(course)
-        if add(path, made_of.course(course), lambda course=course: writer.course_calendar(course)):
-            with contextlib.suppress(OSError):  # its events, for the site feed below
-                writer.reuse((output / path).read_bytes())
-        for d in course.dates:
-            add(
-                urls.date_calendar(course, d),
-                made_of.date(course, d),
-                lambda course=course, d=d: writer.date_calendar(course, d),
-            )
-    add(urls.site_calendar(), made_of.site(catalog), lambda: writer.site_calendar(catalog))
-    return RenderedSite(files, frozenset(kept), digests, 0)
+    @property
+    def rendered(self) -> int:
+        return len(self._todo)
+
+    def render(self) -> Iterable[tuple[str, bytes]]:
+        writer = CalendarWriter(self.calendar_site)
+        if self._todo and self._kept_dates:
+            old = self.state.written_bytes(self.output, self.site_path)
+            if old is not None:  # the last build's site-wide file, as it wrote it
+                writer.reuse(old, only=self._kept_dates)
+        for path, make in self._todo:
+            yield path, make(writer)
 
 
-def machine_files(
-    catalog: Catalog, pages: list[Page], site: SiteInfo, urls: Urls, locale: Locale
-) -> dict[str, bytes]:
-    """sitemap.xml, robots.txt and the Atom feed (sitemap and feed need site.url): cheap
-    enough to make every time."""
-    page_url = course_address(site, urls)
-    files: dict[str, bytes] = {}
-    files[ROBOTS] = robots_txt(site.url, SITEMAP if site.url else None)
-    if site.url and page_url is not None:
-        files[SITEMAP] = sitemap_xml(pages, site.url)
-        files[urls.feed()] = atom_feed(
+class MachineFiles:
+    """sitemap.xml, robots.txt and the Atom feed (sitemap and feed need site.url). The
+    sitemap has a digest (every page's path, lastmod and whether it is listed); the others
+    are cheap enough to make every time."""
+
+    def __init__(
+        self, catalog: Catalog, pages: list[Page], site: SiteInfo, urls: Urls, locale: Locale
+    ) -> None:
+        self.catalog, self.pages, self.site, self.urls, self.locale = (
             catalog,
-            FeedSite(
-                title=locale.t("feed_title", site=site.title),
-                author=site.provider,
-                site_url=site.url,
-                feed_path=urls.feed(),
-                language=site.language,
-                page_url=page_url,
-                entry_title=lambda course, d: locale.t(
-                    "feed_entry", course=course.title, date=locale.date(d.start_date, "long")
+            pages,
+            site,
+            urls,
+            locale,
+        )
+
+    def names(self) -> list[str]:
+        return [ROBOTS, SITEMAP, self.urls.feed()] if self.site.url else [ROBOTS]
+
+    def sitemap_digest(self) -> str | None:
+        if not self.site.url:
+            return None
+        listed = [(p.path, p.lastmod) for p in self.pages if p.indexable]
+        return digest("sitemap", self.site.url, listed)
+
+    def render(self, skip: Collection[str] = ()) -> Iterable[tuple[str, bytes]]:
+        site, urls, locale = self.site, self.urls, self.locale
+        yield ROBOTS, robots_txt(site.url, SITEMAP if site.url else None)
+        page_url = course_address(site, urls)
+        if not site.url or page_url is None:
+            return
+        if SITEMAP not in skip:
+            yield SITEMAP, sitemap_xml(self.pages, site.url)
+        yield (
+            urls.feed(),
+            atom_feed(
+                self.catalog,
+                FeedSite(
+                    title=locale.t("feed_title", site=site.title),
+                    author=site.provider,
+                    site_url=site.url,
+                    feed_path=urls.feed(),
+                    language=site.language,
+                    page_url=page_url,
+                    entry_title=lambda course, d: locale.t(
+                        "feed_entry", course=course.title, date=locale.date(d.start_date, "long")
+                    ),
                 ),
             ),
         )
-    return files

@@ -15,6 +15,7 @@ Every field carries a ``#:`` comment: docs/templates.md is generated from them
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -62,8 +63,7 @@ class Fields(Mapping[str, Any]):
         values = dict(values)
         shared = {} if shared is None else shared
         self._values: dict[str, Any] = {key: _copied(values[key], shared) for key in sorted(values)}
-        canonical = orjson.dumps(self._values, option=orjson.OPT_SORT_KEYS)
-        self._digest = hashlib.sha256(canonical).hexdigest()[:32]
+        self._digest = hashlib.sha256(_canonical(self._values)[0]).hexdigest()[:32]
 
     @classmethod
     def _view(cls, values: dict[str, Any]) -> Fields:
@@ -90,8 +90,7 @@ class Fields(Mapping[str, Any]):
     def digest(self) -> str:
         """A digest of the values' canonical JSON (what the page digests use)."""
         if not self._digest:
-            canonical = orjson.dumps(self._values, option=orjson.OPT_SORT_KEYS)
-            self._digest = hashlib.sha256(canonical).hexdigest()[:32]
+            self._digest = hashlib.sha256(_canonical(self._values)[0]).hexdigest()[:32]
         return self._digest
 
     def __hash__(self) -> int:
@@ -113,7 +112,7 @@ class Fields(Mapping[str, Any]):
 
     def as_json(self) -> dict[str, Any]:
         """The values as plain JSON data (a copy; what ``tojson`` writes)."""
-        return orjson.loads(orjson.dumps(self._values))
+        return _loads(*_canonical(self._values))
 
 
 def _read(value: Any) -> Any:
@@ -130,11 +129,31 @@ def _copied(value: Any, shared: dict[bytes, Any]) -> Any:
     an equal value was: the canonical JSON is the key."""
     if value is None or type(value) in (str, int, float, bool):
         return value
-    canonical = orjson.dumps(value, default=_as_json, option=orjson.OPT_SORT_KEYS)
+    canonical, exact = _canonical(value)
     copy = shared.get(canonical)
     if copy is None:
-        copy = shared[canonical] = orjson.loads(canonical)
+        copy = shared[canonical] = _loads(canonical, exact)
     return copy
+
+
+def _canonical(value: Any) -> tuple[bytes, bool]:
+    """A JSON value's canonical bytes (keys sorted at every level, compact, UTF-8), and
+    whether they hold an integer beyond 64 bits (which orjson can neither write nor read)."""
+    try:
+        return orjson.dumps(value, default=_as_json, option=orjson.OPT_SORT_KEYS), False
+    except TypeError:
+        # The API boundary refuses such integers (source/transport.py), but a record made
+        # otherwise must not stop the catalog.
+        text = json.dumps(
+            value, default=_as_json, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
+        return text.encode("utf-8", "surrogatepass"), True
+
+
+def _loads(canonical: bytes, exact: bool) -> Any:
+    if exact:
+        return json.loads(canonical.decode("utf-8", "surrogatepass"))
+    return orjson.loads(canonical)
 
 
 def _as_json(value: Any) -> Any:

@@ -5,9 +5,24 @@ rename when it is complete, so a web server, an rsync job or a visitor sees eith
 or the new one, never half of each; a build that fails or is killed before the swap leaves the
 old site byte-identical (the staging folder is cleaned up by the next run).
 
-Files whose bytes did not change are hard-linked from the old site into the new one rather than
-written again, so they keep their inode and mtime and ``rsync``/CDN uploads send only what
-changed. When nothing changed at all, nothing on disk is touched.
+Files whose bytes did not change keep their inode and mtime (the new site holds the old file
+under a second name, a hard link), so ``rsync``/CDN uploads send only what changed. When
+nothing changed at all, nothing on disk is touched.
+
+**In proportion to the change.** Assembling the new site by linking every unchanged file
+costs a system call per file (40,000 at 10,000 courses), and so does deleting the old one.
+So the old site is not deleted: after the swap it is kept beside the new one as the
+*spare* (``.<site>.spare``), and the next build starts its staging folder from it. The
+spare differs from the live site only in the files the last build wrote or removed (the
+build state lists them), so bringing it up to date, then writing this build's changes,
+costs what the two builds changed. The spare is used only when the build state vouches for
+it (``SiteRecord``: its inode, the mtime of each of its folders, which a file added,
+removed or renamed in it would move); otherwise it is deleted and the staging folder built
+from scratch. Files in the staging folder are hard links shared with the live site: a file
+that changes is always written under a new inode, never rewritten in place.
+
+The files are streamed in (``Publisher.put``), from this process or from forked render
+workers, which write in parallel; nothing holds the whole site in memory.
 
 ``site/`` is replaced on every build, so the folder must be one catalog-gen made: it carries a
 ``.catalog-gen`` marker, and a non-empty folder without one (or the project folder itself, by a
@@ -15,6 +30,8 @@ mistyped ``output_dir``) is refused rather than wiped. Inside it, a publish remo
 that a previous build recorded as its own (``owned``, the build state's list): anything else
 found there (a CNAME put there by hand, snapshots a config pointed into the site) is carried
 over into the new site untouched and reported as ``foreign``, so the build can warn about it.
+The build state also remembers the mtime of every folder of the site, so a file dropped into
+one is found without walking the whole site.
 """
 
 from __future__ import annotations
@@ -26,9 +43,10 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from catalog_gen.errors import BuildError
@@ -55,12 +73,40 @@ class OutputReport:
 class Indexer:
     """A step that derives files from the staged pages (the search index) into ``folder``.
 
-    It runs only when some HTML changed (or its folder is missing); otherwise the old
-    index is kept as it is.
+    It runs only when some page changed (or its folder is missing); otherwise the old index
+    is kept as it is. ``run(staging, changed)`` finds the old index in ``staging/folder``
+    and brings it up to date with the staged pages: ``changed`` names the pages written or
+    removed since the old index was made, or is None when there is none (derive everything).
+    The files in the staging folder are hard links shared with the live site: ``run`` must
+    write new files (or replace them), never rewrite one in place; publish keeps the old
+    file wherever it leaves or writes the same bytes.
     """
 
     folder: str
-    run: Callable[[Path], None]
+    run: Callable[[Path, frozenset[str] | None], None]
+
+
+@dataclass(frozen=True)
+class SiteRecord:
+    """What a publish left, for the next one (the build state keeps it, buildstate.py):
+    which files are the site's, the mtime of each of its folders, and the spare.
+
+    Trusted only as far as the build state is (for the same site folder, by its inode).
+    """
+
+    #: The files the build published (its own) and the foreign files carried over.
+    published: frozenset[str] = frozenset()
+    foreign: frozenset[str] = frozenset()
+    #: Each folder of the site ("" for the site itself) → its mtime after the publish.
+    folders: Mapping[str, int] = field(default_factory=dict)
+    #: The spare (the site before the publish): its inode, its folders' mtimes, and the files
+    #: where it differs from the site (written, removed).
+    spare_inode: int = 0
+    spare_folders: Mapping[str, int] = field(default_factory=dict)
+    spare_differs: frozenset[str] = frozenset()
+
+
+WRITTEN, UNCHANGED = "written", "unchanged"
 
 
 def publish_site(
@@ -78,88 +124,466 @@ def publish_site(
     Of the other files in the current site, those in ``owned`` (what the previous build
     published) are removed and the rest are carried over untouched (``foreign``); with no
     record, nothing is removed. ``protect`` is a folder that must never be replaced (the
-    project root).
+    project root). Everything is compared first: when nothing changed, nothing is touched.
     """
-    for name in (*files, *kept):
-        _check_relative(name)
-    site = Path(os.path.realpath(site_dir))
-    _check_target(site, protect)
-    _clean_leftovers(site)
-
-    old = _existing_files(site)
-    old_index = {}
-    if indexer is not None:
-        prefix = indexer.folder + "/"
-        old_index = {name: path for name, path in old.items() if name.startswith(prefix)}
-        old = {name: path for name, path in old.items() if name not in old_index}
-    missing = [name for name in kept if name not in old]
-    if missing:
-        raise BuildError(f"{site / missing[0]} vanished during the build; build again")
-    written, unchanged = [], list(kept)
-    for name, data in files.items():
-        if name in old and _same_bytes(old[name], data):
-            unchanged.append(name)
-        else:
-            written.append(name)
-    owned = frozenset(owned)
-    gone = set(old) - set(files) - set(kept)
-    removed = sorted(gone & owned)
-    foreign = {name: old[name] for name in sorted(gone - owned)}
-    _check_not_in_the_way(site, foreign, [*files, *kept])
-    pages_changed = any(name.endswith(".html") for name in (*written, *removed))
-    reindex = indexer is not None and (pages_changed or not old_index)
-    if not written and not removed and not reindex and (site / MARKER).is_file():
-        unchanged_now = tuple(sorted([*unchanged, *old_index]))
-        return OutputReport((), unchanged_now, (), swapped=False, foreign=tuple(foreign))
-
-    site.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{site.name}.staging-", dir=site.parent))
-    # Paths as text from here on: at 74,000 files, Path objects alone cost seconds.
-    into = f"{staging}/"
+    publisher = Publisher(site_dir, owned=owned, protect=protect)
+    publisher.plan([*files, *kept], kept=kept, index=indexer.folder if indexer else None)
+    same = {name for name, data in files.items() if publisher.same_as_old(name, data)}
+    pages = [n for n in (*files, *publisher.removed) if n not in same and n.endswith(".html")]
     try:
-        carried = old_index if not reindex else {}
-        _make_folders(staging, [*unchanged, *written, *carried, *foreign])
-        for name in unchanged:
-            _link_or_copy(old[name], into + name)
-        for name, path in foreign.items():
-            _link_or_copy(path, into + name)
-        for name in written:
-            _write(into + name, files[name])
-        marker = f"{site}/{MARKER}"
-        if _same_bytes(marker, MARKER_TEXT):  # keep its mtime too: nothing to upload
-            _link_or_copy(marker, into + MARKER)
+        for name in sorted(same):
+            publisher.same(name)
+        for name in files:
+            if name not in same:
+                publisher.write(name, files[name])
+        if indexer is not None:
+            publisher.index(indexer, set(pages))
+        return publisher.commit()
+    except BaseException:
+        publisher.abort()
+        raise
+
+
+class Publisher:
+    """One publish of the site: plan which files the new site has, put them in (from this
+    process or forked workers), maybe index, then ``commit`` (swap) or ``abort``."""
+
+    def __init__(
+        self,
+        site_dir: Path,
+        *,
+        owned: Collection[str] = (),
+        protect: Path | None = None,
+        record: SiteRecord | None = None,
+        keep_spare: bool = False,
+        indexer: Indexer | None = None,
+    ) -> None:
+        self.site = Path(os.path.realpath(site_dir))
+        self.indexer = indexer
+        _check_target(self.site, protect)
+        _clean_leftovers(self.site)
+        self.spare = self.site.parent / f".{self.site.name}.spare"
+        self.owned = frozenset(owned)
+        self.record = record if record is not None and self.site.is_dir() else None
+        self.keep_spare = keep_spare
+        self.staging: str | None = None
+        #: Whether the staging folder holds the live site's files (from the spare).
+        self.synced = False
+        self.old: dict[str, str] = {}
+        #: Names where the site may differ from what the record says (``_inventory``).
+        self.touched: set[str] = set()
+        self.removed: list[str] = []
+        self.foreign: dict[str, str] = {}
+        self.kept: Collection[str] = ()
+        self.results: dict[str, str] = {}
+        self.index_folder: str | None = None
+        self.old_index: dict[str, str] = {}
+        #: Where the old index was moved while the indexer makes the new one.
+        self.index_seconds = 0.0
+        self._index_thread: threading.Thread | None = None
+        self._index_error: BaseException | None = None
+        self._reindexed = False
+        self._folders: set[str] = set()
+        self.next_record: SiteRecord | None = None
+
+    # --- what the new site holds ----------------------------------------------------------------
+
+    def plan(
+        self, names: Iterable[str], *, kept: Collection[str] = (), index: str | None = None
+    ) -> None:
+        """The names of every file of the new site (``kept`` ones are the old files as they
+        are); ``index`` is the indexer's folder, whose files the indexer accounts for."""
+        if index is None and self.indexer is not None:
+            index = self.indexer.folder
+        names = set(names)
+        for name in names:
+            _check_relative(name)
+        self.kept = kept
+        self.index_folder = index
+        if self.record is not None:
+            old, self.touched = _inventory(self.site, self.record)
         else:
-            _write(into + MARKER, MARKER_TEXT)
-        index_seconds = 0.0
-        if reindex:
-            started = time.monotonic()
-            indexer.run(staging)
-            index_seconds = time.monotonic() - started
-            made = _keep_unchanged(staging, indexer.folder, old_index)
-            written += [name for name, same in made.items() if not same]
+            old = _existing_files(self.site)
+        old_index: dict[str, str] = {}
+        if index is not None:
+            prefix = index + "/"
+            old_index = {n: p for n, p in old.items() if n.startswith(prefix)}
+        missing = [name for name in kept if name not in old]
+        if missing:
+            raise BuildError(f"{self.site / missing[0]} vanished during the build; build again")
+        self.old, self.old_index = old, old_index
+        gone = set(old) - names - set(old_index)
+        self.removed = sorted(gone & self.owned)
+        self.foreign = {name: old[name] for name in sorted(gone - self.owned)}
+        _check_not_in_the_way(self.site, self.foreign, names)
+        if self.removed:
+            self.begin()
+
+    def same_as_old(self, name: str, data: bytes) -> bool:
+        return name in self.old and _same_bytes(self.old[name], data)
+
+    # --- putting files in -----------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Make the staging folder (from the spare when the record vouches for it, else from
+        scratch); call it before forking workers that put files."""
+        if self.staging is not None:
+            return
+        record = self.record
+        if record is not None and record.spare_inode and self._spare_holds(record):
+            staging = _unique_path(self.site, "staging")
+            os.rename(self.spare, staging)
+            self.staging, self.synced = staging, True
+            self._sync(record.spare_differs | self.touched)
+        else:
+            if self.spare.exists() or self.spare.is_symlink():
+                _remove_tree(self.spare)
+            self.staging = tempfile.mkdtemp(
+                prefix=f".{self.site.name}.staging-", dir=self.site.parent
+            )
+            carried = [*self.kept, *self.foreign]
+            self._make_folders(carried)
+            for name in carried:
+                _link_or_copy(self.old[name], f"{self.staging}/{name}")
+            for name, status in self.results.items():
+                if status == UNCHANGED:
+                    self._make_folders([name])
+                    _link_or_copy(self.old[name], f"{self.staging}/{name}")
+        for name in self.removed:
+            self._unlink(name)
+
+    def put(self, name: str, data: bytes) -> str:
+        """Put one file of the new site in: kept as the old file when the bytes are the
+        same, else written. Safe in a forked worker (after ``begin``): the parent records
+        the outcome with ``mark``."""
+        if self.same_as_old(name, data):
+            self.same(name)
+            return UNCHANGED
+        self.write(name, data)
+        return WRITTEN
+
+    def same(self, name: str) -> None:
+        """A file of the new site has the old one's bytes: the old file it is."""
+        if self.staging is not None and not self.synced:
+            self._make_folders([name])
+            _link_or_copy(self.old[name], f"{self.staging}/{name}")
+        self.results[name] = UNCHANGED
+
+    def write(self, name: str, data: bytes) -> None:
+        """Write a file that changed (under a new inode: never into the live site's file)."""
+        self.begin()
+        if self.synced:
+            self._unlink(name, prune=False)  # the live site's file, under a second name
+        self._make_folders([name])
+        _write(f"{self.staging}/{name}", data)
+        self.results[name] = WRITTEN
+
+    def mark(self, name: str, status: str) -> None:
+        """Record what a worker's ``put`` did (the worker put the file in place)."""
+        self.results[name] = status
+
+    # --- the search index -----------------------------------------------------------------------
+
+    def course_pages_done(self, changed: Collection[str]) -> None:
+        """Every course page is in place (``changed``: those written or removed): the index
+        is made now, alongside the rest of the build (``commit`` waits for it)."""
+        if self.indexer is not None:
+            self.index(self.indexer, changed, wait=False)
+
+    def index(self, indexer: Indexer, changed: Collection[str], *, wait: bool = True) -> None:
+        """Run ``indexer`` on the staged site when a page it reads changed (``changed``: the
+        pages written or removed) or its index is missing or was changed by hand (a file
+        of it removed, replaced or added); else keep the old index. With ``wait=False`` it
+        runs alongside the rest of the build (``commit`` waits for it): call it once every
+        page it reads is in place."""
+        prefix = f"{indexer.folder}/"
+        touched = any(name.startswith(prefix) for name in self.touched)
+        if not changed and self.old_index and not touched:
+            return
+        self.begin()
+        self._reindexed = True
+        if not self.synced:  # the old index, as links to the live site's files
+            self._make_folders(self.old_index)
+            for name, path in self.old_index.items():
+                _link_or_copy(path, f"{self.staging}/{name}")
+        # An index changed by hand is made again whole: its shards cannot be trusted.
+        pages = frozenset(changed) if self.old_index and not touched else None
+        if wait:
+            self._run_indexer(indexer, pages)
+            self._raise_index_error()
+            return
+        self._index_thread = threading.Thread(
+            target=self._run_indexer, args=(indexer, pages), daemon=True
+        )
+        self._index_thread.start()
+
+    def _run_indexer(self, indexer: Indexer, changed: frozenset[str] | None) -> None:
+        """The one place the indexer runs: on the staging folder, which holds the old index,
+        told which pages changed since it was made (None: there is no old index)."""
+        started = time.monotonic()
+        try:
+            indexer.run(Path(self.staging), changed)
+        except BaseException as exc:  # raised in commit(), on the build's own thread
+            self._index_error = exc
+        self.index_seconds = time.monotonic() - started
+
+    def _raise_index_error(self) -> None:
+        if self._index_error is not None:
+            error, self._index_error = self._index_error, None
+            raise error
+
+    # --- the swap -------------------------------------------------------------------------------
+
+    def commit(self) -> OutputReport:
+        """Swap the new site in (unless nothing changed) and report; the old site becomes the
+        spare, or is removed."""
+        if self._index_thread is not None:
+            self._index_thread.join()
+            self._index_thread = None
+        self._raise_index_error()
+        written = sorted(n for n, s in self.results.items() if s == WRITTEN)
+        unchanged = [n for n, s in self.results.items() if s == UNCHANGED]
+        unchanged += list(self.kept)
+        removed = list(self.removed)
+        foreign = dict(self.foreign)
+        index_written: list[str] = []
+        if self._reindexed:
+            made = _keep_unchanged(self.staging, self.index_folder, self.old_index)
+            index_written = [name for name, same in made.items() if not same]
             unchanged += [name for name, same in made.items() if same]
-            stale = set(old_index) - set(made)
-            removed = sorted({*removed, *(stale & owned)})
-            for name in sorted(stale - owned):  # not recorded as ours: carried over too
-                _make_folders(staging, [name])
-                _link_or_copy(old_index[name], into + name)
-                foreign[name] = old_index[name]
+            stale = set(self.old_index) - set(made)
+            removed = sorted({*removed, *(stale & self.owned)})
+            for name in sorted(stale - self.owned):  # not recorded as ours: carried over too
+                self._make_folders([name])
+                _link_or_copy(self.old_index[name], f"{self.staging}/{name}")
+                foreign[name] = self.old_index[name]
+        elif self.index_folder is not None:
+            unchanged += list(self.old_index)
+            if self.staging is not None and not self.synced:
+                self._make_folders(self.old_index)
+                for name, path in self.old_index.items():
+                    _link_or_copy(path, f"{self.staging}/{name}")
+        written += index_written
+        marker_written = False
+        if self.staging is None:
+            self.next_record = self._record_unchanged()
+            return OutputReport(
+                (), tuple(sorted(unchanged)), (), swapped=False, foreign=tuple(foreign)
+            )
+        marker = f"{self.site}/{MARKER}"
+        if not _same_bytes(marker, MARKER_TEXT):
+            if self.synced and os.path.lexists(f"{self.staging}/{MARKER}"):
+                os.unlink(f"{self.staging}/{MARKER}")
+            _write(f"{self.staging}/{MARKER}", MARKER_TEXT)
+            marker_written = True
+        elif not self.synced:  # keep its mtime too: nothing to upload
+            _link_or_copy(marker, f"{self.staging}/{MARKER}")
+        os.chmod(self.staging, 0o755)  # mkdtemp makes it 0700; a web server must read it
+        old_names = set(self.old)
+        _swap_in(Path(self.staging), self.site)
+        # The staging folder now holds the old site (or nothing, for a first publish).
+        published = frozenset(written) | frozenset(unchanged)
+        differs = set(written) | set(removed) | ({MARKER} if marker_written else set())
+        self.next_record = SiteRecord(
+            published=published,
+            foreign=frozenset(foreign),
+            folders=_folder_times(self.site, published | set(foreign)),
+        )
+        if self.keep_spare and os.path.isdir(self.staging) and old_names:
+            os.rename(self.staging, self.spare)
+            self.next_record = SiteRecord(
+                published=published,
+                foreign=frozenset(foreign),
+                folders=self.next_record.folders,
+                spare_inode=os.stat(self.spare).st_ino,
+                spare_folders=_folder_times(self.spare, old_names),
+                spare_differs=frozenset(differs),
+            )
         else:
-            for name, path in carried.items():
-                _link_or_copy(path, into + name)
-            unchanged += list(carried)
-        os.chmod(staging, 0o755)  # mkdtemp makes it 0700; a web server must read it
-        _swap_in(staging, site)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # the old site after a swap, else the leftovers
-    return OutputReport(
-        tuple(sorted(written)),
-        tuple(sorted(unchanged)),
-        tuple(removed),
-        True,
-        round(index_seconds, 3),
-        tuple(sorted(foreign)),
-    )
+            _remove_tree(self.staging)
+        self.staging = None
+        return OutputReport(
+            tuple(sorted(written)),
+            tuple(sorted(unchanged)),
+            tuple(removed),
+            True,
+            round(self.index_seconds, 3),
+            tuple(sorted(foreign)),
+        )
+
+    def abort(self) -> None:
+        """Leave the old site as it was; the staging folder goes (and with it the spare it
+        may have been made from: the next build makes its staging folder from scratch)."""
+        if self._index_thread is not None:
+            self._index_thread.join()
+        if self.staging is not None:
+            _remove_tree(self.staging)
+        self.staging = None
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _record_unchanged(self) -> SiteRecord | None:
+        """Nothing was swapped: the record stays true but for files found in the site."""
+        if self.record is None:
+            return None
+        return SiteRecord(
+            published=self.record.published,
+            foreign=frozenset(self.foreign),
+            folders=_folder_times(self.site, set(self.old)),
+            spare_inode=self.record.spare_inode,
+            spare_folders=self.record.spare_folders,
+            spare_differs=self.record.spare_differs,
+        )
+
+    def _spare_holds(self, record: SiteRecord) -> bool:
+        """Whether the spare is the folder the record describes, untouched since."""
+        try:
+            if os.stat(self.spare, follow_symlinks=False).st_ino != record.spare_inode:
+                return False
+        except OSError:
+            return False
+        return _folder_times_match(str(self.spare), record.spare_folders)
+
+    def _sync(self, differs: Iterable[str]) -> None:
+        """Bring the staging folder (the spare: the site before the last publish) up to the
+        live site, in the names where they may differ: what the last publish wrote or
+        removed, and what changed in the site since (a file removed, replaced or dropped in
+        by hand: the spare would bring back, or keep, the file it had)."""
+        for name in sorted(differs):
+            if name == MARKER:
+                self._unlink(name)
+                if os.path.lexists(f"{self.site}/{MARKER}"):
+                    _link_or_copy(f"{self.site}/{MARKER}", f"{self.staging}/{MARKER}")
+                continue
+            self._unlink(name, prune=name not in self.old)
+            if name in self.old:
+                self._make_folders([name])
+                _link_or_copy(self.old[name], f"{self.staging}/{name}")
+
+    def _unlink(self, name: str, *, prune: bool = True) -> None:
+        """Remove a name from the staging folder (a file, or a folder the spare has where a
+        file must go), and the folders it leaves empty."""
+        path = f"{self.staging}/{name}"
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return
+        if stat.S_ISDIR(info.st_mode):
+            _remove_tree(path)
+        else:
+            os.unlink(path)
+        if not prune:
+            return
+        folder = name.rpartition("/")[0]
+        while folder:
+            try:
+                os.rmdir(f"{self.staging}/{folder}")
+            except OSError:
+                break
+            self._folders.discard(folder)
+            folder = folder.rpartition("/")[0]
+
+    def _make_folders(self, names: Iterable[str]) -> None:
+        """Every folder the files ``names`` go into, each made once (parents first). Nothing
+        of the old site is in the way: what must give way was removed by ``begin``."""
+        wanted = {name.rpartition("/")[0] for name in names} - {""} - self._folders
+        for folder in sorted(wanted):  # "a" sorts before "a/b"
+            os.makedirs(f"{self.staging}/{folder}", exist_ok=True)
+            self._folders.update(_folders_of(folder + "/x"))
+
+
+def _inventory(site: Path, record: SiteRecord) -> tuple[dict[str, str], set[str]]:
+    """The site's files as the record knows them, plus whatever appeared in a folder whose
+    mtime moved since (a file dropped in or replaced, a folder made) and minus what vanished
+    from one; and the names in those folders (present or vanished), where the site may not
+    be what the record says (nor the spare what the site is)."""
+    root = str(site)
+    known = set(record.published) | set(record.foreign)
+    files = set(known)
+    touched: set[str] = set()
+    by_folder: dict[str, set[str]] = {}
+    for name in files:
+        by_folder.setdefault(name.rpartition("/")[0], set()).add(name)
+    for folder, mtime in record.folders.items():
+        path = f"{root}/{folder}" if folder else root
+        try:
+            if os.stat(path, follow_symlinks=False).st_mtime_ns == mtime:
+                continue
+        except OSError:
+            continue  # gone: its parent's mtime moved too, and is looked at
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            continue
+        present, folders = set(), set()
+        for entry in entries:
+            name = f"{folder}/{entry.name}" if folder else entry.name
+            if name == MARKER:
+                continue
+            present.add(name)
+            if entry.is_dir(follow_symlinks=False):
+                folders.add(name)
+                if name in files:  # a file of ours replaced by a folder
+                    files.discard(name)
+                    touched.add(name)
+                if name not in record.folders:
+                    made = {found[len(root) + 1 :] for found in _walk(f"{root}/{name}")}
+                    files |= made
+                    touched |= made
+            else:
+                files.add(name)
+                touched.add(name)
+        for name in by_folder.get(folder, ()):
+            if name not in present:
+                files.discard(name)
+                touched.add(name)
+        for sub in record.folders:
+            if sub and sub.rpartition("/")[0] == folder and sub not in folders:
+                gone = {n for n in known if n.startswith(sub + "/")}
+                files -= gone
+                touched |= gone
+    return {name: f"{root}/{name}" for name in files}, touched
+
+
+def _folder_times(top: Path | str, names: Iterable[str]) -> dict[str, int]:
+    """The mtime of ``top`` ("") and of every folder the files ``names`` lie in."""
+    folders = {""}
+    for name in names:
+        folders.update(_folders_of(name))
+    times = {}
+    root = str(top)
+    for folder in folders:
+        try:
+            times[folder] = os.stat(f"{root}/{folder}" if folder else root).st_mtime_ns
+        except OSError:
+            continue
+    return times
+
+
+def _folder_times_match(top: str, times: Mapping[str, int]) -> bool:
+    if "" not in times:
+        return False
+    for folder, mtime in times.items():
+        try:
+            if os.stat(f"{top}/{folder}" if folder else top).st_mtime_ns != mtime:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _unique_path(site: Path, kind: str) -> str:
+    """A fresh name beside the site for a folder to be renamed there."""
+    made = tempfile.mkdtemp(prefix=f".{site.name}.{kind}-", dir=site.parent)
+    os.rmdir(made)
+    return made
+
+
+def _remove_tree(path: str | Path) -> None:
+    if os.path.islink(path) or os.path.isfile(path):
+        os.unlink(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _check_not_in_the_way(site: Path, foreign: Mapping[str, str], ours: Iterable[str]) -> None:
@@ -183,19 +607,29 @@ def _folders_of(name: str) -> list[str]:
     return ["/".join(parts[:n]) for n in range(1, len(parts))]
 
 
-def _keep_unchanged(staging: Path, folder: str, old: Mapping[str, str]) -> dict[str, bool]:
+def _keep_unchanged(staging: str, folder: str, old: Mapping[str, str]) -> dict[str, bool]:
     """Derived files in ``staging/folder`` → whether the old site had the same bytes; those
     are replaced by links to the old files so that they keep their mtime."""
     made = {}
     skip = len(str(staging)) + 1
     for path in sorted(_walk(f"{staging}/{folder}")):
         name = path[skip:]
+        if name in old and _same_inode(old[name], path):  # left as it was
+            made[name] = True
+            continue
         same = name in old and _same_file(old[name], path)
         if same:
             os.unlink(path)
             _link_or_copy(old[name], path)
         made[name] = same
     return made
+
+
+def _same_inode(a: str, b: str) -> bool:
+    try:
+        return os.path.samestat(os.stat(a), os.stat(b))
+    except OSError:
+        return False
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -242,10 +676,11 @@ def _clean_leftovers(site: Path) -> None:
     """Remove what a killed build left beside the site (and finish a half-done fallback swap)."""
     if not site.parent.is_dir():
         return
+    prefixes = tuple(f".{site.name}.{kind}-" for kind in ("staging", "old", "index"))
     for entry in site.parent.iterdir():
         if entry.name.startswith(f".{site.name}.old-") and not site.exists():
             entry.rename(site)  # killed between the two renames of the fallback swap
-        elif entry.name.startswith((f".{site.name}.staging-", f".{site.name}.old-")):
+        elif entry.name.startswith(prefixes):
             shutil.rmtree(entry, ignore_errors=True)
 
 
@@ -263,13 +698,6 @@ def _walk(folder: str) -> list[str]:
     for root, _dirs, names in os.walk(folder):
         found += [f"{root}/{name}" for name in names]
     return found
-
-
-def _make_folders(staging: Path, names: Iterable[str]) -> None:
-    """Every folder the files ``names`` go into, each made once (parents first)."""
-    folders = {name.rpartition("/")[0] for name in names} - {""}
-    for folder in sorted(folders):  # "a" sorts before "a/b"
-        os.makedirs(f"{staging}/{folder}", exist_ok=True)
 
 
 def _same_bytes(path: str, data: bytes) -> bool:

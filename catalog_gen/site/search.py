@@ -1,63 +1,293 @@
-"""Full-text search without a server: Pagefind indexes the built pages into static files.
+"""Full-text search without a server: Pagefind's index of the course pages, in shards.
 
 Pagefind reads the HTML of the staged site (before it is swapped in, so a failed index never
-publishes a site without search) and writes its index and UI into ``pagefind/``. Only course
-pages are indexed: they mark their content with ``data-pagefind-body``, which tells Pagefind
-to leave every other page out, so a search finds courses rather than list pages. Pagefind is
-also given their glob, so it does not parse the list pages only to leave them out: the same
-index in half the time (13 s instead of 24 s at 10,000 courses).
+publishes a site without search) and writes static index files that its UI, on the search
+page, fetches as a visitor types. Only course pages are indexed: they mark their content with
+``data-pagefind-body``, and Pagefind is given only them to read, so a search finds courses
+rather than list pages.
 
-The indexer is the ``pagefind_bin`` wheel's binary, run through ``python -m pagefind`` so the
-interpreter that runs catalog-gen finds the one installed beside it. Its output is
-deterministic: equal pages give equal index files, which output.py then keeps untouched.
+One index over every course page would have to be made again whole whenever one page
+changed (7 s at 10,000 courses). So the pages are split into ``SHARDS`` shards by a stable
+hash of their path, each shard a Pagefind index of its own, and a build indexes again only
+the shards that hold a course page it wrote or removed; the others are carried over as they
+were (same bytes, same mtime). The search page loads Pagefind once, opens the first shard and
+merges the others with Pagefind's own ``mergeIndex``, which searches every index and ranks
+their results together (each shard scores with its own word counts; the hash makes the shards
+alike, so the ranking is the one index's in all but close calls). The shard count is a trade
+measured in docs/speed.md: more shards make one change cheaper and the search page dearer.
+
+The folder the site serves (``pagefind/``)::
+
+    pagefind/              Pagefind's scripts and UI (pagefind.js, pagefind-ui.js, ...), once
+    pagefind/shards.json   the shards the search page merges, and what they were made with
+    pagefind/00/ …         one shard each: Pagefind's output for its pages but the scripts:
+                           the index (pagefind-entry.json, *.pf_meta, index/, fragment/) and
+                           the engine (wasm.*.pagefind, pagefind-worker.js), which Pagefind
+                           loads from the shard it opens first
+
+Each shard is indexed by the ``pagefind_bin`` wheel's binary, run on a folder of hard links to
+the shard's pages (so its result addresses are the pages' own), as many at once as there are
+CPUs. Pagefind's output is deterministic: equal pages give equal index files, so an
+incremental build gives the index a clean build gives, byte for byte.
+
+The old index is trusted only as far as ``shards.json`` vouches for it: the settings it was
+made with (Pagefind's version, the language, the pages read, how pages are sharded, the count)
+and a digest of every file of the index (name and size; Pagefind names its index files by
+their content). Any difference (a file missing or added, another Pagefind) makes the index
+again whole.
+
+Not through Pagefind's Python API (``pagefind.index.PagefindIndex``), though it takes pages
+from memory: its client reads one answer from the indexer every 0.1 s, so adding 50 pages one
+by one takes 5 s where the command line indexes 600 in one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
 import subprocess
-import sys
-from pathlib import Path
+import tempfile
+import time
+from collections.abc import Collection, Iterable
+from pathlib import Path, PurePosixPath
 
 from catalog_gen.errors import BuildError
 from catalog_gen.site.pages import SEARCH_INDEX
 
+#: Shards of the course pages. Chosen by measurement (docs/speed.md).
+SHARDS = 16
+#: Names the shards and vouches for the index; read by the search page (search.js).
+MANIFEST = "shards.json"
 #: A big site's index takes seconds; a hung indexer must not hang a nightly run.
 INDEX_TIMEOUT_SECONDS = 600
+#: Every page, when no page matches the course glob (a catalog with no published course: the
+#: search page still needs an index to open).
+EVERY_PAGE = "**/*.html"
+#: How a page's shard is computed (shard_of), recorded in the manifest: an index whose
+#: pages were placed otherwise is made again whole rather than merged with new shards.
+SHARDING = "blake2b-64 of the path, modulo count"
+#: What a shard keeps of Pagefind's output; the rest (pagefind.js, the UIs and their styles)
+#: is the same for every shard and is kept once, in ``pagefind/``.
+SHARD_FILES = ("index", "fragment", "filter", "pagefind-entry.json", "pagefind-worker.js")
+SHARD_SUFFIXES = (".pf_meta", ".pagefind")
 
 
-def index_site(folder: Path, *, language: str, pages: str = "**/*.html") -> None:
-    """Write Pagefind's index of the HTML in ``folder`` into ``folder/pagefind/``, reading
-    the pages that match the glob ``pages``, or every page when none does (a catalog with no
-    published course: Pagefind fails on an empty index, and the search page needs one)."""
-    if not any(folder.glob(pages)):
-        pages = "**/*.html"
-    command = [
-        sys.executable,
-        "-m",
-        "pagefind",
-        "--site",
-        str(folder),
-        "--glob",
-        pages,
-        "--output-subdir",
-        SEARCH_INDEX,
-        "--force-language",
-        language,
-        "--silent",
-    ]
+def index_site(
+    folder: Path,
+    changed: Collection[str] | None = None,
+    *,
+    language: str,
+    pages: str = EVERY_PAGE,
+    shards: int = SHARDS,
+) -> None:
+    """Bring ``folder/pagefind/`` up to date with the pages in ``folder`` that match the glob
+    ``pages`` (every page when none does).
+
+    ``changed`` names the pages (relative POSIX paths) written or removed since the index in
+    ``folder/pagefind/`` was made; only their shards are indexed again. None, or an index
+    that ``shards.json`` does not vouch for, makes every shard again. Files are replaced,
+    never written into (the old ones may be hard links to the live site's).
+    """
+    started = time.monotonic()
+    binary = _pagefind_binary()
+    members = _members(folder, pages, shards)
+    if not members:
+        pages = EVERY_PAGE
+        members = _members(folder, pages, shards)
+    out = folder / SEARCH_INDEX
+    settings = {
+        "pagefind": _version(binary),
+        "language": language,
+        "pages": pages,
+        "sharding": SHARDING,
+        "count": shards,
+    }
+    if changed is None or not _vouched_for(out, settings):
+        shutil.rmtree(out, ignore_errors=True)
+        stale = set(range(shards))
+    else:
+        stale = {shard_of(name, shards) for name in changed if _matches(name, pages)}
+    for shard in stale:
+        shutil.rmtree(out / shard_name(shard, shards), ignore_errors=True)
+    built = {shard: members[shard] for shard in sorted(stale) if shard in members}
+    _run_pagefind(binary, folder, out, built, shards, language, started)
+    for shard in built:
+        _keep_shared_once(out, out / shard_name(shard, shards))
+    names = [shard_name(shard, shards) + "/" for shard in sorted(members)]
+    manifest = {**settings, "shards": names, "files": _listing(out)}
+    new = out / f".{MANIFEST}.new"
+    new.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    os.replace(new, out / MANIFEST)
+
+
+def shard_of(page: str, shards: int = SHARDS) -> int:
+    """The shard of a page (its relative path): a stable hash, the same on every machine."""
+    digest = hashlib.blake2b(page.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % shards
+
+
+def shard_name(shard: int, shards: int = SHARDS) -> str:
+    """The folder of a shard in ``pagefind/``: its number, zero-padded (``00``, ``07``)."""
+    return str(shard).zfill(len(str(shards - 1)))
+
+
+def _members(folder: Path, pages: str, shards: int) -> dict[int, list[str]]:
+    """The pages matching the glob ``pages``, by shard."""
+    members: dict[int, list[str]] = {}
+    skip = len(str(folder)) + 1
+    for path in sorted(str(p) for p in folder.glob(pages)):
+        page = path[skip:]
+        if page.split("/", 1)[0] != SEARCH_INDEX:
+            members.setdefault(shard_of(page, shards), []).append(page)
+    return members
+
+
+def _matches(page: str, pages: str) -> bool:
+    """Whether the relative path ``page`` matches the glob ``pages`` as Path.glob reads it."""
+    if pages == EVERY_PAGE:
+        return page.endswith(".html")
+    path, pattern = PurePosixPath(page), PurePosixPath(pages)
+    return len(path.parts) == len(pattern.parts) and path.match(pages)
+
+
+def _vouched_for(out: Path, settings: dict) -> bool:
+    """Whether the index in ``out`` is the one its manifest describes, made with
+    ``settings``."""
     try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=INDEX_TIMEOUT_SECONDS, check=False
-        )
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(manifest, dict)
+        and all(manifest.get(key) == value for key, value in settings.items())
+        and manifest.get("files") == _listing(out)
+    )
+
+
+def _listing(out: Path) -> str:
+    """A digest of every file of the index but the manifest: its name and size."""
+    digest = hashlib.blake2b(digest_size=16)
+    skip = len(str(out)) + 1
+    for root, folders, files in os.walk(out):
+        folders.sort()
+        for name in sorted(files):
+            path = f"{root}/{name}"
+            if path[skip:] != MANIFEST:
+                digest.update(f"{path[skip:]}\0{os.stat(path).st_size}\n".encode())
+    return digest.hexdigest()
+
+
+def _keep_shared_once(out: Path, shard: Path) -> None:
+    """Move what every shard's output has alike (Pagefind's scripts, UIs and styles) out of
+    ``shard`` into ``out``, where the first shard made after a whole rebuild puts it."""
+    for entry in sorted(shard.iterdir()):
+        if entry.name in SHARD_FILES or entry.name.endswith(SHARD_SUFFIXES):
+            continue
+        if entry.is_dir():  # none in Pagefind 1.x; a later one's is kept like its files
+            if not (out / entry.name).exists():
+                shutil.copytree(entry, out / entry.name)
+            shutil.rmtree(entry)
+        elif (out / entry.name).exists():
+            entry.unlink()
+        else:
+            entry.rename(out / entry.name)
+
+
+def _run_pagefind(
+    binary: str,
+    folder: Path,
+    out: Path,
+    shards: dict[int, list[str]],
+    count: int,
+    language: str,
+    started: float,
+) -> None:
+    """Index each shard's pages into ``out/<shard>/``, as many Pagefind processes at once as
+    there are CPUs. Each reads a folder of hard links to its pages (inside ``folder``, so a
+    killed build leaves them in the staging folder the next build removes)."""
+    if not shards:
+        return
+    links = Path(tempfile.mkdtemp(prefix=".search-pages-", dir=folder))
+    waiting = sorted(shards.items())
+    running: list[tuple[str, subprocess.Popen]] = []
+    try:
+        while waiting or running:
+            while waiting and len(running) < (os.cpu_count() or 1):
+                shard, pages = waiting.pop(0)
+                name = shard_name(shard, count)
+                _link_pages(folder, links / name, pages)
+                command = [binary, "--site", str(links / name), "--output-path", str(out / name)]
+                command += ["--force-language", language, "--silent"]
+                running.append((name, _start(command)))
+            name, process = running.pop(0)
+            _finish(process, name, started)
+    finally:
+        for _, process in running:
+            process.kill()
+            process.wait()
+        shutil.rmtree(links, ignore_errors=True)
+
+
+def _link_pages(folder: Path, site: Path, pages: Iterable[str]) -> None:
+    made = set()
+    for page in pages:
+        parent = page.rpartition("/")[0]
+        if parent not in made:
+            os.makedirs(f"{site}/{parent}", exist_ok=True)
+            made.add(parent)
+        try:
+            os.link(f"{folder}/{page}", f"{site}/{page}")
+        except OSError:  # a file system without hard links
+            shutil.copyfile(f"{folder}/{page}", f"{site}/{page}")
+
+
+def _start(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(process: subprocess.Popen, shard: str, started: float) -> None:
+    """Wait for one shard's Pagefind; a failure or the overall timeout fails the build."""
+    left = INDEX_TIMEOUT_SECONDS - (time.monotonic() - started)
+    try:
+        output, _ = process.communicate(timeout=max(left, 0.1))
     except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
         raise BuildError(
             f"search indexing (pagefind) took more than {INDEX_TIMEOUT_SECONDS} s; nothing was "
             "published"
         ) from None
+    if process.returncode != 0:
+        detail = (output or "").strip().splitlines()
+        reason = detail[-1] if detail else f"exit code {process.returncode}"
+        raise BuildError(f"search indexing (pagefind, shard {shard}) failed: {reason}")
+
+
+def _pagefind_binary() -> str:
+    """The Pagefind binary installed beside catalog-gen (the ``pagefind_bin`` wheel)."""
+    try:
+        from pagefind.service import get_executable
+    except ImportError:
+        get_executable = None
+    binary = get_executable() if get_executable else None
+    if binary is None:
+        raise BuildError(
+            "search indexing needs Pagefind; install it with pip install 'pagefind[bin]' or "
+            "set site.search = false"
+        )
+    return str(binary)
+
+
+def _version(binary: str) -> str:
+    """Pagefind's version ("pagefind 1.5.2"): an index made by another is made again whole."""
+    try:
+        result = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BuildError(f"search indexing (pagefind) could not start: {exc}") from None
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        reason = detail[-1] if detail else f"exit code {result.returncode}"
-        hint = ""
-        if "No module named pagefind" in (result.stderr or ""):
-            hint = "; install it with pip install 'pagefind[bin]' or set site.search = false"
-        raise BuildError(f"search indexing (pagefind) failed: {reason}{hint}")
+        raise BuildError(f"search indexing (pagefind --version) failed: {result.stdout.strip()}")
+    return result.stdout.strip()

@@ -54,7 +54,14 @@ from typing import Any
 import orjson
 
 from catalog_gen.errors import SnapshotError
-from catalog_gen.snapshot import REFERENCE_KINDS, SCHEMA_VERSION, Snapshot, canonical_json
+from catalog_gen.snapshot import (
+    REFERENCE_KINDS,
+    SCHEMA_VERSION,
+    Snapshot,
+    SnapshotPart,
+    StoredSnapshot,
+    canonical_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +265,40 @@ class SnapshotStore:
                 f"{folder}: incomplete snapshot ({exc!r} missing or wrong)"
             ) from None
 
+    def stored(self, name: str) -> StoredSnapshot:
+        """The snapshot ``name`` as parts to read one at a time: its shards (course id % 100;
+        a schema 1 snapshot is one part). Nothing but the manifest is read here."""
+        folder = self.root / name
+        manifest = _read_json(folder / MANIFEST)
+        where = str(folder / MANIFEST)
+        try:
+            schema = manifest.get("schema_version")
+            fetched_at = _parse_timestamp(manifest["fetched_at"], where)
+            files = dict(manifest["files"])
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise SnapshotError(f"{folder}: incomplete snapshot (its manifest)") from None
+        if schema != 2:
+            # One part: the whole snapshot, named by its manifest's digest.
+            whole = hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
+
+            def read_whole(part: str) -> SnapshotPart:
+                snapshot = self.load(name)
+                return SnapshotPart(snapshot.courses, snapshot.coursedates, snapshot.first_seen)
+
+            return StoredSnapshot(name, fetched_at, {"all": whole}, read_whole)
+        parts: dict[str, list[str]] = defaultdict(list)
+        for filename, expected in sorted(files.items()):
+            match = _FILE.match(filename)
+            if match and match["folder"]:
+                parts[filename.split("/")[1][:-5]].append(f"{filename}={expected}")
+        digests = {
+            part: hashlib.sha256("\n".join(entries).encode()).hexdigest()[:32]
+            for part, entries in sorted(parts.items())
+        }
+        return StoredSnapshot(
+            name, fetched_at, digests, lambda part: _read_part(folder, files, part, where)
+        )
+
     def save(self, snapshot: Snapshot) -> Saved:
         """Keep a fetch's result: a new snapshot, swapped in with one rename, whose unchanged
         files are hard links to the newest one's; or, when the newest snapshot already holds
@@ -451,6 +492,31 @@ def _load_schema_2(folder: Path, manifest: dict, name: str) -> Snapshot:
         first_seen=seen,
         name=name,
     )
+
+
+def _read_part(folder: Path, files: Mapping[str, str], part: str, where: str) -> SnapshotPart:
+    """One shard's courses, dates and first_seen (schema 2), each file checked against its
+    manifest digest."""
+    records: dict[str, list] = {}
+    for kind in ("courses", "coursedates", "index"):
+        filename = f"{kind}/{part}.json"
+        records[kind] = (
+            _read_records(folder / filename, files[filename]) if filename in files else []
+        )
+    try:
+        courses = {r["id"]: r for r in records["courses"]}
+        dates = {r["coursedate_id"]: r for r in records["coursedates"]}
+        seen = {
+            entry["coursedate_id"]: _parse_timestamp(entry["first_seen"], where)
+            for entry in records["index"]
+            if "coursedate_id" in entry
+        }
+        sources = {entry["course_id"] for entry in records["index"] if "course_id" in entry}
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise SnapshotError(f"{folder}: incomplete snapshot ({exc!r} missing or wrong)") from None
+    if sources != courses.keys() or seen.keys() != dates.keys():
+        raise SnapshotError(f"{folder}: incomplete snapshot (shard {part} does not add up)")
+    return SnapshotPart(courses, dates, seen)
 
 
 def _load_schema_1(folder: Path, manifest: dict, name: str) -> Snapshot:

@@ -1,0 +1,334 @@
+"""The catalog's drafts and its parts' outputs, kept between builds.
+
+Reading and modelling 10,000 courses takes seconds, and a night changes a handful of them.
+So a build keeps, beside its build state, what it made of each part of the snapshot (a shard:
+the courses whose id ends in the same two digits, with their dates), in two files:
+
+- ``<part>.drafts``: the drafts of the part's records (catalog.py: each record read on its
+  own, which neither the clock nor any other record changes), made again only when the
+  part's digest in the snapshot's manifest changes;
+- ``<part>.model``: the part's summary (what the other parts read of it) and its output at
+  the last build (its courses with their published dates, its odd data, the days it holds
+  for, the venues and categories it read), with the fingerprint of every course and date.
+
+A build reads every part's output, and uses it as it is while everything it was made from
+still holds: the same drafts, today within the days it holds for (no date started or closed
+since), the same venues and categories in the tables. Only the other parts are assembled
+again, from their drafts, and within them a date or course made from the same inputs as
+before is the same object, with its fingerprint: an unchanged course is neither made nor
+fingerprinted again. One changed course reads and assembles one part; a day later, the
+parts whose dates the clock touched.
+
+The catalog made this way is the one ``build_catalog`` makes from the whole snapshot, field
+for field and with the same odd data (tests/test_incremental.py compares them).
+
+Every file is written atomically (a temporary file renamed over the old one) and used only
+when its key matches (the versions of catalog-gen, Python and the libraries that shape
+output, the drafting rules, the part's digest) and its bytes match the digest in its first
+lines: a missing, torn, damaged or foreign file is ignored and the part made again from the
+snapshot. Nothing here is ever an error; the worst a cache can do is cost a full read.
+
+The files are pickles, read only from the project's own build cache (which the config rules
+keep apart from the site, the snapshots and the sources): whoever can write there can change
+the templates the build runs anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from catalog_gen.anomalies import Anomalies
+from catalog_gen.site.buildstate import fingerprint, library_versions, remember_fingerprint
+from catalog_gen.site.catalog import (
+    DraftRules,
+    Drafts,
+    PartAt,
+    PartOutput,
+    Summary,
+    Tables,
+    combine,
+    draft_records,
+    merge_cities,
+    summarize,
+)
+from catalog_gen.site.model import Catalog
+from catalog_gen.snapshot import Snapshot, SnapshotPart, StoredSnapshot
+
+#: Bump when what a part's files hold, or what a draft means, changes.
+CACHE_VERSION = 1
+_MAGIC = b"catalog-gen model cache"
+#: The name of the single part of a snapshot held in memory (never stored: it has no digest).
+WHOLE = "all"
+
+
+@dataclass
+class _Part:
+    """What this process knows of one part of the snapshot."""
+
+    key: str
+    summary: Summary
+    output: PartOutput | None = None
+    drafts: Drafts | None = None
+    #: Whether the drafts or the output differ from the files (made in this process).
+    drafts_dirty: bool = False
+    output_dirty: bool = False
+    #: The fingerprints of the output's courses and of their dates, when known.
+    prints: tuple[list, list] | None = None
+
+    def remember_prints(self) -> None:
+        """Give the output's objects their fingerprints (kept with them, not walked again)."""
+        if self.output is None or self.prints is None:
+            return
+        course_prints, date_prints = self.prints
+        for course, course_print, prints in zip(
+            self.output.courses, course_prints, date_prints, strict=True
+        ):
+            remember_fingerprint(course, course_print)
+            for course_date, date_print in zip(course.dates, prints, strict=True):
+                remember_fingerprint(course_date, date_print)
+
+
+@dataclass(frozen=True)
+class CatalogRun:
+    """What making the catalog cost: parts read from the snapshot, and assembled again."""
+
+    parts: int = 0
+    read: tuple[str, ...] = ()
+    assembled: tuple[str, ...] = ()
+
+
+class ModelCache:
+    """The catalog of a snapshot at a moment, made from what earlier builds kept.
+
+    One instance may be held for many builds (the preview server): the parts stay in memory
+    between them, so a build after a template edit reads no file at all.
+    """
+
+    def __init__(self, folder: Path | None, rules: DraftRules) -> None:
+        self.folder = folder / "model" if folder is not None else None
+        self.rules = rules
+        self._salt = _salt(rules)
+        self._parts: dict[str, _Part] = {}
+        self.last = CatalogRun()
+
+    def catalog(
+        self,
+        snapshot: StoredSnapshot | Snapshot,
+        *,
+        now: datetime,
+        anomalies: Anomalies | None = None,
+    ) -> Catalog:
+        """The catalog at ``now``: parts whose digest did not change come from memory or the
+        cache files, the others are read from the snapshot and drafted."""
+        if isinstance(snapshot, Snapshot):
+            snapshot = _in_memory(snapshot)
+        with collector_paused():
+            return self._catalog(snapshot, now, anomalies)
+
+    def _catalog(
+        self, snapshot: StoredSnapshot, now: datetime, anomalies: Anomalies | None
+    ) -> Catalog:
+        parts: dict[str, _Part] = {}
+        read: list[str] = []
+        for name, digest in snapshot.parts.items():
+            key = hashlib.sha256(f"{self._salt}\n{name}\n{digest}".encode()).hexdigest()
+            part = self._parts.get(name)
+            if part is not None and part.key == key and digest:
+                part.remember_prints()  # held from an earlier build in this process
+            else:
+                part = self._load_model(name, key) if digest else None
+            if part is None:
+                drafts = self._draft(snapshot, name)
+                read.append(name)
+                part = _Part(key if digest else "", summarize(drafts), None, drafts, True)
+            parts[name] = part
+        self._parts = parts
+
+        summaries = [part.summary for part in parts.values()]
+        linking = {name for name, part in parts.items() if part.summary.linked}
+        wanted_courses = frozenset().union(*(parts[n].summary.foreign_courses for n in linking))
+        wanted_parents = frozenset().union(*(parts[n].summary.foreign_parents for n in linking))
+        linked = linking | {
+            name
+            for name, part in parts.items()
+            if part.summary.course_ids & wanted_courses or part.summary.top_ids & wanted_parents
+        }
+        for name in sorted(linking):
+            read += self._ensure_drafts(snapshot, name)
+        tables = Tables.of(summaries, [parts[name].drafts for name in sorted(linking)])
+
+        pending: dict[str, PartAt] = {}
+        for name, part in parts.items():
+            output = part.output
+            if (
+                output is None
+                or name in linked
+                or not output.holds_at(now)
+                or not output.reads_the_same(tables)
+            ):
+                read += self._ensure_drafts(snapshot, name)
+                pending[name] = PartAt(part.drafts, tables, now)
+        venues = {}
+        for name, part in parts.items():
+            venues.update(pending[name].venues if name in pending else part.output.venues)
+        merge = merge_cities(venues)
+        for name, part in parts.items():
+            if name not in pending and not part.output.merges_the_same(merge):
+                read += self._ensure_drafts(snapshot, name)
+                pending[name] = PartAt(part.drafts, tables, now)
+        for name, at in pending.items():
+            part = parts[name]
+            before = {c.id: c for c in part.output.courses} if part.output else None
+            part.output = at.finish(merge, before)
+            part.output_dirty, part.prints = True, None
+        self.last = CatalogRun(len(parts), tuple(sorted(set(read))), tuple(sorted(pending)))
+        return combine(
+            [part.output for part in parts.values()],
+            tables,
+            summaries,
+            merge,
+            now,
+            snapshot.fetched_at,
+            anomalies,
+        )
+
+    def save(self) -> None:
+        """Write the files of what changed (each atomically) and forget the files of parts
+        the snapshot no longer has. Failing to write loses nothing: the next build reads
+        more. Call it before the build forgets its fingerprints (buildstate.clear_cache)."""
+        if self.folder is None:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for name, part in self._parts.items():
+                if not part.key:
+                    continue
+                if part.drafts_dirty and part.drafts is not None:
+                    self._write(f"{name}.drafts", part.key, part.drafts)
+                    part.drafts_dirty = False
+                if part.output_dirty and part.output is not None:
+                    part.prints = _prints(part.output)
+                    self._write(
+                        f"{name}.model", part.key, (part.summary, part.output, *part.prints)
+                    )
+                    part.output_dirty = False
+            for stale in self.folder.iterdir():
+                if stale.name.split(".")[0] not in self._parts:
+                    stale.unlink(missing_ok=True)
+        except OSError:
+            return
+
+    def _draft(self, snapshot: StoredSnapshot, name: str) -> Drafts:
+        records = snapshot.read(name)
+        return draft_records(records.courses, records.coursedates, records.first_seen, self.rules)
+
+    def _ensure_drafts(self, snapshot: StoredSnapshot, name: str) -> list[str]:
+        """The part's drafts in memory: from its file, else from the snapshot (then its name
+        is returned, as read)."""
+        part = self._parts[name]
+        if part.drafts is not None:
+            return []
+        drafts = self._read(f"{name}.drafts", part.key)
+        if isinstance(drafts, Drafts):
+            part.drafts = drafts
+            return []
+        part.drafts = self._draft(snapshot, name)
+        part.drafts_dirty = True
+        return [name]
+
+    def _load_model(self, name: str, key: str) -> _Part | None:
+        found = self._read(f"{name}.model", key)
+        try:
+            summary, output, course_prints, date_prints = found
+        except (TypeError, ValueError):
+            return None
+        if not isinstance(summary, Summary) or not isinstance(output, PartOutput):
+            return None
+        part = _Part(key, summary, output, prints=(course_prints, date_prints))
+        try:
+            part.remember_prints()
+        except (TypeError, ValueError):  # not the shape this version writes
+            return None
+        return part
+
+    def _read(self, filename: str, key: str) -> object:
+        if self.folder is None or not key:
+            return None
+        try:
+            with open(self.folder / filename, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        head, _, payload = data.partition(b"\n\n")
+        lines = head.split(b"\n")
+        if len(lines) != 3 or lines[0] != _MAGIC or lines[1] != key.encode():
+            return None
+        if hashlib.sha256(payload).hexdigest().encode() != lines[2]:
+            return None  # torn or damaged: never trusted
+        try:
+            return pickle.loads(payload)
+        except Exception:  # anything a damaged or foreign pickle may raise
+            return None
+
+    def _write(self, filename: str, key: str, value: object) -> None:
+        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        digest = hashlib.sha256(payload).hexdigest().encode()
+        handle, temporary = tempfile.mkstemp(prefix=f".{filename}.", dir=self.folder)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(b"\n".join((_MAGIC, key.encode(), digest)) + b"\n\n" + payload)
+            os.replace(temporary, self.folder / filename)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def _prints(output: PartOutput) -> tuple[list, list]:
+    """The fingerprints of a part's courses and of their dates."""
+    return (
+        [fingerprint(course) for course in output.courses],
+        [[fingerprint(d) for d in course.dates] for course in output.courses],
+    )
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No garbage collection while the model is made, and what was made then left out of
+    later collections (``gc.freeze``, for the rest of the process's life).
+
+    Making the model makes hundreds of thousands of objects that all live on; the collector,
+    run every few hundred of them, would walk them all again each time: seconds, for a big
+    catalog, of finding nothing. The model holds no reference cycles, so what a warm process
+    drops is still freed at once by reference counting (but a cycle frozen with it, in
+    whatever else the process held then, is never collected).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _salt(rules: DraftRules) -> str:
+    """What every part's key starts with: what a draft and a fingerprint are made by."""
+    python = sys.version.split()[0]
+    return f"{CACHE_VERSION}\n{library_versions()}\n{python}\n{fingerprint(rules)}"
+
+
+def _in_memory(snapshot: Snapshot) -> StoredSnapshot:
+    """A snapshot in memory as one part that is never stored (it has no digest)."""
+    records = SnapshotPart(snapshot.courses, snapshot.coursedates, snapshot.first_seen)
+    return StoredSnapshot(snapshot.name or "", snapshot.fetched_at, {WHOLE: ""}, lambda _: records)

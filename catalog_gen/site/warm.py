@@ -1,0 +1,199 @@
+"""The site half kept warm between builds, for the preview server.
+
+``catalog-gen serve`` builds after every save. Made from scratch, a build makes the catalog of
+the snapshot (a second at 10,000 courses even from the model cache), plans its pages (seconds
+more) and compiles every template it renders. ``WarmSite`` keeps them between builds:
+
+- the catalog, with the odd data found making it, while the snapshot, the drafting rules and
+  the quarter hour of "now" are the same. Within a quarter hour in UTC the date is the same in
+  every time zone, and the catalog reads the clock only as each date's "today" and as
+  ``catalog.now``: so it is the same catalog, with ``now`` set to this build's moment;
+- the page plan, while the catalog, the content pages and the plan's settings are the same;
+- the compiled templates (Jinja's bytecode, by template file and source text): a save compiles
+  the saved template again, not the others.
+
+Each build gets a ``WarmBuilder`` of its own (a ``SiteBuilder`` that takes these from the
+``WarmSite``), so the preview can render pages with one while a build runs with another (a
+renderer serves one page at a time). What a warm builder makes is what a ``SiteBuilder`` makes
+from the same inputs, byte for byte: tests/test_serve.py compares the sites.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import threading
+from datetime import UTC, datetime
+
+import jinja2
+
+from catalog_gen.anomalies import Anomalies, Anomaly
+from catalog_gen.config import Config
+from catalog_gen.progress import Progress
+from catalog_gen.site.buildstate import clear_cache
+from catalog_gen.site.catalog import DraftRules
+from catalog_gen.site.content import ContentPage
+from catalog_gen.site.generate import SiteBuilder
+from catalog_gen.site.model import Catalog
+from catalog_gen.site.modelcache import ModelCache
+from catalog_gen.site.pages import Page, Urls
+from catalog_gen.snapshot import Snapshot, StoredSnapshot
+
+
+def quarter_hour(now: datetime) -> datetime:
+    """The quarter hour of ``now`` in UTC: every zone's date turns on one."""
+    moment = now.astimezone(UTC)
+    return moment.replace(minute=moment.minute // 15 * 15, second=0, microsecond=0)
+
+
+class KeptModels(ModelCache):
+    """A model cache that also keeps the last catalog it made, and its odd data.
+
+    Safe to share between threads: one catalog is made at a time, and ``save`` waits for it.
+    """
+
+    def __init__(self, folder, rules: DraftRules) -> None:
+        super().__init__(folder, rules)
+        self._lock = threading.Lock()
+        self._key: tuple | None = None
+        self._kept: Catalog | None = None
+        self._found: tuple[Anomaly, ...] = ()
+
+    def catalog(
+        self,
+        snapshot: StoredSnapshot | Snapshot,
+        *,
+        now: datetime,
+        anomalies: Anomalies | None = None,
+    ) -> Catalog:
+        key = _catalog_key(snapshot, now)
+        with self._lock:
+            if key is None or key != self._key or self._kept is None:
+                # The fingerprints of the catalog that goes (kept alive by the cache) go
+                # too; the model cache gives the parts it holds theirs back.
+                clear_cache()
+                found = Anomalies()
+                made = super().catalog(snapshot, now=now, anomalies=found)
+                # The model cache froze what was alive (collector_paused): right for a build
+                # that ends soon, not for a preview that runs for days and drops renderers
+                # and catalogs, whose reference cycles a frozen object never gives back.
+                gc.unfreeze()
+                if not _same_but_now(made, self._kept):  # else the plan made for it holds
+                    self._kept = made
+                self._key, self._found = key, tuple(found)
+            kept = self._kept
+            if anomalies is not None:
+                anomalies.extend(self._found)
+        return kept if kept.now == now else dataclasses.replace(kept, now=now)
+
+    def kept(self) -> Catalog | None:
+        """The catalog the last ``catalog`` made (its ``now`` may be earlier)."""
+        return self._kept
+
+    def save(self) -> None:
+        with self._lock:
+            super().save()
+
+
+def _same_but_now(made: Catalog, kept: Catalog | None) -> bool:
+    """Whether two catalogs differ at most in ``now`` (a quarter hour later, most days, the
+    model cache gives back the same courses and dates: the same objects, quick to compare)."""
+    return kept is not None and dataclasses.replace(made, now=kept.now) == kept
+
+
+def _catalog_key(snapshot: StoredSnapshot | Snapshot, now: datetime) -> tuple | None:
+    """What the catalog is made of: the snapshot's data and the quarter hour (None for a
+    snapshot held only in memory, which has no digests to tell it by)."""
+    if not isinstance(snapshot, StoredSnapshot):
+        return None
+    parts = tuple(sorted(snapshot.parts.items()))
+    return (snapshot.name, snapshot.fetched_at, parts, quarter_hour(now))
+
+
+class BytecodeMemory(jinja2.BytecodeCache):
+    """Compiled templates in memory, by template file and source (Jinja checks the source's
+    checksum): a renderer made after a save compiles only the templates that changed."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, tuple[str, object]] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        found = self._code.get(bucket.key)
+        if found is not None and found[0] == bucket.checksum:
+            bucket.code = found[1]
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = (bucket.checksum, bucket.code)
+
+    def clear(self) -> None:
+        self._code.clear()
+
+
+class WarmSite:
+    """What the preview keeps between builds of one project (see the module's docstring).
+
+    It serves while the drafting rules and the build cache's folder stay as they are
+    (``fits``); after a config change that moves them, make a new one.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.rules = DraftRules(config.publish, config.timezone, config.site.language)
+        self.cache = config.build_cache_path
+        self.models = KeptModels(self.cache, self.rules)
+        self.bytecode = BytecodeMemory()
+        self._lock = threading.Lock()
+        self._planned_for: Catalog | None = None
+        self._plan_key: tuple | None = None
+        self._plan: list[Page] = []
+
+    def fits(self, config: Config) -> bool:
+        """Whether this warm site can build for ``config`` (same rules, same cache)."""
+        rules = DraftRules(config.publish, config.timezone, config.site.language)
+        return rules == self.rules and config.build_cache_path == self.cache
+
+    def builder(self, config: Config) -> WarmBuilder:
+        """A builder of its own for one build (or one preview of a save)."""
+        return WarmBuilder(config, self)
+
+    def plan(
+        self, builder: SiteBuilder, catalog: Catalog, content: list[ContentPage], urls: Urls
+    ) -> list[Page]:
+        """The page plan, kept while what it is made of is the same. Pages hold the catalog's
+        courses, never the catalog, so a plan holds whatever ``now`` the catalog has."""
+        site = builder.config.site
+        base = self.models.kept()
+        key = (tuple(content), urls, site.per_page, site.search)
+        with self._lock:
+            if base is None or catalog.courses is not base.courses:  # not the kept catalog
+                return SiteBuilder.plan(builder, catalog, content, urls)
+            if self._planned_for is not base or key != self._plan_key:
+                self._plan = SiteBuilder.plan(builder, catalog, content, urls)
+                self._planned_for, self._plan_key = base, key
+            return self._plan
+
+
+class WarmBuilder(SiteBuilder):
+    """A ``SiteBuilder`` that takes the catalog, the page plan and the compiled templates
+    from a ``WarmSite``, and leaves the fingerprints of the kept catalog cached."""
+
+    def __init__(self, config: Config, warm: WarmSite) -> None:
+        super().__init__(config, models=warm.models)
+        self.warm = warm
+
+    def prepare(
+        self,
+        snapshot: Snapshot | StoredSnapshot,
+        *,
+        now: datetime,
+        anomalies: Anomalies | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        super().prepare(snapshot, now=now, anomalies=anomalies, progress=progress)
+        self.renderer.env.bytecode_cache = self.warm.bytecode
+
+    def plan(self, catalog: Catalog, content: list[ContentPage], urls: Urls) -> list[Page]:
+        return self.warm.plan(self, catalog, content, urls)
+
+    def done(self) -> None:
+        """Nothing to forget: the kept catalog's fingerprints serve the next build too (they
+        go when the catalog does, see ``KeptModels``)."""

@@ -1,0 +1,366 @@
+"""The search index in shards (catalog_gen.site.search), with the real Pagefind binary.
+
+The promises: a build indexes again only the shards holding a course page it wrote or
+removed, and carries the others over untouched (same bytes, same mtime); whatever the path,
+the index is byte for byte the one a clean build makes; an index that ``shards.json`` does not
+vouch for (other settings, a file missing, cut short or added) is made again whole. Each test
+publishes real pages through publish_site with the indexer the build uses, so the hook
+between them (site/publish.py's Indexer) is tested too.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from catalog_gen.build import run_build
+from catalog_gen.errors import BuildError
+from catalog_gen.site.publish import MARKER, Indexer, publish_site
+from catalog_gen.site.search import MANIFEST, index_site, shard_name, shard_of
+from tests.conftest import NOW, run_cli
+from tests.sitecheck import site_bytes, site_tree
+from tests.test_buildstate import clean_build
+
+SHARDS = 4
+COURSES = "kurs/*/index.html"
+WORDS = [
+    "excel", "pivot", "tabeller", "formler", "diagram", "word", "maler", "stiler", "brev",
+    "powerpoint", "lysbilder", "førstehjelp", "hjerte", "lunge", "redning", "stige", "truck",
+    "kran", "sikkerhet", "ledelse", "coaching", "samtale", "budsjett", "regnskap", "lønn",
+    "arbeidsmiljø", "konflikt", "prosjekt", "plan", "risiko",
+]  # fmt: skip
+
+
+def page(title: str, text: str) -> bytes:
+    return (
+        "<!doctype html><html lang=nb><head><title>x</title></head><body>"
+        f"<nav>Meny</nav><article data-pagefind-body><h1>{title}</h1><p>{text}</p></article>"
+        "</body></html>"
+    ).encode()
+
+
+def course(number: int, extra: str = "") -> tuple[str, bytes]:
+    words = " ".join(WORDS[(number * 7 + k) % len(WORDS)] for k in range(12))
+    return f"kurs/kurs-{number}/index.html", page(f"Kurs {number}", f"{words} {extra}".strip())
+
+
+def site_files(numbers) -> dict[str, bytes]:
+    files = {"index.html": page("Forside", "alle kurs").replace(b" data-pagefind-body", b"")}
+    files.update(course(n) for n in numbers)
+    return files
+
+
+def in_shard(shard: int, count: int = 1, avoid: tuple[int, ...] = ()) -> list[int]:
+    """Course numbers whose page falls in ``shard``."""
+    found = []
+    for n in range(1000):
+        if n not in avoid and shard_of(course(n)[0], SHARDS) == shard:
+            found.append(n)
+            if len(found) == count:
+                return found
+    raise AssertionError("no such course")
+
+
+def indexer(shards: int = SHARDS) -> Indexer:
+    return Indexer(
+        "pagefind", functools.partial(index_site, language="nb", pages=COURSES, shards=shards)
+    )
+
+
+def index_tree(site: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every index file: (bytes, mtime_ns, inode)."""
+    found = {}
+    for path in sorted((site / "pagefind").rglob("*")):
+        if path.is_file():
+            info = path.stat()
+            found[path.relative_to(site).as_posix()] = (
+                path.read_bytes(),
+                info.st_mtime_ns,
+                info.st_ino,
+            )
+    return found
+
+
+def index_bytes(site: Path) -> dict[str, bytes]:
+    return {name: data for name, (data, _, _) in index_tree(site).items()}
+
+
+def clean_index(tmp_path: Path, files: dict[str, bytes], shards: int = SHARDS) -> dict:
+    """The index a clean build of ``files`` publishes."""
+    clean = tmp_path / f"clean-{len(os.listdir(tmp_path))}"
+    publish_site(clean, files, indexer=indexer(shards))
+    return index_bytes(clean)
+
+
+def shard_files(tree: dict, shard: int) -> dict:
+    prefix = f"pagefind/{shard_name(shard, SHARDS)}/"
+    return {name: value for name, value in tree.items() if name.startswith(prefix)}
+
+
+def manifest(site: Path) -> dict:
+    return json.loads((site / "pagefind" / MANIFEST).read_text())
+
+
+def published(report) -> tuple[str, ...]:
+    return report.written + report.unchanged
+
+
+class PagefindRuns:
+    """The shards Pagefind indexed (the last folder of each run's --output-path), as logged
+    by a wrapper around the real binary."""
+
+    def __init__(self, log: Path):
+        self.log = log
+
+    def take(self) -> list[str]:
+        """The shards indexed since the last call."""
+        done = sorted(self.log.read_text().split()) if self.log.exists() else []
+        self.log.unlink(missing_ok=True)
+        return done
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch) -> PagefindRuns:
+    from pagefind.service import get_executable
+
+    log = tmp_path / "pagefind-runs.log"
+    wrapper = tmp_path / "pagefind-logged"
+    wrapper.write_text(
+        '#!/bin/sh\nfor a in "$@"; do [ "$prev" = --output-path ] && echo "${a##*/}" >> '
+        f'{log}; prev="$a"; done\nexec {get_executable()} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PAGEFIND_BINARY_PATH", str(wrapper))
+    return PagefindRuns(log)
+
+
+def test_a_change_indexes_its_shard_again_and_the_index_equals_a_clean_one(tmp_path, runs):
+    site = tmp_path / "site"
+    numbers = [n for n in range(40) if shard_of(course(n)[0], SHARDS) != 0][:24]
+    files = site_files(numbers)  # shard 0 empty
+    first = publish_site(site, files, indexer=indexer())
+    assert runs.take() == ["1", "2", "3"]
+    assert manifest(site)["shards"] == ["1/", "2/", "3/"]
+    assert index_bytes(site) == clean_index(tmp_path, files)
+    runs.take()
+    before = index_tree(site)
+    # Pagefind's scripts once, in pagefind/; each shard its index and the engine Pagefind
+    # loads from the shard it opens first.
+    assert {"pagefind/pagefind.js", "pagefind/pagefind-ui.js"} <= set(before)
+    for shard in ("1", "2", "3"):
+        names = {n.split("/", 2)[2] for n in before if n.startswith(f"pagefind/{shard}/")}
+        assert {"pagefind-entry.json", "pagefind-worker.js", "wasm.nb.pagefind"} <= names
+        assert not {"pagefind.js", "pagefind-ui.js"} & names
+
+    # One course's text changes: only its shard is indexed again.
+    changed_course = numbers[5]
+    shard = shard_of(course(changed_course)[0], SHARDS)
+    files[course(changed_course)[0]] = course(changed_course, "akvarell")[1]
+    report = publish_site(site, files, indexer=indexer(), owned=published(first))
+    assert runs.take() == [str(shard)]
+    after = index_tree(site)
+    assert index_bytes(site) == clean_index(tmp_path, files)
+    runs.take()
+    for other in {1, 2, 3} - {shard}:  # carried over: the same files, bytes and mtime
+        assert shard_files(after, other) == shard_files(before, other), other
+    rebuilt = {n for n in report.written if n.startswith("pagefind/")}
+    assert f"pagefind/{MANIFEST}" in rebuilt  # it vouches for the new files
+    rebuilt.discard(f"pagefind/{MANIFEST}")
+    assert rebuilt and all(n.startswith(f"pagefind/{shard}/") for n in rebuilt), rebuilt
+    assert f"pagefind/{shard}/pagefind-worker.js" not in rebuilt  # same bytes: kept
+    for name in ("pagefind/pagefind-ui.js", "pagefind/pagefind.js"):
+        assert after[name] == before[name], name
+
+    # A course added to the empty shard 0 and one removed: both shards indexed again.
+    (added,) = in_shard(0)
+    files.update([course(added)])
+    del files[course(numbers[0])[0]]
+    report = publish_site(site, files, indexer=indexer(), owned=published(report))
+    assert runs.take() == sorted({"0", str(shard_of(course(numbers[0])[0], SHARDS))})
+    assert manifest(site)["shards"] == ["0/", "1/", "2/", "3/"]
+    assert index_bytes(site) == clean_index(tmp_path, files)
+
+    # Every page of a shard removed: the shard goes, from the folder and the manifest.
+    for name in [n for n in files if n.startswith("kurs/")]:
+        if shard_of(name, SHARDS) == 2:
+            del files[name]
+    runs.take()
+    report = publish_site(site, files, indexer=indexer(), owned=published(report))
+    assert runs.take() == []  # nothing left to index in shard 2
+    assert manifest(site)["shards"] == ["0/", "1/", "3/"]
+    assert not (site / "pagefind" / "2").exists()
+    assert index_bytes(site) == clean_index(tmp_path, files)
+    assert "pagefind/2/pagefind-entry.json" in report.removed
+
+
+def test_a_change_outside_the_course_pages_leaves_the_index_alone(tmp_path, runs):
+    site = tmp_path / "site"
+    files = site_files(range(12))
+    first = publish_site(site, files, indexer=indexer())
+    before = index_tree(site)
+    files["index.html"] = page("Forside", "nye kurs").replace(b" data-pagefind-body", b"")
+    runs.take()
+    report = publish_site(site, files, indexer=indexer(), owned=published(first))
+    assert report.written == ("index.html",) and runs.take() == []
+    assert index_tree(site) == before
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "shard count",
+        "no manifest",
+        "damaged manifest",
+        "other Pagefind",
+        "index file missing",
+        "index file truncated",
+        "file added",
+    ],
+)
+def test_an_index_the_manifest_does_not_vouch_for_is_made_again_whole(tmp_path, runs, change):
+    """Whatever is wrong with the old index (made with other settings, a file gone, cut
+    short or added), the build does not patch it: every shard is indexed again, and the
+    result is a clean build's."""
+    site = tmp_path / "site"
+    files = site_files(range(16))
+    first = publish_site(site, files, indexer=indexer())
+    runs.take()
+    shards = SHARDS
+    index = site / "pagefind"
+    path = index / MANIFEST
+    text = path.read_text()
+    fragment = sorted(index.glob("*/fragment/*"))[0]
+    if change == "shard count":
+        shards = 3
+    elif change == "no manifest":
+        path.unlink()
+    elif change in ("damaged manifest", "other Pagefind"):
+        path.unlink()  # publish would carry these over: the indexer must not trust them
+        if change == "damaged manifest":
+            path.write_text(text[: len(text) // 2])
+        else:
+            path.write_text(text.replace('"pagefind 1.', '"pagefind 0.'))
+    elif change == "index file missing":
+        fragment.unlink()
+    elif change == "index file truncated":
+        data = fragment.read_bytes()
+        fragment.unlink()
+        fragment.write_bytes(data[:-1])
+    else:
+        (index / "0" / "notes.txt").write_text("mine")
+    files[course(3)[0]] = course(3, "akvarell")[1]
+    publish_site(site, files, indexer=indexer(shards), owned=published(first))
+    assert len(runs.take()) == len(manifest(site)["shards"]) == shards
+    clean = clean_index(tmp_path, files, shards)
+    if change == "file added":  # not the build's: carried over, and left out of the digest
+        clean["pagefind/0/notes.txt"] = b"mine"
+    assert index_bytes(site) == clean
+    assert manifest(site)["count"] == shards
+
+
+def test_a_site_without_course_pages_gets_an_index_of_every_page(tmp_path):
+    """No published course (a new account): the search page still needs an index to open."""
+    site = tmp_path / "site"
+    files = {"index.html": page("Kurs kommer", "snart"), "om/index.html": page("Om", "oss")}
+    first = publish_site(site, files, indexer=indexer())
+    entries = [
+        json.loads((site / "pagefind" / name / "pagefind-entry.json").read_text())
+        for name in manifest(site)["shards"]
+    ]
+    assert manifest(site)["pages"] == "**/*.html"
+    assert sum(lang["page_count"] for e in entries for lang in e["languages"].values()) == 2
+    files.update([course(1)])  # the first course: the index is made again, of courses only
+    publish_site(site, files, indexer=indexer(), owned=published(first))
+    assert manifest(site)["pages"] == COURSES
+    assert index_bytes(site) == clean_index(tmp_path, files)
+
+
+def test_shards_are_pinned_so_an_upgrade_does_not_move_pages_between_them():
+    """A page's shard must not depend on the machine or the Python version; changing how it
+    is computed needs a new setting in the manifest (so old indexes are made again whole)."""
+    assert [shard_of(f"kurs/kurs-{n}/index.html", 16) for n in range(8)] == [
+        6, 14, 5, 6, 14, 0, 5, 7,
+    ]  # fmt: skip
+    assert [shard_name(n, 16) for n in (0, 7, 15)] == ["00", "07", "15"]
+    assert [shard_name(n, 4) for n in (0, 3)] == ["0", "3"]
+
+
+def test_a_failing_pagefind_fails_the_build_with_its_words_and_publishes_nothing(
+    tmp_path, monkeypatch
+):
+    site = tmp_path / "site"
+    files = site_files(range(8))
+    publish_site(site, files, indexer=indexer())
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    fake = tmp_path / "pagefind"
+    version = (site / "pagefind" / MANIFEST).read_text()
+    version = json.loads(version)["pagefind"]
+    fake.write_text(
+        f'#!/bin/sh\nif [ "$1" = --version ]; then echo "{version}"; exit 0; fi\n'
+        'echo "Error: the disk is full" >&2; exit 1\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PAGEFIND_BINARY_PATH", str(fake))
+    files[course(2)[0]] = course(2, "akvarell")[1]
+    with pytest.raises(BuildError, match=r"pagefind, shard \d\) failed: Error: the disk is full"):
+        publish_site(site, files, indexer=indexer(), owned=list(files))
+    assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
+    assert sorted(os.listdir(tmp_path)) == ["pagefind", "site"]
+    assert (site / MARKER).is_file()
+
+
+# -- through the whole build ------------------------------------------------------------------
+
+
+def test_a_renamed_course_indexes_the_shards_of_its_old_and_new_page_again(project, sample, runs):
+    """A new title moves a course to a new page: the page it leaves is removed, and its shard
+    must forget it, as the shard of the new page must learn it. The site, index and all, is
+    a clean build's."""
+    config = project.config
+    run_build(config, project.access(), now=NOW)
+    runs.take()
+    site = config.output_path
+    for course_id in sorted(sample.courses):
+        olds = sorted(site.glob(f"kurs/*-{course_id}/index.html"))
+        if not olds:
+            continue
+        old = olds[0].relative_to(site).as_posix()
+        new = f"kurs/omdopt-kurs-{course_id}/index.html"
+        if shard_of(old) != shard_of(new):
+            break
+    sample.change_course(course_id, title="Omdøpt kurs")
+    report = run_build(config, project.access(), now=NOW)
+    assert old in report.removed_files
+    assert runs.take() == sorted({shard_name(shard_of(old)), shard_name(shard_of(new))})
+    assert site_bytes(site) == clean_build(config, NOW)
+
+
+def test_a_build_killed_while_indexing_leaves_the_old_site_and_the_next_is_whole(
+    project, sample, tmp_path
+):
+    """Killed (SIGKILL) while Pagefind runs: the site is the old one to the byte and mtime,
+    and the next build publishes the site, index and all, a clean build makes."""
+    from pagefind.service import get_executable
+
+    now = ("--now", NOW.isoformat())
+    assert project.run("build", *now).returncode == 0
+    site = project.config.output_path
+    before = site_tree(site)
+    killer = tmp_path / "pagefind-killing"
+    killer.write_text(
+        '#!/bin/sh\n[ "$1" = --version ] && exec ' + f'{get_executable()} "$@"\n'
+        "kill -9 $PPID\nsleep 5\n"
+    )
+    killer.chmod(0o755)
+    sample.change_course(sorted(sample.courses)[2], title="Nytt navn")
+    env = {**project.env(), "PAGEFIND_BINARY_PATH": str(killer)}
+    killed = run_cli(project.root, "build", *now, env=env)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert site_tree(site) == before
+    assert project.run("build", *now).returncode == 0
+    assert site_bytes(site) == clean_build(project.config, NOW)
