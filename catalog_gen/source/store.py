@@ -479,19 +479,7 @@ def _load_schema_2(folder: Path, manifest: dict, name: str) -> Snapshot:
     found |= {kind: len(reference[kind]) for kind in REFERENCE_KINDS}
     if found != counts or sources.keys() != courses.keys() or seen.keys() != dates.keys():
         raise SnapshotError(f"{folder}: incomplete snapshot (its files do not add up to {counts})")
-    return Snapshot(
-        fetched_at=_parse_timestamp(manifest["fetched_at"], where),
-        api_base=manifest["api_base"],
-        courses=courses,
-        coursedates=dates,
-        reference=reference,
-        reference_fetched_at={
-            k: _parse_timestamp(v, where) for k, v in manifest["reference_fetched_at"].items()
-        },
-        course_sources=sources,
-        first_seen=seen,
-        name=name,
-    )
+    return _snapshot(manifest, where, name, courses, dates, reference, sources, seen)
 
 
 def _read_part(folder: Path, files: Mapping[str, str], part: str, where: str) -> SnapshotPart:
@@ -533,8 +521,23 @@ def _load_schema_1(folder: Path, manifest: dict, name: str) -> Snapshot:
     # Snapshots written before first_seen existed: the fetch that made them saw all.
     fetched_at = _parse_timestamp(manifest["fetched_at"], where)
     seen = {int(k): _parse_timestamp(v, where) for k, v in manifest.get("first_seen", {}).items()}
+    seen = {did: seen.get(did, fetched_at) for did in dates}
+    return _snapshot(manifest, where, name, courses, dates, reference, sources, seen)
+
+
+def _snapshot(
+    manifest: dict,
+    where: str,
+    name: str,
+    courses: dict[int, dict],
+    dates: dict[int, dict],
+    reference: dict[str, dict[int, dict]],
+    sources: dict[int, str | None],
+    seen: dict[int, datetime],
+) -> Snapshot:
+    """A snapshot from its records and its manifest's stamps, whichever layout held them."""
     return Snapshot(
-        fetched_at=fetched_at,
+        fetched_at=_parse_timestamp(manifest["fetched_at"], where),
         api_base=manifest["api_base"],
         courses=courses,
         coursedates=dates,
@@ -543,7 +546,7 @@ def _load_schema_1(folder: Path, manifest: dict, name: str) -> Snapshot:
             k: _parse_timestamp(v, where) for k, v in manifest["reference_fetched_at"].items()
         },
         course_sources=sources,
-        first_seen={did: seen.get(did, fetched_at) for did in dates},
+        first_seen=seen,
         name=name,
     )
 
