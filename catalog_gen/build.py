@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -108,7 +108,9 @@ def run_build(
     carries a warning. ``max_age_hours`` refuses to render a snapshot older than that.
 
     Only files whose inputs changed are rendered (see site/buildstate.py); when nothing that
-    goes into the site changed, the build ends before loading the snapshot.
+    goes into the site changed, the build ends before loading the snapshot. With ``full``,
+    nothing an earlier build kept is trusted (its state, model cache and spare): every file
+    is made again and compared with the site byte for byte, which repairs any drift.
 
     ``builder`` is the site half to render with, when the caller keeps one between builds
     (the preview's, site/warm.py: its catalog and page plan stay in memory); the build is
@@ -117,7 +119,8 @@ def run_build(
     started = time.monotonic()
     progress = progress or NoProgress()
     warnings: list[str] = []
-    with RunLock(config.snapshot_path):
+    with RunLock(config.snapshot_path) as lock:
+        warnings += lock.warnings()
         store = SnapshotStore(config.snapshot_path)
         fetched, fallback = fetch_or_reuse(
             config,
@@ -131,7 +134,7 @@ def run_build(
         )
         warnings += fallback
         name, age_hours = newest_snapshot(config, store, now, max_age_hours)
-        decision = decide(config, store, name, now)
+        decision = decide(config, store, name, now, full=full)
         if decision.unchanged:
             progress.done()
             outcome = OutputReport((), decision.state.published, (), swapped=False)
@@ -139,8 +142,8 @@ def run_build(
             odd_data = OddData(len(decision.state.anomalies), 0, decision.state.anomaly_lines, ())
         else:
             found = Anomalies()
-            builder = builder or SiteBuilder(config, cache=config.build_cache_path)
-            publisher = staging(config, decision.state)
+            builder = builder or SiteBuilder(config, cache=config.build_cache_path, fresh=full)
+            publisher = staging(config, decision.state, full=full)
             try:
                 check = verify(api_keys(config, access))
                 rendered = render(
@@ -229,21 +232,38 @@ class Decision:
     unchanged: bool
 
 
-def decide(config: Config, store: SnapshotStore, name: str, now: datetime) -> Decision:
-    """Compare what this build reads with what the last one read (site/buildstate.py)."""
+def decide(
+    config: Config, store: SnapshotStore, name: str, now: datetime, *, full: bool = False
+) -> Decision:
+    """Compare what this build reads with what the last one read (site/buildstate.py).
+
+    With ``full`` only the last build's odd data and list of files are taken (to tell what is
+    new): its digests and its record of the site are not, so everything is made again."""
     state = load_state(config.output_path)
+    if full:
+        state = BuildState(
+            published=state.published,
+            anomalies=state.anomalies,
+            anomaly_lines=state.anomaly_lines,
+        )
     inputs = build_inputs(config, f"{name} {store.manifest_digest(name)}", now)
-    unchanged = state.inputs == inputs and (config.output_path / MARKER).is_file()
+    unchanged = (
+        state.inputs == inputs
+        and state.site is not None
+        and state.site.untouched(config.output_path)
+        and (config.output_path / MARKER).is_file()
+    )
     return Decision(state, inputs, unchanged)
 
 
-def staging(config: Config, state: BuildState) -> Publisher:
+def staging(config: Config, state: BuildState, *, full: bool = False) -> Publisher:
     """Where the new site is assembled: beside the old one, started from the spare (the
     site before the last publish) when the build state vouches for it, with the search
     index made from the staged course pages.
 
-    Of the files the new site does not have, only those the last build published (the
-    state's ``published``) are removed; others are carried over (record() warns about them)."""
+    Of the files in the site that this build does not make, those ``site.keep`` names are
+    carried over; the others are removed (record() says which). With ``full`` the search
+    index is made again whole."""
     indexer = None
     if config.site.search:
         language = config.site.language
@@ -252,11 +272,12 @@ def staging(config: Config, state: BuildState) -> Publisher:
         indexer = Indexer(SEARCH_INDEX, run)
     return Publisher(
         config.output_path,
-        owned=frozenset(state.published),
+        keep=config.site.keep,
         protect=config.root,
         record=state.site,
         keep_spare=True,
         indexer=indexer,
+        trust_index=not full,
     )
 
 
@@ -348,15 +369,7 @@ def record(
 ) -> list[str]:
     """Remember what each published file was made of, and the odd data found, for the next
     build; warnings."""
-    warnings = []
-    if outcome.foreign:
-        count = len(outcome.foreign)
-        names = ", ".join(outcome.foreign[:5]) + (", …" if count > 5 else "")
-        warnings.append(
-            f"kept {count} file{'s' if count > 1 else ''} in {config.site.output_dir}/ that no "
-            f"build recorded as its own ({names}); catalog-gen removes only files it wrote, so "
-            "delete them if they should go"
-        )
+    warnings = removals(config, decision.state, outcome)
     try:
         save_state(
             config.output_path,
@@ -373,6 +386,42 @@ def record(
     except OSError as exc:  # the site is live; the next build just renders everything
         warnings.append(f"could not record the build state ({exc.strerror})")
     return warnings
+
+
+def removals(config: Config, last: BuildState, outcome: OutputReport) -> list[str]:
+    """What a person should hear about the files the publish removed or kept: pages the
+    site no longer has, files catalog-gen did not make that it removed, and files it did
+    not make that ``site.keep`` kept for the first time. Files the last build did not
+    publish are told apart only when its list survived (``last.published``)."""
+    site = config.site.output_dir
+    before = set(last.published)
+    strangers = [name for name in outcome.removed if before and name not in before]
+    pages = [n for n in outcome.removed if n.endswith(".html") and n not in set(strangers)]
+    new_kept = [name for name in outcome.retained if name not in before]
+    lines = []
+    if pages:
+        lines.append(f"removed {_count(pages, 'page')} the site no longer has: {_names(pages)}")
+    if strangers:
+        lines.append(
+            f"removed {_count(strangers, 'file')} from {site}/ that catalog-gen did not make: "
+            f"{_names(strangers)}; to keep such files, name them in site.keep"
+        )
+    if new_kept:
+        lines.append(
+            f"kept {_count(new_kept, 'file')} in {site}/ that catalog-gen did not make, as "
+            f"site.keep says: {_names(new_kept)}"
+        )
+    return lines
+
+
+def _count(names: Sequence[str], noun: str) -> str:
+    return f"{len(names)} {noun}{'' if len(names) == 1 else 's'}"
+
+
+def _names(names: Sequence[str], shown: int = 5) -> str:
+    """The first few paths, as addresses (``kurs/a/`` for ``kurs/a/index.html``)."""
+    paths = [name.removesuffix("index.html") or "/" for name in names[:shown]]
+    return ", ".join(paths) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def report(

@@ -32,7 +32,12 @@ CONFIG_FILENAME = "catalog.toml"
 DEFAULT_API_URL = "https://api.frontcore.com/v2"
 OLD_API_HOST = "www.kursguiden.no"
 API_KEY_ENV = "FRONTCORE_API_KEY"
+#: A file holding the key (a mounted secret, a systemd credential, a file only the cron user
+#: can read): the key reaches the process without passing through a command line.
+API_KEY_FILE_ENV = "FRONTCORE_API_KEY_FILE"
 API_URL_ENV = "FRONTCORE_API_URL"
+#: Pins a run's clock, as ``--now`` does (a replay of a generated recipe sets it).
+NOW_ENV = "CATALOG_GEN_NOW"
 #: Frontcore's documented ceiling, shared by every client of the account.
 MAX_RATE_LIMIT = 5.0
 
@@ -148,6 +153,14 @@ def _folder_name(value: object) -> str | None:
     return None
 
 
+def _kept_path(value: object) -> str | None:
+    text = str(value).removesuffix("/")  # ".well-known/" names the folder too
+    parts = text.split("/")
+    if text.startswith("/") or "\\" in text or any(p in ("", ".", "..") for p in parts):
+        return 'must list paths inside the site folder, such as "CNAME" or ".well-known"'
+    return None
+
+
 def _base_url(value: object) -> str | None:
     if value == "":
         return None
@@ -195,6 +208,14 @@ class SiteSettings:
         "site",
         "Folder the site is built into (replaced as a whole when a build completes).",
         check=_folder_name,
+    )
+    keep: tuple[str, ...] = setting(
+        (),
+        "Files in the site folder that the build does not make but must keep, each a path "
+        "relative to the folder or a pattern (`*` and `?` within one name; a folder keeps "
+        'all it holds), e.g. `["CNAME", ".well-known", "google*.html"]`. Anything else in '
+        "the folder that the build did not make is removed when it publishes.",
+        check=_kept_path,
     )
     templates_dir: str = setting(
         "templates", "Templates here override the theme's, file by file.", check=_folder_name
@@ -280,23 +301,98 @@ class Config:
         return self.root / self.site.output_dir
 
     @property
+    def site_paths(self) -> SitePaths:
+        return SitePaths(self.output_path)
+
+    @property
     def build_state_path(self) -> Path:
-        """Where a build records what it published (site/buildstate.py): beside the site."""
-        output = self.output_path
-        return output.parent / f".{output.name}.build-state.json"
+        return self.site_paths.state
 
     @property
     def build_cache_path(self) -> Path:
-        """Where a build keeps what the model is made of (site/modelcache.py): beside the
-        build state."""
-        output = self.output_path
-        return output.parent / f".{output.name}.build-cache"
+        return self.site_paths.cache
 
     @property
     def spare_path(self) -> Path:
-        """Where the site before the last publish is kept, for the next (site/publish.py)."""
-        output = self.output_path
-        return output.parent / f".{output.name}.spare"
+        return self.site_paths.spare
+
+    def kept_between_runs(self) -> list[str]:
+        """What an unattended run must find again the next night, relative to the project:
+        the snapshots, the site, and what a build keeps beside the site to work in
+        proportion to the change (its state and model cache). The spare is left out: it is
+        a second copy of the site, made again when missing. A CI cache holds these."""
+        return [
+            _relative(path, self.root)
+            for path in (self.snapshot_path, self.output_path, *self.site_paths.kept_beside)
+        ]
+
+    def ignore_lines(self) -> list[str]:
+        """The .gitignore lines of a project: what runs write (the site and what a build
+        keeps beside it, the run lock and what a fetch keeps about its snapshots), never the
+        snapshots themselves, which may be committed (git diff reads them)."""
+        paths = self.site_paths
+        written = [
+            (paths.site, "/"),
+            (paths.state, ""),
+            (paths.cache, "/"),
+            (paths.spare, "/"),
+            *((self.snapshot_path / name, "") for name in SNAPSHOT_RUN_FILES),
+        ]
+        return [
+            f"/{_relative(path, self.root)}{end}"
+            for path, end in written
+            if path.is_relative_to(self.root)
+        ]
+
+
+#: What a fetch keeps in the snapshot folder about its own runs (source/lock.py,
+#: source/store.py): not data, never committed.
+SNAPSHOT_RUN_FILES = (".lock", ".incoming-*", "checked.json")
+
+
+@dataclass(frozen=True)
+class SitePaths:
+    """The site folder and what a build keeps beside it, each named once.
+
+    Beside, not inside: the site folder is replaced whole by every publish and uploaded as
+    it is, so what only the next build needs lives next to it, named after it
+    (``.site.build-state.json`` for ``site/``).
+    """
+
+    site: Path
+
+    def _beside(self, suffix: str) -> Path:
+        return self.site.parent / f".{self.site.name}.{suffix}"
+
+    @property
+    def state(self) -> Path:
+        """What each published file is made of (site/buildstate.py)."""
+        return self._beside("build-state.json")
+
+    @property
+    def cache(self) -> Path:
+        """What the model is made of (site/modelcache.py)."""
+        return self._beside("build-cache")
+
+    @property
+    def spare(self) -> Path:
+        """The site before the last publish, which the next starts from (site/publish.py)."""
+        return self._beside("spare")
+
+    @property
+    def kept_beside(self) -> tuple[Path, Path]:
+        """What a later build needs beside the site to work in proportion to the change."""
+        return self.state, self.cache
+
+    def scratch_prefix(self, kind: str) -> str:
+        """The name prefix of a folder a publish makes beside the site for a while
+        (``staging``, ``old``, ``index``); a killed run leaves it for the next to clean."""
+        return f".{self.site.name}.{kind}-"
+
+
+def _relative(path: Path, root: Path) -> str:
+    """``path`` relative to the project, as a POSIX path (it lies inside: config checks)."""
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.as_posix()
 
 
 SECTIONS: dict[str, type] = {
@@ -394,6 +490,9 @@ def _checked(name: str, value: object, expected: type, f: dataclasses.Field, pat
                     f"{path}: '{name}' must be a list of {_type_name(item_type)[2:]}s, "
                     f"not contain {_type_name(type(item))}"
                 )
+            problem = f.metadata["check"](item) if f.metadata.get("check") else None
+            if problem:
+                raise ConfigError(f"{path}: '{name}' {problem} (got {item!r})")
         return tuple(value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -514,13 +613,16 @@ def api_access(config: Config, *, environ: Mapping[str, str] | None = None) -> A
             f"no API key: set {API_KEY_ENV} (Frontcore app > Settings > API), "
             "e.g. export FRONTCORE_API_KEY=..., or try 'catalog-gen fetch --demo'"
         )
+    where = API_KEY_ENV if env.get(API_KEY_ENV, "").strip() else "the key file"
+    check_api_key(key, where)
     return ApiAccess(base_url=base_url, api_key=key)
 
 
 def configured_api_key(
     config: Config, *, environ: Mapping[str, str] | None = None, strict: bool = False
 ) -> str:
-    """The API key from FRONTCORE_API_KEY, else from frontcore.api_key_file; "" when none.
+    """The API key from FRONTCORE_API_KEY, else from the file FRONTCORE_API_KEY_FILE or
+    frontcore.api_key_file names (relative to the project); "" when none.
 
     Runs that never call the API (``build --offline``, ``serve``) still ask for it, to keep
     it out of what they print and publish; for them (not ``strict``) an unreadable key file
@@ -528,17 +630,36 @@ def configured_api_key(
     """
     env = environ if environ is not None else os.environ
     key = env.get(API_KEY_ENV, "").strip()
-    if key or not config.frontcore.api_key_file:
+    named = env.get(API_KEY_FILE_ENV, "").strip()
+    if key or not (named or config.frontcore.api_key_file):
         return key
-    key_path = config.root / config.frontcore.api_key_file
+    key_path = config.root / (named or config.frontcore.api_key_file)
     try:
         return key_path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         if not strict:
             return ""
-        raise ConfigError(
-            f"{config.source}: frontcore.api_key_file {key_path} cannot be read ({exc.strerror})"
-        ) from None
+        where = API_KEY_FILE_ENV if named else f"{config.source}: frontcore.api_key_file"
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"{where} {key_path} cannot be read ({reason})") from None
+
+
+def check_api_key(key: str, where: str) -> None:
+    """Refuse a key no HTTP header can carry (a control character, a non-ASCII letter: a
+    stray newline from a file, a key pasted from a rich-text mail) as a config error naming
+    where it came from, never the key: it would otherwise fail every request, and be
+    retried as if the network were at fault."""
+    for char in key:
+        if not (" " < char < "\x7f"):
+            kind = (
+                "a control character or space"
+                if char <= " " or char == "\x7f"
+                else ("a character that is not ASCII")
+            )
+            raise ConfigError(
+                f"the API key in {where} contains {kind}; copy it again from the Frontcore "
+                "app (Settings > API)"
+            )
 
 
 def normalise_base_url(url: str) -> str:

@@ -44,11 +44,14 @@ OVERRIDE = (
 
 
 def clean_build(config, now) -> dict[str, bytes]:
-    """The same config and snapshot built into a fresh folder, with no state to lean on."""
+    """The same config and snapshot built into a fresh folder, with no state, no model cache
+    and no spare to lean on (all three are removed first: nothing of a last clean build)."""
     site = dataclasses.replace(config.site, output_dir="clean-site")
     clean = dataclasses.replace(config, site=site)
-    shutil.rmtree(clean.output_path, ignore_errors=True)
-    state_path(clean.output_path).unlink(missing_ok=True)
+    paths = clean.site_paths
+    for left in (paths.site, paths.cache, paths.spare):
+        shutil.rmtree(left, ignore_errors=True)
+    paths.state.unlink(missing_ok=True)
     run_build(clean, None, now=now)
     return site_bytes(clean.output_path)
 
@@ -200,24 +203,56 @@ def test_a_file_changed_by_hand_in_the_site_is_rendered_again(project, rendered)
     assert report.written == 1
 
 
-@pytest.mark.parametrize("damage", ["garbage", "other-site", "missing"])
+@pytest.mark.parametrize("damage", ["garbage", "missing"])
 def test_a_state_that_cannot_be_trusted_means_a_full_render(project, damage, rendered):
     config = project.config
     first = run_build(config, project.access(), now=NOW)
     path = state_path(config.output_path)
     if damage == "garbage":
         path.write_text("{not json")
-    elif damage == "other-site":  # a site folder replaced behind the state's back
-        moved = config.output_path.with_name("elsewhere")
-        shutil.copytree(config.output_path, moved, copy_function=shutil.copy2)
-        shutil.rmtree(config.output_path)
-        moved.rename(config.output_path)
     else:
         path.unlink()
     assert load_state(config.output_path).files == {}
     rendered.clear()
     report = run_build(config, None, now=NOW + timedelta(hours=1))
     assert report.rendered == first.rendered and report.written == 0  # same bytes: kept
+
+
+@pytest.mark.parametrize("restore", ["copied with times", "copied", "older build"])
+def test_a_site_folder_replaced_behind_the_states_back_is_checked_file_by_file(
+    project, sample, rendered, tmp_path, restore
+):
+    """A CI cache, a backup, a copy: the site folder is another one (its inode), so the
+    state's record of the folder and its early stop are not trusted; each file is, as far as
+    its size and mtime say it is what the state describes. A file that is not is made again;
+    the site is a clean build's."""
+    config = project.config
+    run_build(config, project.access(), now=NOW)
+    backup = tmp_path / "backup"
+    shutil.copytree(config.output_path, backup, symlinks=True)  # copy2: times kept
+    course_id = sorted(sample.courses)[0]
+    sample.change_course(course_id, title="Nytt navn")
+    run_build(config, project.access(), now=NOW)
+    moved = config.output_path.with_name("elsewhere")
+    source = backup if restore == "older build" else config.output_path
+    copy = shutil.copy2 if restore != "copied" else shutil.copyfile
+    shutil.copytree(source, moved, copy_function=copy, symlinks=True)
+    shutil.rmtree(config.output_path)
+    moved.rename(config.output_path)
+
+    state = load_state(config.output_path)
+    assert state.site is None and state.inputs == "" and state.files
+    rendered.clear()
+    later = NOW + timedelta(minutes=1)
+    report = run_build(config, None, now=later)
+    made = list(rendered)
+    assert site_bytes(config.output_path) == clean_build(config, later)
+    if restore == "copied with times":
+        assert made == [] and report.written == 0  # every file is what the state says
+    elif restore == "copied":
+        assert report.written == 0 and len(made) == report.pages  # all checked, same
+    else:  # the pages showing the renamed course are the old ones: made again
+        assert 0 < report.written < report.files
 
 
 def test_the_state_lives_beside_the_site_never_in_it(project):

@@ -281,20 +281,31 @@ def test_snapshots_inside_the_site_are_refused_before_anything_is_written(projec
     assert not (project.root / "site").exists()
 
 
-def test_a_file_no_build_made_survives_every_build_with_a_warning(project, sample):
+def test_a_file_no_build_made_is_removed_with_a_warning_unless_site_keep_names_it(project, sample):
     now = "2026-11-23T04:00:00+01:00"
+    (project.root / "catalog.toml").write_text(
+        '[frontcore]\nrate_limit = 5\n[site]\nkeep = ["CNAME"]\n'
+    )
     assert project.run("build", "--now", now).returncode == 0
     site = project.root / "site"
     (site / "CNAME").write_text("kurs.example.no\n")
+    (site / "notes.txt").write_text("mine\n")
     gone = sorted(sample.courses)[0]
     (page,) = site.glob(f"kurs/*-{gone}/index.html")
     sample.remove_course(gone)
 
-    result = project.run("build", "--now", now)
+    result = project.run("build", "--quiet", "--now", now)
 
     assert result.returncode == 0, result.stderr
-    assert not page.exists()  # the last build's own page of the removed course: removed
+    assert not page.exists() and not (site / "notes.txt").exists()
     assert (site / "CNAME").read_text() == "kurs.example.no\n"
-    assert (
-        "warning: kept 1 file in site/ that no build recorded as its own (CNAME)" in result.stderr
-    )
+    slug = page.parent.name
+    assert result.stderr.splitlines() == [
+        f"warning: removed 1 page the site no longer has: kurs/{slug}/",
+        "warning: removed 1 file from site/ that catalog-gen did not make: notes.txt; to keep "
+        "such files, name them in site.keep",
+        "warning: kept 1 file in site/ that catalog-gen did not make, as site.keep says: CNAME",
+    ]
+    again = project.run("build", "--quiet", "--now", now)
+    assert (again.returncode, again.stderr) == (0, "")  # said once
+    assert (site / "CNAME").read_text() == "kurs.example.no\n"

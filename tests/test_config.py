@@ -94,6 +94,41 @@ def test_a_key_pasted_into_the_config_is_refused(tmp_path):
     assert "sk-live" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [
+        ("fc-key\nsecond-line-1234", "a control character or space"),
+        ("fc-key with-space-1234", "a control character or space"),
+        ("fc-key\x7f-1234567", "a control character or space"),
+        ("fc-nøkkel-12345678", "a character that is not ASCII"),
+        ("fc-key\u200b-1234567", "a character that is not ASCII"),
+    ],
+)
+def test_a_key_no_header_can_carry_is_a_config_error(key, kind, tmp_path):
+    """Such a key would fail every request, and be retried as if the network were at fault:
+    exit 2 at once, naming where the key came from and never the key."""
+    for environ, where in (
+        ({"FRONTCORE_API_KEY": key}, "FRONTCORE_API_KEY"),
+        ({"FRONTCORE_API_KEY_FILE": str(tmp_path / "key")}, "the key file"),
+    ):
+        (tmp_path / "key").write_text(key + "\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match=f"the API key in {where} contains {kind}") as caught:
+            api_access(Config(root=tmp_path), environ=environ)
+        assert key.strip() not in str(caught.value) and "1234" not in str(caught.value)
+
+
+def test_the_key_file_variable_names_a_file_read_from_the_project(tmp_path):
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "key").write_text("  fc-from-a-file-1234\n", encoding="utf-8")
+    config = Config(root=tmp_path)
+    access = api_access(config, environ={"FRONTCORE_API_KEY_FILE": "secret/key"})
+    assert access.api_key == "fc-from-a-file-1234"
+    both = {"FRONTCORE_API_KEY": "fc-env-wins-5678", "FRONTCORE_API_KEY_FILE": "secret/key"}
+    assert api_access(config, environ=both).api_key == "fc-env-wins-5678"
+    with pytest.raises(ConfigError, match=r"FRONTCORE_API_KEY_FILE .*missing.* cannot be read"):
+        api_access(config, environ={"FRONTCORE_API_KEY_FILE": "missing"})
+
+
 def test_missing_key_says_how_to_set_it():
     with pytest.raises(ConfigError, match="set FRONTCORE_API_KEY"):
         api_access(Config(), environ={})

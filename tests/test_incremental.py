@@ -820,11 +820,25 @@ def _search_off(project):
     project.write("catalog.toml", toml.replace("search = true", "search = false"))
 
 
-#: The index is made again when a page it reads changed, or a file of it is missing: not
-#: when a file of it was edited in place (the build state keeps no stat of its files).
-EDITED_IN_PLACE = pytest.mark.xfail(
-    reason="an index file edited in place goes unseen until a course page changes", strict=True
-)
+def _index_file_edited_same_size(project):
+    """One byte changed in place: the same size, and its folder's mtime unmoved."""
+    path = next((project.site / "pagefind").rglob("*.pf_meta"))
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    with open(path, "r+b") as handle:
+        handle.write(data)
+
+
+def _index_file_edited_keeping_its_mtime(project):
+    """Edited in place and its mtime put back (``touch -r``): only the weekly run sees it."""
+    path = next((project.site / "pagefind").rglob("*.pf_meta"))
+    found = path.stat()
+    _index_file_edited_same_size(project)
+    os.utime(path, ns=(found.st_atime_ns, found.st_mtime_ns))
+
+
+#: The index is made again when a page it reads changed, a file of it is missing, or a file
+#: of it is not the size and mtime the last publish left (the build state keeps both).
 INDEX_CASES = [
     *((_nothing, change) for change in (_nothing, _course_text, _course_removed, _site_title)),
     (_nothing, _search_off),
@@ -832,7 +846,8 @@ INDEX_CASES = [
     (_index_file_removed, _course_removed),
     (_index_removed, _nothing),
     (_index_removed, _search_off),
-    pytest.param(_index_file_edited, _nothing, marks=EDITED_IN_PLACE),
+    (_index_file_edited, _nothing),
+    (_index_file_edited_same_size, _nothing),
     (_index_file_edited, _course_text),
 ]
 
@@ -843,6 +858,21 @@ def test_the_search_index_is_a_clean_builds(searchable, tamper, change, tmp_path
     data(change)(searchable) if change in SCENARIOS_OF_DATA else change(searchable)
     searchable.now += timedelta(minutes=30)
     searchable.build()
+    assert_clean(searchable, tmp_path / "clean")
+
+
+def test_the_weekly_full_build_repairs_what_no_stat_shows(searchable, tmp_path):
+    """An index file and a page edited in place with their mtime put back: an ordinary
+    night cannot see it (docs/site.md says so); ``build --full`` trusts nothing an earlier
+    build kept and leaves the site a clean build's."""
+    _index_file_edited_keeping_its_mtime(searchable)
+    page = course_page(searchable)
+    found = page.stat()
+    page.write_bytes(page.read_bytes().replace(b"<h1", b"<H1", 1))  # the same size
+    os.utime(page, ns=(found.st_atime_ns, found.st_mtime_ns))
+    searchable.now += timedelta(minutes=30)
+    result = searchable.cli("--full")
+    assert result.returncode == 0, result.stderr
     assert_clean(searchable, tmp_path / "clean")
 
 
@@ -929,17 +959,19 @@ def test_builds_killed_at_any_moment_leave_a_whole_site_and_the_next_is_clean(bu
     data(_venue_renamed)(built)
     before = files_of(built.site)
     ahead = built.clean_copy(tmp_path / "ahead")
-    ahead.build()
+    started = time.monotonic()
+    assert ahead.cli().returncode == 0  # the same build, timed: the kills spread over it
+    took = time.monotonic() - started
     after = files_of(ahead.site)
     kills = 0
-    for delay in (0.3, 0.6, 0.9, 1.2, 1.6, 2.0, 2.5, 3.0, 4.0):
-        until = time.monotonic() + delay
+    for share in (0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1.0, 1.5):
+        until = time.monotonic() + took * share
         status = kill_when(built, lambda until=until: time.monotonic() > until)
         if status == 0:
             break
         kills += 1
-        assert files_of(built.site) in (before, after), f"killed after {delay} s"
-    assert kills >= 2
+        assert files_of(built.site) in (before, after), f"killed after {share:.0%} of a build"
+    assert kills >= 3
     assert built.cli().returncode == 0
     assert_clean(built, tmp_path / "clean")
 

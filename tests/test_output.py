@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import shutil
 import signal
 import stat
@@ -127,7 +126,7 @@ def test_changed_and_added_are_written_removed_vanishes_the_rest_is_hard_linked(
     new["kurs/pivot-3/index.html"] = b"<h1>Pivot</h1>"  # added
     del new["kurs/word-2/index.html"]  # removed
 
-    report = publish_site(site, new, owned=FILES)
+    report = publish_site(site, new)
 
     assert report == OutputReport(
         written=("kurs/excel-1/index.html", "kurs/pivot-3/index.html"),
@@ -155,9 +154,8 @@ def test_no_leftovers_beside_the_site_after_any_publish(tmp_path, swap):
         {"index.html": b"<h1>Nytt</h1>"},  # mostly removals
         {},  # an empty site: only the marker
     ]
-    owned: tuple[str, ...] = ()
     for files in steps:
-        owned = published(publish_site(site, files, owned=owned))
+        publish_site(site, files)
         assert beside(site) == ["site"]
         assert contents(site) == files
         assert (site / MARKER).is_file()
@@ -167,10 +165,10 @@ def test_no_leftovers_beside_the_site_after_any_publish(tmp_path, swap):
 def test_a_file_can_become_a_folder_and_back(tmp_path, swap):
     site = tmp_path / "site"
     publish_site(site, {"kurs": b"a file"})
-    report = publish_site(site, {"kurs/index.html": b"now a folder"}, owned=["kurs"])
+    report = publish_site(site, {"kurs/index.html": b"now a folder"})
     assert (report.written, report.removed) == (("kurs/index.html",), ("kurs",))
     assert contents(site) == {"kurs/index.html": b"now a folder"}
-    publish_site(site, {"kurs": b"a file again"}, owned=published(report))
+    publish_site(site, {"kurs": b"a file again"})
     assert contents(site) == {"kurs": b"a file again"}
     assert beside(site) == ["site"]
 
@@ -180,7 +178,7 @@ def test_without_hard_links_unchanged_files_are_copied_with_their_mtime(tmp_path
     publish_site(site, FILES)
     before = tree(site)
 
-    def no_links(source, target):
+    def no_links(source, target, **options):
         raise OSError(errno.EPERM, "hard links not supported")
 
     monkeypatch.setattr(os, "link", no_links)
@@ -615,7 +613,7 @@ def test_the_index_runs_only_when_pages_change_and_unchanged_index_files_keep_th
         assert after[name] == before[name], name
 
     fewer = {k: v for k, v in one_page.items() if k != "kurs/excel-1/index.html"}
-    removed = publish_site(site, fewer, indexer=indexer, owned=published(changed))
+    removed = publish_site(site, fewer, indexer=indexer)
     assert index.calls[-1] == {"kurs/excel-1/index.html"}
     assert set(removed.removed) == {"kurs/excel-1/index.html", "pagefind/excel-1.pf"}
     clean = publish_site(tmp_path / "clean", fewer, indexer=output.Indexer("pagefind", index))
@@ -639,20 +637,25 @@ def test_a_failing_index_publishes_nothing(tmp_path):
 
 def test_turning_the_index_off_removes_it(tmp_path):
     site = tmp_path / "site"
-    first = publish_site(site, FILES, indexer=output.Indexer("pagefind", WordIndex()))
-    report = publish_site(site, FILES, owned=published(first))
+    publish_site(site, FILES, indexer=output.Indexer("pagefind", WordIndex()))
+    report = publish_site(site, FILES)
     assert {n.split("/")[0] for n in report.removed} == {"pagefind"}
     assert not (site / "pagefind").exists()
 
 
-# -- 5: only what a previous build recorded as its own is ever removed ----------------------------
+# -- 5: the new site is what the build made, plus what site.keep names -------------------------
 
-#: Files that no build wrote: a GitHub Pages CNAME, notes, and snapshots a config put in site/.
+#: Files that no build wrote: a GitHub Pages CNAME, a verification file, notes, and a folder
+#: another tool keeps up to date (an ACME challenge), and snapshots a config put in site/.
 FOREIGN = {
     "CNAME": b"kurs.example.no\n",
+    "google1a2b3c.html": b"google-site-verification: google1a2b3c.html",
+    ".well-known/acme-challenge/token": b"token",
     "kurs/notes.txt": b"mine",
     "snapshots/0001/courses.json": b"{}",
 }
+KEEP = ("CNAME", "google*.html", ".well-known/")
+KEPT = ("google1a2b3c.html", ".well-known/acme-challenge/token", "CNAME")
 
 
 def add_foreign(site: Path) -> None:
@@ -661,7 +664,7 @@ def add_foreign(site: Path) -> None:
         (site / name).write_bytes(data)
 
 
-def test_only_files_a_previous_build_recorded_as_its_own_are_removed(tmp_path, swap):
+def test_files_the_build_did_not_make_are_removed_unless_site_keep_names_them(tmp_path, swap):
     site = tmp_path / "site"
     publish_site(site, FILES)
     add_foreign(site)
@@ -669,39 +672,111 @@ def test_only_files_a_previous_build_recorded_as_its_own_are_removed(tmp_path, s
     new = dict(FILES)
     del new["kurs/word-2/index.html"]
 
-    report = publish_site(site, new, owned=FILES)
+    report = publish_site(site, new, keep=KEEP)
 
-    assert report.removed == ("kurs/word-2/index.html",)
-    assert report.foreign == tuple(sorted(FOREIGN))
-    assert contents(site) == {**new, **FOREIGN}
+    assert report.removed == (
+        "kurs/notes.txt", "kurs/word-2/index.html", "snapshots/0001/courses.json"
+    )  # fmt: skip
+    assert sorted(report.retained) == sorted(KEPT)
+    assert contents(site) == {**new, **{name: FOREIGN[name] for name in KEPT}}
     after, after_inodes = tree(site), inodes(site)
-    for name in FOREIGN:  # carried over untouched: the same file, bytes and mtime
+    for name in KEPT:  # carried over untouched: the same file, bytes and mtime
         assert (after[name], after_inodes[name]) == (before[name], before_inodes[name])
+    assert not (site / "snapshots").exists() and not (site / "kurs" / "word-2").exists()
     assert beside(site) == ["site"]
 
 
-def test_without_a_record_nothing_is_removed(tmp_path):
+def test_without_any_record_what_the_build_did_not_make_is_removed(tmp_path):
+    """No state, no list of what an earlier build made: the new site is still this build's
+    files and the kept ones, so a site restored from anywhere converges."""
     site = tmp_path / "site"
     publish_site(site, FILES)
     add_foreign(site)
 
-    report = publish_site(site, {"index.html": b"<h1>Ny</h1>"})
+    report = publish_site(site, {"index.html": b"<h1>Ny</h1>"}, keep=["CNAME"])
 
-    assert report.removed == ()
-    assert set(report.foreign) == {*FOREIGN, *FILES} - {"index.html"}
-    assert contents(site) == {**FILES, **FOREIGN, "index.html": b"<h1>Ny</h1>"}
+    assert report.retained == ("CNAME",)
+    assert set(report.removed) == {*FOREIGN, *FILES} - {"index.html", "CNAME"}
+    assert contents(site) == {"index.html": b"<h1>Ny</h1>", "CNAME": FOREIGN["CNAME"]}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "kept"),
+    [
+        ("CNAME", "CNAME", True),
+        ("CNAME", "kurs/CNAME", False),
+        ("google*.html", "google1a2b.html", True),
+        ("google*.html", "kurs/google1a2b.html", False),
+        ("google*.html", "googlex/y.html", False),
+        (".well-known", ".well-known/acme-challenge/t", True),
+        (".well-known/", ".well-known/security.txt", True),
+        (".well-known", ".well-knownx", False),
+        ("kurs/*/extra.txt", "kurs/a/extra.txt", True),
+        ("kurs/*/extra.txt", "kurs/a/b/extra.txt", False),
+    ],
+)
+def test_site_keep_matches_paths_and_folders_name_by_name(pattern, name, kept):
+    assert output.kept_by_setting(name, [pattern]) is kept
 
 
 @pytest.mark.parametrize(
     ("foreign", "page"), [("kurs", "kurs/index.html"), ("kurs/notes.txt", "kurs")]
 )
-def test_a_file_not_ours_in_the_way_of_a_page_is_refused_not_removed(tmp_path, foreign, page):
+def test_a_kept_file_in_the_way_of_a_page_gives_way_to_the_page(tmp_path, foreign, page):
     site = tmp_path / "site"
     publish_site(site, {"index.html": b"<h1>Kurs</h1>"})
     (site / foreign).parent.mkdir(parents=True, exist_ok=True)
     (site / foreign).write_bytes(b"not ours")
-    before = tree(site)
-    with pytest.raises(BuildError, match=f"{re.escape(foreign)}.*not made by catalog-gen"):
-        publish_site(site, {"index.html": b"<h1>Kurs</h1>", page: b"x"}, owned=["index.html"])
-    assert tree(site) == before
+    report = publish_site(site, {"index.html": b"<h1>Kurs</h1>", page: b"x"}, keep=[foreign])
+    assert foreign in report.removed and report.retained == ()
+    assert contents(site) == {"index.html": b"<h1>Kurs</h1>", page: b"x"}
     assert beside(site) == ["site"]
+
+
+# -- 6: links are names, never followed ----------------------------------------------------------
+
+
+def test_a_link_in_the_site_is_removed_as_a_link_never_followed(tmp_path, swap):
+    """A course folder replaced by a link to another folder, a file replaced by a link to a
+    file outside, a dangling link: each is removed as a link; what they point at is
+    untouched, and the publish neither writes through them nor fails."""
+    site = tmp_path / "site"
+    publish_site(site, FILES)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "index.html").write_bytes(b"<h1>Mine</h1>")
+    (outside / "other.txt").write_bytes(b"mine")
+    shutil.rmtree(site / "kurs" / "word-2")
+    (site / "kurs" / "word-2").symlink_to(outside, target_is_directory=True)
+    (site / "kurs" / "excel-1" / "index.html").unlink()
+    (site / "kurs" / "excel-1" / "index.html").symlink_to(outside / "other.txt")
+    (site / "dangling").symlink_to(tmp_path / "nowhere")
+    outside_before = tree(outside)
+
+    new = dict(FILES)
+    del new["kurs/word-2/index.html"]  # the course went upstream
+    report = publish_site(site, new)
+
+    assert tree(outside) == outside_before
+    assert contents(site) == new
+    assert not (site / "kurs" / "word-2").is_symlink() and not (site / "dangling").is_symlink()
+    assert not (site / "kurs" / "excel-1" / "index.html").is_symlink()
+    assert {"kurs/word-2", "dangling"} <= set(report.removed)
+    # The page where a link was is written as a page of its own, the next publish too.
+    again = publish_site(site, {**new, "kurs/word-2/index.html": b"<h1>Word</h1>"})
+    assert tree(outside) == outside_before
+    assert (site / "kurs" / "word-2").is_dir() and not (site / "kurs" / "word-2").is_symlink()
+    assert again.written == ("kurs/word-2/index.html",)
+
+
+def test_a_kept_link_is_carried_over_as_the_link(tmp_path):
+    site = tmp_path / "site"
+    publish_site(site, FILES)
+    certificates = tmp_path / "acme"
+    certificates.mkdir()
+    (certificates / "token").write_bytes(b"t")
+    (site / ".well-known").symlink_to(certificates, target_is_directory=True)
+    report = publish_site(site, {**FILES, "index.html": b"<h1>Ny</h1>"}, keep=[".well-known"])
+    assert report.retained == (".well-known",)
+    assert os.readlink(site / ".well-known") == str(certificates)
+    assert (certificates / "token").read_bytes() == b"t"

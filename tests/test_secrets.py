@@ -102,9 +102,10 @@ def test_an_api_error_that_repeats_the_key_reaches_no_channel_and_no_file(keyed,
     keyed.emulator.inject(fault, times=50, path="/courses", message=f"bad request: {ECHO}")
     outputs = keyed.root.parent / f"{keyed.root.name}-github-output"
 
+    summary = keyed.root.parent / f"{keyed.root.name}-github-summary"
     fallback = run(
         keyed, "-v", "--debug", "build", "--offline-on-error", "--json", "--now", DAY,
-        GITHUB_OUTPUT=str(outputs),
+        GITHUB_OUTPUT=str(outputs), GITHUB_STEP_SUMMARY=str(summary),
     )  # fmt: skip
     assert fallback.returncode == 0, fallback.stderr
     report = json.loads(fallback.stdout)
@@ -112,12 +113,13 @@ def test_an_api_error_that_repeats_the_key_reaches_no_channel_and_no_file(keyed,
     assert "rendered the last good snapshot" in warning and MASK in warning
     human = run(keyed, "build", "--offline-on-error", "--now", DAY)
     assert human.returncode == 0 and "warning: " in human.stderr and MASK in human.stderr
-    failing = run(keyed, "--debug", "build", "--now", DAY)
+    failing = run(keyed, "--debug", "build", "--now", DAY, GITHUB_STEP_SUMMARY=str(summary))
     assert failing.returncode == 1 and MASK in failing.stderr
+    assert "catalog-gen build failed" in summary.read_text()  # the night says why, masked
     fetch = run(keyed, "-v", "fetch", "--json", "--now", DAY)
     assert fetch.returncode == 1
 
-    assert_no_leak(keyed.root, first, fallback, human, failing, fetch, outputs=(outputs,))
+    assert_no_leak(keyed.root, first, fallback, human, failing, fetch, outputs=(outputs, summary))
 
 
 def test_a_record_value_that_repeats_the_key_in_a_warning_reaches_no_channel(keyed, sample):
@@ -125,15 +127,19 @@ def test_a_record_value_that_repeats_the_key_in_a_warning_reaches_no_channel(key
     assert run(keyed, "build", "--now", DAY).returncode == 0
     sample.courses[sorted(sample.courses)[0]]["id"] = ECHO  # an id no client can use
     outputs = keyed.root.parent / f"{keyed.root.name}-github-output"
+    summary = keyed.root.parent / f"{keyed.root.name}-github-summary"
 
     fallback = run(
-        keyed, "build", "--offline-on-error", "--json", "--now", DAY, GITHUB_OUTPUT=str(outputs)
-    )
+        keyed, "build", "--offline-on-error", "--json", "--now", DAY,
+        GITHUB_OUTPUT=str(outputs), GITHUB_STEP_SUMMARY=str(summary),
+    )  # fmt: skip
     assert fallback.returncode == 0, fallback.stderr
-    (warning,) = json.loads(fallback.stdout)["warnings"]
-    assert "[record.id_unusable]" in warning and MASK in warning
+    warnings = json.loads(fallback.stdout)["warnings"]
+    (warning,) = [w for w in warnings if "[record.id_unusable]" in w]
+    assert MASK in warning
+    assert "record" in summary.read_text()  # the odd data, new tonight, is on the summary too
 
-    assert_no_leak(keyed.root, fallback, outputs=(outputs,))
+    assert_no_leak(keyed.root, fallback, outputs=(outputs, summary))
 
 
 def test_a_record_value_that_repeats_the_key_reaches_neither_the_site_nor_a_channel(keyed, sample):

@@ -6,6 +6,8 @@ Everything runs the real console script against the emulator on 127.0.0.1.
 from __future__ import annotations
 
 import json
+import os
+import pty
 import signal
 import subprocess
 import sys
@@ -167,6 +169,44 @@ def test_timeout_stops_the_whole_run_cleanly(project):
     assert not [p for p in (project.root / "snapshots").iterdir() if p.name.startswith(".inc")]
 
 
+def test_on_a_terminal_retries_against_an_unreachable_api_are_shown_as_they_happen(project):
+    """A person at a terminal sees each retry when it happens, not half a minute of silence;
+    cron (no terminal) and --quiet see only the final error line."""
+    assert build(project)[0].returncode == 0
+    (project.root / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\nmax_retries = 2\n")
+    env = {**project.env(), "FRONTCORE_API_URL": UNREACHABLE}
+    command = [sys.executable, "-m", "catalog_gen", "build", "--now", DAY1]
+    main, terminal = pty.openpty()
+    child = subprocess.Popen(
+        command, cwd=project.root, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=terminal, close_fds=True,
+    )  # fmt: skip
+    os.close(terminal)
+    seen, first_retry = b"", None
+    started = time.monotonic()
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if first_retry is None and b"retrying in" in seen:
+            first_retry = time.monotonic() - started
+    os.close(main)
+    assert child.wait(timeout=60) == 1
+    text = seen.decode()
+    assert text.count("retrying in") == 2 and "connection failed" in text
+    assert first_retry is not None and first_retry < 10  # shown at once, not with the error
+    assert "error: " in text and "gave up after 2 retries" in text
+    quiet = subprocess.run(
+        [*command, "--quiet"], cwd=project.root, env=env, capture_output=True, text=True
+    )
+    assert quiet.returncode == 1 and "retrying" not in quiet.stderr
+    assert only_line(quiet.stderr).startswith("error: ")
+
+
 def test_a_lock_left_by_a_killed_run_is_taken_over_with_a_warning(project):
     assert build(project)[0].returncode == 0
     project.emulator.clear_log()
@@ -184,10 +224,11 @@ def test_a_lock_left_by_a_killed_run_is_taken_over_with_a_warning(project):
     victim.wait(timeout=10)
     assert "pid" in (project.root / "snapshots" / ".lock").read_text()  # left behind
 
-    result = project.run("build", "--now", DAY1)
+    result = project.run("build", "--quiet", "--now", DAY1)  # said even with --quiet (cron)
     assert result.returncode == 0, result.stderr
-    assert "taking over the lock of a run that did not finish" in result.stderr
-    assert f"pid {victim.pid}" in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("warning: took over the lock of a run that did not finish")
+    assert f"pid {victim.pid}" in line
 
 
 # -- machine-readable result --------------------------------------------------------------------

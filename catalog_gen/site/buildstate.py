@@ -27,13 +27,17 @@ file, its digest together with the size and mtime of the file that was written. 
 computes the same digests; a file whose digest and on-disk stat still match is not rendered at
 all, and is kept as it is. A file edited by hand in site/ is therefore made again. The state
 also keeps what the publish needs to work in proportion to the change (publish.SiteRecord:
-the site's folders and their mtimes, foreign files, the spare), and what the model is made
-of is kept beside it (modelcache.py, in ``.<site>.build-cache/``).
+the site's folders and their mtimes, the search index's files, the spare), the odd data the
+build reported, and what the model is made of is kept beside it (modelcache.py, in
+``.<site>.build-cache/``).
 
-The state lives beside the site, not in it (it is not for the web server), and it is trusted
-only for the exact site folder it describes: it records that folder's inode, which changes with
-every swap, so a state left behind by a build killed after its swap is simply ignored. It is
-also trusted only for the same versions of catalog-gen and of the libraries that shape output.
+The state lives beside the site, not in it (it is not for the web server). Nothing it holds
+decides what the published site is: a build without it renders everything and publishes the
+same site (publish.py removes whatever the build did not make). What it holds is trusted as far
+as it can be checked (``load_state``): the digests file by file, the publish record and the
+early stop only for the exact site folder it describes (by inode, which changes with every swap
+and every restore), and everything only for the same versions of catalog-gen and of the
+libraries that shape output. ``build --full`` trusts none of it.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from pathlib import Path
 import orjson
 
 from catalog_gen import __version__
-from catalog_gen.config import Config
+from catalog_gen.config import Config, SitePaths
 from catalog_gen.site.model import Catalog, Course, CourseDate, Fields
 from catalog_gen.site.pages import Page
 from catalog_gen.site.publish import SiteRecord
@@ -63,7 +67,8 @@ from catalog_gen.site.render import Renderer, SiteInfo, find_theme, reads_catalo
 #: 2: custom properties and ``extra`` in the model; facet values without their courses.
 #: 3: a date's calendar file is made of its course without the other dates; the sitemap has
 #: a digest; the publish record (folders, foreign files, the spare).
-STATE_VERSION = 3
+#: 4: files trusted without the site folder's inode; the record's index files, no foreign.
+STATE_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -138,43 +143,59 @@ def library_versions() -> str:
 
 
 def state_path(site: Path) -> Path:
-    return site.parent / f".{site.name}.build-state.json"
+    return SitePaths(site).state
 
 
 def load_state(site: Path) -> BuildState:
-    """The state of the site folder as it is now; an empty state when there is none to trust."""
+    """What the last build left for ``site``, as far as it can be trusted here.
+
+    - The odd data it reported, always: which kinds are new is a question about the data, so
+      a night in CI whose state came back from a cache tells a problem once, like cron.
+    - Each file's digest, when the state was written by the same versions (the digests are
+      comparable); each is trusted only for a file whose size and mtime still match on disk
+      (``unchanged``), so a state restored beside a site restored from anywhere is right
+      file by file: a file that is not what it describes is made again.
+    - The publish record (folder mtimes, the spare) and the early stop (``inputs``), only for
+      the very site folder it describes (its inode): they speak for the folder as a whole,
+      which a copy, a cache or a backup restore replaces.
+    """
     try:
         raw = orjson.loads(state_path(site).read_bytes())
-        inode = os.stat(site).st_ino
     except (OSError, ValueError):
         return BuildState()
     if not isinstance(raw, dict):
         return BuildState()
-    # Which files the last build published stays true when its digests cannot be trusted
-    # (another catalog-gen version): the publish removes only files on this list.
-    published = _published(raw)
-    if raw.get("version") != STATE_VERSION:
-        return BuildState(published=published)
-    if raw.get("catalog_gen") != library_versions() or raw.get("site_inode") != inode:
-        return BuildState(published=published)
+    anomalies, lines = _anomalies(raw)
+    remembered = BuildState(published=_published(raw), anomalies=anomalies, anomaly_lines=lines)
+    if raw.get("version") != STATE_VERSION or raw.get("catalog_gen") != library_versions():
+        return remembered
     try:
-        files = {name: FileRecord(*entry) for name, entry in raw["files"].items()}
-        anomalies = frozenset(
-            (str(kind), str(record), str(field)) for kind, record, field in raw.get("anomalies", ())
-        )
-        lines = tuple(str(line) for line in raw.get("anomaly_lines", ()))
-        return BuildState(
-            str(raw["inputs"]),
-            inode,
-            files,
-            int(raw["pages"]),
-            published,
-            anomalies,
-            lines,
-            _site_record(raw, published),
+        inode = os.stat(site).st_ino
+    except OSError:
+        inode = -1
+    try:
+        files = {str(name): FileRecord(*entry) for name, entry in raw["files"].items()}
+        same_folder = raw.get("site_inode") == inode
+        return dataclasses.replace(
+            remembered,
+            inputs=str(raw["inputs"]) if same_folder else "",
+            site_inode=inode,
+            files=files,
+            pages=int(raw["pages"]),
+            site=_site_record(raw, remembered.published) if same_folder else None,
         )
     except (KeyError, TypeError, AttributeError, ValueError):
-        return BuildState(published=published)
+        return remembered
+
+
+def _anomalies(raw: dict) -> tuple[frozenset[tuple[str, str, str]], tuple[str, ...]]:
+    try:
+        keys = frozenset(
+            (str(kind), str(record), str(field)) for kind, record, field in raw.get("anomalies", ())
+        )
+        return keys, tuple(str(line) for line in raw.get("anomaly_lines", ()))
+    except (TypeError, ValueError):
+        return frozenset(), ()
 
 
 def _site_record(raw: dict, published: tuple[str, ...]) -> SiteRecord | None:
@@ -184,8 +205,8 @@ def _site_record(raw: dict, published: tuple[str, ...]) -> SiteRecord | None:
     spare = site.get("spare") or {}
     return SiteRecord(
         published=frozenset(published),
-        foreign=frozenset(str(name) for name in site["foreign"]),
         folders={str(k): int(v) for k, v in site["folders"].items()},
+        index_files={str(k): (int(v[0]), int(v[1])) for k, v in site.get("index", {}).items()},
         spare_inode=int(spare.get("inode", 0)),
         spare_folders={str(k): int(v) for k, v in spare.get("folders", {}).items()},
         spare_differs=frozenset(str(name) for name in spare.get("differs", ())),
@@ -243,8 +264,8 @@ def save_state(
     }
     if record is not None:
         body["site"] = {
-            "foreign": sorted(record.foreign),
             "folders": record.folders,
+            "index": {name: list(found) for name, found in record.index_files.items()},
             "spare": {
                 "inode": record.spare_inode,
                 "folders": record.spare_folders,

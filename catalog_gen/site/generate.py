@@ -142,14 +142,19 @@ class SiteBuilder:
     """
 
     def __init__(
-        self, config: Config, *, cache: Path | None = None, models: ModelCache | None = None
+        self,
+        config: Config,
+        *,
+        cache: Path | None = None,
+        models: ModelCache | None = None,
+        fresh: bool = False,
     ) -> None:
         """``models``: a model cache kept by the caller (the preview's, warm between builds);
-        else one reading and writing ``cache``."""
+        else one reading and writing ``cache`` (only writing it, when ``fresh``)."""
         self.config = config
         if models is None:
             rules = DraftRules(config.publish, config.timezone, config.site.language)
-            models = ModelCache(cache, rules)
+            models = ModelCache(cache, rules, fresh=fresh)
         self.models = models
         self.catalog: Catalog | None = None
 

@@ -114,9 +114,12 @@ class ModelCache:
     between them, so a build after a template edit reads no file at all.
     """
 
-    def __init__(self, folder: Path | None, rules: DraftRules) -> None:
+    def __init__(self, folder: Path | None, rules: DraftRules, *, fresh: bool = False) -> None:
+        """``fresh``: read none of the files (every part is made from the snapshot), only
+        write them (``build --full``, which trusts nothing an earlier build kept)."""
         self.folder = folder / "model" if folder is not None else None
         self.rules = rules
+        self.fresh = fresh
         self._salt = _salt(rules)
         self._parts: dict[str, _Part] = {}
         self.last = CatalogRun()
@@ -262,7 +265,7 @@ class ModelCache:
         return part
 
     def _read(self, filename: str, key: str) -> object:
-        if self.folder is None or not key:
+        if self.folder is None or not key or self.fresh:
             return None
         try:
             with open(self.folder / filename, "rb") as handle:

@@ -26,29 +26,40 @@ workers, which write in parallel; nothing holds the whole site in memory.
 
 ``site/`` is replaced on every build, so the folder must be one catalog-gen made: it carries a
 ``.catalog-gen`` marker, and a non-empty folder without one (or the project folder itself, by a
-mistyped ``output_dir``) is refused rather than wiped. Inside it, a publish removes only files
-that a previous build recorded as its own (``owned``, the build state's list): anything else
-found there (a CNAME put there by hand, snapshots a config pointed into the site) is carried
-over into the new site untouched and reported as ``foreign``, so the build can warn about it.
-The build state also remembers the mtime of every folder of the site, so a file dropped into
-one is found without walking the whole site.
+mistyped ``output_dir``) is refused rather than wiped. Inside it, **the new site is what this
+build made**, plus the files that ``site.keep`` names (a CNAME, ``.well-known/``), carried over
+untouched and reported as ``retained``: anything else found there is removed, whoever put it
+there and whatever the build state remembers or forgot. So what a publish leaves depends only
+on this build and the setting, never on bookkeeping that a CI cache, a copy or a restore from
+a backup may have lost. The build state also remembers the mtime of every folder of the site,
+so a file dropped into one is found without walking the whole site (when the state vouches
+for the very folder; otherwise the site is walked).
+
+**Links are never followed.** The site and the spare are walked with ``lstat``: a symbolic
+link found in either is a name like any other, removed as a link (or carried over as a link,
+when ``site.keep`` names it), never written, hard-linked or deleted through; new files are
+created with ``O_EXCL | O_NOFOLLOW``, and a link where a folder must go is removed first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import dataclasses
 import errno
+import fnmatch
 import os
 import shutil
 import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from catalog_gen.config import SitePaths
 from catalog_gen.errors import BuildError
 
 MARKER = ".catalog-gen"
@@ -65,8 +76,8 @@ class OutputReport:
     swapped: bool
     #: Seconds the indexer ran (0 when no page changed and the old index was kept).
     index_seconds: float = 0.0
-    #: Files in the site that no build recorded as its own: carried over untouched.
-    foreign: tuple[str, ...] = ()
+    #: Files this build did not make that ``site.keep`` names: carried over untouched.
+    retained: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,16 +105,23 @@ class SiteRecord:
     Trusted only as far as the build state is (for the same site folder, by its inode).
     """
 
-    #: The files the build published (its own) and the foreign files carried over.
+    #: Every file of the site after the publish (made by the build, or retained).
     published: frozenset[str] = frozenset()
-    foreign: frozenset[str] = frozenset()
     #: Each folder of the site ("" for the site itself) → its mtime after the publish.
     folders: Mapping[str, int] = field(default_factory=dict)
+    #: Each file of the search index → its size and mtime after the publish (an index file
+    #: edited in place moves neither its folder's mtime nor, maybe, its size).
+    index_files: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: The spare (the site before the publish): its inode, its folders' mtimes, and the files
     #: where it differs from the site (written, removed).
     spare_inode: int = 0
     spare_folders: Mapping[str, int] = field(default_factory=dict)
     spare_differs: frozenset[str] = frozenset()
+
+    def untouched(self, site: Path) -> bool:
+        """Whether no file was added to, removed from or renamed in ``site`` since the
+        publish (each folder keeps its mtime; a file edited in place is not seen here)."""
+        return _folder_times_match(str(site), self.folders)
 
 
 WRITTEN, UNCHANGED = "written", "unchanged"
@@ -114,19 +132,19 @@ def publish_site(
     files: Mapping[str, bytes],
     *,
     kept: Collection[str] = (),
-    owned: Collection[str] = (),
+    keep: Sequence[str] = (),
     protect: Path | None = None,
     indexer: Indexer | None = None,
 ) -> OutputReport:
     """Make ``site_dir`` contain ``files`` (relative POSIX path → bytes) and the ``kept``
     files of the current site as they are, plus what ``indexer`` derives from them.
 
-    Of the other files in the current site, those in ``owned`` (what the previous build
-    published) are removed and the rest are carried over untouched (``foreign``); with no
-    record, nothing is removed. ``protect`` is a folder that must never be replaced (the
-    project root). Everything is compared first: when nothing changed, nothing is touched.
+    Of the other files in the current site, those that ``keep`` (``site.keep``) names are
+    carried over untouched (``retained``) and the rest are removed. ``protect`` is a folder
+    that must never be replaced (the project root). Everything is compared first: when
+    nothing changed, nothing is touched.
     """
-    publisher = Publisher(site_dir, owned=owned, protect=protect)
+    publisher = Publisher(site_dir, keep=keep, protect=protect)
     publisher.plan([*files, *kept], kept=kept, index=indexer.folder if indexer else None)
     same = {name for name, data in files.items() if publisher.same_as_old(name, data)}
     pages = [n for n in (*files, *publisher.removed) if n not in same and n.endswith(".html")]
@@ -152,18 +170,23 @@ class Publisher:
         self,
         site_dir: Path,
         *,
-        owned: Collection[str] = (),
+        keep: Sequence[str] = (),
         protect: Path | None = None,
         record: SiteRecord | None = None,
         keep_spare: bool = False,
         indexer: Indexer | None = None,
+        trust_index: bool = True,
     ) -> None:
+        """``trust_index=False``: make the search index again whole, whatever the old one
+        looks like (``build --full``: an index file edited in place keeping its size and
+        mtime is seen by nothing else)."""
         self.site = Path(os.path.realpath(site_dir))
         self.indexer = indexer
+        self.trust_index = trust_index
         _check_target(self.site, protect)
         _clean_leftovers(self.site)
-        self.spare = self.site.parent / f".{self.site.name}.spare"
-        self.owned = frozenset(owned)
+        self.spare = SitePaths(self.site).spare
+        self.keep = tuple(keep)
         self.record = record if record is not None and self.site.is_dir() else None
         self.keep_spare = keep_spare
         self.staging: str | None = None
@@ -173,7 +196,8 @@ class Publisher:
         #: Names where the site may differ from what the record says (``_inventory``).
         self.touched: set[str] = set()
         self.removed: list[str] = []
-        self.foreign: dict[str, str] = {}
+        #: Files of the old site that ``keep`` names and the new site does not make.
+        self.retained: dict[str, str] = {}
         self.kept: Collection[str] = ()
         self.results: dict[str, str] = {}
         self.index_folder: str | None = None
@@ -208,14 +232,17 @@ class Publisher:
         if index is not None:
             prefix = index + "/"
             old_index = {n: p for n, p in old.items() if n.startswith(prefix)}
+            if self.record is not None:
+                self.touched |= _edited(old_index, self.record.index_files)
         missing = [name for name in kept if name not in old]
         if missing:
             raise BuildError(f"{self.site / missing[0]} vanished during the build; build again")
         self.old, self.old_index = old, old_index
         gone = set(old) - names - set(old_index)
-        self.removed = sorted(gone & self.owned)
-        self.foreign = {name: old[name] for name in sorted(gone - self.owned)}
-        _check_not_in_the_way(self.site, self.foreign, names)
+        retained = {name for name in gone if kept_by_setting(name, self.keep)}
+        retained -= _in_the_way(retained, names)  # the build's own files come first
+        self.removed = sorted(gone - retained)
+        self.retained = {name: old[name] for name in sorted(retained)}
         if self.removed:
             self.begin()
 
@@ -238,10 +265,8 @@ class Publisher:
         else:
             if self.spare.exists() or self.spare.is_symlink():
                 _remove_tree(self.spare)
-            self.staging = tempfile.mkdtemp(
-                prefix=f".{self.site.name}.staging-", dir=self.site.parent
-            )
-            carried = [*self.kept, *self.foreign]
+            self.staging = _scratch_folder(self.site, "staging")
+            carried = [*self.kept, *self.retained]
             self._make_folders(carried)
             for name in carried:
                 _link_or_copy(self.old[name], f"{self.staging}/{name}")
@@ -297,7 +322,7 @@ class Publisher:
         runs alongside the rest of the build (``commit`` waits for it): call it once every
         page it reads is in place."""
         prefix = f"{indexer.folder}/"
-        touched = any(name.startswith(prefix) for name in self.touched)
+        touched = not self.trust_index or any(name.startswith(prefix) for name in self.touched)
         if not changed and self.old_index and not touched:
             return
         self.begin()
@@ -345,18 +370,13 @@ class Publisher:
         unchanged = [n for n, s in self.results.items() if s == UNCHANGED]
         unchanged += list(self.kept)
         removed = list(self.removed)
-        foreign = dict(self.foreign)
+        retained = tuple(self.retained)
         index_written: list[str] = []
         if self._reindexed:
             made = _keep_unchanged(self.staging, self.index_folder, self.old_index)
             index_written = [name for name, same in made.items() if not same]
             unchanged += [name for name, same in made.items() if same]
-            stale = set(self.old_index) - set(made)
-            removed = sorted({*removed, *(stale & self.owned)})
-            for name in sorted(stale - self.owned):  # not recorded as ours: carried over too
-                self._make_folders([name])
-                _link_or_copy(self.old_index[name], f"{self.staging}/{name}")
-                foreign[name] = self.old_index[name]
+            removed = sorted({*removed, *(set(self.old_index) - set(made))})
         elif self.index_folder is not None:
             unchanged += list(self.old_index)
             if self.staging is not None and not self.synced:
@@ -367,9 +387,7 @@ class Publisher:
         marker_written = False
         if self.staging is None:
             self.next_record = self._record_unchanged()
-            return OutputReport(
-                (), tuple(sorted(unchanged)), (), swapped=False, foreign=tuple(foreign)
-            )
+            return OutputReport((), tuple(sorted(unchanged)), (), False, retained=retained)
         marker = f"{self.site}/{MARKER}"
         if not _same_bytes(marker, MARKER_TEXT):
             if self.synced and os.path.lexists(f"{self.staging}/{MARKER}"):
@@ -382,19 +400,17 @@ class Publisher:
         old_names = set(self.old)
         _swap_in(Path(self.staging), self.site)
         # The staging folder now holds the old site (or nothing, for a first publish).
-        published = frozenset(written) | frozenset(unchanged)
+        published = frozenset(written) | frozenset(unchanged) | frozenset(retained)
         differs = set(written) | set(removed) | ({MARKER} if marker_written else set())
         self.next_record = SiteRecord(
             published=published,
-            foreign=frozenset(foreign),
-            folders=_folder_times(self.site, published | set(foreign)),
+            folders=_folder_times(self.site, published),
+            index_files=self._index_stats(published),
         )
         if self.keep_spare and os.path.isdir(self.staging) and old_names:
             os.rename(self.staging, self.spare)
-            self.next_record = SiteRecord(
-                published=published,
-                foreign=frozenset(foreign),
-                folders=self.next_record.folders,
+            self.next_record = dataclasses.replace(
+                self.next_record,
                 spare_inode=os.stat(self.spare).st_ino,
                 spare_folders=_folder_times(self.spare, old_names),
                 spare_differs=frozenset(differs),
@@ -408,7 +424,7 @@ class Publisher:
             tuple(removed),
             True,
             round(self.index_seconds, 3),
-            tuple(sorted(foreign)),
+            retained,
         )
 
     def abort(self) -> None:
@@ -426,14 +442,23 @@ class Publisher:
         """Nothing was swapped: the record stays true but for files found in the site."""
         if self.record is None:
             return None
-        return SiteRecord(
-            published=self.record.published,
-            foreign=frozenset(self.foreign),
+        return dataclasses.replace(
+            self.record,
+            published=frozenset(self.old),
             folders=_folder_times(self.site, set(self.old)),
-            spare_inode=self.record.spare_inode,
-            spare_folders=self.record.spare_folders,
-            spare_differs=self.record.spare_differs,
         )
+
+    def _index_stats(self, published: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """The size and mtime of each file of the search index, as published."""
+        if self.index_folder is None:
+            return {}
+        prefix, stats = self.index_folder + "/", {}
+        for name in published:
+            if name.startswith(prefix):
+                with contextlib.suppress(OSError):
+                    found = os.lstat(f"{self.site}/{name}")
+                    stats[name] = (found.st_size, found.st_mtime_ns)
+        return stats
 
     def _spare_holds(self, record: SiteRecord) -> bool:
         """Whether the spare is the folder the record describes, untouched since."""
@@ -484,12 +509,20 @@ class Publisher:
             folder = folder.rpartition("/")[0]
 
     def _make_folders(self, names: Iterable[str]) -> None:
-        """Every folder the files ``names`` go into, each made once (parents first). Nothing
-        of the old site is in the way: what must give way was removed by ``begin``."""
+        """Every folder the files ``names`` go into, each made once (parents first). A file
+        or a link of the old site where a folder must go gives way (in the staging folder,
+        which is ours): a folder is never reached through a link."""
         wanted = {name.rpartition("/")[0] for name in names} - {""} - self._folders
-        for folder in sorted(wanted):  # "a" sorts before "a/b"
-            os.makedirs(f"{self.staging}/{folder}", exist_ok=True)
-            self._folders.update(_folders_of(folder + "/x"))
+        missing = {folder for name in wanted for folder in _folders_of(name + "/x")}
+        for folder in sorted(missing - self._folders):  # "a" sorts before "a/b"
+            path = f"{self.staging}/{folder}"
+            try:
+                if not stat.S_ISDIR(os.lstat(path).st_mode):
+                    os.unlink(path)
+                    os.mkdir(path)
+            except FileNotFoundError:
+                os.mkdir(path)
+            self._folders.add(folder)
 
 
 def _inventory(site: Path, record: SiteRecord) -> tuple[dict[str, str], set[str]]:
@@ -498,7 +531,7 @@ def _inventory(site: Path, record: SiteRecord) -> tuple[dict[str, str], set[str]
     from one; and the names in those folders (present or vanished), where the site may not
     be what the record says (nor the spare what the site is)."""
     root = str(site)
-    known = set(record.published) | set(record.foreign)
+    known = set(record.published)
     files = set(known)
     touched: set[str] = set()
     by_folder: dict[str, set[str]] = {}
@@ -545,6 +578,20 @@ def _inventory(site: Path, record: SiteRecord) -> tuple[dict[str, str], set[str]
     return {name: f"{root}/{name}" for name in files}, touched
 
 
+def _edited(files: Mapping[str, str], known: Mapping[str, tuple[int, int]]) -> set[str]:
+    """The names among ``files`` whose size or mtime is not what ``known`` says."""
+    edited = set()
+    for name, path in files.items():
+        try:
+            found = os.lstat(path)
+        except OSError:
+            edited.add(name)
+            continue
+        if known.get(name) != (found.st_size, found.st_mtime_ns):
+            edited.add(name)
+    return edited
+
+
 def _folder_times(top: Path | str, names: Iterable[str]) -> dict[str, int]:
     """The mtime of ``top`` ("") and of every folder the files ``names`` lie in."""
     folders = {""}
@@ -574,9 +621,14 @@ def _folder_times_match(top: str, times: Mapping[str, int]) -> bool:
 
 def _unique_path(site: Path, kind: str) -> str:
     """A fresh name beside the site for a folder to be renamed there."""
-    made = tempfile.mkdtemp(prefix=f".{site.name}.{kind}-", dir=site.parent)
+    made = _scratch_folder(site, kind)
     os.rmdir(made)
     return made
+
+
+def _scratch_folder(site: Path, kind: str) -> str:
+    """A new empty folder beside the site, for a while (``SitePaths.scratch_prefix``)."""
+    return tempfile.mkdtemp(prefix=SitePaths(site).scratch_prefix(kind), dir=site.parent)
 
 
 def _remove_tree(path: str | Path) -> None:
@@ -586,19 +638,29 @@ def _remove_tree(path: str | Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _check_not_in_the_way(site: Path, foreign: Mapping[str, str], ours: Iterable[str]) -> None:
-    """Refuse when a file that is not ours sits where the new site needs a folder, or inside
-    what the new site needs as a file: it would have to go, and it is not ours to remove."""
-    if not foreign:
-        return
+def kept_by_setting(name: str, patterns: Sequence[str]) -> bool:
+    """Whether ``site.keep`` names the file ``name`` (a relative POSIX path): a pattern
+    matches the path, or one of the folders it lies in, name by name (``*`` and ``?`` stay
+    within one name: ``google*.html`` keeps ``google1a2b.html`` but nothing in a folder)."""
+    parts = name.split("/")
+    for pattern in patterns:
+        wanted = pattern.removesuffix("/").split("/")
+        if len(wanted) <= len(parts) and all(
+            map(fnmatch.fnmatchcase, parts[: len(wanted)], wanted)
+        ):
+            return True
+    return False
+
+
+def _in_the_way(retained: Iterable[str], ours: Iterable[str]) -> set[str]:
+    """The retained files where the new site needs a folder, or inside a file it makes."""
     ours = set(ours)
     folders = {folder for name in ours for folder in _folders_of(name)}
-    for name in foreign:
-        if name in folders or any(folder in ours for folder in _folders_of(name)):
-            raise BuildError(
-                f"{site / name} was not made by catalog-gen and is in the way of the new "
-                f"site; move it out of {site}"
-            )
+    return {
+        name
+        for name in retained
+        if name in folders or any(folder in ours for folder in _folders_of(name))
+    }
 
 
 def _folders_of(name: str) -> list[str]:
@@ -634,7 +696,10 @@ def _same_inode(a: str, b: str) -> bool:
 
 def _same_file(a: str, b: str) -> bool:
     try:
-        if os.stat(a).st_size != os.stat(b).st_size:
+        first, second = os.lstat(a), os.lstat(b)
+        if not (stat.S_ISREG(first.st_mode) and stat.S_ISREG(second.st_mode)):
+            return False  # a link is never the same file: it is not followed
+        if first.st_size != second.st_size:
             return False
         with open(a, "rb") as first, open(b, "rb") as second:
             return first.read() == second.read()
@@ -676,12 +741,13 @@ def _clean_leftovers(site: Path) -> None:
     """Remove what a killed build left beside the site (and finish a half-done fallback swap)."""
     if not site.parent.is_dir():
         return
-    prefixes = tuple(f".{site.name}.{kind}-" for kind in ("staging", "old", "index"))
+    paths = SitePaths(site)
+    prefixes = tuple(paths.scratch_prefix(kind) for kind in ("staging", "old", "index"))
     for entry in site.parent.iterdir():
-        if entry.name.startswith(f".{site.name}.old-") and not site.exists():
+        if entry.name.startswith(paths.scratch_prefix("old")) and not site.exists():
             entry.rename(site)  # killed between the two renames of the fallback swap
         elif entry.name.startswith(prefixes):
-            shutil.rmtree(entry, ignore_errors=True)
+            _remove_tree(entry)
 
 
 def _existing_files(site: Path) -> dict[str, str]:
@@ -693,10 +759,18 @@ def _existing_files(site: Path) -> dict[str, str]:
 
 
 def _walk(folder: str) -> list[str]:
-    """Every file below ``folder`` (symbolic links to folders are not followed)."""
+    """Every name below ``folder`` that is not a folder: files, and links of any kind
+    (a link to a folder is a name like a file, never walked into)."""
     found = []
-    for root, _dirs, names in os.walk(folder):
-        found += [f"{root}/{name}" for name in names]
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            found += _walk(entry.path)
+        else:
+            found.append(entry.path)
     return found
 
 
@@ -712,15 +786,27 @@ def _same_bytes(path: str, data: bytes) -> bool:
 
 
 def _write(path: str, data: bytes) -> None:
-    with open(path, "wb") as handle:
+    """A new file at ``path``, never through a link or into an existing file (whose inode
+    the live site may share)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except FileExistsError:
+        os.unlink(path)  # a name left in the staging folder (ours): replaced, not written into
+        fd = os.open(path, flags, 0o666)
+    with os.fdopen(fd, "wb") as handle:
         handle.write(data)
 
 
 def _link_or_copy(source: str, target: str) -> None:
+    """``target`` as a second name of ``source``; a link is linked as the link itself."""
     try:
-        os.link(source, target)
+        os.link(source, target, follow_symlinks=False)
     except OSError:  # a file system without hard links: a copy that keeps the mtime
-        shutil.copy2(source, target)
+        if os.path.islink(source):
+            os.symlink(os.readlink(source), target)
+        else:
+            shutil.copy2(source, target, follow_symlinks=False)
 
 
 def _swap_in(staging: Path, site: Path) -> None:
@@ -732,7 +818,7 @@ def _swap_in(staging: Path, site: Path) -> None:
         return
     # No atomic exchange here (not Linux, or an old kernel): two renames, recovered by
     # _clean_leftovers if the process dies between them.
-    old = Path(tempfile.mkdtemp(prefix=f".{site.name}.old-", dir=site.parent))
+    old = Path(_scratch_folder(site, "old"))
     old.rmdir()
     os.rename(site, old)
     try:

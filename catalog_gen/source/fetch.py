@@ -103,7 +103,8 @@ def run_fetch(
     started = time.monotonic()
     store = SnapshotStore(config.snapshot_path)
     settings = config.frontcore
-    with contextlib.nullcontext() if locked else RunLock(store.root):
+    lock = None if locked else RunLock(store.root)
+    with lock or contextlib.nullcontext():
         store.clean_incoming()
         previous = _last_snapshot(store, full)
         with Transport(
@@ -149,7 +150,11 @@ def run_fetch(
         coursedates_removed=len(diff.coursedates.removed),
         data_changed=bool(diff),
         seconds=round(time.monotonic() - started, 3),
-        warnings=outcome.warnings + tuple(report_lines(client.anomalies)),
+        warnings=(
+            *(lock.warnings() if lock else ()),
+            *outcome.warnings,
+            *report_lines(client.anomalies),
+        ),
         saved=saved.new,
         checked_at=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         bytes_written=saved.bytes_written,

@@ -3,13 +3,13 @@
 The lock is ``flock``-based, so the kernel releases it when the holding process dies, even by
 ``kill -9``: a crashed run can never leave a lock that blocks the next nightly run. The file
 keeps the holder's pid and start time to say who holds it; a run that finds them left behind
-(its predecessor was killed) takes the lock over with a warning.
+(its predecessor was killed) takes the lock over and says so (``taken_over``: the run's report
+carries it as a warning, which prints even with --quiet: a killed run needs a person).
 """
 
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import time
 from pathlib import Path
@@ -18,8 +18,6 @@ from catalog_gen.errors import GuardRefused
 
 LOCK_FILENAME = ".lock"
 
-log = logging.getLogger(__name__)
-
 
 class RunLock:
     """Hold ``<folder>/.lock`` for the duration of a ``with`` block, or refuse at once."""
@@ -27,6 +25,9 @@ class RunLock:
     def __init__(self, folder: Path):
         self.path = folder / LOCK_FILENAME
         self._fd: int | None = None
+        #: What a run that did not finish left in the lock (its pid and start), when this
+        #: run took the lock over from it; else None.
+        self.taken_over: str | None = None
 
     def __enter__(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,10 +43,7 @@ class RunLock:
             ) from None
         left = os.read(fd, 200).decode("utf-8", "replace").strip()
         if left:  # a clean exit empties the file: this run ended without releasing it
-            log.warning(
-                "taking over the lock of a run that did not finish (%s); that process is gone",
-                left,
-            )
+            self.taken_over = left
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -59,3 +57,12 @@ class RunLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+    def warnings(self) -> list[str]:
+        """What the run should report about the lock (the one ``warning:`` line, or none)."""
+        if self.taken_over is None:
+            return []
+        return [
+            f"took over the lock of a run that did not finish ({self.taken_over}); that "
+            "process is gone, so look at why it stopped (killed, out of memory, a reboot)"
+        ]
