@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from catalog_gen import __version__
+from catalog_gen import __version__, github
 from catalog_gen.clock import run_now
 from catalog_gen.config import (
     API_KEY_ENV,
     CONFIG_FILENAME,
+    NOW_ENV,
     ApiAccess,
     Config,
     api_access,
@@ -67,21 +68,29 @@ INTERRUPTED = 130
 class CatalogGenGroup(click.Group):
     """Turns our named errors into one line and an exit code, for every subcommand."""
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name, command, rest = super().resolve_command(ctx, args)
+        ctx.meta["catalog_gen.command"] = name  # for _fail: which command failed
+        return name, command, rest
+
     def invoke(self, ctx: click.Context):
         with redacted_output():
             try:
                 return super().invoke(ctx)
             except CatalogGenError as exc:
-                _fail(str(exc), exc.exit_code)
+                command = ctx.meta.get("catalog_gen.command", "")
+                _fail(str(exc), exc.exit_code, command)
             except KeyboardInterrupt:
-                _fail("interrupted; the last good snapshot is unchanged", INTERRUPTED)
+                command = ctx.meta.get("catalog_gen.command", "")
+                _fail("interrupted; the last good snapshot is unchanged", INTERRUPTED, command)
             except (click.ClickException, click.exceptions.Exit, click.Abort):
                 raise
             except Exception as exc:
                 if ctx.obj and ctx.obj.get("debug"):
                     click.echo(traceback.format_exc(), err=True)
                 message = f"internal error: {type(exc).__name__}: {exc}"
-                _fail(f"{message} (run with --debug for details)", 1)
+                command = ctx.meta.get("catalog_gen.command", "")
+                _fail(f"{message} (run with --debug for details)", 1, command)
 
 
 @contextmanager
@@ -101,18 +110,41 @@ def redacted_output():
                 stream.flush()
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int, command: str = "") -> None:
     click.echo(f"error: {message}", err=True)
+    if command in ("build", "fetch"):  # a night in CI says why it failed on its summary page
+        github.summarize_failure(command, message)
     sys.exit(code)
 
 
-def _setup_logging(verbose: bool, quiet: bool) -> None:
+class _LineFormatter(logging.Formatter):
+    """Log records as the CLI's own lines: ``warning: …`` and ``error: …`` like every other
+    warning and error, and retries and waits as plain lines. On a terminal, a line first
+    clears the progress bar it interrupts (the bar redraws on its next step)."""
+
+    def __init__(self, terminal: bool) -> None:
+        super().__init__()
+        self.clear = "\r\033[K" if terminal else ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            text = f"{record.levelname.lower()}: {text}"
+        return self.clear + text
+
+
+def _setup_logging(verbose: bool, quiet: bool, *, live: bool = False) -> None:
+    """Warnings always print (a warning needs a person, --quiet or not); retries and waits
+    with --verbose, or on a terminal while a run shows its progress (``live``), so a run
+    against an unreachable API is never silent for the half minute its retries take."""
+    terminal = sys.stderr.isatty()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(_LineFormatter(terminal))
     handler.addFilter(RedactingFilter())
     log.handlers[:] = [handler]
     log.propagate = False
-    log.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
+    show_retries = verbose or (live and terminal and not quiet)
+    log.setLevel(logging.INFO if show_retries else logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
@@ -189,27 +221,13 @@ def time_limit(seconds: float | None):
         signal.signal(signal.SIGALRM, previous)
 
 
-def write_github_output(report: dict) -> None:
-    """In GitHub Actions, the report as step outputs too, so a workflow can skip its deploy."""
-    target = os.environ.get("GITHUB_OUTPUT")
-    if not target:
-        return
-    lines = []
-    for key, value in sorted(report.items()):
-        if isinstance(value, bool):
-            lines.append(f"{key}={str(value).lower()}")
-        elif isinstance(value, int | float | str):
-            lines.append(f"{key}={value}")
-    lines.append("report=" + json.dumps(report, ensure_ascii=False, sort_keys=True))
-    with open(target, "a", encoding="utf-8") as handle:
-        handle.write(redact("\n".join(lines)) + "\n")
-
-
 now_option = click.option(
     "--now",
     "pinned_now",
     metavar="ISO-DATETIME",
-    help="Pin the run's clock (default: now in the catalog's time zone). For tests and replays.",
+    envvar=NOW_ENV,
+    help=f"Pin the run's clock (default: now in the catalog's time zone; also {NOW_ENV}). "
+    "For tests and replays.",
 )
 
 
@@ -234,10 +252,25 @@ now_option = click.option(
     "(secret FRONTCORE_API_KEY_<FOLDER>). Repeat for each; the workflow builds each folder "
     "in a matrix job. A folder without catalog.toml is started like a new project.",
 )
-def init(directory: Path, ci: str | None, cron: bool, projects: tuple[str, ...]) -> None:
+@click.option(
+    "--install-from",
+    metavar="URL",
+    help="With --ci github: where the workflow installs catalog-gen from, a git URL ending "
+    "in @<full commit> or a .whl/.tar.gz URL ending in #sha256=<hash> (default: where this "
+    "catalog-gen was installed from).",
+)
+def init(
+    directory: Path,
+    ci: str | None,
+    cron: bool,
+    projects: tuple[str, ...],
+    install_from: str | None,
+) -> None:
     """Start a project in DIRECTORY: a commented catalog.toml and the folder layout.
 
     With --ci or --cron in an existing project, only the unattended-run files are added.
+    They follow the project's catalog.toml (folders, time zone): run init again after
+    changing those.
 
     \b
     Many accounts, one catalog per folder, one repository:
@@ -245,6 +278,14 @@ def init(directory: Path, ci: str | None, cron: bool, projects: tuple[str, ...])
     """
     from catalog_gen import scaffold
 
+    if install_from is not None and ci != "github":
+        raise click.UsageError("--install-from works with --ci github")
+    install = ""
+    if ci == "github":
+        try:
+            install = scaffold.install_source(install_from)
+        except ValueError as exc:
+            raise ConfigError(f"--install-from: {exc}") from None
     if projects:
         if ci != "github" or cron:
             raise click.UsageError("--project works with --ci github only (not with --cron)")
@@ -252,39 +293,65 @@ def init(directory: Path, ci: str | None, cron: bool, projects: tuple[str, ...])
             folders = scaffold.check_projects(projects)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--project") from None
-        _init_projects(directory, folders)
+        _init_projects(directory, folders, install)
         return
     config_file = directory / CONFIG_FILENAME
-    created = []
     if config_file.exists() and not (ci or cron):
         raise ConfigError(f"{config_file} already exists; not overwriting it")
+    config = _project_config(directory)
     extra: dict[str, str] = {}
     if ci == "github":
-        extra[scaffold.WORKFLOW_PATH] = scaffold.github_workflow()
+        extra[scaffold.WORKFLOW_PATH] = scaffold.github_workflow(config, install)
     if cron:
         found = shutil.which("catalog-gen")
         command = [found] if found else [sys.executable, "-m", "catalog_gen"]
-        project = directory.resolve()
-        for name, text in scaffold.systemd_units(project, command).items():
+        for name, text in scaffold.systemd_units(config, command).items():
             extra[f"{scaffold.SYSTEMD_DIR}/{name}"] = text
     _refuse_to_overwrite(directory, extra)
-    if not config_file.exists():
-        created += _new_project(directory)
+    created = [] if config_file.exists() else _new_project(directory)
     created += _write_files(directory, extra)
     click.echo(f"created in {directory}: {', '.join(created)}")
+    if ci == "github":
+        click.echo(f"the workflow installs {install}")
     if cron:
-        click.echo("nightly and a weekly full fetch with cron (crontab -e), or with systemd:")
-        for line in scaffold.crontab_lines(directory.resolve(), command):
-            click.echo(line)
+        _echo_cron(config, command)
     if not extra:
         click.echo("next: export FRONTCORE_API_KEY=... && catalog-gen build")
 
 
-def _init_projects(directory: Path, folders: list[str]) -> None:
+def _project_config(directory: Path) -> Config:
+    """The settings the generated files follow: the folder's catalog.toml, or the defaults
+    a new one will have, rooted in the folder."""
+    config_file = directory / CONFIG_FILENAME
+    if config_file.exists():
+        return load_config(config_file)
+    return dataclasses.replace(Config(), root=directory.resolve())
+
+
+def _echo_cron(config: Config, command: list[str]) -> None:
+    from catalog_gen import scaffold
+
+    at = f"{scaffold.NIGHTLY_AT[0]:02}:{scaffold.NIGHTLY_AT[1]:02}"
+    click.echo(
+        f"nightly at {at} {config.timezone} and a weekly full run with cron (crontab -e; CRON_TZ "
+        "sets the zone of the lines after it: cronie honours it, Debian's cron does not, so "
+        "use the systemd timers there), or with systemd (see the unit files):"
+    )
+    for line in scaffold.crontab_lines(config, command):
+        click.echo(line)
+    if not config.frontcore.api_key_file:
+        click.echo(
+            f"put the API key alone in {scaffold.cron_key_file(config)} (chmod 600) for cron, "
+            f"in {scaffold.systemd_key_file(config)} (root, chmod 600) for systemd"
+        )
+
+
+def _init_projects(directory: Path, folders: list[str], install: str) -> None:
     """A repository of catalogs, one per folder and account, and their matrix workflow."""
     from catalog_gen import scaffold
 
-    extra = {scaffold.WORKFLOW_PATH: scaffold.github_matrix_workflow(folders)}
+    configs = [(folder, _project_config(directory / folder)) for folder in folders]
+    extra = {scaffold.WORKFLOW_PATH: scaffold.github_matrix_workflow(configs, install)}
     _refuse_to_overwrite(directory, extra)
     created = []
     for folder in folders:
@@ -292,6 +359,7 @@ def _init_projects(directory: Path, folders: list[str]) -> None:
             created += [f"{folder}/{name}" for name in _new_project(directory / folder)]
     created += _write_files(directory, extra)
     click.echo(f"created in {directory}: {', '.join(created)}")
+    click.echo(f"the workflow installs {install}")
     click.echo("next: add one repository secret per folder (Settings > Secrets and variables):")
     for folder in folders:
         click.echo(f"  {scaffold.project_secret(folder)}  the API key of {folder}/")
@@ -323,14 +391,9 @@ def _new_project(directory: Path) -> list[str]:
             created.append(folder + "/")
     gitignore = directory / ".gitignore"
     if not gitignore.exists():
-        gitignore.write_text(
-            # The snapshots themselves may be committed (git diff reads them); what a run keeps
-            # about them (its lock, a half-written one, when the data was last confirmed) not,
-            # nor what a build keeps beside the site (its state, model cache and spare site).
-            "/site/\n/.site.build-state.json\n/.site.build-cache/\n/.site.spare/\n"
-            "/snapshots/.lock\n/snapshots/.incoming-*\n/snapshots/checked.json\n",
-            encoding="utf-8",
-        )
+        # What runs write, never the snapshots themselves: they may be committed (git diff).
+        lines = _project_config(directory).ignore_lines()
+        gitignore.write_text("\n".join(lines) + "\n", encoding="utf-8")
         created.append(".gitignore")
     return created
 
@@ -386,7 +449,7 @@ def fetch(
     """
     from catalog_gen.source.fetch import run_fetch
 
-    _setup_logging(ctx.obj["verbose"], quiet=quiet)
+    _setup_logging(ctx.obj["verbose"], quiet=quiet, live=not (quiet or as_json))
     config = _config(ctx)
     now = _now(config, pinned_now)
     progress = progress_for(enabled=not (quiet or as_json))
@@ -571,14 +634,16 @@ def build(
     """
     from catalog_gen.build import run_build
 
-    _setup_logging(ctx.obj["verbose"], quiet=quiet)
+    _setup_logging(ctx.obj["verbose"], quiet=quiet, live=not (quiet or as_json))
     config = _config(ctx)
     now = _now(config, pinned_now)
     progress = progress_for(enabled=not (quiet or as_json))
     with time_limit(timeout):
         if offline:
             run_config = _demo_config(config) if demo else config
-            report = run_build(run_config, None, now=now, progress=progress, max_age_hours=max_age)
+            report = run_build(
+                run_config, None, now=now, full=full, progress=progress, max_age_hours=max_age
+            )
         else:
             with _api(config, demo, now) as (run_config, access):
                 report = run_build(
@@ -599,7 +664,16 @@ def build(
     if not quiet and not as_json:
         for note in report.notes:  # a choice the user may have made on purpose: not for cron
             click.echo(f"note: {note}", err=True)
-    write_github_output(report.as_dict())
+    github.write_outputs(report.as_dict())
+    github.write_summary(
+        f"catalog-gen build: {report.site}/ from {report.snapshot}",
+        [
+            *([report.fetch.summary_line()] if report.fetch else []),
+            report.summary_line(),
+            *(f"warning: {warning}" for warning in report.warnings),
+            *(f"odd data, new tonight: {line}" for line in report.new_anomaly_lines),
+        ],
+    )
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, sort_keys=True))
     elif not quiet:

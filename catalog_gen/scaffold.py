@@ -1,17 +1,26 @@
 """Files ``catalog-gen init`` writes for unattended runs: GitHub Actions workflows, cron, systemd.
 
-They are generated, not copied, so they name this project's folders and this version, and the
-tests can validate exactly what a user gets (actionlint, zizmor, systemd-analyze).
+They are generated, not copied, so they name this project's folders, its time zone and this very
+catalog-gen, and the tests can replay exactly what a user gets (tests/test_nightly.py runs the
+workflow's own steps night after night, the crontab's own command lines, and checks the units
+with systemd-analyze).
 
-The workflows follow what a careful maintainer would do by hand: actions pinned to full commit
-SHAs (with the version as a comment), no token permissions by default and only what each job
-needs, no persisted checkout credentials, the API key only in the one step that fetches,
-``snapshots/`` and ``site/`` kept between runs with ``actions/cache`` so nightly runs fetch only
-what changed and write only what changed, and the deploy skipped when no file changed.
+- **Install what wrote them.** The workflow installs catalog-gen from an immutable source (a git
+  URL with a full commit, or an archive URL with its sha256) that this installation came from
+  (``install_source``), never a bare name on a package index that anyone could register.
+- **Keep what the next night needs.** ``snapshots/``, ``site/`` and what a build keeps beside
+  the site (its state and model cache) go in the CI cache, named from the project's config
+  (``Config.kept_between_runs``); nothing the site published depends on them surviving
+  (site/publish.py: the new site is what the build made), only how much a night costs.
+- **Least privilege.** Actions pinned to full commit SHAs (the version as a comment), no token
+  permissions by default and only what each job needs, no persisted checkout credentials, the
+  API key only in the one step that fetches; systemd units run as an unprivileged user with
+  the key passed as a credential; cron reads the key from a file, never a command line.
 
-Every schedule runs nightly and re-reads everything once a week (``--full``, Sunday night): the
-nightly runs are incremental and keep past dates from the last snapshot, and the weekly full
-fetch is what corrects anything an incremental run cannot see.
+Every schedule runs nightly at 03:15 in the catalog's time zone and re-reads everything once a
+week (``--full``, Sunday night): the nightly runs are incremental and keep past dates from the
+last snapshot, and the weekly full run is what corrects anything an incremental run cannot see,
+in the data and in ``site/`` alike (it trusts nothing an earlier build kept).
 
 Many accounts (an agency with one catalog per Frontcore account) get one workflow with a
 matrix job per project folder: each folder has its own key (a repository secret named after
@@ -22,21 +31,31 @@ catalog per run.
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
+import pwd
 import re
 import shlex
+import subprocess
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 from catalog_gen import __version__
+from catalog_gen.config import API_KEY_FILE_ENV, Config
 
 WORKFLOW_PATH = ".github/workflows/catalog.yml"
 SYSTEMD_DIR = "systemd"
 API_KEY_SECRET = "FRONTCORE_API_KEY"
+DISTRIBUTION = "catalog-gen"
 
-#: GitHub Actions runs on UTC: 02:15 UTC is 03:15 in Oslo in winter, 04:15 in summer.
-NIGHTLY_CRON = "15 2 * * 1-6"
-#: Sunday night instead of the nightly run: the weekly full fetch.
-WEEKLY_FULL_CRON = "15 2 * * 0"
+#: The local time of the nightly run (in the catalog's time zone).
+NIGHTLY_AT = (3, 15)
+#: Days of the week (cron: 0 = Sunday): the nightly run, and the weekly full one.
+NIGHTLY_DAYS = (1, 2, 3, 4, 5, 6)
+WEEKLY_FULL_DAY = 0
 
 #: A project folder of a matrix workflow: one plain folder name, so it is safe as a path, a
 #: YAML value, a cache key part and an artifact name alike.
@@ -64,6 +83,145 @@ ACTIONS = {
 def _uses(name: str) -> str:
     repo, sha, tag = ACTIONS[name]
     return f"{repo}@{sha} # {tag}"
+
+
+# --- where catalog-gen is installed from --------------------------------------------------------
+
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def install_source(explicit: str | None = None) -> str:
+    """The pip requirement that installs exactly this catalog-gen from where it came from:
+    ``catalog-gen @ git+URL@COMMIT`` or ``catalog-gen @ URL#sha256=HASH``.
+
+    ``explicit`` (``init --install-from``) names it; otherwise it is read from how this copy
+    was installed (PEP 610's ``direct_url.json``: pip records a git install's commit and an
+    archive's hash), or, for an editable install of a git checkout, from the checkout's
+    ``origin`` and its commit. Raises ValueError saying what to pass instead when there is
+    no immutable source to name (an install from a package index by version: a version
+    names no bytes until a hash does).
+    """
+    if explicit is not None:
+        return _requirement(explicit.strip())
+    try:
+        found = importlib.metadata.distribution(DISTRIBUTION).read_text("direct_url.json")
+    except importlib.metadata.PackageNotFoundError:
+        found = None
+    if found:
+        try:
+            return _requirement(_direct_url(json.loads(found)))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
+    raise ValueError(
+        f"cannot tell which immutable source this catalog-gen {__version__} came from; pass "
+        "--install-from with a git URL and a full commit (git+https://host/owner/repo@<40 hex "
+        "digits>) or an archive URL with its hash (https://…/catalog_gen-….whl#sha256=<hex>)"
+    )
+
+
+def _direct_url(info: dict) -> str:
+    """The source a PEP 610 record names, as a pip URL (ValueError when it names none)."""
+    url = str(info["url"])
+    if "vcs_info" in info:
+        vcs = info["vcs_info"]
+        if vcs.get("vcs") != "git":
+            raise ValueError("not git")
+        return f"git+{url}@{vcs['commit_id']}"
+    if "archive_info" in info:
+        archive = info["archive_info"]
+        digest = (archive.get("hashes") or {}).get("sha256") or ""
+        if not digest and str(archive.get("hash", "")).startswith("sha256="):
+            digest = archive["hash"].removeprefix("sha256=")
+        return f"{url}#sha256={digest}"
+    if "dir_info" in info and url.startswith("file://"):
+        return _checkout(Path(unquote(urlsplit(url).path)))
+    raise ValueError("no source")
+
+
+def _checkout(folder: Path) -> str:
+    """A git checkout's ``origin`` at its commit, if its tracked files are committed."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(folder), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        remote = git("remote", "get-url", "origin")
+        changed = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        raise ValueError("not a git checkout with an origin") from None
+    if changed:
+        raise ValueError("the checkout has changes that are not committed")
+    scp = re.fullmatch(r"([\w.-]+)@([\w.-]+):(.+)", remote)  # git@github.com:owner/repo.git
+    if scp:
+        remote = f"https://{scp.group(2)}/{scp.group(3)}"
+    return f"git+{remote}@{commit}"
+
+
+def _requirement(url: str) -> str:
+    """``catalog-gen @ URL`` for a URL that names immutable bytes (ValueError otherwise)."""
+    if re.search(r"\s", url):
+        raise ValueError(f"'{url}' is not one URL")
+    if url.startswith("git+"):
+        location, _, ref = url.rpartition("@")
+        if _COMMIT.fullmatch(ref) and "://" in location:
+            return f"{DISTRIBUTION} @ {url}"
+        raise ValueError(
+            f"'{url}' must end in @ and a full commit (40 hex digits): a branch or a tag can "
+            "be moved to other code"
+        )
+    parts = urlsplit(url)
+    digest = parts.fragment.removeprefix("sha256=")
+    if (
+        parts.scheme in ("https", "file")
+        and parts.fragment.startswith("sha256=")
+        and _SHA256.fullmatch(digest)
+        and parts.path.endswith((".whl", ".tar.gz"))
+    ):
+        return f"{DISTRIBUTION} @ {url}"
+    raise ValueError(
+        f"'{url}' names no immutable source: give a git URL ending in @<full commit> or a "
+        ".whl/.tar.gz URL ending in #sha256=<its 64 hex digits>"
+    )
+
+
+# --- the schedule --------------------------------------------------------------------------------
+
+
+def utc_schedule(timezone: str) -> tuple[str, str]:
+    """The GitHub Actions crons (UTC only) for the nightly and the weekly full run at
+    ``NIGHTLY_AT`` in ``timezone``'s standard time (an hour later in summer time), with
+    the days moved when UTC is on another day then."""
+    zone = ZoneInfo(timezone)
+    year = datetime.now().year
+    offsets = [datetime(year, month, 15, tzinfo=zone).utcoffset() for month in (1, 7)]
+    standard = min(o for o in offsets if o is not None)
+    minutes = NIGHTLY_AT[0] * 60 + NIGHTLY_AT[1] - int(standard.total_seconds() // 60)
+    shift, minutes = divmod(minutes, 24 * 60)
+    time = f"{minutes % 60} {minutes // 60}"
+
+    def days(local: Sequence[int]) -> str:
+        moved = sorted((day + shift) % 7 for day in local)
+        return _day_ranges(moved)
+
+    return f"{time} * * {days(NIGHTLY_DAYS)}", f"{time} * * {days([WEEKLY_FULL_DAY])}"
+
+
+def _day_ranges(days: Sequence[int]) -> str:
+    """Cron's day-of-week field: ``1-6``, ``0,2-6``."""
+    runs: list[list[int]] = []
+    for day in days:
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ",".join(map(str, r)) for r in runs)
+
+
+# --- GitHub Actions ------------------------------------------------------------------------------
 
 
 def project_secret(folder: str) -> str:
@@ -103,11 +261,14 @@ def _header(command: str) -> str:
     return f"# Written by '{command}' (catalog-gen {__version__}).\n"
 
 
-_TRIGGERS = f"""\
+def _triggers(timezone: str) -> str:
+    nightly, weekly = utc_schedule(timezone)
+    at = f"{NIGHTLY_AT[0]:02}:{NIGHTLY_AT[1]:02}"
+    return f"""\
 on:
-  schedule:  # UTC: 03:15 in Oslo in winter, 04:15 in summer
-    - cron: "{NIGHTLY_CRON}"  # Monday to Saturday: fetch what changed
-    - cron: "{WEEKLY_FULL_CRON}"  # Sunday: a full fetch (--full) that re-reads everything
+  schedule:  # UTC: {at} in {timezone} (an hour later in summer time)
+    - cron: "{nightly}"  # Monday to Saturday: fetch what changed
+    - cron: "{weekly}"  # Sunday: a full run (--full) that re-reads and re-checks everything
   workflow_dispatch:
   push:
     branches: [main]
@@ -115,7 +276,9 @@ on:
 permissions: {{}}
 """
 
-_SETUP_STEPS = f"""\
+
+def _setup_steps(install: str) -> str:
+    return f"""\
       - uses: {_uses("checkout")}
         with:
           persist-credentials: false
@@ -123,30 +286,48 @@ _SETUP_STEPS = f"""\
         with:
           python-version: "3.12"
           cache: pip
-          cache-dependency-path: .github/workflows/catalog.yml  # the pinned version is here
+          cache-dependency-path: .github/workflows/catalog.yml  # the pinned source is here
       - name: Install catalog-gen
-        run: python -m pip install "catalog-gen=={__version__}"
+        run: python -m pip install "{install}"
 """
+
 
 #: The build command; FULL is set on the weekly schedule only. ${FULL:+--full} is the word
 #: --full when FULL is non-empty and nothing at all otherwise.
 _BUILD_RUN = "catalog-gen build --json --quiet --timeout 1200 ${FULL:+--full}"
-_FULL_ENV = f"FULL: ${{{{ github.event.schedule == '{WEEKLY_FULL_CRON}' && 'yes' || '' }}}}"
-_CHANGED = "steps.build.outputs.written != '0' || steps.build.outputs.removed != '0'"
+#: Upload and deploy when a file was written or removed, or when the run was started by hand
+#: (which repairs a deploy that failed after its build job had cached the new site).
+_CHANGED = (
+    "steps.build.outputs.written != '0' || steps.build.outputs.removed != '0' || "
+    "github.event_name == 'workflow_dispatch'"
+)
 
 
-def github_workflow() -> str:
-    """The nightly + manual + on-push workflow that builds and deploys to GitHub Pages."""
+def _full_env(timezone: str) -> str:
+    weekly = utc_schedule(timezone)[1]
+    return f"FULL: ${{{{ github.event.schedule == '{weekly}' && 'yes' || '' }}}}"
+
+
+def _paths(lines: Sequence[str], indent: int) -> str:
+    return "\n".join(" " * indent + line for line in lines)
+
+
+def github_workflow(config: Config, install: str) -> str:
+    """The nightly + manual + on-push workflow that builds and deploys to GitHub Pages.
+
+    ``install`` is the pip requirement of this catalog-gen (``install_source``)."""
+    site = config.site.output_dir
+    kept = _paths(config.kept_between_runs(), 12)
     return (
         _header("catalog-gen init --ci github")
         + f"""\
 # Nightly, on demand and on push: fetch what changed from Frontcore, render the site, and deploy
-# it to GitHub Pages only when a file changed; on Sunday nights, fetch everything (--full).
-# Set the repository secret {API_KEY_SECRET} and choose "GitHub Actions" as the Pages source
-# (Settings > Pages).
+# it to GitHub Pages only when a file changed; on Sunday nights, fetch and check everything
+# (--full). Set the repository secret {API_KEY_SECRET} and choose "GitHub Actions" as the Pages
+# source (Settings > Pages).
 name: catalog
 
-{_TRIGGERS}
+{_triggers(config.timezone)}
 concurrency:
   group: catalog
   cancel-in-progress: false
@@ -161,26 +342,29 @@ jobs:
     outputs:
       changed: ${{{{ {_CHANGED} }}}}
     steps:
-{_SETUP_STEPS}\
-      - name: Restore the last snapshots and site
+{_setup_steps(install)}\
+      # What the next night needs: the snapshots (to fetch only what changed), the site (to
+      # upload only what changed) and what a build keeps beside it (to render only what
+      # changed, and to tell odd data once). Losing them costs a slower night, never a
+      # different site: a build publishes what it made, whatever it found.
+      - name: Restore the last snapshots, site and build state
         uses: {_uses("cache")}
         with:
           path: |
-            snapshots
-            site
+{kept}
           key: catalog-${{{{ github.run_id }}}}
           restore-keys: catalog-
       - name: Build
         id: build
         run: {_BUILD_RUN}
         env:
-          {_FULL_ENV}
+          {_full_env(config.timezone)}
           {API_KEY_SECRET}: ${{{{ secrets.{API_KEY_SECRET} }}}}
       - name: Upload the site
         if: {_CHANGED}
         uses: {_uses("upload-pages-artifact")}
         with:
-          path: site
+          path: {site}
 
   deploy:
     name: Deploy
@@ -202,36 +386,48 @@ jobs:
     )
 
 
-def github_matrix_workflow(projects: Sequence[str]) -> str:
+def github_matrix_workflow(projects: Sequence[tuple[str, Config]], install: str) -> str:
     """The same schedule for several catalogs, one folder and one Frontcore account each.
 
     A matrix job per folder, with the folder's own secret (``project_secret``), its own cache
-    of snapshots and site, and its own concurrency group. GitHub Pages serves one site per
-    repository, so each changed site is uploaded as an artifact (``site-<folder>``) for the
-    deploy step the user adds for their host.
+    of what its nights need (from its own config), and its own concurrency group. GitHub
+    Pages serves one site per repository, so each changed site is uploaded as an artifact
+    (``site-<folder>``) for the deploy step the user adds for their host. The schedule is
+    the first folder's time zone's.
     """
-    projects = check_projects(projects)
-    command = "catalog-gen init --ci github" + "".join(f" --project {p}" for p in projects)
-    secrets = "\n".join(f"#   {p}: {project_secret(p)}" for p in projects)
-    matrix = "\n".join(f"          - {p}" for p in projects)
+    folders = check_projects([folder for folder, _ in projects])
+    configs = dict(projects)
+    command = "catalog-gen init --ci github" + "".join(f" --project {p}" for p in folders)
+    secrets = "\n".join(f"#   {p}: {project_secret(p)}" for p in folders)
+    entries = []
+    for folder in folders:
+        config = configs[folder]
+        kept = _paths([f"{folder}/{path}" for path in config.kept_between_runs()], 14)
+        entries.append(
+            f"          - project: {folder}\n"
+            f"            site: {folder}/{config.site.output_dir}\n"
+            f"            kept: |\n{kept}"
+        )
+    matrix = "\n".join(entries)
     # A job is handed only the secrets its steps name, and a matrix shares its steps: select
     # each folder's secret by literal name (no secrets[...] lookup, which hands over them all).
     key_choices = "\n".join(
-        f"            matrix.project == '{p}' && secrets.{project_secret(p)} ||" for p in projects
+        f"            matrix.project == '{p}' && secrets.{project_secret(p)} ||" for p in folders
     )
+    timezone = configs[folders[0]].timezone
     return (
         _header(command)
         + f"""\
 # One catalog per folder, each its own Frontcore account with its own key and its own budget of
 # 5 requests per second: a matrix job per folder fetches what changed and renders that folder's
-# site/ (nightly, on demand, on push; on Sunday nights a full fetch, --full). Set one repository
+# site (nightly, on demand, on push; on Sunday nights a full run, --full). Set one repository
 # secret per folder (Settings > Secrets and variables > Actions):
 {secrets}
 # GitHub Pages serves one site per repository, so each folder's site, when a file changed, is
 # uploaded as the artifact site-<folder>: add your host's deploy step after that upload.
 name: catalog
 
-{_TRIGGERS}
+{_triggers(timezone)}
 jobs:
   build:
     name: Fetch and build ${{{{ matrix.project }}}}
@@ -242,7 +438,7 @@ jobs:
     strategy:
       fail-fast: false  # one account failing (a revoked key, say) must not stop the others
       matrix:
-        project:
+        include:
 {matrix}
     concurrency:
       group: catalog-${{{{ matrix.project }}}}  # one run per folder at a time
@@ -251,20 +447,18 @@ jobs:
       run:
         working-directory: ${{{{ matrix.project }}}}
     steps:
-{_SETUP_STEPS}\
-      - name: Restore this folder's last snapshots and site
+{_setup_steps(install)}\
+      - name: Restore this folder's last snapshots, site and build state
         uses: {_uses("cache")}
         with:
-          path: |
-            ${{{{ matrix.project }}}}/snapshots
-            ${{{{ matrix.project }}}}/site
+          path: ${{{{ matrix.kept }}}}
           key: catalog/${{{{ matrix.project }}}}/${{{{ github.run_id }}}}
           restore-keys: catalog/${{{{ matrix.project }}}}/
       - name: Build
         id: build
         run: {_BUILD_RUN}
         env:
-          {_FULL_ENV}
+          {_full_env(timezone)}
           {API_KEY_SECRET}: >-
             ${{{{
 {key_choices}
@@ -274,7 +468,8 @@ jobs:
         uses: {_uses("upload-artifact")}
         with:
           name: site-${{{{ matrix.project }}}}
-          path: ${{{{ matrix.project }}}}/site
+          path: ${{{{ matrix.site }}}}
+          include-hidden-files: true  # the site's .catalog-gen marker, a kept .well-known/
           retention-days: 7
       # Add your host's deploy step here, with the upload's `if:` so it runs only when this
       # folder's site changed, and the host's credentials in a secret per folder, like the key.
@@ -282,31 +477,94 @@ jobs:
     )
 
 
-def crontab_lines(project: Path, command: list[str]) -> list[str]:
-    """Crontab entries: nightly (Monday to Saturday) and a weekly full fetch on Sunday.
+# --- cron and systemd ---------------------------------------------------------------------------
 
-    The two never start together; if a run overlaps another anyway, catalog-gen's own lock
-    makes the second exit 3 without touching anything.
+
+def _key_name(config: Config) -> str:
+    """A file name for the project's key outside it: the project folder's name."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", config.root.name) or "catalog"
+
+
+def cron_key_file(config: Config) -> str:
+    """Where the crontab's command reads the key (``$HOME`` is the cron user's)."""
+    return f"$HOME/.config/catalog-gen/{_key_name(config)}.key"
+
+
+def systemd_key_file(config: Config) -> str:
+    """The file systemd hands the units as a credential (read by systemd, as root)."""
+    return f"/etc/catalog-gen/{_key_name(config)}.key"
+
+
+def crontab_lines(config: Config, command: list[str]) -> list[str]:
+    """The crontab block: the catalog's time zone (``CRON_TZ``), then the nightly run (Monday
+    to Saturday) and the weekly full run on Sunday, at ``NIGHTLY_AT``.
+
+    The key comes from a file only the cron user can read (``FRONTCORE_API_KEY_FILE``), or from
+    ``frontcore.api_key_file`` when catalog.toml names one: never from the command line, which
+    any user of the machine can list. The two runs never start together; if a run overlaps
+    another anyway, catalog-gen's own lock makes the second exit 3 without touching anything.
     """
-    run = f"cd {shlex.quote(str(project))} && {shlex.join(command)} build"
+    key = ""
+    if not config.frontcore.api_key_file:
+        key = f'{API_KEY_FILE_ENV}="{cron_key_file(config)}" '
+    run = f"cd {shlex.quote(str(config.root))} && {key}{shlex.join(command)} build"
+    minute, hour = NIGHTLY_AT[1], NIGHTLY_AT[0]
+    nightly = _day_ranges(NIGHTLY_DAYS)
     return [
-        f"15 3 * * 1-6  {run} --quiet --timeout 1800",
-        f"15 3 * * 0    {run} --full --quiet --timeout 1800",
+        f"CRON_TZ={config.timezone}",
+        f"{minute} {hour} * * {nightly}  {run} --quiet --timeout 1800",
+        f"{minute} {hour} * * {WEEKLY_FULL_DAY}    {run} --full --quiet --timeout 1800",
     ]
 
 
-def systemd_units(project: Path, command: list[str]) -> dict[str, str]:
-    """Services and timers for a nightly build and a weekly full fetch under systemd.
+def service_user(config: Config) -> str:
+    """The user the units run as: the owner of the project folder, unless that is root
+    (then a system user named catalog-gen, which the unit's header says how to make)."""
+    try:
+        owner = config.root.stat().st_uid
+        if owner != 0:
+            return pwd.getpwuid(owner).pw_name
+    except (OSError, KeyError):
+        pass
+    return "catalog-gen"
 
-    ``command`` starts with an absolute path: systemd does not search PATH.
+
+def systemd_units(config: Config, command: list[str]) -> dict[str, str]:
+    """Services and timers for a nightly build and a weekly full run under systemd.
+
+    ``command`` starts with an absolute path: systemd does not search PATH. The services run
+    as ``service_user`` (never root), may write only the project folder, and get the key as
+    a credential (``LoadCredential``), which systemd reads as root and hands over in a folder
+    only the service can read.
     """
     executable = shlex.join(command)
+    project = config.root
+    user = service_user(config)
+    key = systemd_key_file(config)
+    writable = {project}
+    site = config.output_path.resolve()
+    if not site.is_relative_to(project):  # a site folder linked elsewhere (a web root)
+        writable.add(site.parent)
+    make_user = (
+        f"# useradd --system --home-dir {project} --shell /usr/sbin/nologin {user} &&\n"
+        f"# chown -R {user}: {project}\n"
+        if user == "catalog-gen"
+        else ""
+    )
+    if config.frontcore.api_key_file:
+        credential = "# The key: frontcore.api_key_file in catalog.toml.\n"
+        key_steps = ""
+    else:
+        credential = (
+            f"LoadCredential=frontcore-key:{key}\nEnvironment={API_KEY_FILE_ENV}=%d/frontcore-key\n"
+        )
+        key_steps = f"# put the API key alone in {key} (mode 600, owned by root),\n"
 
     def service(description: str, options: str, extra: str = "") -> str:
         return f"""\
 # Written by 'catalog-gen init --cron' (catalog-gen {__version__}).
-# Install: copy the files in this folder to /etc/systemd/system/, put FRONTCORE_API_KEY=... in
-# /etc/catalog-gen/env (mode 600), then: systemctl daemon-reload &&
+# Install as root: copy the files in this folder to /etc/systemd/system/,
+{key_steps}{make_user}# then: systemctl daemon-reload &&
 # systemctl enable --now catalog-gen.timer catalog-gen-full.timer
 [Unit]
 Description={description}
@@ -315,23 +573,42 @@ After=network-online.target
 {extra}
 [Service]
 Type=oneshot
+User={user}
 WorkingDirectory={project}
-EnvironmentFile=/etc/catalog-gen/env
-ExecStart={executable} build {options}--quiet --timeout 1800
+{credential}ExecStart={executable} build {options}--quiet --timeout 1800
 # catalog-gen holds its own lock: a second start while one runs exits 3 and changes nothing.
+# What it may touch: the project folder (snapshots, site, build state), the network, /tmp.
+UMask=0022
 NoNewPrivileges=yes
+CapabilityBoundingSet=
+ProtectSystem=strict
+ReadWritePaths={" ".join(str(path) for path in sorted(writable))}
+ProtectHome=read-only
 PrivateTmp=yes
-ProtectSystem=full
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+SystemCallArchitectures=native
 """
 
     def timer(description: str, calendar: str) -> str:
+        at = f"{NIGHTLY_AT[0]:02}:{NIGHTLY_AT[1]:02}:00"
         return f"""\
 # Written by 'catalog-gen init --cron' (catalog-gen {__version__}).
 [Unit]
 Description={description}
 
 [Timer]
-OnCalendar={calendar} 03:15:00 Europe/Oslo
+OnCalendar={calendar} {at} {config.timezone}
 RandomizedDelaySec=10min
 Persistent=true
 

@@ -24,7 +24,10 @@ from catalog_gen.build import BuildReport
 from catalog_gen.cli import INTERRUPTED, cli
 from catalog_gen.config import (
     API_KEY_ENV,
+    API_KEY_FILE_ENV,
     API_URL_ENV,
+    NOW_ENV,
+    Config,
     documented_keys,
     toml_value,
     updated_reference,
@@ -159,7 +162,8 @@ def command_lines(text: str) -> list[list[str]]:
     lines = []
     for chunk in code(text):
         chunk = re.split(r"(?:^|\s)#", chunk, maxsplit=1)[0]  # a shell comment is prose
-        for match in re.finditer(r"(?<![\w.-])catalog-gen(?=\s|$)(.*)", chunk):
+        # Not a quoted name ("catalog-gen @ git+…" is a requirement, not a command).
+        for match in re.finditer(r"(?<![\w.\-\"'])catalog-gen(?=\s|$)(.*)", chunk):
             words = []
             for word in match.group(1).split():
                 if word in ("&&", "||", "|", ";", ">", "2>&1") or word.startswith("#"):
@@ -245,13 +249,14 @@ def test_every_config_key_the_docs_name_exists(page):
 
 def test_every_environment_variable_is_documented_and_every_documented_one_exists():
     table = section(read(CONFIG_DOC), "## Environment")
-    assert {c.strip("`") for c in first_cells(table)} == {API_KEY_ENV, API_URL_ENV}
+    variables = {API_KEY_ENV, API_KEY_FILE_ENV, API_URL_ENV, NOW_ENV}
+    assert {c.strip("`") for c in first_cells(table)} == variables
     for page in CURRENT:
         for span in spans(read(page)):
-            for name in re.findall(r"FRONTCORE_[A-Z_]+", span):
-                assert name in (API_KEY_ENV, API_URL_ENV) or name.startswith(
-                    f"{scaffold.API_KEY_SECRET}_"
-                ), f"{page.name}: {name}"
+            for name in re.findall(r"(?:FRONTCORE|CATALOG_GEN)_[A-Z_]+", span):
+                assert name in variables or name.startswith(f"{scaffold.API_KEY_SECRET}_"), (
+                    f"{page.name}: {name}"
+                )
 
 
 def test_the_many_accounts_secret_names_are_the_ones_init_makes():
@@ -259,11 +264,25 @@ def test_the_many_accounts_secret_names_are_the_ones_init_makes():
     assert f"`{scaffold.project_secret('kurs-nord')}`" in text
 
 
+#: The project and the installation the unattended guide shows.
+EXAMPLE_PROJECT = dataclasses.replace(Config(), root=Path("/srv/my-catalog"))
+EXAMPLE_INSTALL = (
+    "catalog-gen @ git+https://github.com/example/catalog-gen@"
+    "0123456789abcdef0123456789abcdef01234567"
+)
+
+
 def test_the_cron_lines_are_the_ones_init_prints():
     text = read(DOCS / "unattended.md")
-    lines = scaffold.crontab_lines(Path("/srv/my-catalog"), ["/usr/local/bin/catalog-gen"])
+    lines = scaffold.crontab_lines(EXAMPLE_PROJECT, ["/opt/catalog-gen/bin/catalog-gen"])
     block = text.split("```cron\n", 1)[1].split("```", 1)[0]
     assert block.splitlines() == lines
+
+
+def test_the_workflow_in_the_docs_is_the_one_init_writes():
+    text = read(DOCS / "unattended.md")
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert block == scaffold.github_workflow(EXAMPLE_PROJECT, EXAMPLE_INSTALL)
 
 
 # --- reports, exit codes, odd data ---------------------------------------------------------

