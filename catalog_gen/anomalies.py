@@ -13,6 +13,7 @@ files, the API being down or refusing the key) fails a build.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -53,15 +54,20 @@ class Anomaly:
         return (self.kind, self.record, self.field)
 
 
+#: The user and password part of a URL (``https://user:secret@host``): never repeated.
+_CREDENTIALS = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*:[/\\]{1,6})[^/\\?#\s@'\"]*@")
+
+
 def shown(value: object) -> str:
     """A received value as a report shows it: one line (repr escapes line breaks and control
-    characters), at most VALUE_LIMIT characters."""
+    characters), credentials in a URL masked (``https://***@host``: a URL from the API may
+    carry a password, and reports go to CI logs and mail), at most VALUE_LIMIT characters."""
     if value is None:
         text = "null"
     elif isinstance(value, bool):
         text = "true" if value else "false"
     else:
-        text = repr(value)
+        text = _CREDENTIALS.sub(r"\1***@", repr(value))
     return text if len(text) <= VALUE_LIMIT else text[: VALUE_LIMIT - 1] + "…"
 
 

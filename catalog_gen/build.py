@@ -23,7 +23,7 @@ from catalog_gen.anomalies import Anomalies, report_lines
 from catalog_gen.config import ApiAccess, Config, configured_api_key
 from catalog_gen.errors import ApiError, AuthError, BuildError, GuardRefused, SnapshotError
 from catalog_gen.progress import NoProgress, Progress
-from catalog_gen.redact import encoded_forms
+from catalog_gen.redact import contains_secret
 from catalog_gen.site.buildstate import BuildState, build_inputs, load_state, save_state
 from catalog_gen.site.generate import RenderedSite, SiteBuilder
 from catalog_gen.site.pages import SEARCH_INDEX, Urls
@@ -330,26 +330,20 @@ def api_keys(config: Config, access: ApiAccess | None) -> set[str]:
 
 def verify(keys: Iterable[str]) -> Callable[[str, bytes], None]:
     """The check every rendered file passes before it is published: refuse a site that
-    contains an API key, plain or in any encoded form.
+    contains an API key in any spelling (redact.contains_secret: either case, escaped in
+    whole or in part, encoded).
 
     Only rendered files are searched: kept files are the bytes an earlier build checked.
     """
-    needles = [needle for key in keys for needle in _needles(key)]
+    keys = [key for key in keys if key]
 
     def check(name: str, data: bytes) -> None:
-        if any(needle in data for needle in needles):
+        if any(contains_secret(data, key) for key in keys):
             raise BuildError(
                 f"the API key appears in the rendered site ({name}); nothing was published"
             )
 
     return check
-
-
-@functools.cache
-def _needles(key: str) -> tuple[bytes, ...]:
-    """The key's encoded forms as bytes, without those holding a shorter one (found anyway)."""
-    forms = [form.encode() for form in encoded_forms(key)]
-    return tuple(f for f in forms if not any(g != f and g in f for g in forms))
 
 
 def publish(publisher: Publisher, progress: Progress) -> OutputReport:

@@ -644,6 +644,12 @@ def configured_api_key(
         raise ConfigError(f"{where} {key_path} cannot be read ({reason})") from None
 
 
+def child_environment() -> dict[str, str]:
+    """The environment of a program catalog-gen starts (Pagefind): this process's, without
+    the key or the name of the file that holds it. A program that needs no key gets none."""
+    return {k: v for k, v in os.environ.items() if k not in (API_KEY_ENV, API_KEY_FILE_ENV)}
+
+
 def check_api_key(key: str, where: str) -> None:
     """Refuse a key no HTTP header can carry (a control character, a non-ASCII letter: a
     stray newline from a file, a key pasted from a rich-text mail) as a config error naming

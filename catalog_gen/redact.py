@@ -7,8 +7,15 @@ the build refuses to publish a site that holds the key (build.verify uses :func:
 
 A leaked key is rarely the plain key: it comes back URL-encoded from an echoed request,
 HTML-escaped from a page, JSON-escaped or in a Python repr from an error message, base64-encoded
-from an echoed header, or cut short at a line width. :func:`encoded_forms` lists those shapes;
-it is the one place they are defined.
+from an echoed header, cut short at a line width, upper-cased (many keys are hex, and a server
+or a slug changes their case), or with only some characters escaped. One module knows them:
+
+- :func:`secret_pattern`: the key written character by character in any mix of plain (either
+  case), percent-encoded (either case of hex), HTML character references and ``\\u``/``\\x``
+  escapes, or in one of its whole encoded forms (:func:`encoded_forms`: base64 and the rest);
+  what :func:`redact` masks in everything printed, and the fetch boundary in API data;
+- :func:`contains_secret`: the same question for a whole file, answered fast enough to ask it
+  of every file a build publishes (lower-cased, escapes decoded, then one search).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import functools
 import html
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from typing import TextIO
@@ -43,12 +51,87 @@ def known_secrets() -> frozenset[str]:
 
 
 def redact(text: str, secrets: Iterable[str] | None = None) -> str:
-    """Replace every known secret (or those given), in each of its forms, with a mask."""
+    """Replace every known secret (or those given), in each of its spellings and cut short
+    to any prefix of 8 characters or more, with a mask."""
     for secret in _secrets if secrets is None else secrets:
-        for form in _forms(secret):
-            if form in text:
-                text = text.replace(form, MASK)
+        text = secret_pattern(secret, prefixes=True).sub(MASK, text)
     return text
+
+
+#: How a character may be written where a key leaks: besides itself (either case), these.
+_NAMED = {"&": ("&amp;",), "<": ("&lt;",), ">": ("&gt;",), '"': ("&quot;", '\\"'),
+          "'": ("&apos;", "\\'"), "/": ("\\/",), "\\": ("\\\\",)}  # fmt: skip
+
+
+def _spellings(char: str) -> str:
+    """A regex for one character of a key in any of its spellings (under IGNORECASE)."""
+    code = ord(char)
+    spelled = [
+        re.escape(char),
+        f"%{code:02x}",
+        f"&\\#x0*{code:x};",
+        f"&\\#0*{code};",
+        f"\\\\u{code:04x}",
+        f"\\\\x{code:02x}",
+        *(re.escape(form) for form in _NAMED.get(char, ())),
+    ]
+    return "(?:" + "|".join(spelled) + ")"
+
+
+@functools.cache
+def secret_pattern(secret: str, *, prefixes: bool = False) -> re.Pattern[str]:
+    """Every spelling of ``secret`` (see the module's docstring), as one regex; with
+    ``prefixes``, also the key cut short after 8 characters or more."""
+    chars = [_spellings(char) for char in secret]
+    if prefixes and len(secret) > _MIN_FRAGMENT:
+        tail = ""
+        for spelled in reversed(chars[_MIN_FRAGMENT:]):
+            tail = f"(?:{spelled}{tail})?"
+        mixed = "".join(chars[:_MIN_FRAGMENT]) + tail
+    else:
+        mixed = "".join(chars)
+    whole = sorted(encoded_forms(secret), key=len, reverse=True)  # base64 and the rest
+    return re.compile("|".join([*(re.escape(form) for form in whole), f"(?i:{mixed})"]), re.DOTALL)
+
+
+#: An escaped character in a file, read lower-cased: what contains_secret decodes.
+_ESCAPED = re.compile(
+    rb"%([0-9a-f]{2})|&#x([0-9a-f]{1,6});|&#([0-9]{1,7});|\\u([0-9a-f]{4})|\\x([0-9a-f]{2})"
+    rb"|&(amp|lt|gt|quot|apos);|\\([\"'/\\])"
+)
+_ENTITIES = {b"amp": "&", b"lt": "<", b"gt": ">", b"quot": '"', b"apos": "'"}
+
+
+def _decoded(match: re.Match[bytes]) -> bytes:
+    hexa, hex_ref, decimal, unicode, byte, named, escaped = match.groups()
+    if named is not None:
+        return _ENTITIES[named].encode()
+    if escaped is not None:
+        return escaped
+    code = int(hexa or hex_ref or unicode or byte or b"0", 16) if not decimal else int(decimal)
+    try:
+        return chr(code).lower().encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        return match.group(0)
+
+
+def contains_secret(data: bytes, secret: str) -> bool:
+    """Whether ``data`` holds ``secret`` in any spelling ``secret_pattern`` knows: the file
+    lower-cased with its escapes decoded holds the key lower-cased, or the file holds one of
+    its whole encoded forms. Fast: two passes in C (and a third over a file with escapes)."""
+    key = secret.lower().encode("utf-8")
+    lowered = data.lower()
+    if key in lowered or any(form in data for form in _whole_forms(secret)):
+        return True
+    if b"%" not in lowered and b"&" not in lowered and b"\\" not in lowered:
+        return False
+    return key in _ESCAPED.sub(_decoded, lowered)
+
+
+@functools.cache
+def _whole_forms(secret: str) -> tuple[bytes, ...]:
+    """The encoded forms that are not the key character by character (base64)."""
+    return tuple(form.encode() for form in _base64_forms(secret.encode()) if len(form) >= 8)
 
 
 @functools.cache
@@ -105,16 +188,6 @@ def _base64_forms(data: bytes) -> list[str]:
             complete = (offset + len(data)) // 3 * 4
             forms.append(text[4 if offset else 0 : complete])
     return forms
-
-
-@functools.cache
-def _forms(secret: str) -> list[str]:
-    """Every form :func:`redact` masks: the encoded forms and truncated prefixes of the key."""
-    forms = set(encoded_forms(secret))
-    # Truncated forms ("abcd1234…" in a log line cut at a width): any long-enough prefix.
-    forms.update(secret[:n] for n in range(_MIN_FRAGMENT, len(secret)))
-    # Longest first, so a prefix never leaves the tail of a longer match behind.
-    return sorted(forms, key=lambda form: (-len(form), form))
 
 
 class RedactingFilter(logging.Filter):

@@ -455,3 +455,90 @@ def test_the_custom_property_example_builds_with_the_real_cli(tmp_path):
             else:
                 assert line is None, page
     assert notes >= 2 and rooms >= 1
+
+
+def template_examples() -> list[tuple[str, str]]:
+    """Every ``<!-- example: templates/NAME -->`` block of docs/templates.md: (name, text)."""
+    text = read(TEMPLATES_DOC)
+    found = re.findall(r"<!-- example: templates/(\S+) -->\n```jinja\n(.*?)```", text, re.DOTALL)
+    assert len(found) >= 2
+    return found
+
+
+#: A property value that tries to end a double-quoted attribute, and one a single-quoted one.
+BREAKOUT = '" onmouseover=alert(1) x="'
+BREAKOUT_SINGLE = "' onfocus=alert(2) autofocus x='"
+
+
+def hostile_sample():
+    """A catalog full of nulls and hostile values where the examples read: ``null`` where
+    objects belong (place-only dates), a ``javascript:`` link, properties that try to end
+    their attribute, provider HTML with an event handler."""
+    from datetime import date
+
+    from catalog_gen.demo.sample import generate_catalog
+
+    sample = generate_catalog(6, today=date(2026, 11, 23))
+    ids = sorted(sample.courses)
+    for number, course_id in enumerate(ids):
+        course = sample.courses[course_id]
+        if number % 2 == 0:
+            course.update(
+                kursguiden_url=" javascript:alert(1)", level=None, time_of_day=None,
+                custom_properties={"special_note": BREAKOUT, "partner": BREAKOUT_SINGLE},
+                text_place='<img src=x onerror="alert(3)"><b>Sted</b>',
+            )  # fmt: skip
+        else:
+            course.update(
+                kursguiden_url=" https://www.kursguiden.no/kurs/1 ", level={"title": None},
+                time_of_day={"id": 2, "title": "Kveld"}, text_place=None,
+            )  # fmt: skip
+        for number_of_date, record in enumerate(sample.dates_of(course_id)):
+            record["custom_properties"] = {"rom": None, "partner": BREAKOUT}
+            if number_of_date % 2 == 0:
+                record["location"] = None
+                record["place"] = {"id": 1, "title": "Oslo", "title_additional_info": None}
+    return sample
+
+
+@pytest.mark.parametrize(("name", "example"), template_examples(), ids=lambda v: v[:20])
+def test_every_template_example_survives_nulls_and_hostile_values(
+    name, example, tmp_path, emulator_for
+):
+    """Templates written as the docs show cannot be broken by API data: each example is built
+    with the real command line against ``hostile_sample``; the build succeeds, no page says
+    ``None``, no attribute is broken out of, no link leads to a script."""
+    import json as json_module
+
+    from tests.conftest import API_KEY
+    from tests.test_sanitize import as_a_browser_reads
+
+    sample = hostile_sample()
+    emulator = emulator_for(sample)
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / name).write_text(example, encoding="utf-8")
+    env = {"FRONTCORE_API_URL": emulator.base_url, "FRONTCORE_API_KEY": API_KEY}
+    result = run_cli(tmp_path, "build", "--now", PINNED, env=env)
+    assert result.returncode == 0, result.stderr
+    checked = 0
+    for page in (tmp_path / "site").glob("kurs/*/index.html"):
+        soup = parse(page)
+        main = soup.find("main")
+        assert "None" not in main.get_text(" "), page
+        for element in soup.find_all(True):
+            assert not [a for a in element.attrs if a.lower().startswith("on")], element
+            assert "autofocus" not in element.attrs, element
+            href = element.get("href")
+            if href is not None:
+                scheme = as_a_browser_reads(href).split(":", 1)
+                assert len(scheme) == 1 or scheme[0] in ("http", "https", "mailto"), href
+        course_id = int(page.parent.name.rsplit("-", 1)[1])
+        for section in soup.select("section.more"):
+            expected = sample.courses[course_id]["custom_properties"] or {}
+            assert json_module.loads(section["data-properties"]) == expected
+            checked += 1
+    assert checked >= 4 or "section" not in example
+    if "safe_url" in example:  # the good link is kept, as the browser reads it
+        links = [a["href"] for p in (tmp_path / "site").glob("kurs/*/index.html")
+                 for a in parse(p).select("section.more a")]  # fmt: skip
+        assert links and set(links) == {"https://www.kursguiden.no/kurs/1"}

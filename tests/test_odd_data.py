@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 from bs4 import BeautifulSoup
 
-from catalog_gen.anomalies import Anomalies
+from catalog_gen.anomalies import Anomalies, report_lines
 from catalog_gen.config import Config, PublishSettings, SiteSettings, Table
 from catalog_gen.site.catalog import build_catalog, city_key
 from catalog_gen.site.generate import render_files
@@ -524,6 +524,19 @@ def test_real_booking_and_online_urls_are_kept_as_given():
     assert not found
     catalog, found = catalog_with([course(1, external_more_info_url=url)], [cdate(1, 1)])
     assert catalog.courses[0].more_info_url == url and not found
+
+
+def test_credentials_in_a_url_are_masked_in_every_report_and_never_linked():
+    """Finding 10: ``address.url_unusable`` echoed ``https://user:secret@…`` into stderr and
+    CI logs. The password is masked wherever the value is shown; the URL gets no link."""
+    secret = "https://ola:hemmelig-passord@booking.example.no/kurs"
+    catalog, found = catalog_with(
+        [course(1, external_booking_url=secret, external_more_info_url=secret)], [cdate(1, 1)]
+    )
+    assert catalog.dates[0].booking_url == "" and catalog.courses[0].more_info_url == ""
+    lines = report_lines(found)
+    assert lines and all("hemmelig" not in line and "ola" not in line for line in lines)
+    assert any("https://***@booking.example.no/kurs" in line for line in lines)
 
 
 # --- what a visitor sees -----------------------------------------------------------------

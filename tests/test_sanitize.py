@@ -192,14 +192,17 @@ def test_an_anchor_without_href_is_unwrapped_and_links_beside_it_keep_theirs():
     assert "".join(elements.text) == "Topp og lenke"
 
 
-def test_a_link_inside_a_link_is_unwrapped():
-    # A table lets the HTML parser keep an <a> inside another; browsers then nest them.
+def test_a_link_inside_a_link_is_never_left():
+    # A table lets the HTML parser keep an <a> inside another; browsers then nest them. A
+    # link holds no table once restructured (its content model), so the inner one stands.
     markup = '<a href="https://a.example/"><table><tr><td><a href="https://b.example/">b</a>'
     elements = Elements(sanitize_html(markup))
     assert [attrs.get("href") for tag, attrs in elements.tags if tag == "a"] == [
-        "https://a.example/"
+        "https://b.example/"
     ]
     assert elements.nested_links == 0 and "".join(elements.text) == "b"
+    nested = '<a href="https://a.example/">ytre <b><a href="https://b.example/">indre</a></b></a>'
+    assert Elements(sanitize_html(nested)).nested_links == 0
 
 
 TAGS = ["p", "b", "em", "a", "a", "a", "ul", "li", "table", "td", "h2", "div", "span", "script"]
@@ -233,3 +236,167 @@ def test_every_link_left_leads_somewhere_and_no_word_is_lost(markup):
     # plain_text is nh3's text without any unwrapping: the words are the same, only the
     # white space that turning plain lines into paragraphs spends may differ.
     assert re.sub(r"\s+", "", "".join(elements.text)) == re.sub(r"\s+", "", plain_text(markup))
+
+
+# -- one URL policy: targets read as a browser reads them ----------------------------------------
+
+#: What the WHATWG URL parser strips from both ends, and removes anywhere, before it parses.
+C0_AND_SPACE = "".join(map(chr, range(0x21)))
+
+
+def as_a_browser_reads(href: str) -> str:
+    """An independent reading of an attribute's URL, as browsers (and the WHATWG URL spec)
+    read it: trim C0 controls and spaces, drop tabs and newlines, lower-case the scheme."""
+    read = re.sub(r"[\t\n\r]", "", href.strip(C0_AND_SPACE))
+    scheme, colon, rest = read.partition(":")
+    if colon and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*", scheme):
+        return scheme.lower() + ":" + rest
+    return read
+
+
+def extra_recipients(mailto: str) -> bool:
+    """Whether a mailto: URL, as a mail program reads it, writes to more than one address."""
+    from urllib.parse import parse_qsl, unquote
+
+    target, _, query = mailto[len("mailto:") :].partition("?")
+    fields = {name.lower() for name, _ in parse_qsl(query, keep_blank_values=True)}
+    return "," in unquote(target) or bool(fields - {"subject", "body"}) or not target
+
+
+BROWSER_LINKS = [
+    " mailto:kurs@x.no?bcc=spy@evil.example",
+    "&#32;mailto:kurs@x.no?bcc=spy@evil.example",
+    "ma&#9;ilto:kurs@x.no?cc=spy@evil.example",
+    "mailto&#10;:kurs@x.no?cc=spy@evil.example",
+    "&#0;mailto:kurs@x.no,spy@evil.example",
+    "MAILTO:kurs@x.no?%62cc=spy@evil.example",
+    "java&#9;script:alert(1)",
+    "&#x1F;javascript:alert(1)",
+    "jav&#x0A;ascript:alert(1)",
+    " data:text/html,<b>x</b>",
+    "VbScRiPt:msgbox(1)",
+    "https://kurs@bank.no@evil.example/",
+]
+
+
+@pytest.mark.parametrize("target", BROWSER_LINKS)
+def test_a_target_is_judged_as_the_browser_will_read_it(target):
+    """Finding 1: a literal 'mailto:' check let leading spaces, entities and tabs through,
+    and those links added recipients on the page."""
+    cleaned = sanitize_html(f'<p><a href="{target}">Skriv til oss</a></p>')
+    hrefs = [attrs.get("href") for tag, attrs in Elements(cleaned).tags if tag == "a"]
+    assert hrefs == [], cleaned
+    assert "Skriv til oss" in cleaned
+
+
+def test_a_good_target_is_kept_as_the_browser_reads_it():
+    cleaned = sanitize_html('<p><a href="  https://kurs.example.no/p&#9;åmelding ">Meld på</a>')
+    ((_, attrs),) = [t for t in Elements(cleaned).tags if t[0] == "a"]
+    assert attrs["href"] == "https://kurs.example.no/påmelding"
+
+
+@st.composite
+def disguised_targets(draw) -> str:
+    """A dangerous target as an attribute value, disguised as browsers forgive: C0 controls
+    and spaces around it, tabs and newlines inside it (raw or as character references),
+    any letter case, characters as references."""
+    target = draw(
+        st.sampled_from(
+            ["javascript:alert(1)", "data:text/html,x", "vbscript:x", "mailto:a@x.no?bcc=b@y.no",
+             "mailto:a@x.no,b@y.no", "mailto:?to=a@x.no", "mailto:a@x.no?cc=b@y.no&subject=x"]
+        )
+    )  # fmt: skip
+    out = []
+    for char in target:
+        if draw(st.booleans()):
+            char = char.swapcase()
+        piece = draw(st.sampled_from(["plain", "decimal", "hex"]))
+        out.append(char if piece == "plain" else f"&#{ord(char)};" if piece == "decimal"
+                   else f"&#x{ord(char):x};")  # fmt: skip
+        if draw(st.integers(0, 5)) == 0:
+            out.append(draw(st.sampled_from(["\t", "\n", "\r", "&#9;", "&#10;", "&#13;"])))
+    around = st.text(alphabet=[chr(c) for c in range(0x21) if chr(c) not in "\x00"], max_size=3)
+    return draw(around).replace("\r", "&#13;") + "".join(out) + draw(around)
+
+
+@settings(max_examples=300, deadline=None)
+@given(disguised_targets())
+def test_no_disguised_target_ever_reaches_a_link(target):
+    """Any string a browser would read as javascript:, data:, vbscript: or a mailto with more
+    recipients than one never reaches an href: read independently, as a browser would."""
+    cleaned = sanitize_html(f'<p><a href="{target}">x</a></p>')
+    for _tag, attrs in Elements(cleaned).tags:
+        href = attrs.get("href")
+        if href is None:
+            continue
+        read = as_a_browser_reads(href)
+        assert read.split(":", 1)[0] in ("http", "https", "mailto") or ":" not in read, read
+        if read.startswith("mailto:"):
+            assert not extra_recipients(read), read
+
+
+# -- valid by content model ------------------------------------------------------------------------
+
+BROKEN = [
+    "<p><b>Fet start<ul><li>punkt <table><tr><td>celle</td></tr></table> slutt</li></ul>mer</b>",
+    "<li>løst punkt</li><li>ett til</li>",
+    "<ul>tekst rett i lista<li>a</li><p>et avsnitt</p></ul>",
+    "<dd>en beskrivelse uten liste</dd><dt>et begrep</dt>",
+    "<dl><dd>beskrivelse først</dd><dt>begrep sist</dt></dl>",
+    "<h2>Tittel<ul><li>liste i overskrift</li></ul></h2>",
+    '<a href="https://kurs.example.no/"><strong>Lenke<blockquote>sitat</blockquote></strong></a>',
+    "<em><h3>overskrift i kursiv</h3></em><i><p>avsnitt i kursiv</p></i>",
+    "<table><tr><td><b>celle<ul><li>liste</li></ul></b></td></tr></table>",
+]
+
+
+def content_model_errors(markup: str) -> list[str]:
+    """Where sanitised HTML breaks HTML's content models, read by a real HTML5 parser:
+    blocks inside phrasing, list items outside lists, lists holding other things, dt/dd
+    outside a dl."""
+    from bs4 import BeautifulSoup
+
+    phrasing = {"a", "b", "strong", "em", "i", "u", "s", "sub", "sup", "p", "h2", "h3", "h4"}
+    blocks = {"p", "ul", "ol", "li", "dl", "dt", "dd", "h2", "h3", "h4", "blockquote", "table"}
+    soup = BeautifulSoup(f"<div>{markup}</div>", "html5lib")
+    errors = []
+    for element in soup.div.find_all(True):
+        parents = [p.name for p in element.parents]
+        if element.name in blocks and any(p in phrasing for p in parents[: parents.index("div")]):
+            errors.append(f"<{element.name}> inside phrasing")
+        if element.name == "li" and element.parent.name not in ("ul", "ol"):
+            errors.append("<li> outside a list")
+        if element.name in ("ul", "ol"):
+            for child in element.children:
+                if getattr(child, "name", None) not in ("li", None) or (
+                    child.name is None and str(child).strip()
+                ):
+                    errors.append(f"<{element.name}> holds {child!r}")
+        if element.name in ("dt", "dd") and element.parent.name != "dl":
+            errors.append(f"<{element.name}> outside a dl")
+    return errors
+
+
+@pytest.mark.parametrize("markup", BROKEN)
+def test_broken_provider_html_is_restructured_to_valid_markup_and_keeps_every_word(markup):
+    cleaned = sanitize_html(markup)
+    assert content_model_errors(cleaned) == [], cleaned
+    words = lambda text: re.findall(r"\w+", plain_text(text))  # noqa: E731
+    assert words(cleaned) == words(markup)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["<b>", "</b>", "<em>", "<p>", "</p>", "<ul>", "</ul>", "<ol>", "<li>", "</li>",
+             "<table><tr><td>", "</td></tr></table>", "<h2>", "</h2>", "<dl>", "<dt>", "<dd>",
+             "</dl>", "<blockquote>", "</blockquote>", '<a href="https://x.no/">', "</a>",
+             "ord ", "tekst ", "<br>"]
+        ),
+        max_size=30,
+    )
+)  # fmt: skip
+def test_any_tag_soup_is_sanitised_to_valid_content_models(parts):
+    cleaned = sanitize_html("".join(parts))
+    assert content_model_errors(cleaned) == [], cleaned

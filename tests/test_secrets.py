@@ -270,3 +270,106 @@ def test_every_build_that_knows_a_key_checks_the_site(keyed, mode):
     assert "the API key appears in the rendered site" in result.stderr
     assert after == before
     assert_no_leak(keyed.root / "site", result)
+
+
+# -- the key in any spelling (a hex key: its case can change) -------------------------------------
+
+HEX = "3f9a0c7be14d52a8f06b9e1d7c24a5f8"
+
+
+def spellings(secret: str) -> dict[str, str]:
+    """Spellings a hex key takes that the encoded forms above do not: another case, percent-
+    encoded in whole (lower-case hex) or in part."""
+    return {
+        "upper case": secret.upper(),
+        "percent-encoded, lower-case hex": "".join(f"%{ord(c):02x}" for c in secret),
+        "percent-encoded in part": "".join(
+            f"%{ord(c):02X}" if n % 3 == 0 else c.upper() for n, c in enumerate(secret)
+        ),
+    }
+
+
+def holds_key(data: str | bytes, secret: str = HEX) -> bool:
+    """An independent reading: lower-cased, percent-escapes decoded, does it hold the key?"""
+    from urllib.parse import unquote
+
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    return secret in unquote(text).lower() or secret in text.lower()
+
+
+@pytest.fixture
+def hex_keyed(tmp_path, emulator_for, sample) -> Project:
+    emulator = emulator_for(sample, api_key=HEX)
+    (tmp_path / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\nmax_retries = 1\n")
+    return Project(tmp_path, emulator)
+
+
+@pytest.mark.parametrize("spelling", list(spellings(HEX)))
+def test_an_api_error_that_repeats_the_key_in_another_spelling_is_masked(hex_keyed, spelling):
+    """Finding 5: an error repeating the key upper-cased or percent-encoded in lower case was
+    printed in full."""
+    said = spellings(HEX)[spelling]
+    hex_keyed.emulator.inject("400", times=50, path="/courses", message=f"bad key: {said}")
+    summary = hex_keyed.root / "summary.md"
+    result = run_cli(
+        hex_keyed.root, "-v", "build", "--json", "--now", DAY,
+        env={**hex_keyed.env(HEX), "GITHUB_STEP_SUMMARY": str(summary)},
+    )  # fmt: skip
+    assert result.returncode == 1 and MASK in result.stderr, result.stderr
+    assert not holds_key(result.stdout + result.stderr) and not holds_key(summary.read_text())
+
+
+def test_a_record_carrying_the_key_in_another_case_is_scrubbed_and_the_build_succeeds(
+    hex_keyed, sample
+):
+    """Finding 5: a title holding the key upper-cased was lower-cased by the slug back into
+    the key, written to the model cache, and the site check then refused every build. It
+    is scrubbed where API data enters: no snapshot, cache file or page holds it, in any
+    spelling, and the build publishes."""
+    first, second = sorted(sample.courses)[:2]
+    sample.change_course(first, title=f"Kurs {HEX.upper()}")
+    partly = spellings(HEX)["percent-encoded in part"]
+    sample.change_course(second, external_booking_url=f"https://kurs.example.no/?k={partly}")
+    result = hex_keyed.run("build", "--json", "--now", DAY, key=HEX)
+    assert result.returncode == 0, result.stderr
+    assert "[text.api_key]" in result.stderr
+    for path in hex_keyed.root.rglob("*"):
+        if path.is_file():
+            assert not holds_key(path.read_bytes()), path
+
+
+def test_files_that_hold_api_text_are_readable_by_their_owner_only(hex_keyed):
+    result = hex_keyed.run("build", "--now", DAY, key=HEX)
+    assert result.returncode == 0, result.stderr
+    state = hex_keyed.root / ".site.build-state.json"
+    cache = [p for p in (hex_keyed.root / ".site.build-cache").rglob("*") if p.is_file()]
+    assert cache and all(p.stat().st_mode & 0o077 == 0 for p in [state, *cache])
+
+
+def test_a_program_catalog_gen_starts_gets_no_key(hex_keyed, tmp_path):
+    """Pagefind (any program the build starts) runs without the key or the name of the
+    file that holds it: it needs neither."""
+    seen = tmp_path / "pagefind-environment"
+    fake = tmp_path / "pagefind"
+    real = subprocess_version()
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'env >> "{seen}"\n'
+        f'if [ "$1" = --version ]; then echo "{real}"; exit 0; fi\n'
+        "exit 1\n"
+    )
+    fake.chmod(0o755)
+    key_file = tmp_path / "key"
+    key_file.write_text(HEX)
+    env = {**hex_keyed.env(HEX), "PAGEFIND_BINARY_PATH": str(fake),
+           "FRONTCORE_API_KEY_FILE": str(key_file)}  # fmt: skip
+    run_cli(hex_keyed.root, "build", "--now", DAY, env=env)
+    environment = seen.read_text()
+    assert environment and "PATH=" in environment
+    assert not holds_key(environment) and "FRONTCORE_API_KEY" not in environment
+
+
+def subprocess_version() -> str:
+    from catalog_gen.site.search import _pagefind_binary, _version
+
+    return _version(_pagefind_binary())

@@ -179,3 +179,27 @@ def test_lighthouse_scores_seo_and_accessibility_at_100(served_site, name):
     for audit in ("meta-description", "canonical", "is-crawlable", "link-text", "color-contrast"):
         assert audits[audit]["scoreDisplayMode"] == "binary", (audit, audits[audit])
         assert audits[audit]["score"] == 1, audit
+
+
+def test_sanitised_broken_provider_html_passes_the_nu_html_checker(tmp_path):
+    """Provider HTML that browsers accept but whose tree breaks a content model (a table in
+    a <b>, list items outside a list…) comes out of the sanitiser valid: each text on a page
+    of its own, checked by the Nu Html Checker, and the same texts unsanitised as a control
+    the checker must fault."""
+    from catalog_gen.site.sanitize import sanitize_html
+    from tests.test_sanitize import BROKEN
+
+    def page(name: str, body: str) -> Path:
+        path = tmp_path / f"{name}.html"
+        path.write_text(
+            f'<!doctype html><html lang="nb"><title>x</title><div class="prose">{body}</div>',
+            encoding="utf-8",
+        )
+        return path
+
+    cleaned = [page(f"clean-{n}", sanitize_html(markup)) for n, markup in enumerate(BROKEN)]
+    raw = [page(f"raw-{n}", markup) for n, markup in enumerate(BROKEN)]
+    messages = nu_messages([*cleaned, *raw])
+    errors = {checked_file(m).name for m in messages if m["type"] == "error"}
+    assert errors >= {f"raw-{n}.html" for n in (0, 1, 2, 3, 5)}  # the checker sees them
+    assert not [name for name in errors if name.startswith("clean-")], sorted(errors)

@@ -14,6 +14,16 @@ another. So an address is accepted only when it is exactly one plain address:
 
 Anything else gets no link; the readers in catalog.py report it, naming the record, and the
 sanitiser unwraps such a link in provider HTML to its text.
+
+**One URL policy** (``link_target``) for everything from the API that can become an ``href``:
+provider HTML's links, the booking, more-info and online addresses, and whatever a template
+links to with ``|safe_url`` (``extra``, custom properties). A value is first read the way a
+browser reads an attribute before it parses the URL (WHATWG URL: leading and trailing C0
+controls and spaces stripped, tabs and newlines removed anywhere; character references are
+resolved by the HTML parser before that), so ``" mailto:…?bcc="``, ``"ma\tilto:…"`` and
+``"java\nscript:"`` are judged as the browser will follow them. Then it is judged by scheme:
+http(s) passes ``web_address``, mailto ``safe_mailto``; nothing else (``javascript:``,
+``data:``, ``vbscript:``, ``file:``…) is ever a link.
 """
 
 from __future__ import annotations
@@ -35,6 +45,44 @@ _NOT_IN_URL = re.compile(r"[\s\x00-\x1f\x7f-\x9f\\\"<>`{}|^]")
 #: The only ``mailto:`` query fields a link in provider HTML may carry: what a visitor sees
 #: in the message they are about to send, never another recipient.
 _MAILTO_FIELDS = frozenset({"subject", "body"})
+#: What a browser strips from both ends of a URL (C0 controls and space), and removes
+#: anywhere in it (ASCII tab and newline), before it parses it.
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+_TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
+#: A URL's scheme, as the WHATWG parser finds it: a letter, then letters, digits, + - .
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+#: A reference within the site: a path, a query or a fragment, without a host (``//``) and
+#: without a colon in its first segment (which another reader might take for a scheme).
+_RELATIVE = re.compile(r"(?!//)(?:[/?#]|[^:/?#]+(?:[/?#]|$)).*", re.DOTALL)
+
+
+def browser_reading(value: str) -> str:
+    """``value`` as a browser reads a URL attribute before parsing it (WHATWG URL parser:
+    leading and trailing C0 controls and spaces stripped, tabs and newlines removed)."""
+    return _TAB_OR_NEWLINE.sub("", value.strip(_C0_AND_SPACE))
+
+
+def link_target(value: object, *, relative: bool = False) -> str:
+    """The one URL policy: ``value`` as a link may carry it (as the browser will read it), or
+    "" when it is not exactly one web page (``web_address``) or one plain ``mailto:``
+    (``safe_mailto``). With ``relative``, a reference without a scheme (``/kontakt``,
+    ``#dates``, ``om-oss/``) passes too, but not one to another host (``//host/…``)."""
+    if not isinstance(value, str):
+        return ""
+    read = browser_reading(value)
+    scheme = _SCHEME.match(read)
+    if scheme is None:
+        if relative and _RELATIVE.fullmatch(read) and not _NOT_IN_URL.search(read):
+            return read
+        return ""
+    name = scheme.group(1).lower()
+    if name in ("http", "https"):
+        return web_address(read)
+    if name == "mailto":
+        return read if safe_mailto(read) else ""
+    return ""
 
 
 def mail_address(value: object) -> str:
@@ -92,6 +140,7 @@ def _is_host(host: str) -> bool:
 def safe_mailto(href: str) -> bool:
     """Whether a ``mailto:`` link from provider HTML writes to exactly one plain address,
     with at most a subject and a body: no second recipient, no cc or bcc, no other header."""
+    href = browser_reading(href)
     target = href[len("mailto:") :] if href[:7].lower() == "mailto:" else ""
     address, _, query = target.partition("?")
     if not mail_address(address):

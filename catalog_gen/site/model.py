@@ -40,10 +40,10 @@ class Fields(Mapping[str, Any]):
     A mapping, ordered by name: ``'partner' in fields``, ``fields.items()``,
     ``fields.get('partner')``, ``fields|length``, ``fields|tojson``. A template reads a value
     as an attribute or an item (``course.custom_properties.partner``,
-    ``course.custom_properties['partner']``), and a name the record lacks reads as "" there
-    (render.py): in Frontcore an empty property and an absent one are the same, and a
-    provider clearing a property on one course must not fail a build. Python code gets the
-    usual ``KeyError``.
+    ``course.custom_properties['partner']``), and a name the record lacks, or a ``null``,
+    reads as ``BLANK`` there, all the way down (render.py): in Frontcore an empty property
+    and an absent one are the same, and a provider clearing a property on one course must not
+    fail a build. Python code gets the usual ``KeyError`` for a name that is not there.
 
     The values are a private copy of the JSON data (an object inside reads as a ``Fields``
     too, a list as a tuple), so nothing can change them once the model is built; a
@@ -115,12 +115,42 @@ class Fields(Mapping[str, Any]):
         return _loads(*_canonical(self._values))
 
 
+class Blank(str):
+    """What a template reads for a JSON ``null`` in custom properties or ``extra``, and for a
+    field the record lacks: empty text that has every field, each blank too.
+
+    So ``d.extra.location.lat`` reads as "" when the API sends ``"location": null`` (as it
+    does for place-only dates), and ``d.extra.place.title_additional_info`` prints nothing
+    rather than the word ``None``: a template written against one record's shape cannot be
+    broken by another's (render.TemplateEnvironment hands out ``BLANK`` for any attribute
+    or item of it). It is false, has length 0, and is "" in comparisons and joins.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls) -> Blank:
+        return super().__new__(cls, "")
+
+    def __repr__(self) -> str:
+        return "BLANK"
+
+    def __reduce__(self) -> str:
+        return "BLANK"
+
+
+#: The one blank value (see ``Blank``).
+BLANK = Blank()
+
+
 def _read(value: Any) -> Any:
-    """A value of a ``Fields`` as it is handed out: objects as ``Fields``, lists as tuples."""
+    """A value of a ``Fields`` as it is handed out: objects as ``Fields``, lists as tuples,
+    ``null`` as ``BLANK``."""
     if type(value) is dict:
         return Fields._view(value)
     if type(value) is list:
         return tuple(_read(item) for item in value)
+    if value is None:
+        return BLANK
     return value
 
 

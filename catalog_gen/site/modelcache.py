@@ -212,7 +212,7 @@ class ModelCache:
         if self.folder is None:
             return
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # API text: private
             for name, part in self._parts.items():
                 if not part.key:
                     continue

@@ -33,10 +33,20 @@ import jinja2.meta
 from markupsafe import Markup
 
 from catalog_gen.errors import BuildError, TemplateError
+from catalog_gen.site.addresses import link_target
 from catalog_gen.site.content import ContentPage
 from catalog_gen.site.i18n import Locale
 from catalog_gen.site.jsonld import Provider, course_data, course_list_data, script_json
-from catalog_gen.site.model import FACETS, Catalog, Course, FacetValue, Fields, json_default
+from catalog_gen.site.model import (
+    BLANK,
+    FACETS,
+    Blank,
+    Catalog,
+    Course,
+    FacetValue,
+    Fields,
+    json_default,
+)
 from catalog_gen.site.pages import NOT_FOUND, Page, Pagination, Urls, absolute
 from catalog_gen.site.sanitize import sanitize_html
 
@@ -108,17 +118,23 @@ def static_assets(folders: Iterable[Path]) -> dict[str, tuple[str, bytes]]:
 
 class TemplateEnvironment(jinja2.Environment):
     """Jinja as catalog-gen runs it: a name a ``Fields`` lacks (a custom property, a field
-    of ``extra``) reads as "" rather than as an undefined error, as Frontcore reads an absent
-    property as an empty one; every other undefined name is still an error."""
+    of ``extra``) reads as ``BLANK`` rather than as an undefined error, as Frontcore reads an
+    absent property as an empty one, and so does every attribute or item of ``BLANK`` (a
+    ``null``, or a field not sent): ``d.extra.location.lat`` is "" whatever the record's
+    shape. Every other undefined name is still an error."""
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is Blank:
+            return BLANK  # even the names of str's methods: a blank has fields, not methods
         if type(obj) is Fields and attribute not in obj and not hasattr(Fields, attribute):
-            return ""  # items, get … stay methods, as for any mapping
+            return BLANK  # items, get … stay methods, as for any mapping
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
+        if type(obj) is Blank:
+            return BLANK
         if type(obj) is Fields and isinstance(argument, str) and argument not in obj:
-            return ""
+            return BLANK
         return super().getitem(obj, argument)
 
 
@@ -197,6 +213,7 @@ class Renderer:
             price=locale.price,
             number=locale.number,
             sanitize=sanitized,
+            safe_url=safe_url,
         )
         # tojson: the model's mappings (custom properties, extra) and dates as JSON.
         self.env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": json_default}
@@ -471,6 +488,16 @@ def sanitized(text: object) -> Markup:
     """Provider HTML made safe with the allow-list course texts get (``|sanitize``): for
     the HTML fields in ``extra`` (``course.extra.text_place|sanitize``); "" for none."""
     return Markup(sanitize_html(text if isinstance(text, str) else None))
+
+
+def safe_url(value: object) -> str:
+    """A link target from the API made safe for an ``href`` (``|safe_url``): the one URL
+    policy the sanitiser and the booking links use (addresses.link_target: read as a browser
+    reads it, then one http(s) page with a real host and no credentials, or one plain
+    ``mailto:``); "" for anything else (``javascript:``, ``data:``, a second recipient, a
+    ``null``). ``{% if course.extra.kursguiden_url|safe_url %}<a href="{{
+    course.extra.kursguiden_url|safe_url }}">…</a>{% endif %}``."""
+    return link_target(value)
 
 
 def _json_ld(data: object) -> Markup:

@@ -53,6 +53,7 @@ import time
 from collections.abc import Collection, Iterable
 from pathlib import Path, PurePosixPath
 
+from catalog_gen.config import child_environment
 from catalog_gen.errors import BuildError
 from catalog_gen.site.pages import SEARCH_INDEX
 
@@ -244,7 +245,13 @@ def _link_pages(folder: Path, site: Path, pages: Iterable[str]) -> None:
 
 
 def _start(command: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=child_environment(),  # Pagefind needs no key: it gets none
+    )
 
 
 def _finish(process: subprocess.Popen, shard: str, started: float) -> None:
@@ -284,7 +291,12 @@ def _version(binary: str) -> str:
     """Pagefind's version ("pagefind 1.5.2"): an index made by another is made again whole."""
     try:
         result = subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, timeout=60, check=False
+            [binary, "--version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=child_environment(),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BuildError(f"search indexing (pagefind) could not start: {exc}") from None

@@ -5,13 +5,16 @@ left in a record it ends the fetch with a UnicodeEncodeError when the snapshot i
 a record may echo the API key (a provider pasting it into a course text, a misconfigured
 proxy): it must never reach a snapshot, a page or a report. One walk over every string of a
 record (dictionary keys included) fixes both: a lone surrogate becomes U+FFFD, the key in any
-of its written forms (see ``redact.encoded_forms``) becomes the redaction mask, and each
-finding names the record's field for the fetch's warnings, never the key.
+of its spellings (``redact.secret_pattern``: either case, escaped in whole or in part,
+encoded) becomes the redaction mask, and each finding names the record's field for the fetch's
+warnings, never the key. So no snapshot, cache file or page holds it, and API data never
+fails a build through the site check.
 
 Most answers hold nothing to clean, and walking every string of 5,000 course dates in Python
 costs about a second; so a page is first written with orjson (a tenth of that), which refuses
-lone surrogates and writes every string with fixed escapes, and searched for the key's forms as
-orjson writes them. Only a page that fails this test is walked, record by record.
+lone surrogates and writes every string with fixed escapes, and searched for the key in any
+spelling (``redact.contains_secret``, which reads JSON's escapes too). Only a page that fails
+this test is walked, record by record.
 
 The walk is iterative and bounded: a record nested deeper than ``MAX_DEPTH`` is refused as an
 API error, so no later recursive step (the diff, the JSON encoders) can overflow the stack;
@@ -28,7 +31,7 @@ import orjson
 
 from catalog_gen.anomalies import kind
 from catalog_gen.errors import ApiError
-from catalog_gen.redact import MASK, encoded_forms
+from catalog_gen.redact import MASK, contains_secret, secret_pattern
 
 LONE_SURROGATE = kind("text.lone_surrogate", "replaced each lone surrogate with U+FFFD")
 API_KEY_ECHO = kind("text.api_key", f"replaced the API key with {MASK}; nothing stored it")
@@ -62,39 +65,34 @@ class Scrubber:
     """Cleans the strings of API records; built once per run with the key it must not keep."""
 
     def __init__(self, secret: str | None = None):
-        forms = encoded_forms(secret) if secret and len(secret) >= MIN_SECRET_LENGTH else ()
-        # Longest first, so a longer form is never cut short by a shorter one it contains.
-        self._secrets = sorted(forms, key=len, reverse=True)
-        alternatives = [_SURROGATE, *(re.escape(form) for form in self._secrets)]
-        self._suspect = re.compile("|".join(alternatives))
-        # The same forms as they appear inside a string that orjson wrote.
-        written = [re.escape(orjson.dumps(form)[1:-1]) for form in self._secrets]
-        self._written_secret = re.compile(b"|".join(written)) if written else None
+        self._secret = secret if secret and len(secret) >= MIN_SECRET_LENGTH else None
+        self._key = secret_pattern(self._secret) if self._secret else None
+        alternatives = [_SURROGATE, *([self._key.pattern] if self._key else [])]
+        self._suspect = re.compile("|".join(alternatives), re.DOTALL)
 
     def suspects(self, records: list) -> bool:
         """False when none of ``records`` can hold a lone surrogate or the key (no walk needed).
 
         Exact, not a heuristic: orjson refuses any string with a lone surrogate (and anything
-        nested beyond its limit), and escapes each character of a string the same way wherever
-        it stands, so a form of the key inside a string is a form of the written key inside
-        the written page.
+        nested beyond its limit), and escapes a character of a string only as JSON must
+        (``\\"``, ``\\\\``, ``\\u00XX``), which contains_secret decodes, so a spelling of
+        the key inside a string is one inside the written page.
         """
         try:
             written = orjson.dumps(records)
         except TypeError:  # orjson.JSONEncodeError: a lone surrogate, or nested too deep
             return True
-        return self._written_secret is not None and bool(self._written_secret.search(written))
+        return self._secret is not None and contains_secret(written, self._secret)
 
     def text(self, value: str) -> tuple[str, tuple[str, ...]]:
         """``value`` cleaned, and the kinds of what was found in it (none: the same string)."""
         if not self._suspect.search(value):
             return value, ()
         kinds = []
-        for form in self._secrets:
-            if form in value:
-                value = value.replace(form, MASK)
-                if API_KEY_ECHO not in kinds:
-                    kinds.append(API_KEY_ECHO)
+        if self._key is not None:
+            value, count = self._key.subn(MASK, value)
+            if count:
+                kinds.append(API_KEY_ECHO)
         cleaned = replace_surrogates(value)
         if cleaned != value:
             kinds.append(LONE_SURROGATE)
