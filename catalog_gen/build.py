@@ -370,7 +370,7 @@ def record(
             decision.inputs,
             rendered.digests,
             pages=rendered.pages,
-            published=outcome.written + outcome.unchanged,
+            published=outcome.written + outcome.unchanged + outcome.retained,
             anomalies=[a.key for a in anomalies],
             anomaly_lines=report_lines(anomalies),
             kept=rendered.kept,

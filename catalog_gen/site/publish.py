@@ -540,10 +540,11 @@ def _inventory(site: Path, record: SiteRecord) -> tuple[dict[str, str], set[str]
     for folder, mtime in record.folders.items():
         path = f"{root}/{folder}" if folder else root
         try:
-            if os.stat(path, follow_symlinks=False).st_mtime_ns == mtime:
-                continue
+            found = os.stat(path, follow_symlinks=False)
         except OSError:
             continue  # gone: its parent's mtime moved too, and is looked at
+        if found.st_mtime_ns == mtime or stat.S_ISLNK(found.st_mode):
+            continue  # a folder replaced by a link: its parent lists it, as a name
         try:
             entries = list(os.scandir(path))
         except OSError:

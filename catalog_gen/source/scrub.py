@@ -74,15 +74,15 @@ class Scrubber:
         """False when none of ``records`` can hold a lone surrogate or the key (no walk needed).
 
         Exact, not a heuristic: orjson refuses any string with a lone surrogate (and anything
-        nested beyond its limit), and escapes a character of a string only as JSON must
-        (``\\"``, ``\\\\``, ``\\u00XX``), which contains_secret decodes, so a spelling of
-        the key inside a string is one inside the written page.
+        nested beyond its limit), and escapes a character of a string only as JSON must;
+        undone (``_strings_of``), the page holds every string as it is, so a spelling of the
+        key inside a string is one inside the page.
         """
         try:
             written = orjson.dumps(records)
         except TypeError:  # orjson.JSONEncodeError: a lone surrogate, or nested too deep
             return True
-        return self._secret is not None and contains_secret(written, self._secret)
+        return self._secret is not None and contains_secret(_strings_of(written), self._secret)
 
     def text(self, value: str) -> tuple[str, tuple[str, ...]]:
         """``value`` cleaned, and the kinds of what was found in it (none: the same string)."""
@@ -127,6 +127,26 @@ class Scrubber:
                 elif type(value) is dict or type(value) is list:
                     stack.append((value, (*path, str(name))))
         return findings
+
+
+#: The escapes orjson writes inside a string: a quote, a backslash, a control character.
+_JSON_ESCAPE = re.compile(rb'\\(["\\/bfnrt]|u[0-9a-f]{4})')
+_CONTROLS = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t"}
+
+
+def _strings_of(written: bytes) -> bytes:
+    """orjson's output with its own escapes undone: each string's characters as they are
+    (not JSON any more; a text to search)."""
+    if b"\\" not in written:
+        return written
+
+    def undo(match: re.Match[bytes]) -> bytes:
+        code = match.group(1)
+        if code[:1] == b"u":
+            return chr(int(code[1:], 16)).encode("utf-8", "surrogatepass")
+        return _CONTROLS.get(code, code)
+
+    return _JSON_ESCAPE.sub(undo, written)
 
 
 def _dotted(*names: object) -> str:
