@@ -18,15 +18,19 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from catalog_gen.anomalies import Anomalies, report_lines
+from catalog_gen.anomalies import Anomalies, Anomaly, report_lines
 from catalog_gen.config import ApiAccess, Config, configured_api_key
 from catalog_gen.errors import ApiError, AuthError, BuildError, GuardRefused, SnapshotError
 from catalog_gen.progress import NoProgress, Progress
 from catalog_gen.redact import contains_secret
 from catalog_gen.site.buildstate import BuildState, build_inputs, load_state, save_state
+from catalog_gen.site.catalog import DraftRules
+from catalog_gen.site.changes import ChangeReport, as_json, compare
 from catalog_gen.site.generate import RenderedSite, SiteBuilder
-from catalog_gen.site.pages import SEARCH_INDEX, Urls
+from catalog_gen.site.model import Catalog
+from catalog_gen.site.pages import SEARCH_INDEX, Urls, absolute
 from catalog_gen.site.publish import MARKER, Indexer, OutputReport, Publisher
 from catalog_gen.site.search import index_site
 from catalog_gen.source.fetch import FetchReport, run_fetch
@@ -69,11 +73,14 @@ class BuildReport:
     #: The paths themselves, for the preview server (not in --json: a big site has thousands).
     written_files: tuple[str, ...] = field(default=(), repr=False)
     removed_files: tuple[str, ...] = field(default=(), repr=False)
+    #: What the night changed in the catalog (site/changes.py); None when it did not fetch.
+    changes: ChangeReport | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict:
         """The --json report: the build's figures, the fetch's cost at the top level too."""
         report = asdict(self)
         del report["written_files"], report["removed_files"]
+        report["changes"] = as_json(self.changes) if self.changes is not None else None
         del report["anomaly_lines"], report["new_anomaly_lines"]
         report["warnings"] = list(self.warnings) + list(self.anomaly_lines)
         report["notes"] = list(self.notes)
@@ -135,6 +142,7 @@ def run_build(
         warnings += fallback
         name, age_hours = newest_snapshot(config, store, now, max_age_hours)
         decision = decide(config, store, name, now, full=full)
+        catalog = urls = None
         if decision.unchanged:
             progress.done()
             outcome = OutputReport((), decision.state.published, (), swapped=False)
@@ -158,8 +166,12 @@ def run_build(
                 builder.done()
             odd_data = compare_anomalies(found, decision.state)
             warnings += record(config, decision, rendered, outcome, found, publisher)
+            catalog, urls = builder.catalog, builder.urls
             progress.done()
-    return report(config, name, rendered, outcome, fetched, started, age_hours, warnings, odd_data)
+        changes = report_changes(config, store, name, fetched, now, odd_data, catalog, urls)
+    return report(
+        config, name, rendered, outcome, fetched, started, age_hours, warnings, odd_data, changes
+    )
 
 
 def fetch_or_reuse(
@@ -307,6 +319,8 @@ class OddData:
     new: int
     lines: tuple[str, ...]
     new_lines: tuple[str, ...]
+    #: The anomalies new since the last build, one by one (for the change report).
+    new_found: tuple[Anomaly, ...] = ()
 
 
 def compare_anomalies(found: Anomalies, last: BuildState) -> OddData:
@@ -318,6 +332,7 @@ def compare_anomalies(found: Anomalies, last: BuildState) -> OddData:
         new=len(new),
         lines=tuple(report_lines(found)),
         new_lines=tuple(report_lines(a for a in found if a.kind in new_kinds)),
+        new_found=tuple(new),
     )
 
 
@@ -418,6 +433,45 @@ def _names(names: Sequence[str], shown: int = 5) -> str:
     return ", ".join(paths) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
+def report_changes(
+    config: Config,
+    store: SnapshotStore,
+    name: str,
+    fetched: FetchReport | None,
+    now: datetime,
+    odd_data: OddData,
+    catalog: Catalog | None,
+    urls: Urls | None,
+) -> ChangeReport | None:
+    """What this night changed (site/changes.py): from the snapshot before this fetch to the
+    one built, with the odd data new tonight, each line linked to its page when the site has
+    an address and a page for it. None for a build that did not fetch."""
+    if fetched is None:
+        return None
+    names = store.names()
+    before = name
+    if fetched.saved:
+        at = names.index(name) if name in names else 0
+        before = names[at - 1] if at > 0 else None
+
+    def page_of(course_id: int) -> str:
+        if catalog is None or urls is None or not config.site_url:
+            return ""
+        try:
+            return absolute(config.site_url, urls.course(catalog.course(course_id)))
+        except KeyError:  # not published
+            return ""
+
+    return compare(
+        store.stored(before) if before else None,
+        store.stored(name),
+        DraftRules.of(config),
+        today=now.astimezone(ZoneInfo(config.timezone)).date(),
+        page_of=page_of,
+        odd_data=odd_data.new_found,
+    )
+
+
 def report(
     config: Config,
     name: str,
@@ -428,6 +482,7 @@ def report(
     age_hours: float,
     warnings: list[str],
     odd_data: OddData,
+    changes: ChangeReport | None = None,
 ) -> BuildReport:
     """The build's figures, warnings and notes, for the CLI to print."""
     notes = []
@@ -458,6 +513,7 @@ def report(
         new_anomaly_lines=odd_data.new_lines,
         written_files=outcome.written,
         removed_files=outcome.removed,
+        changes=changes,
     )
 
 

@@ -43,6 +43,7 @@ from catalog_gen.progress import progress_for
 from catalog_gen.redact import RedactingFilter, RedactingStream, redact, register_secret
 
 if TYPE_CHECKING:  # the pipeline is imported by the commands that run it: --help stays quick
+    from catalog_gen.site.changes import ChangeReport
     from catalog_gen.snapshot import SnapshotDiff
     from catalog_gen.source.fetch import FetchReport
 
@@ -495,6 +496,22 @@ def _demo_config(config: Config) -> Config:
     )
 
 
+def _write_change_report(report: ChangeReport, target: str) -> None:
+    """The night's change report to ``target``: a file (Markdown for ``.md``), or stdout
+    when something changed (``-``: cron mails what a job prints)."""
+    from catalog_gen.site import changes
+
+    if target == "-":
+        if report:
+            click.echo(changes.as_text(report))
+        return
+    text = changes.as_markdown(report) if target.endswith(".md") else changes.as_text(report)
+    try:
+        Path(target).write_text(redact(text) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--report {target}: cannot write ({exc.strerror})") from None
+
+
 def _print_report(report: FetchReport, *, as_json: bool, quiet: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, sort_keys=True))
@@ -612,6 +629,13 @@ def _diff_json(old: str, new: str, changes: SnapshotDiff) -> dict:
     metavar="HOURS",
     help="Refuse (exit 3) to render a snapshot older than this.",
 )
+@click.option(
+    "--report",
+    "report_to",
+    metavar="FILE",
+    help="Write what the fetch changed in the catalog to FILE (Markdown if it ends in .md, "
+    "else text); '-' prints it on stdout only when something changed (for cron mail).",
+)
 @click.pass_context
 def build(
     ctx: click.Context,
@@ -625,6 +649,7 @@ def build(
     offline_on_error: bool,
     max_age: float | None,
     timeout: float | None,
+    report_to: str | None,
 ) -> None:
     """Fetch what changed and render the site into site/ (site.output_dir).
 
@@ -633,7 +658,10 @@ def build(
     bytes did not change are not rewritten, so uploads send only what changed.
     """
     from catalog_gen.build import run_build
+    from catalog_gen.site import changes
 
+    if report_to == "-" and as_json:
+        raise click.UsageError("--report - and --json both write to stdout; give --report FILE")
     _setup_logging(ctx.obj["verbose"], quiet=quiet, live=not (quiet or as_json))
     config = _config(ctx)
     now = _now(config, pinned_now)
@@ -674,6 +702,10 @@ def build(
             *(f"odd data, new tonight: {line}" for line in report.new_anomaly_lines),
         ],
     )
+    if report.changes is not None:
+        github.write_markdown(changes.as_markdown(report.changes))
+        if report_to:
+            _write_change_report(report.changes, report_to)
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, sort_keys=True))
     elif not quiet:

@@ -54,6 +54,13 @@ def write_summary(title: str, lines: Iterable[str], *, details: Iterable[str] = 
     _append(target, text + "\n")
 
 
+def write_markdown(text: str) -> None:
+    """Markdown made elsewhere (and escaped there: site/changes.py) to the step summary."""
+    target = os.environ.get(SUMMARY_ENV)
+    if target:
+        _append(target, text + "\n")
+
+
 def summarize_failure(command: str, message: str) -> None:
     """A night that failed says why on its summary page."""
     write_summary(f"catalog-gen {command} failed", [f"error: {message}"])

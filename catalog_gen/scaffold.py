@@ -501,7 +501,8 @@ def crontab_lines(config: Config, command: list[str]) -> list[str]:
 
     The key comes from a file only the cron user can read (``FRONTCORE_API_KEY_FILE``), or from
     ``frontcore.api_key_file`` when catalog.toml names one: never from the command line, which
-    any user of the machine can list. The two runs never start together; if a run overlaps
+    any user of the machine can list. ``--report -`` prints what the night changed in the
+    catalog when something did: cron mails it, and nothing on a night with nothing to say. The two runs never start together; if a run overlaps
     another anyway, catalog-gen's own lock makes the second exit 3 without touching anything.
     """
     key = ""
@@ -512,8 +513,8 @@ def crontab_lines(config: Config, command: list[str]) -> list[str]:
     nightly = _day_ranges(NIGHTLY_DAYS)
     return [
         f"CRON_TZ={config.timezone}",
-        f"{minute} {hour} * * {nightly}  {run} --quiet --timeout 1800",
-        f"{minute} {hour} * * {WEEKLY_FULL_DAY}    {run} --full --quiet --timeout 1800",
+        f"{minute} {hour} * * {nightly}  {run} --quiet --report - --timeout 1800",
+        f"{minute} {hour} * * {WEEKLY_FULL_DAY}    {run} --full --quiet --report - --timeout 1800",
     ]
 
 
@@ -575,7 +576,7 @@ After=network-online.target
 Type=oneshot
 User={user}
 WorkingDirectory={project}
-{credential}ExecStart={executable} build {options}--quiet --timeout 1800
+{credential}ExecStart={executable} build {options}--quiet --report - --timeout 1800
 # catalog-gen holds its own lock: a second start while one runs exits 3 and changes nothing.
 # What it may touch: the project folder (snapshots, site, build state), the network, /tmp.
 UMask=0022

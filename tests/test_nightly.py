@@ -312,6 +312,7 @@ def test_a_week_of_nights_each_uploads_a_clean_build_and_deploys_exactly_when_it
     removed = [w for w in tuesday["warnings"] if w.startswith("removed ")]
     assert len(removed) == 1 and "pages the site no longer has" in removed[0]
     assert removed[0] in shown(run.summary)
+    assert "Courses no longer on the site (4)" in shown(run.summary)  # the change report
 
     # Wednesday: a course with new dates; the cache was evicted (a week unused, say).
     replay.runner.caches.evict()
@@ -426,8 +427,9 @@ def test_cron_nights_in_one_folder_converge_and_the_weekly_run_repairs_drift(
     site = project / "site"
     account.sample.change_course(sorted(account.sample.courses)[10], title="   ")
     mail = cron(night(0))
-    assert mail.returncode == 0 and mail.stdout == "", mail.stderr
+    assert mail.returncode == 0, mail.stderr
     assert "[course.title_blank]" in mail.stderr  # odd data, told once
+    assert "new courses" in mail.stdout.splitlines()[0]  # the night's report (--report -)
     converged(night(0))
 
     mail = cron(night(1))  # nothing new: cron mails nothing
@@ -444,6 +446,7 @@ def test_cron_nights_in_one_folder_converge_and_the_weekly_run_repairs_drift(
     account.sample.remove_course(gone)
     mail = cron(night(2))
     assert mail.returncode == 0, mail.stderr
+    assert f"course {gone}" in mail.stdout  # the report names the course that went
     assert "warning: removed 1 file from site/ that catalog-gen did not make: stray.html" in (
         mail.stderr
     )

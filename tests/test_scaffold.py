@@ -200,8 +200,10 @@ def test_cron_prints_the_zone_and_nightly_and_weekly_full_lines_and_writes_syste
     assert zone == "CRON_TZ=Europe/Oslo"
     key = 'FRONTCORE_API_KEY_FILE="\\$HOME/.config/catalog-gen/[^"]+\\.key"'
     command = rf"cd \S+ && {key} \S.* build"
-    assert re.fullmatch(rf"15 3 \* \* 1-6  {command} --quiet --timeout 1800", nightly)
-    assert re.fullmatch(rf"15 3 \* \* 0    {command} --full --quiet --timeout 1800", weekly)
+    assert re.fullmatch(rf"15 3 \* \* 1-6  {command} --quiet --report - --timeout 1800", nightly)
+    assert re.fullmatch(
+        rf"15 3 \* \* 0    {command} --full --quiet --report - --timeout 1800", weekly
+    )
     units = {p.name: p.read_text() for p in (tmp_path / "systemd").iterdir()}
     assert sorted(units) == [
         "catalog-gen-full.service", "catalog-gen-full.timer",
@@ -211,7 +213,7 @@ def test_cron_prints_the_zone_and_nightly_and_weekly_full_lines_and_writes_syste
         service = units[name]
         exec_start = re.search(r"^ExecStart=(\S+)(.*)$", service, re.MULTILINE)
         assert Path(exec_start.group(1)).is_absolute() and Path(exec_start.group(1)).exists()
-        assert exec_start.group(2).endswith(f" build {full}--quiet --timeout 1800")
+        assert exec_start.group(2).endswith(f" build {full}--quiet --report - --timeout 1800")
         assert f"WorkingDirectory={tmp_path.resolve()}" in service
         assert f"ReadWritePaths={tmp_path.resolve()}" in service
         user = re.search(r"^User=(\S+)$", service, re.MULTILINE).group(1)

@@ -46,7 +46,7 @@ from anyascii import anyascii
 from babel.numbers import is_currency
 
 from catalog_gen.anomalies import Anomalies, Anomaly, kind
-from catalog_gen.config import PublishSettings
+from catalog_gen.config import Config, PublishSettings
 from catalog_gen.dates import parse_clock, parse_day, parse_moment
 from catalog_gen.site.addresses import mail_address, web_address
 from catalog_gen.site.i18n import Locale, get_locale
@@ -224,6 +224,11 @@ class DraftRules:
     rules: PublishSettings
     timezone: str = "Europe/Oslo"
     language: str = "nb"
+
+    @classmethod
+    def of(cls, config: Config) -> DraftRules:
+        """A project's drafting rules, from its settings."""
+        return cls(config.publish, config.timezone, config.site.language)
 
 
 class CourseDraft(NamedTuple):

@@ -153,8 +153,7 @@ class SiteBuilder:
         else one reading and writing ``cache`` (only writing it, when ``fresh``)."""
         self.config = config
         if models is None:
-            rules = DraftRules(config.publish, config.timezone, config.site.language)
-            models = ModelCache(cache, rules, fresh=fresh)
+            models = ModelCache(cache, DraftRules.of(config), fresh=fresh)
         self.models = models
         self.catalog: Catalog | None = None
 
