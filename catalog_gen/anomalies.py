@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 #: Every kind of anomaly, with the fallback a reader of the report needs to know. Keys are
@@ -29,7 +29,11 @@ VALUE_LIMIT = 60
 
 
 def kind(key: str, fallback: str) -> str:
-    """Declare a kind of anomaly (at import time, beside the code that reports it)."""
+    """Declare a kind of anomaly (at import time, beside the code that reports it).
+
+    What a visitor sees instead is named by the key of its text in the site's language, in
+    braces (``"shown as '{untitled_course}'"``): ``described`` fills it in, so an English
+    site's report says "Course <id>" where a Norwegian one says "Kurs <id>"."""
     if key in KINDS and KINDS[key] != fallback:
         raise ValueError(f"anomaly kind {key!r} declared twice")
     KINDS[key] = fallback
@@ -98,8 +102,20 @@ class Anomalies:
         return bool(self._found)
 
 
-def report_lines(anomalies: Iterable[Anomaly]) -> list[str]:
-    """One line per kind, in kind order: the count, the fallback, the first few records."""
+_SAYS = re.compile(r"\{(\w+)\}")
+
+
+def described(key: str, say: Callable[[str], str] | None = None) -> str:
+    """What kind ``key`` is and what was done, with what a visitor sees in the site's
+    language (``say``: a text's key → the text; without it, the keys themselves)."""
+    return _SAYS.sub(lambda found: say(found.group(1)) if say else found.group(1), KINDS[key])
+
+
+def report_lines(
+    anomalies: Iterable[Anomaly], say: Callable[[str], str] | None = None
+) -> list[str]:
+    """One line per kind, in kind order: the count, the fallback (``described``, in the
+    site's language with ``say``), the first few records."""
     by_kind: dict[str, list[Anomaly]] = defaultdict(list)
     for anomaly in anomalies:
         by_kind[anomaly.kind].append(anomaly)
@@ -108,5 +124,5 @@ def report_lines(anomalies: Iterable[Anomaly]) -> list[str]:
         found = sorted(by_kind[key])
         named = "; ".join(f"{a.record} {a.field}={a.value}" for a in found[:SHOWN_PER_KIND])
         more = f"; and {len(found) - SHOWN_PER_KIND} more" if len(found) > SHOWN_PER_KIND else ""
-        lines.append(f"{len(found)} × {KINDS[key]} [{key}]: {named}{more}")
+        lines.append(f"{len(found)} × {described(key, say)} [{key}]: {named}{more}")
     return lines

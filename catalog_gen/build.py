@@ -29,6 +29,7 @@ from catalog_gen.site.buildstate import BuildState, build_inputs, load_state, sa
 from catalog_gen.site.catalog import DraftRules
 from catalog_gen.site.changes import ChangeReport, as_json, compare
 from catalog_gen.site.generate import RenderedSite, SiteBuilder
+from catalog_gen.site.i18n import get_locale
 from catalog_gen.site.model import Catalog
 from catalog_gen.site.pages import SEARCH_INDEX, Urls, absolute
 from catalog_gen.site.publish import MARKER, Indexer, OutputReport, Publisher
@@ -164,7 +165,7 @@ def run_build(
             finally:
                 builder.models.save()  # what the model is made of holds whatever the site does
                 builder.done()
-            odd_data = compare_anomalies(found, decision.state)
+            odd_data = compare_anomalies(found, decision.state, says(config))
             warnings += record(config, decision, rendered, outcome, found, publisher)
             catalog, urls = builder.catalog, builder.urls
             progress.done()
@@ -323,15 +324,24 @@ class OddData:
     new_found: tuple[Anomaly, ...] = ()
 
 
-def compare_anomalies(found: Anomalies, last: BuildState) -> OddData:
+def says(config: Config) -> Callable[[str], str]:
+    """What a visitor sees, by the key of its text, in the site's language (for the odd-data
+    lines: "shown as 'Course <id>'" on an English site)."""
+    locale = get_locale(config.site.language)
+    return lambda key: locale.t(key, id="<id>")
+
+
+def compare_anomalies(
+    found: Anomalies, last: BuildState, say: Callable[[str], str] | None = None
+) -> OddData:
     """This build's anomalies, and which kinds have one the last build did not report."""
     new = [a for a in found if a.key not in last.anomalies]
     new_kinds = {a.kind for a in new}
     return OddData(
         count=len(found),
         new=len(new),
-        lines=tuple(report_lines(found)),
-        new_lines=tuple(report_lines(a for a in found if a.kind in new_kinds)),
+        lines=tuple(report_lines(found, say)),
+        new_lines=tuple(report_lines((a for a in found if a.kind in new_kinds), say)),
         new_found=tuple(new),
     )
 
@@ -387,7 +397,7 @@ def record(
             pages=rendered.pages,
             published=outcome.written + outcome.unchanged + outcome.retained,
             anomalies=[a.key for a in anomalies],
-            anomaly_lines=report_lines(anomalies),
+            anomaly_lines=report_lines(anomalies, says(config)),
             kept=rendered.kept,
             previous=decision.state,
             record=publisher.next_record,

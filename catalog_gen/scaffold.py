@@ -502,8 +502,9 @@ def crontab_lines(config: Config, command: list[str]) -> list[str]:
     The key comes from a file only the cron user can read (``FRONTCORE_API_KEY_FILE``), or from
     ``frontcore.api_key_file`` when catalog.toml names one: never from the command line, which
     any user of the machine can list. ``--report -`` prints what the night changed in the
-    catalog when something did: cron mails it, and nothing on a night with nothing to say. The two runs never start together; if a run overlaps
-    another anyway, catalog-gen's own lock makes the second exit 3 without touching anything.
+    catalog when something did: cron mails it, and nothing on a night with nothing to say.
+    The two runs never start together; if a run overlaps another anyway, catalog-gen's own
+    lock makes the second exit 3 without touching anything.
     """
     key = ""
     if not config.frontcore.api_key_file:

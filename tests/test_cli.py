@@ -310,3 +310,17 @@ def test_a_file_no_build_made_is_removed_with_a_warning_unless_site_keep_names_i
     again = project.run("build", "--quiet", "--now", now)
     assert (again.returncode, again.stderr) == (0, "")  # said once
     assert (site / "CNAME").read_text() == "kurs.example.no\n"
+
+
+@pytest.mark.parametrize(("language", "shown"), [("nb", "Kurs <id>"), ("en", "Course <id>")])
+def test_an_odd_data_warning_says_what_the_visitor_sees_in_the_sites_language(
+    project, sample, language, shown
+):
+    (project.root / "catalog.toml").write_text(
+        f'[frontcore]\nrate_limit = 5\n[site]\nlanguage = "{language}"\n'
+    )
+    sample.change_course(sorted(sample.courses)[0], title="  ")
+    result = project.run("build", "--now", "2026-11-23T04:00:00+01:00")
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "[course.title_blank]" in line]
+    assert f"course without a title; shown as '{shown}'" in line

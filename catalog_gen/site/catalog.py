@@ -97,7 +97,7 @@ COURSE_ID = kind(
     "course.id_unusable",
     "course id that is not a positive whole number of at most 16 digits; course left out",
 )
-COURSE_TITLE = kind("course.title_blank", "course without a title; shown as 'Kurs <id>'")
+COURSE_TITLE = kind("course.title_blank", "course without a title; shown as '{untitled_course}'")
 COURSE_TYPE = kind(
     "course.type_unknown",
     "course type other than 'public' and not in publish.hidden_course_types; published",
@@ -112,7 +112,7 @@ CATEGORY = kind(
 )
 PRICE = kind(
     "course.price_unusable",
-    "price that is not a plausible amount in a known currency; shown as 'price on request'",
+    "price that is not a plausible amount in a known currency; shown as '{price_on_request}'",
 )
 DURATION = kind(
     "course.duration_unusable", "duration that is not a whole number of units; not shown"
@@ -151,14 +151,13 @@ END_BEFORE_START = kind(
 )
 TIME_UNREADABLE = kind(
     "date.time_unreadable",
-    "time of day that cannot be read (e.g. '25:99'); start shown as 'time to be announced', "
-    "end left out",
+    "time of day that cannot be read (e.g. '25:99'); start shown as '{time_tba}', end left out",
 )
 ZONE = kind("date.timezone_unknown", "time zone that is not an IANA zone name; read in 'timezone'")
 STATUS = kind(
     "date.status_unknown",
     "course date status that is not 1-4 nor mapped in publish.date_status; listed as "
-    "'status not confirmed', no booking",
+    "'{status_unknown}', no booking",
 )
 SEATS = kind(
     "date.seats_unusable",
@@ -166,17 +165,18 @@ SEATS = kind(
 )
 VENUE = kind(
     "date.venue_unusable",
-    "location or place without a usable id; shown as 'venue to be announced'",
+    "location or place without a usable id; shown as '{venue_tba}'",
 )
 SESSION = kind(
     "date.session_unreadable",
     "sub-date or gathering without a readable start (or more than 10 years away); left out "
     "of the date's sessions",
 )
-VENUE_TITLE = kind("venue.title_blank", "venue without a name; shown as 'Kurssted <id>'")
+VENUE_TITLE = kind("venue.title_blank", "venue without a name; shown as '{untitled_venue}'")
 CITY = kind(
     "venue.city_unusable",
-    "city name without letters or digits; no city page (the venue is listed under 'other venues')",
+    "city name without letters or digits; no city page (the venue is listed under "
+    "'{other_venues}')",
 )
 CITY_VARIANTS = kind(
     "city.spelled_differently",

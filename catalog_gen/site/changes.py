@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from catalog_gen.anomalies import KINDS, Anomaly
+from catalog_gen.anomalies import Anomaly, described
 from catalog_gen.site.catalog import CourseDraft, DateDraft, DraftRules, draft_records
+from catalog_gen.site.i18n import get_locale
 from catalog_gen.site.model import Price
 from catalog_gen.snapshot import SnapshotPart, StoredSnapshot
 
@@ -93,8 +94,10 @@ def compare(
         _compare_part(old, _drafts(after, name, rules), today, page_of, sections)
     for name in set(old_parts) - set(after.parts):
         _compare_part(_drafts(before, name, rules), ({}, {}), today, page_of, sections)
+    locale = get_locale(rules.language)
     for anomaly in sorted(odd_data):
-        what = f"{anomaly.field}={anomaly.value}: {KINDS.get(anomaly.kind, anomaly.kind)}"
+        kind = described(anomaly.kind, lambda key: locale.t(key, id="<id>"))
+        what = f"{anomaly.field}={anomaly.value}: {kind}"
         sections["odd_data"].append(Change(anomaly.record, f"[{anomaly.kind}]", what))
     before_name = before.name if before is not None else ""
     return ChangeReport(
