@@ -17,6 +17,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from catalog_gen.printable import printable
+
 #: Every kind of anomaly, with the fallback a reader of the report needs to know. Keys are
 #: stable (scripts and the build state use them); the docs list them all (a test checks).
 KINDS: dict[str, str] = {}
@@ -93,7 +95,10 @@ class Anomalies:
 
 
 def report_lines(anomalies: Iterable[Anomaly]) -> list[str]:
-    """One line per kind, in kind order: the count, the fallback, the first few records."""
+    """One line per kind, in kind order: the count, the fallback, the first few records.
+
+    A record's name and a field's path may hold API text (an id no client can use, the key
+    of a custom property): each line is printable (printable.py), wherever it is shown."""
     by_kind: dict[str, list[Anomaly]] = defaultdict(list)
     for anomaly in anomalies:
         by_kind[anomaly.kind].append(anomaly)
@@ -102,5 +107,5 @@ def report_lines(anomalies: Iterable[Anomaly]) -> list[str]:
         found = sorted(by_kind[key])
         named = "; ".join(f"{a.record} {a.field}={a.value}" for a in found[:SHOWN_PER_KIND])
         more = f"; and {len(found) - SHOWN_PER_KIND} more" if len(found) > SHOWN_PER_KIND else ""
-        lines.append(f"{len(found)} × {KINDS[key]} [{key}]: {named}{more}")
+        lines.append(printable(f"{len(found)} × {KINDS[key]} [{key}]: {named}{more}"))
     return lines

@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
+from catalog_gen.printable import printable
 from catalog_gen.redact import redact
 
 OUTPUT_ENV = "GITHUB_OUTPUT"
@@ -62,13 +63,12 @@ def summarize_failure(command: str, message: str) -> None:
 #: Characters that Markdown would read as inline markup (every line written here starts with
 #: "- " or "### ", so what is markup only at the start of a line cannot be).
 _MARKUP = re.compile(r"([\\`*_\[\]|~])")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def escape(text: str) -> str:
     """``text`` as Markdown that shows exactly that text on one line (no markup, no HTML,
-    control and direction characters as visible escapes)."""
-    text = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    control and direction characters as visible escapes, as printable.py shows them)."""
+    text = printable(text)
     text = text.replace("&", "&amp;").replace("<", "&lt;")
     return _MARKUP.sub(r"\\\1", text)
 
