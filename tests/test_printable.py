@@ -47,8 +47,10 @@ def assert_shown_as_text(output: bytes) -> None:
 
 def test_a_hostile_title_field_name_and_property_reach_every_line_escaped(project, sample):
     assert run(project, "fetch", "--now", DAY).returncode == 0
-    course = sample.courses[sorted(sample.courses)[0]]
+    first, second = sorted(sample.courses)[:2]
+    course = sample.courses[first]
     course["title"] = HOSTILE
+    sample.courses[second]["title"] = f"{HOSTILE} \ud800"  # cleaned: the warning shows it
     course[HOSTILE] = "a field the API added"
     # A nested property is odd data the build names; a lone surrogate is cleaned by the fetch,
     # which names the field: both by the property's key.
@@ -58,18 +60,20 @@ def test_a_hostile_title_field_name_and_property_reach_every_line_escaped(projec
     assert fetched.returncode == 0, fetched.stderr
     assert_shown_as_text(fetched.stdout + fetched.stderr)
     (warning,) = [line for line in fetched.stderr.splitlines() if b"lone_surrogate" in line]
-    assert warning.startswith(b"warning: ") and b"\\x1b[2J\\x1b]0;pwned\\x07\\r\\n" in warning
+    assert warning.startswith(b"warning: ")
+    assert b"custom_properties.Kurs \\x1b[2J\\x1b]0;pwned\\x07\\r\\nerror: fake" in warning
+    assert f"course {second} title='Kurs \\x1b[2J".encode() in warning
 
     diff = run(project, "diff")
     assert diff.returncode == 0, diff.stderr
     assert_shown_as_text(diff.stdout + diff.stderr)
-    (changed,) = [line for line in diff.stdout.splitlines() if line.startswith(b"  ~ ")]
+    (changed,) = [line for line in diff.stdout.splitlines() if line.startswith(b"  ~ %d " % first)]
     assert b"Kurs \\x1b[2J\\x1b]0;pwned\\x07\\r\\nerror: fake line \\u202eevil" in changed
 
     as_json = run(project, "diff", "--json")
     assert_shown_as_text(as_json.stdout)
     assert b"\\u202e" in as_json.stdout  # escaped as JSON escapes, and read back whole:
-    assert HOSTILE in next(iter(json.loads(as_json.stdout)["courses"]["changed"].values()))
+    assert HOSTILE in json.loads(as_json.stdout)["courses"]["changed"][str(first)]
 
     built = run(project, "build", "--offline", "--now", LATER)
     assert built.returncode == 0, built.stderr
