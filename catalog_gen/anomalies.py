@@ -18,6 +18,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from catalog_gen.printable import printable
+
 #: Every kind of anomaly, with the fallback a reader of the report needs to know. Keys are
 #: stable (scripts and the build state use them); the docs list them all (a test checks).
 KINDS: dict[str, str] = {}
@@ -115,7 +117,10 @@ def report_lines(
     anomalies: Iterable[Anomaly], say: Callable[[str], str] | None = None
 ) -> list[str]:
     """One line per kind, in kind order: the count, the fallback (``described``, in the
-    site's language with ``say``), the first few records."""
+    site's language with ``say``), the first few records.
+
+    A record's name and a field's path may hold API text (an id no client can use, the key
+    of a custom property): each line is printable (printable.py), wherever it is shown."""
     by_kind: dict[str, list[Anomaly]] = defaultdict(list)
     for anomaly in anomalies:
         by_kind[anomaly.kind].append(anomaly)
@@ -124,5 +129,5 @@ def report_lines(
         found = sorted(by_kind[key])
         named = "; ".join(f"{a.record} {a.field}={a.value}" for a in found[:SHOWN_PER_KIND])
         more = f"; and {len(found) - SHOWN_PER_KIND} more" if len(found) > SHOWN_PER_KIND else ""
-        lines.append(f"{len(found)} × {described(key, say)} [{key}]: {named}{more}")
+        lines.append(printable(f"{len(found)} × {described(key, say)} [{key}]: {named}{more}"))
     return lines

@@ -3,7 +3,9 @@
 Each command parses its options, calls one library function and prints the result. Named errors
 (errors.py) become one line on stderr and the documented exit code; nothing prints a traceback
 unless --debug is given. Everything written to stdout and stderr while a command runs passes
-one gate, the key redactor (see ``redacted_output``), whoever writes it.
+one gate, the key redactor (see ``redacted_output``), whoever writes it. Every line for a person
+that may repeat API text (a diff, a warning, an error, a log line) shows its control and bidi
+characters escaped (printable.py); ``--json`` output escapes them as JSON does.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from catalog_gen.config import (
     load_config,
 )
 from catalog_gen.errors import CatalogGenError, ConfigError, SnapshotError, TimedOut
+from catalog_gen.printable import printable, printable_json
 from catalog_gen.progress import progress_for
 from catalog_gen.redact import RedactingFilter, RedactingStream, redact, register_secret
 
@@ -88,7 +91,8 @@ class CatalogGenGroup(click.Group):
                 raise
             except Exception as exc:
                 if ctx.obj and ctx.obj.get("debug"):
-                    click.echo(traceback.format_exc(), err=True)
+                    lines = traceback.format_exc().splitlines()
+                    click.echo("\n".join(printable(line) for line in lines), err=True)
                 message = f"internal error: {type(exc).__name__}: {exc}"
                 command = ctx.meta.get("catalog_gen.command", "")
                 _fail(f"{message} (run with --debug for details)", 1, command)
@@ -112,10 +116,21 @@ def redacted_output():
 
 
 def _fail(message: str, code: int, command: str = "") -> None:
-    click.echo(f"error: {message}", err=True)
+    _say("error", message)
     if command in ("build", "fetch"):  # a night in CI says why it failed on its summary page
         github.summarize_failure(command, message)
     sys.exit(code)
+
+
+def _say(kind: str, text: str) -> None:
+    """A ``warning:``, ``note:`` or ``error:`` line on stderr. Its text may repeat the API's
+    (a record's field, an error body): shown printable, one line whatever it holds."""
+    click.echo(f"{kind}: {printable(text)}", err=True)
+
+
+def _echo_json(value: object, *, sort_keys: bool = False) -> None:
+    """``value`` as one line of JSON on stdout, for programs (and safe in a terminal)."""
+    click.echo(printable_json(json.dumps(value, ensure_ascii=False, sort_keys=sort_keys)))
 
 
 class _LineFormatter(logging.Formatter):
@@ -128,7 +143,7 @@ class _LineFormatter(logging.Formatter):
         self.clear = "\r\033[K" if terminal else ""
 
     def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
+        text = printable(record.getMessage())  # retries repeat the server's error text
         if record.levelno >= logging.WARNING:
             text = f"{record.levelname.lower()}: {text}"
         return self.clear + text
@@ -459,7 +474,7 @@ def fetch(
             run_config, access, now=now, full=full, allow_shrink=allow_shrink, progress=progress
         )
     for warning in report.warnings:  # even with --quiet, as build does: cron should mail these
-        click.echo(f"warning: {redact(warning)}", err=True)
+        _say("warning", redact(warning))
     _print_report(report, as_json=as_json, quiet=quiet)
 
 
@@ -514,7 +529,7 @@ def _write_change_report(report: ChangeReport, target: str) -> None:
 
 def _print_report(report: FetchReport, *, as_json: bool, quiet: bool) -> None:
     if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, sort_keys=True))
+        _echo_json(report.as_dict(), sort_keys=True)
     elif not quiet:
         click.echo(report.summary_line())
 
@@ -559,7 +574,7 @@ def diff(
     before, after = store.load(old_name), store.load(new_name)
     changes = diff_snapshots(before, after)
     if as_json:
-        click.echo(json.dumps(_diff_json(old_name, new_name, changes), ensure_ascii=False))
+        _echo_json(_diff_json(old_name, new_name, changes))
     else:
         click.echo(f"{old_name} → {new_name}")
         _echo_diff("courses", changes.courses, before.courses, after.courses, _course_label)
@@ -581,16 +596,17 @@ def _date_label(record: dict) -> str:
 
 
 def _echo_diff(kind, changes, before, after, label) -> None:
+    """One line per record; ids, labels and field names are the API's text: printable."""
     click.echo(
         f"{kind}: {len(changes.added)} added, {len(changes.changed)} changed, "
         f"{len(changes.removed)} removed"
     )
     for rid in changes.added:
-        click.echo(f"  + {rid} {label(after[rid])}")
+        click.echo(printable(f"  + {rid} {label(after[rid])}"))
     for rid, fields in changes.changed.items():
-        click.echo(f"  ~ {rid} {label(after[rid])}: {', '.join(fields)}")
+        click.echo(printable(f"  ~ {rid} {label(after[rid])}: {', '.join(fields)}"))
     for rid in changes.removed:
-        click.echo(f"  - {rid} {label(before[rid])}")
+        click.echo(printable(f"  - {rid} {label(before[rid])}"))
 
 
 def _diff_json(old: str, new: str, changes: SnapshotDiff) -> dict:
@@ -685,13 +701,13 @@ def build(
                     max_age_hours=max_age,
                 )
     for warning in report.warnings:  # even with --quiet: cron should mail these
-        click.echo(f"warning: {warning}", err=True)
+        _say("warning", warning)
     # Odd data in the catalog: every night unless --quiet, which mails only what is new.
     for line in report.new_anomaly_lines if quiet else report.anomaly_lines:
-        click.echo(f"warning: {line}", err=True)
+        _say("warning", line)
     if not quiet and not as_json:
         for note in report.notes:  # a choice the user may have made on purpose: not for cron
-            click.echo(f"note: {note}", err=True)
+            _say("note", note)
     github.write_outputs(report.as_dict())
     github.write_summary(
         f"catalog-gen build: {report.site}/ from {report.snapshot}",
@@ -707,7 +723,7 @@ def build(
         if report_to:
             _write_change_report(report.changes, report_to)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, sort_keys=True))
+        _echo_json(report.as_dict(), sort_keys=True)
     elif not quiet:
         if report.fetch is not None:
             click.echo(report.fetch.summary_line())
@@ -755,7 +771,10 @@ def serve(
         return _demo_config(current) if demo else current
 
     theme = find_theme(config.site.theme, config.root)
-    log = lambda line: click.echo(line, err=True)  # noqa: E731
+
+    def log(line: str) -> None:  # a build's warnings and errors repeat API text too
+        click.echo(printable(line), err=True)
+
     site = LiveSite(config=current_config, now=lambda c: _now(c, pinned_now), log=log)
 
     try:

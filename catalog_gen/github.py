@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable, Mapping
 
+from catalog_gen.printable import markdown_text
 from catalog_gen.redact import redact
 
 OUTPUT_ENV = "GITHUB_OUTPUT"
@@ -66,18 +66,7 @@ def summarize_failure(command: str, message: str) -> None:
     write_summary(f"catalog-gen {command} failed", [f"error: {message}"])
 
 
-#: Characters that Markdown would read as inline markup (every line written here starts with
-#: "- " or "### ", so what is markup only at the start of a line cannot be).
-_MARKUP = re.compile(r"([\\`*_\[\]|~])")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def escape(text: str) -> str:
-    """``text`` as Markdown that shows exactly that text on one line (no markup, no HTML,
-    control and direction characters as visible escapes)."""
-    text = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-    text = text.replace("&", "&amp;").replace("<", "&lt;")
-    return _MARKUP.sub(r"\\\1", text)
+escape = markdown_text
 
 
 def _append(path: str, text: str) -> None:

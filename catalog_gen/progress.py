@@ -2,7 +2,8 @@
 
 Library code reports phases through the small :class:`Progress` protocol and never prints;
 the CLI picks the renderer (a bar for people at a terminal, one line per phase for cron mail
-and CI logs, nothing with --quiet or --json).
+and CI logs, nothing with --quiet or --json). A phase's name is shown printable (printable.py):
+the bar's own control sequences are the only ones it writes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import sys
 import time
 from typing import Protocol, TextIO
+
+from catalog_gen.printable import printable
 
 
 class Progress(Protocol):
@@ -45,7 +48,7 @@ class _Tracker:
         self.started = time.monotonic()
 
     def _start(self, name: str, total: int | None) -> None:
-        self.name, self.total, self.count = name, total, 0
+        self.name, self.total, self.count = printable(name), total, 0
         self.started = time.monotonic()
 
 

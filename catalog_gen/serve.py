@@ -28,11 +28,15 @@ The server is for the developer's own browser, and guards against the rest:
 - A tab's stream is written by that tab's own thread, never under a lock a rebuild needs, with
   a small send buffer and a timeout: a tab that stops reading is dropped, and neither rebuilds
   nor other tabs wait for it. At most ``MAX_CONNECTIONS`` connections are open at once.
+- A connection must send its whole request head within ``HEAD_DEADLINE_SECONDS`` of
+  connecting, or it is closed: a few clients trickling header lines cannot hold every slot.
+  The deadline is for the head only; a tab's stream stays open as long as the tab reads it.
 """
 
 from __future__ import annotations
 
 import html
+import io
 import json
 import mimetypes
 import os
@@ -40,6 +44,7 @@ import queue
 import socket
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -67,9 +72,13 @@ WATCH_BATCH_MS = 100
 #: Open connections at most. A tab holds one for live reload (browsers open at most six per
 #: host), so this is room for many tabs; a connection over it gets 503.
 MAX_CONNECTIONS = 32
-#: Seconds a client may take to send its request, or to take in one write to it: a tab that
-#: stops reading is dropped after this long.
+#: Seconds a client may wait between two reads of its request, or to take in one write to
+#: it: a tab that stops reading is dropped after this long.
 WRITE_TIMEOUT_SECONDS = 10.0
+#: Seconds from connecting to the end of the request head (the request line and headers): a
+#: client that sends a header line now and then, never ending the head, holds a connection
+#: this long at most. A browser sends its head at once.
+HEAD_DEADLINE_SECONDS = 5.0
 #: The kernel's send buffer for a tab's event stream: what a stuck tab can hold (Linux would
 #: let it grow to megabytes, and notice a stuck tab only when they are full).
 STREAM_BUFFER_BYTES = 64 * 1024
@@ -384,6 +393,9 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    #: The kernel's queue of connections not yet accepted: room for a burst as large as the
+    #: cap (the default of 5 drops the rest, whose clients try again only a second later).
+    request_queue_size = MAX_CONNECTIONS
     preview: Preview
 
     def __init__(self, address: tuple[str, int], handler: type) -> None:
@@ -420,14 +432,51 @@ FULL = (
 )
 
 
+class _HeadReader(io.RawIOBase):
+    """A connection's bytes, read against the deadline of its request head.
+
+    Each read waits only for what is left of the deadline, so a client that sends a byte
+    every few seconds is let go when time is up, not only one that goes silent (a timeout per
+    read would let it stay for ever). Writes keep their own timeout. Only a head is ever read:
+    the server speaks HTTP/1.0, one request per connection, and answers GET and HEAD only.
+    """
+
+    def __init__(self, connection: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._connection = connection
+        self._raw = connection.makefile("rb", buffering=0)
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int | None:  # type: ignore[override]
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request head did not arrive in time")
+        self._connection.settimeout(min(left, WRITE_TIMEOUT_SECONDS))
+        try:
+            return self._raw.readinto(buffer)
+        finally:
+            self._connection.settimeout(WRITE_TIMEOUT_SECONDS)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "catalog-gen-preview"
 
     def setup(self) -> None:
-        # Reading the request and every write have a timeout: a client that stalls is let go.
+        # Every write has a timeout, and the request head a deadline: a client that stalls,
+        # or trickles its head, is let go (BaseHTTPRequestHandler closes on TimeoutError).
+        deadline = time.monotonic() + HEAD_DEADLINE_SECONDS
         self.timeout = WRITE_TIMEOUT_SECONDS
         super().setup()
+        self.rfile.close()  # the buffered reader setup() made: ours replaces it
+        self.rfile = io.BufferedReader(_HeadReader(self.connection, deadline))
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: the terminal shows builds, not every request."""

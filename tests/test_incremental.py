@@ -622,6 +622,64 @@ def test_a_damaged_build_cache_is_ignored(built, damage, tmp_path, monkeypatch):
     assert_clean(built, tmp_path / "clean")
 
 
+def outside_tree(folder: Path) -> dict[str, tuple[bytes | None, int, int]]:
+    """Everything under ``folder`` (links not followed): bytes, mtime and inode of each."""
+    found: dict[str, tuple[bytes | None, int, int]] = {}
+    for path in sorted(folder.rglob("*")):
+        info = path.lstat()
+        data = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+        found[path.relative_to(folder).as_posix()] = (data, info.st_mtime_ns, info.st_ino)
+    return found
+
+
+def test_links_in_the_build_cache_and_beside_the_site_are_removed_as_links(built, tmp_path):
+    """Where a build keeps its things, a link is a leftover name: the model cache's folder, a
+    file in it, the build state, the spare and a staging folder, each replaced by a link to
+    someone else's folder or file, are removed or replaced as links by the next build (a real
+    process), which publishes a clean build's site; what they point at keeps every file."""
+    outside = tmp_path / "outside"
+    for name in ("model", "spare", "staging"):
+        (outside / name).mkdir(parents=True)
+        (outside / name / "notes.txt").write_text(f"the operator's {name}\n")
+    (outside / "model" / "07.model").write_bytes(b"someone else's file")
+    (outside / "state.json").write_text("{}\n")
+    config = built.config
+    model = config.build_cache_path / "model"
+    shutil.rmtree(model)
+    model.symlink_to(outside / "model", target_is_directory=True)
+    config.build_state_path.unlink()
+    config.build_state_path.symlink_to(outside / "state.json")
+    shutil.rmtree(config.spare_path)
+    config.spare_path.symlink_to(outside / "spare", target_is_directory=True)
+    staging = config.output_path.parent / f".{config.output_path.name}.staging-x"
+    staging.symlink_to(outside / "staging", target_is_directory=True)
+    before = outside_tree(outside)
+
+    built.sample.change_course(course_ids(built)[2], title="Et helt nytt navn")
+    built.save()
+    built.now += timedelta(days=7)
+    result = built.cli()
+    assert result.returncode == 0, result.stderr
+    assert outside_tree(outside) == before
+    assert model.is_dir() and not model.is_symlink()
+    assert not any(path.is_symlink() for path in model.iterdir())
+    assert not config.build_state_path.is_symlink() and not os.path.lexists(staging)
+    assert not config.spare_path.is_symlink()
+    assert_clean(built, tmp_path / "clean")
+
+    # A file of the cache that is a link, even to a copy of the very file, is not read: its
+    # part is read from the snapshot again.
+    linked = sorted(model.glob("*.model"))[0]
+    (tmp_path / "copy.model").write_bytes(linked.read_bytes())
+    linked.unlink()
+    linked.symlink_to(tmp_path / "copy.model")
+    rules = DraftRules(config.publish, config.timezone, config.site.language)
+    cache = ModelCache(config.build_cache_path, rules)
+    store = SnapshotStore(config.snapshot_path)
+    cache.catalog(store.stored(store.latest_name()), now=built.now)
+    assert cache.last.read == (linked.stem,)
+
+
 # --- the spare and the live site, touched by hand -------------------------------------------
 
 

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -451,6 +452,56 @@ def test_connections_are_capped_and_a_freed_slot_is_served_again(live, monkeypat
     while (status := httpx.get(url, timeout=5).status_code) != 200:
         assert time.monotonic() < deadline, status
         time.sleep(0.05)
+
+
+def test_clients_that_trickle_a_request_head_are_let_go_and_another_tab_is_served(
+    live, monkeypatch
+):
+    """As many connections as the server takes, each sending a header line every second and
+    never ending its request head, hold every slot (503): each is closed once its head is
+    HEAD_DEADLINE_SECONDS late, however often it sends, and the next tab is served. A tab's
+    event stream, whose head came at once, stays open long after that deadline."""
+    monkeypatch.setattr(serve, "HEARTBEAT_SECONDS", 0.2)
+    port = live.server.server_address[1]
+    url = f"http://127.0.0.1:{port}/"
+    slow = []
+    for _ in range(serve.MAX_CONNECTIONS):
+        slow.append(connect(live))
+        slow[-1].sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode())
+    connected = time.monotonic()
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(1.0):
+            for client in slow:
+                with suppress(OSError):  # closed by the server: the point of the test
+                    client.sendall(b"X-Still-Coming: 1\r\n")
+
+    sender = threading.Thread(target=trickle, daemon=True)
+    sender.start()
+    try:
+        time.sleep(0.5)
+        assert httpx.get(url, timeout=5).status_code == 503  # every slot is held
+        deadline = connected + serve.HEAD_DEADLINE_SECONDS + 5
+        while (status := httpx.get(url, timeout=5).status_code) != 200:
+            assert time.monotonic() < deadline, f"still {status}: the slow clients hold on"
+            time.sleep(0.2)
+        assert all(closed_by_server(client, within=2) for client in slow)
+    finally:
+        stop.set()
+        sender.join(timeout=5)
+        for client in slow:
+            client.close()
+
+    with connect(live) as tab:
+        tab.sendall(request(live, serve.EVENTS_PATH))
+        time.sleep(serve.HEAD_DEADLINE_SECONDS + 2)
+        tab.settimeout(0.2)
+        with suppress(TimeoutError):
+            while tab.recv(1 << 16):  # what came while the test slept
+                pass
+        tab.settimeout(5)
+        assert tab.recv(1 << 16).startswith(b": heartbeat"), "the tab's stream was cut"
 
 
 # -- the open pages first, the rest behind them ------------------------------------------------

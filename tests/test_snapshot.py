@@ -29,7 +29,7 @@ from catalog_gen.snapshot import (
 from catalog_gen.source import store as snapshot_module
 from catalog_gen.source.lock import RunLock
 from catalog_gen.source.store import SnapshotStore, snapshot_files
-from tests.conftest import run_cli
+from tests.conftest import Project, run_cli
 
 T0 = datetime(2026, 11, 23, 3, 15, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[1]
@@ -513,6 +513,121 @@ def test_a_killed_save_leaves_the_old_snapshots_intact(tmp_path, where):
     assert folder_bytes(tmp_path / saved.name) == clean_save(night)
 
 
+# -- links in the snapshot folder are never followed ----------------------------------------------
+
+DAY = "2026-11-23T04:00:00+01:00"
+
+
+def tree(folder: Path) -> dict[str, tuple[bytes | None, int, int]]:
+    """Everything under ``folder`` (links not followed): bytes, mtime and inode of each."""
+    found: dict[str, tuple[bytes | None, int, int]] = {}
+    for path in sorted(folder.rglob("*")):
+        info = path.lstat()
+        data = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+        found[path.relative_to(folder).as_posix()] = (data, info.st_mtime_ns, info.st_ino)
+    return found
+
+
+def fetch_after_a_change(project: Project, sample, title: str):
+    sample.change_course(sorted(sample.courses)[0], title=title)
+    return project.run("fetch", "--now", DAY)
+
+
+def test_an_old_snapshot_replaced_by_a_link_is_pruned_as_the_link_never_through_it(
+    project, sample, tmp_path
+):
+    """The snapshot folder itself may be a link (kept on another disk, say); inside it, an old
+    snapshot moved elsewhere and linked back, and a link left as an ``.incoming-*`` folder,
+    are names: the fetch that prunes removes each as a link, and what they point at keeps
+    every file, byte and inode."""
+    (tmp_path / "catalog.toml").write_text("keep_snapshots = 2\n[frontcore]\nrate_limit = 5\n")
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "snapshots").symlink_to(tmp_path / "disk", target_is_directory=True)
+    assert project.run("fetch", "--now", DAY).returncode == 0
+    assert fetch_after_a_change(project, sample, "Ny tittel 1").returncode == 0
+    store = SnapshotStore(tmp_path / "snapshots")
+    oldest, newest = store.names()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "snapshots" / oldest).rename(outside / oldest)
+    (outside / oldest / "notes.txt").write_text("kept by the operator\n")
+    (tmp_path / "snapshots" / oldest).symlink_to(outside / oldest, target_is_directory=True)
+    (outside / "leftover").mkdir()
+    (outside / "leftover" / "data.json").write_text("[]\n")
+    (tmp_path / "snapshots" / ".incoming-x").symlink_to(outside / "leftover")
+    before = tree(outside)
+
+    pruning = fetch_after_a_change(project, sample, "Ny tittel 2")
+    assert pruning.returncode == 0, pruning.stderr
+    assert "internal error" not in pruning.stderr
+    assert tree(outside) == before
+    assert not os.path.lexists(tmp_path / "snapshots" / oldest)
+    assert not os.path.lexists(tmp_path / "snapshots" / ".incoming-x")
+    assert store.names()[0] == newest and len(store.names()) == 2
+    assert (tmp_path / "snapshots").is_symlink()  # the operator's link to the folder stays
+
+
+def test_the_newest_snapshot_as_a_link_is_refused_in_one_line_and_never_linked_from(
+    project, sample, tmp_path
+):
+    """A link where the newest snapshot should be is not read (a one-line error naming it,
+    for fetch and diff); ``fetch --full``, which the error suggests, sets it aside with a
+    warning and writes every file anew, linking nothing from behind the link."""
+    assert project.run("fetch", "--now", DAY).returncode == 0
+    assert fetch_after_a_change(project, sample, "Ny tittel 1").returncode == 0
+    newest = SnapshotStore(tmp_path / "snapshots").names()[-1]
+    outside = tmp_path / "outside"
+    (tmp_path / "snapshots" / newest).rename(outside)
+    (tmp_path / "snapshots" / newest).symlink_to(outside, target_is_directory=True)
+    before = tree(outside)
+
+    for refused in (fetch_after_a_change(project, sample, "Ny tittel 2"), project.run("diff")):
+        assert refused.returncode == 1
+        (line,) = refused.stderr.splitlines()
+        assert line.startswith("error: ") and newest in line and "symbolic link" in line
+    full = project.run("fetch", "--full", "--now", DAY)
+    assert full.returncode == 0, full.stderr
+    assert "warning: " in full.stderr and newest in full.stderr
+    assert tree(outside) == before
+    linked_out = {info[2] for info in before.values()}
+    saved = tmp_path / "snapshots" / SnapshotStore(tmp_path / "snapshots").names()[-1]
+    assert not {p.lstat().st_ino for p in saved.rglob("*")} & linked_out
+
+
+def test_a_file_of_a_snapshot_that_is_a_link_is_neither_read_nor_linked(tmp_path):
+    store = SnapshotStore(tmp_path / "snapshots")
+    first = store.save(make_snapshot()).name
+    shard = tmp_path / "snapshots" / first / "coursedates" / "01.json"
+    outside = tmp_path / "outside.json"
+    outside.write_bytes(shard.read_bytes())  # the very bytes: only the link is wrong
+    shard.unlink()
+    shard.symlink_to(outside)
+    with pytest.raises(SnapshotError, match=r"01\.json is a symbolic link"):
+        store.load(first)
+    night = make_snapshot(at=T0 + timedelta(days=1), seen=T0)
+    saved = store.save(night)
+    copied = tmp_path / "snapshots" / saved.name / "coursedates" / "01.json"
+    assert not copied.is_symlink() and copied.stat().st_ino != outside.stat().st_ino
+    assert outside.stat().st_nlink == 1
+    assert store.load(saved.name) == night
+
+
+def test_a_link_at_the_lock_is_refused_and_nothing_is_written_through_it(tmp_path):
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("the operator's notes\n")
+    (folder / ".lock").symlink_to(notes)
+    with pytest.raises(SnapshotError, match=r"\.lock is a symbolic link"):
+        RunLock(folder).__enter__()
+    assert notes.read_text() == "the operator's notes\n"
+    (folder / ".lock").unlink()
+    (folder / ".lock").symlink_to(tmp_path / "nowhere")  # dangling: nothing is made there
+    with pytest.raises(SnapshotError, match=r"\.lock is a symbolic link"):
+        RunLock(folder).__enter__()
+    assert not os.path.lexists(tmp_path / "nowhere")
+
+
 # -- snapshots written before sharding ------------------------------------------------------------
 
 
@@ -688,10 +803,10 @@ def test_records_files_read_as_json_reads_them(tmp_path, monkeypatch, text):
         whole = None
     if whole is None or not isinstance(whole, list):
         with pytest.raises(SnapshotError, match=r"malformed JSON|expected a list"):
-            snapshot_module._read_records(path, digest)
+            snapshot_module._read_records(tmp_path, path.name, digest)
         return
     if text.startswith("[\n{") and "\r" not in text and "  " not in text:
         monkeypatch.setattr(snapshot_module, "_decode_records", None)  # must not be needed
-    assert snapshot_module._read_records(path, digest) == whole
+    assert snapshot_module._read_records(tmp_path, path.name, digest) == whole
     with pytest.raises(SnapshotError, match="does not match its manifest digest"):
-        snapshot_module._read_records(path, "0" * 64)
+        snapshot_module._read_records(tmp_path, path.name, "0" * 64)

@@ -16,12 +16,12 @@ cut, with a count of what was left out.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
 from catalog_gen.anomalies import Anomaly, described
+from catalog_gen.printable import markdown_text, printable
 from catalog_gen.site.catalog import CourseDraft, DateDraft, DraftRules, draft_records
 from catalog_gen.site.i18n import get_locale
 from catalog_gen.site.model import Price
@@ -197,7 +197,9 @@ def counts_line(report: ChangeReport) -> str:
     return ", ".join(parts)
 
 
-def as_text(report: ChangeReport, *, shown: int = SHOWN, safe: Callable[[str], str] = str) -> str:
+def as_text(
+    report: ChangeReport, *, shown: int = SHOWN, safe: Callable[[str], str] = printable
+) -> str:
     """For a terminal or a mail: the counts, then each section, one line per change.
     ``safe`` makes text from the API safe to show (control characters escaped)."""
     lines = [f"{report.old or '(none)'} → {report.new}: {counts_line(report)}"]
@@ -215,14 +217,19 @@ def as_text(report: ChangeReport, *, shown: int = SHOWN, safe: Callable[[str], s
 def as_markdown(report: ChangeReport, *, shown: int = SHOWN) -> str:
     """For a step summary: a heading, the counts, then a section per kind of change. Text
     from the API is escaped so it shows as text, never as markup."""
-    lines = [f"### What changed in the catalog ({_md(report.old or 'first snapshot')} → "
-             f"{_md(report.new)})", "", _md(_sentence(counts_line(report)))]  # fmt: skip
+    md = markdown_text
+    old = md(report.old or "first snapshot")
+    lines = [
+        f"### What changed in the catalog ({old} → {md(report.new)})",
+        "",
+        md(_sentence(counts_line(report))),
+    ]
     for key, changes in report.sections.items():
         lines += ["", f"#### {SECTIONS[key]} ({len(changes)})", ""]
         for change in changes[:shown]:
-            title = f"[{_md(change.title)}]({change.url})" if change.url else _md(change.title)
-            detail = f": {_md(change.detail)}" if change.detail else ""
-            lines.append(f"- {title} ({_md(change.record)}){detail}")
+            title = f"[{md(change.title)}]({change.url})" if change.url else md(change.title)
+            detail = f": {md(change.detail)}" if change.detail else ""
+            lines.append(f"- {title} ({md(change.record)}){detail}")
         if len(changes) > shown:
             lines.append(f"- … and {len(changes) - shown} more")
     return "\n".join(lines) + "\n"
@@ -248,12 +255,3 @@ def as_json(report: ChangeReport) -> dict[str, object]:
             for key in SECTIONS
         },
     }
-
-
-_MARKDOWN = re.compile(r"([\\`*_\[\]()<>#|~!])")
-
-
-def _md(text: str) -> str:
-    """Text as Markdown that shows exactly that text (no markup, no HTML, one line)."""
-    text = re.sub(r"[\x00-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]", " ", text)
-    return _MARKDOWN.sub(r"\\\1", text.replace("&", "&amp;"))

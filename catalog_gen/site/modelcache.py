@@ -31,6 +31,11 @@ snapshot. Nothing here is ever an error; the worst a cache can do is cost a full
 The files are pickles, read only from the project's own build cache (which the config rules
 keep apart from the site, the snapshots and the sources): whoever can write there can change
 the templates the build runs anyway.
+
+Everything in the cache's ``model`` folder is catalog-gen's, so a link there is a leftover
+name, never followed: a link in place of the folder is removed and a real folder made, a file
+that is a link is not read (``O_NOFOLLOW``) and is replaced or removed as the link. The
+cache folder itself may be a link (the operator's: another disk), like the snapshot folder.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ import gc
 import hashlib
 import os
 import pickle
+import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -212,7 +219,7 @@ class ModelCache:
         if self.folder is None:
             return
         try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # API text: private
+            self._own_folder()
             for name, part in self._parts.items():
                 if not part.key:
                     continue
@@ -225,11 +232,28 @@ class ModelCache:
                         f"{name}.model", part.key, (part.summary, part.output, *part.prints)
                     )
                     part.output_dirty = False
-            for stale in self.folder.iterdir():
-                if stale.name.split(".")[0] not in self._parts:
-                    stale.unlink(missing_ok=True)
+            with os.scandir(self.folder) as entries:
+                for stale in entries:
+                    if stale.name.split(".")[0] in self._parts:
+                        continue
+                    if stale.is_dir(follow_symlinks=False):
+                        shutil.rmtree(stale.path)
+                    else:
+                        os.unlink(stale.path)  # a link too: the name goes, not its target
         except OSError:
             return
+
+    def _own_folder(self) -> None:
+        """Make the model folder a folder of its own: a link (or a file) in its place is a
+        leftover, removed as the name it is, never written through."""
+        assert self.folder is not None
+        try:
+            if stat.S_ISDIR(os.lstat(self.folder).st_mode):
+                return
+            os.unlink(self.folder)
+        except FileNotFoundError:
+            pass
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # API text: private
 
     def _draft(self, snapshot: StoredSnapshot, name: str) -> Drafts:
         records = snapshot.read(name)
@@ -267,10 +291,15 @@ class ModelCache:
     def _read(self, filename: str, key: str) -> object:
         if self.folder is None or not key or self.fresh:
             return None
+        no_link = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            with open(self.folder / filename, "rb") as handle:
-                data = handle.read()
-        except OSError:
+            folder = os.open(self.folder, no_link | os.O_DIRECTORY)
+            try:
+                with os.fdopen(os.open(filename, no_link, dir_fd=folder), "rb") as handle:
+                    data = handle.read()
+            finally:
+                os.close(folder)
+        except OSError:  # missing, or a link: made again from the snapshot
             return None
         head, _, payload = data.partition(b"\n\n")
         lines = head.split(b"\n")

@@ -5,6 +5,9 @@ The lock is ``flock``-based, so the kernel releases it when the holding process 
 keeps the holder's pid and start time to say who holds it; a run that finds them left behind
 (its predecessor was killed) takes the lock over and says so (``taken_over``: the run's report
 carries it as a warning, which prints even with --quiet: a killed run needs a person).
+
+The lock file is opened without following a link (``O_NOFOLLOW``): a link in its place is
+refused with one line naming it, never truncated and written through, whatever it points at.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from catalog_gen.errors import GuardRefused
+from catalog_gen.errors import GuardRefused, SnapshotError
 
 LOCK_FILENAME = ".lock"
 
@@ -31,7 +34,16 @@ class RunLock:
 
     def __enter__(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(self.path, flags, 0o644)
+        except OSError as exc:
+            if self.path.is_symlink():  # truncated and written through, it would be lost
+                raise SnapshotError(
+                    f"{self.path} is a symbolic link; catalog-gen writes nothing through a "
+                    "link: remove it (the next run makes the lock file anew)"
+                ) from None
+            raise SnapshotError(f"cannot open the lock {self.path} ({exc.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -29,6 +29,13 @@ half-written one, and it never touches an existing snapshot (a hard link adds a 
 it never changes its bytes). The newest is the one with the highest sequence number; there is no
 pointer file to get out of step (``checked.json`` only dates the snapshot it names).
 
+**Links are names, never followed.** The snapshot folder itself may be a link (the operator's:
+another disk), but inside it catalog-gen follows none: the snapshots are listed with ``lstat``,
+and one that is a link (or holds one on the way to a file) is not read, a one-line
+``SnapshotError`` naming the link; nothing is hard-linked from behind a link (that file is
+written anew); a link due for pruning, or left as an ``.incoming-*`` folder, is removed as
+the link, whatever it points at.
+
 Canonical means stable bytes for the same data: records ordered by id, keys sorted, UTF-8, one
 record per line (so ``git diff`` of two snapshots reads well), a trailing newline. Schema 1
 snapshots (one ``courses.json`` and one ``coursedates.json``, per-record digests in the
@@ -37,6 +44,7 @@ manifest) are still read.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -49,7 +57,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -190,10 +198,19 @@ class SnapshotStore:
         self.root = root
 
     def names(self) -> list[str]:
-        """Names of the complete snapshots, oldest first."""
-        if not self.root.is_dir():
+        """Names of the complete snapshots, oldest first: the folders named like one, and
+        links named like one, which are never followed (reading one is refused, pruning
+        removes the link), but keep their sequence number taken."""
+        try:
+            with os.scandir(self.root) as entries:
+                return sorted(
+                    entry.name
+                    for entry in entries
+                    if _NAME.match(entry.name)
+                    and (entry.is_dir(follow_symlinks=False) or entry.is_symlink())
+                )
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(p.name for p in self.root.iterdir() if _NAME.match(p.name) and p.is_dir())
 
     def latest(self) -> Snapshot | None:
         names = self.names()
@@ -218,7 +235,8 @@ class SnapshotStore:
         """
         fetched = self.fetched_at(name)
         try:
-            raw = orjson.loads((self.root / CHECKED).read_bytes())
+            with open(self.root / CHECKED, "rb", opener=_no_link) as handle:
+                raw = orjson.loads(handle.read())
             if not isinstance(raw, dict) or raw.get("snapshot") != name:
                 return fetched
             return max(fetched, _parse_timestamp(raw.get("checked_at"), CHECKED))
@@ -227,12 +245,12 @@ class SnapshotStore:
 
     def manifest_digest(self, name: str) -> str:
         """SHA-256 of the manifest, which holds the digest of every file of the snapshot."""
+        folder = self.root / name
         try:
-            return hashlib.sha256((self.root / name / MANIFEST).read_bytes()).hexdigest()
+            with _open_in(folder, MANIFEST) as handle:
+                return hashlib.sha256(handle.read()).hexdigest()
         except OSError as exc:
-            raise SnapshotError(
-                f"{self.root / name}: cannot read its manifest ({exc.strerror})"
-            ) from None
+            raise _unreadable(folder, MANIFEST, exc) from None
 
     def resolve(self, ref: str) -> str:
         """A snapshot name from a full name, its sequence number (``7``) or ``-1``-style index."""
@@ -250,7 +268,7 @@ class SnapshotStore:
 
     def load(self, name: str) -> Snapshot:
         folder = self.root / name
-        manifest = _read_json(folder / MANIFEST)
+        manifest = _read_json(folder, MANIFEST)
         schema = manifest.get("schema_version") if isinstance(manifest, dict) else None
         readers = {1: _load_schema_1, 2: _load_schema_2}
         if schema not in readers:
@@ -269,7 +287,7 @@ class SnapshotStore:
         """The snapshot ``name`` as parts to read one at a time: its shards (course id % 100;
         a schema 1 snapshot is one part). Nothing but the manifest is read here."""
         folder = self.root / name
-        manifest = _read_json(folder / MANIFEST)
+        manifest = _read_json(folder, MANIFEST)
         where = str(folder / MANIFEST)
         try:
             schema = manifest.get("schema_version")
@@ -305,7 +323,8 @@ class SnapshotStore:
         exactly this data, nothing but the time of this check in ``checked.json``.
 
         A file is linked only when the bytes on disk are the bytes it must have (read and
-        compared, not trusted from the manifest), so a damaged file is never carried over.
+        compared, not trusted from the manifest), so a damaged file is never carried over,
+        and only when it is a file of the newest snapshot, not reached through a link.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         files = snapshot_files(snapshot)
@@ -351,11 +370,23 @@ class SnapshotStore:
         """Delete all but the newest ``keep`` snapshots; returns what was removed.
 
         A file linked into a newer snapshot lives on there: removing a folder removes names.
+        A snapshot that is a symbolic link is removed as the link; what it points at stays.
+        One that cannot be removed is a warning: the new snapshot is saved, and the next
+        fetch tries again.
         """
-        doomed = self.names()[:-keep] if keep > 0 else []
-        for name in doomed:
-            shutil.rmtree(self.root / name)
-        return doomed
+        removed = []
+        for name in self.names()[:-keep] if keep > 0 else []:
+            path = self.root / name
+            try:
+                if path.is_symlink():
+                    path.unlink()
+                else:
+                    shutil.rmtree(path)  # never follows a link inside, even one made meanwhile
+            except OSError as exc:
+                log.warning("could not remove the old snapshot %s (%s)", path, exc.strerror or exc)
+                continue
+            removed.append(name)
+        return removed
 
     def clean_incoming(self) -> None:
         """Remove half-written snapshots left by a killed run (call while holding the lock)."""
@@ -411,13 +442,14 @@ class SnapshotStore:
 
 
 def _same_files(folder: Path, files: Mapping[str, bytes]) -> set[str]:
-    """The names in ``files`` whose bytes ``folder`` already holds, byte for byte."""
+    """The names in ``files`` whose bytes ``folder`` already holds, byte for byte (in files
+    of its own: a link on the way holds nothing)."""
     same = set()
     for filename, data in files.items():
-        path = folder / filename
         try:
-            if path.stat().st_size == len(data) and path.read_bytes() == data:
-                same.add(filename)
+            with _open_in(folder, filename) as handle:
+                if os.fstat(handle.fileno()).st_size == len(data) and handle.read() == data:
+                    same.add(filename)
         except OSError:
             continue
     return same
@@ -426,7 +458,8 @@ def _same_files(folder: Path, files: Mapping[str, bytes]) -> set[str]:
 def _same_but_time(folder: Path, files: Mapping[str, bytes]) -> bool:
     """Whether ``folder``'s manifest is the new one but for the time of the fetch."""
     try:
-        old = orjson.loads((folder / MANIFEST).read_bytes())
+        with _open_in(folder, MANIFEST) as handle:
+            old = orjson.loads(handle.read())
     except (OSError, ValueError):
         return False
     new = orjson.loads(files[MANIFEST])
@@ -438,9 +471,10 @@ def _same_but_time(folder: Path, files: Mapping[str, bytes]) -> bool:
 
 
 def _link(source: Path, target: Path) -> bool:
-    """Hard-link ``target`` to ``source``; False where the file system cannot (then copy)."""
+    """Hard-link ``target`` to ``source`` (the file itself, never what a link there points
+    at); False where the file system cannot (then copy)."""
     try:
-        os.link(source, target)
+        os.link(source, target, follow_symlinks=False)
     except OSError:
         return False
     return True
@@ -461,7 +495,7 @@ def _load_schema_2(folder: Path, manifest: dict, name: str) -> Snapshot:
         match = _FILE.match(filename)
         if match is None:
             raise SnapshotError(f"{where}: unexpected file {filename!r}")
-        records = _read_records(folder / filename, expected)
+        records = _read_records(folder, filename, expected)
         if match["reference"]:
             reference[match["reference"]] = {r["id"]: r for r in records}
         elif match["folder"] == "courses":
@@ -489,7 +523,7 @@ def _read_part(folder: Path, files: Mapping[str, str], part: str, where: str) ->
     for kind in ("courses", "coursedates", "index"):
         filename = f"{kind}/{part}.json"
         records[kind] = (
-            _read_records(folder / filename, files[filename]) if filename in files else []
+            _read_records(folder, filename, files[filename]) if filename in files else []
         )
     try:
         courses = {r["id"]: r for r in records["courses"]}
@@ -511,7 +545,7 @@ def _load_schema_1(folder: Path, manifest: dict, name: str) -> Snapshot:
     """A snapshot written before sharding: one file per kind, per-record data in the manifest."""
     where = str(folder / MANIFEST)
     records = {
-        filename: _read_records(folder / filename, expected)
+        filename: _read_records(folder, filename, expected)
         for filename, expected in manifest.get("files", {}).items()
     }
     courses = {r["id"]: r for r in records["courses.json"]}
@@ -551,18 +585,59 @@ def _snapshot(
     )
 
 
-def _read_json(path: Path) -> Any:
+def _no_link(path: str, flags: int) -> int:
+    """An ``opener`` that refuses a link at the file's own name (ELOOP)."""
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
+def _open_in(folder: Path, filename: str) -> BinaryIO:
+    """``filename`` (``courses/07.json``) of the snapshot ``folder``, opened without following
+    a link: not the snapshot folder, nor a folder on the way, nor the file (ELOOP). The
+    folder that holds the snapshots (the operator's ``snapshot_dir``) may be a link."""
+    parts = [folder.name, *filename.split("/")]
+    if any(part in ("", ".", "..") for part in parts):
+        raise FileNotFoundError(errno.ENOENT, "not a name inside the snapshot", filename)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(folder.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        return orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise SnapshotError(f"{path}: missing") from None
+        for part in parts[:-1]:
+            inner = os.open(part, flags | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        return os.fdopen(os.open(parts[-1], flags, dir_fd=fd), "rb")
+    finally:
+        os.close(fd)
+
+
+def _unreadable(folder: Path, filename: str, exc: OSError) -> SnapshotError:
+    """The one-line error for a file of a snapshot that could not be opened or read."""
+    path = folder / filename
+    parts = filename.split("/")
+    on_the_way = [folder, *(folder.joinpath(*parts[:n]) for n in range(1, len(parts) + 1))]
+    link = next((here for here in on_the_way if here.is_symlink()), None)
+    if link is not None:
+        return SnapshotError(
+            f"{link} is a symbolic link; catalog-gen follows no link inside the snapshot "
+            "folder (remove it, or put the folder or file itself in its place)"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return SnapshotError(f"{path}: missing")
+    return SnapshotError(f"{path}: cannot read ({exc.strerror})")
+
+
+def _read_json(folder: Path, filename: str) -> Any:
+    try:
+        with _open_in(folder, filename) as handle:
+            data = handle.read()
     except OSError as exc:
-        raise SnapshotError(f"{path}: cannot read ({exc.strerror})") from None
+        raise _unreadable(folder, filename, exc) from None
+    try:
+        return orjson.loads(data)
     except ValueError as exc:
-        raise SnapshotError(f"{path}: malformed JSON ({exc})") from None
+        raise SnapshotError(f"{folder / filename}: malformed JSON ({exc})") from None
 
 
-def _read_records(path: Path, expected: str) -> list:
+def _read_records(folder: Path, filename: str, expected: str) -> list:
     """A records file, checked against its manifest digest.
 
     Files in the canonical layout (``[``, one record per line with a comma after all but the
@@ -570,11 +645,12 @@ def _read_records(path: Path, expected: str) -> list:
     sits in memory as bytes beside its records. Any other file is parsed whole, after the
     digest check, as before.
     """
+    path = folder / filename
     hasher = hashlib.sha256()
     records: list = []
     canonical, closed, comma = True, False, True
     try:
-        with open(path, "rb") as handle:
+        with _open_in(folder, filename) as handle:
             for number, line in enumerate(handle):
                 hasher.update(line)
                 if not canonical:
@@ -602,10 +678,8 @@ def _read_records(path: Path, expected: str) -> list:
             records.clear()  # not kept beside the whole file's records
             handle.seek(0)
             return _decode_records(handle.read(), path)
-    except FileNotFoundError:
-        raise SnapshotError(f"{path}: missing") from None
     except OSError as exc:
-        raise SnapshotError(f"{path}: cannot read ({exc.strerror})") from None
+        raise _unreadable(folder, filename, exc) from None
 
 
 def _decode_records(data: bytes, path: Path) -> list[dict]:

@@ -36,6 +36,7 @@ import tenacity
 
 from catalog_gen import __version__
 from catalog_gen.errors import ApiError, AuthError, RateLimited, TransientApiError
+from catalog_gen.printable import printable
 from catalog_gen.source.scrub import Scrubber
 
 log = logging.getLogger(__name__)
@@ -251,7 +252,7 @@ class Transport:
         if status >= 500:
             raise TransientApiError(f"GET {path}: HTTP {status}", status=status, path=path)
         if status >= 400:
-            reason = message or self.scrubber.text(response.reason_phrase)[0]
+            reason = message or printable(self.scrubber.text(response.reason_phrase)[0])
             raise ApiError(f"GET {path}: HTTP {status}: {reason}", status=status, path=path)
         if status >= 300:
             raise ApiError(
@@ -349,11 +350,13 @@ def _error_message(payload: Any) -> str | None:
 
 
 def _message_text(value: Any) -> str:
-    """An error value as one short line (an object is named, not printed: it may be huge)."""
+    """An error value as one short line (an object is named, not printed: it may be huge),
+    printable: it becomes part of an error message shown to a person."""
     if isinstance(value, dict | list):
         return f"(an error {'object' if isinstance(value, dict) else 'list'})"
     text = " ".join(str(value).split())
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+    text = text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+    return printable(text)
 
 
 def _is_key_error(message: str) -> bool:
