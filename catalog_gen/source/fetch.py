@@ -24,7 +24,7 @@ from catalog_gen.source.client import FrontcoreClient
 from catalog_gen.source.lock import RunLock
 from catalog_gen.source.store import SnapshotStore
 from catalog_gen.source.sync import ends_before, sync_catalog
-from catalog_gen.source.transport import Transport
+from catalog_gen.source.transport import MB, Transport
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,9 @@ def run_fetch(
             timeout=settings.timeout_seconds,
             max_retries=settings.max_retries,
             max_retry_after=settings.max_retry_after_seconds,
+            max_answer_bytes=settings.max_answer_mb * MB,
+            max_decoded_bytes=settings.max_decoded_mb * MB,
+            answer_deadline=settings.answer_deadline_seconds,
         ) as transport:
             client = FrontcoreClient(transport)
             outcome = sync_catalog(
