@@ -159,6 +159,23 @@ class SyncSettings:
         "kept from the last snapshot (and fetched again with `--full`).",
         check=_between(0, 3650),
     )
+    max_courses: int = setting(
+        50_000,
+        "Courses the course list may hold; a longer list fails the run (an API gone wrong, not "
+        "a catalog) and nothing is saved.",
+        check=_between(1, 10_000_000),
+    )
+    max_dates: int = setting(
+        500_000,
+        "Course dates one fetch may receive; more fails the run and nothing is saved.",
+        check=_between(1, 100_000_000),
+    )
+    max_reference_records: int = setting(
+        200_000,
+        "Venues, instructors or products one list may hold; a longer list fails the run and "
+        "nothing is saved.",
+        check=_between(1, 100_000_000),
+    )
 
 
 def _one_of(*choices: str) -> Callable[[object], str | None]:

@@ -51,8 +51,8 @@ class TransientApiError(ApiError):
 
 class LimitExceeded(ApiError):
     """An answer went past a bound on what one answer may cost: bytes received, bytes after
-    decompression, or time until complete. The message names the path, the limit and the
-    setting that raises it.
+    decompression, time until complete, or records in a list. The message names the path, the
+    limit and the setting that raises it.
 
     Never retried. The server that sent 500 MB, or a byte every two seconds, will most likely
     do so again, and five retries would make one bad answer cost six times the bound: what a

@@ -118,7 +118,7 @@ def run_fetch(
             max_decoded_bytes=settings.max_decoded_mb * MB,
             answer_deadline=settings.answer_deadline_seconds,
         ) as transport:
-            client = FrontcoreClient(transport)
+            client = FrontcoreClient(transport, limits=config.sync)
             outcome = sync_catalog(
                 client,
                 previous,
