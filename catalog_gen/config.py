@@ -176,6 +176,12 @@ class SyncSettings:
         "nothing is saved.",
         check=_between(1, 100_000_000),
     )
+    max_dates_per_course: int = setting(
+        1000,
+        "Current and upcoming dates kept for one course: the ones starting soonest; the rest "
+        "are left out of the snapshot with a warning (`course.dates_over_limit`).",
+        check=_between(1, 1_000_000),
+    )
 
 
 def _one_of(*choices: str) -> Callable[[object], str | None]:

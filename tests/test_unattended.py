@@ -467,3 +467,23 @@ def test_a_trickling_server_cannot_hold_the_run_or_the_lock(project):
     assert report["fetch"] is None
 
     assert project.run("fetch").returncode == 0  # the lock is free: not exit 3
+
+
+def test_a_course_with_thousands_of_dates_is_published_with_the_soonest_and_a_warning(
+    project, sample
+):
+    """One course's runaway recurrence costs a page and a calendar file per date; it is cut
+    to ``sync.max_dates_per_course`` at the fetch, and the rest of the catalog is published."""
+    (project.root / "catalog.toml").write_text(
+        "[frontcore]\nrate_limit = 5\n[sync]\nmax_dates_per_course = 20\n"
+    )
+    crowded = sample.add_course("Drop-in yoga", dates=400)
+    result, report = build(project)
+    assert result.returncode == 0, result.stderr
+    assert only_line(result.stderr).startswith("warning: 1 × course with more current and ")
+    assert f"[course.dates_over_limit]: course {crowded} coursedates=400" in result.stderr
+    page = course_page(project.root / "site", crowded)
+    assert page is not None
+    calendars = list((project.root / "site" / folder(page)).glob("*.ics"))
+    assert len(calendars) == 20 + 1  # one per date kept, and the course's own
+    assert report["files"] < 1000
