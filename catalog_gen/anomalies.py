@@ -83,11 +83,15 @@ class Anomalies:
     def __init__(self) -> None:
         self._found: dict[tuple[str, str, str], Anomaly] = {}
 
-    def add(self, kind: str, record: str, field: str, value: object) -> None:
-        """Note that ``record``'s ``field`` held ``value``, handled as ``KINDS[kind]`` says."""
+    def add(
+        self, kind: str, record: str, field: str, value: object, *, clean=lambda text: text
+    ) -> None:
+        """Note that ``record``'s ``field`` held ``value``, handled as ``KINDS[kind]`` says;
+        ``clean`` is applied to the value as shown (the fetch boundary's scrubber, for a value
+        noted before the record was scrubbed)."""
         if kind not in KINDS:
             raise KeyError(f"undeclared anomaly kind {kind!r}")
-        anomaly = Anomaly(kind, record, field, shown(value))
+        anomaly = Anomaly(kind, record, field, clean(shown(value)))
         self._found.setdefault(anomaly.key, anomaly)
 
     def extend(self, anomalies: Iterable[Anomaly]) -> None:

@@ -86,7 +86,10 @@ class FrontcoreSettings:
         check=_between(0.1, MAX_RATE_LIMIT),
     )
     timeout_seconds: float = setting(
-        30.0, "Seconds to wait for one answer before retrying.", check=_between(1, 600)
+        30.0,
+        "Seconds to wait for the connection, and then for each piece of an answer, before "
+        "retrying.",
+        check=_between(1, 600),
     )
     max_retries: int = setting(
         5,
@@ -96,6 +99,25 @@ class FrontcoreSettings:
     max_retry_after_seconds: float = setting(
         120.0,
         "A 429 asking to wait longer than this fails the run instead of stalling it.",
+        check=_between(1, 3600),
+    )
+    max_answer_mb: int = setting(
+        64,
+        "Megabytes one answer may send (as received, compressed or not); a larger one fails "
+        "the run, unretried. A page of 250 courses is a few MB.",
+        check=_between(1, 4096),
+    )
+    max_decoded_mb: int = setting(
+        128,
+        "Megabytes one answer may hold once decompressed (a gzip bomb of 0.5 MB can hold "
+        "500); a larger one fails the run, unretried. A fetch's peak memory grows with it.",
+        check=_between(1, 4096),
+    )
+    answer_deadline_seconds: float = setting(
+        300.0,
+        "Seconds one answer may take from request to last byte, however steadily it "
+        "trickles (`frontcore.timeout_seconds` bounds only the wait for each piece); a slower "
+        "one fails the run, unretried.",
         check=_between(1, 3600),
     )
     api_key_file: str = setting(
@@ -136,6 +158,29 @@ class SyncSettings:
         "Dates that ended within this many days are fetched again every run; older ones are "
         "kept from the last snapshot (and fetched again with `--full`).",
         check=_between(0, 3650),
+    )
+    max_courses: int = setting(
+        50_000,
+        "Courses the course list may hold; a longer list fails the run (an API gone wrong, not "
+        "a catalog) and nothing is saved.",
+        check=_between(1, 10_000_000),
+    )
+    max_dates: int = setting(
+        500_000,
+        "Course dates one fetch may receive; more fails the run and nothing is saved.",
+        check=_between(1, 100_000_000),
+    )
+    max_reference_records: int = setting(
+        200_000,
+        "Venues, instructors or products one list may hold; a longer list fails the run and "
+        "nothing is saved.",
+        check=_between(1, 100_000_000),
+    )
+    max_dates_per_course: int = setting(
+        1000,
+        "Current and upcoming dates kept for one course: the ones starting soonest; the rest "
+        "are left out of the snapshot with a warning (`course.dates_over_limit`).",
+        check=_between(1, 1_000_000),
     )
 
 

@@ -49,6 +49,19 @@ class TransientApiError(ApiError):
     """A failure worth retrying: 5xx, timeout, dropped connection, truncated or invalid JSON."""
 
 
+class LimitExceeded(ApiError):
+    """An answer went past a bound on what one answer may cost: bytes received, bytes after
+    decompression, time until complete, or records in a list. The message names the path, the
+    limit and the setting that raises it.
+
+    Never retried. The server that sent 500 MB, or a byte every two seconds, will most likely
+    do so again, and five retries would make one bad answer cost six times the bound: what a
+    run may cost in total matters more than a second chance for an answer no catalog needs.
+    Like any API error it ends the fetch with the last good snapshot untouched, and
+    ``build --offline-on-error`` renders that snapshot instead.
+    """
+
+
 class SnapshotError(CatalogGenError):
     """A snapshot on disk is missing, unreadable or from an incompatible schema."""
 

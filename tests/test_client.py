@@ -12,7 +12,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from catalog_gen.errors import ApiError
+from catalog_gen.config import SyncSettings
+from catalog_gen.errors import ApiError, LimitExceeded
 from catalog_gen.source.client import FrontcoreClient
 from catalog_gen.source.transport import Transport
 
@@ -315,3 +316,55 @@ def test_a_record_nested_too_deeply_is_an_api_error():
     client = keyed_client(lambda r: httpx.Response(200, json=[deep]))
     with pytest.raises(ApiError, match="nested more than"):
         client.list_courses()
+
+
+# --- how long a list may be -------------------------------------------------------------------
+
+
+def limited_client(handler, **limits) -> tuple[FrontcoreClient, list[httpx.Request]]:
+    client, seen = client_for(handler)
+    return FrontcoreClient(client.transport, page_size=3, limits=SyncSettings(**limits)), seen
+
+
+def test_a_course_list_longer_than_sync_max_courses_is_refused_before_it_is_all_read():
+    client, seen = limited_client(paged([{"id": i} for i in range(1, 100)]), max_courses=5)
+    with pytest.raises(LimitExceeded) as caught:
+        client.list_courses()
+    assert str(caught.value) == (
+        "GET /courses: the list holds more than sync.max_courses = 5 records; refused"
+    )
+    assert len(seen) == 2  # 6 entries on two pages of 3: the third page is never asked for
+
+
+def test_the_dates_of_one_fetch_count_together_against_sync_max_dates():
+    def dates(request):
+        ids = [int(i) for i in request.url.params.get_list("course_ids[]")]
+        page = int(request.url.params["page"])
+        listed = [{"coursedate_id": c * 10 + n, "course_id": c} for c in ids for n in range(2)]
+        return httpx.Response(200, json=listed[(page - 1) * 3 : page * 3])
+
+    client, _ = limited_client(dates, max_dates=8)
+    assert len(client.batch_coursedates([1, 2], chunk_size=1)) == 4
+    assert len(client.batch_coursedates([3, 4], chunk_size=1)) == 4  # 8 in all: the limit
+    with pytest.raises(LimitExceeded, match=r"^GET /batch/coursedates: .* sync.max_dates = 8 "):
+        client.batch_coursedates([5], chunk_size=1)
+
+
+def test_a_reference_list_longer_than_its_limit_is_refused_entries_of_any_shape_counted():
+    longer = [{"id": 1}, "junk", None, 4, {"id": 5}]
+    client, _ = limited_client(paged(longer), max_reference_records=4)
+    with pytest.raises(LimitExceeded, match=r"sync.max_reference_records = 4 records"):
+        client.list_reference("locations")
+    client, _ = limited_client(paged([{"id": 1}, "junk", None, 4]), max_reference_records=4)
+    assert client.list_reference("locations") == [{"id": 1}]  # at the limit: read as usual
+
+
+def test_an_entry_noted_before_the_boundary_cleans_it_never_shows_the_key():
+    """An id no client can use is noted (and shown) before the records are scrubbed: the
+    value as shown is scrubbed too. Hypothesis found {"id": {"<key>": null}} once."""
+    entries = [{"id": {KEY: None}, "title": "x"}, [KEY.upper(), 1], {"id": 7, "title": "ok"}]
+    client = keyed_client(lambda r: httpx.Response(200, json=entries))
+    courses = client.list_courses()
+    assert [c["id"] for c in courses] == [7]
+    shown = " ".join(a.value for a in client.anomalies)
+    assert KEY.lower() not in shown.lower() and "[REDACTED]" in shown

@@ -6,6 +6,7 @@ is exactly what the client meets on the wire.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import signal
@@ -561,6 +562,38 @@ def test_forbidden_missing_gzip_and_charset_faults(api):
     utf16 = client.get("locations")
     assert utf16.headers["content-type"] == "application/json; charset=utf-16"
     assert json.loads(utf16.content.decode("utf-16")) == client.get("locations").json()
+
+
+def test_hostile_faults_cost_a_careless_client_what_they_say(api):
+    emulator, client = api
+    emulator.inject("bomb", path="/courses", size=10_000_000)
+    with client.stream("GET", "courses") as answer:
+        packed = b"".join(answer.iter_raw())
+    assert answer.headers["content-encoding"] == "gzip" and len(packed) < 20_000
+    unpacked = gzip.decompress(packed)
+    assert len(unpacked) == 10_000_000 and json.loads(unpacked) == []
+
+    emulator.inject("huge", path="/courses", size=3_000_000)
+    huge = client.get("courses")
+    assert huge.headers["content-length"] == "3000000" and huge.json() == []
+
+    emulator.inject("endless", path="/courses")
+    received = 0
+    with client.stream("GET", "courses") as answer:
+        assert answer.headers["transfer-encoding"] == "chunked"
+        for chunk in answer.iter_raw():
+            received += len(chunk)
+            if received > 5_000_000:
+                break  # it would go on for ever
+    assert received > 5_000_000
+
+    emulator.inject("trickle", path="/courses/1", delay=0.01)
+    started = time.monotonic()
+    missing = client.get("courses/1")  # a short answer: a 404 of 30 bytes, headers and all
+    assert missing.status_code == 404 and missing.json() == {"error": "Course not found"}
+    assert time.monotonic() - started > 0.01 * 100
+    assert [r.status for r in emulator.requests] == [200, 200, 200, 404]
+    assert client.get("courses").status_code == 200  # each fault served once
 
 
 def test_slow_answers_are_late_but_complete(api, catalog):

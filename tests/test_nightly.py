@@ -79,14 +79,15 @@ class Installed:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Installed:
     """The source as a git commit; a workflow written for it; that workflow's install step
-    run as written (bash, ``python`` the new environment's) with pip kept offline."""
+    run as written (bash, ``python`` the new environment's) with pip kept offline. The URL
+    names the host (``file://localhost/…``): pip before 23.3 refuses ``git+file:///…``."""
     root = tmp_path_factory.mktemp("installed")
     source, commit = source_commit(root / "catalog-gen")
     bin_folder = empty_environment(root / "venv")
     draft = root / "draft"
     written = subprocess.run(
         [str(Path(shutil.which("python") or "python")), "-m", "catalog_gen", "init",
-         "--ci", "github", "--install-from", f"git+file://{source}@{commit}", str(draft)],
+         "--ci", "github", "--install-from", f"git+file://localhost{source}@{commit}", str(draft)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert written.returncode == 0, written.stderr

@@ -547,3 +547,45 @@ def test_dates_shrink_guard_counts_current_dates_of_kept_courses_only():
     # One of two current dates gone is 50%: not more than the limit.
     check_dates_shrink(before, snapshot([1], {**history, 200: (1, upcoming)}), 50)
     check_dates_shrink(None, after, 50)
+    # Dates left out on purpose (sync.max_dates_per_course) were not lost by the API.
+    check_dates_shrink(before, after, 50, left_out={200, 201})
+
+
+def current_dates_per_course(sample) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for record in sample.coursedates.values():
+        if record["end_at"] >= TODAY.isoformat():
+            counts[record["course_id"]] = counts.get(record["course_id"], 0) + 1
+    return counts
+
+
+def test_a_course_with_more_dates_than_the_limit_keeps_the_soonest_with_a_warning(
+    emulator_for, sample, tmp_path
+):
+    from tests.conftest import Project
+
+    limit = max(current_dates_per_course(sample).values())  # no sample course is over it
+    (tmp_path / "catalog.toml").write_text(
+        f"[frontcore]\nrate_limit = 5\n[sync]\nmax_dates_per_course = {limit}\n"
+    )
+    project = Project(tmp_path, emulator_for(sample))
+    crowded = sample.add_course("Drop-in yoga", dates=limit + 30)
+    report = run_fetch(project.config, project.access(), now=NOW)
+
+    soonest = sorted(sample.dates_of(crowded), key=lambda d: (d["start_at"], d["coursedate_id"]))
+    snapshot = latest(project)
+    kept = {did for did, d in snapshot.coursedates.items() if d["course_id"] == crowded}
+    assert kept == {d["coursedate_id"] for d in soonest[:limit]}
+    assert len(snapshot.coursedates) == len(sample.coursedates) - 30  # no other course cut
+    assert report.warnings == (
+        "1 × course with more current and upcoming dates than sync.max_dates_per_course; the "
+        "soonest kept, the rest left out of the snapshot [course.dates_over_limit]: "
+        f"course {crowded} coursedates={limit + 30}",
+    )
+
+    # The next night the same dates are kept; a lower limit is not a loss the guard refuses.
+    assert run_fetch(project.config, project.access(), now=NOW).data_changed is False
+    strict = "max_dates_per_course = 1\nmax_dates_shrink_percent = 0\n"
+    (tmp_path / "catalog.toml").write_text(f"[frontcore]\nrate_limit = 5\n[sync]\n{strict}")
+    report = run_fetch(project.config, project.access(), now=NOW)
+    assert report.coursedates_removed > 0 and "course.dates_over_limit" in report.warnings[0]

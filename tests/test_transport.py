@@ -1,20 +1,26 @@
-"""The polite wire: rate limiter, retry policy, error classification (httpx.MockTransport)."""
+"""The polite wire: rate limiter, retry policy, error classification, the bounds of one answer
+(httpx.MockTransport; a real socket where the socket matters)."""
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
+import time
+import zlib
 
 import httpx
 import pytest
 
-from catalog_gen.errors import ApiError, AuthError
+from catalog_gen.errors import ApiError, AuthError, LimitExceeded
 from catalog_gen.source.transport import (
+    MB,
     WINDOW_MARGIN,
     RateLimiter,
     Transport,
     parse_retry_after,
 )
+from tests.conftest import API_KEY
 
 
 class FakeClock:
@@ -323,3 +329,163 @@ def test_error_bodies_of_any_shape_are_api_errors(body):
     transport, _ = make_transport(handler, max_retries=1)
     with pytest.raises(ApiError, match="answered with an error"):
         transport.get_json("x")
+
+
+# --- bounded answers: bytes received, bytes unpacked, time until complete --------------------
+
+
+class Pulled(httpx.SyncByteStream):
+    """A body served chunk by chunk that counts what the client pulled from it; ``tick``
+    runs before each chunk (a test moves a fake clock with it)."""
+
+    def __init__(self, chunks, tick=lambda: None):
+        self.chunks, self.tick, self.pulled = chunks, tick, 0
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            self.tick()
+            self.pulled += len(chunk)
+            yield chunk
+
+
+def gzip_of_spaces(size: int) -> bytes:
+    """A JSON list of ``size`` bytes (``[``, spaces, ``]``), gzipped: about size / 1000."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    block = b" " * (1 << 20)
+    parts = [packer.compress(b"[")]
+    for start in range(0, size - 2, len(block)):
+        parts.append(packer.compress(block[: min(len(block), size - 2 - start)]))
+    return b"".join([*parts, packer.compress(b"]"), packer.flush()])
+
+
+def in_pieces(data: bytes, size: int = 1 << 14):
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def test_a_gzip_bomb_is_refused_once_unpacked_past_the_cap_and_not_unpacked_further():
+    bomb = gzip_of_spaces(200 * MB)  # 0.2 MB on the wire
+    body = Pulled(in_pieces(bomb))
+    handler = answers(
+        httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=body),
+        httpx.Response(200, json=[]),
+    )
+    transport, _ = make_transport(handler, max_decoded_bytes=5 * MB)
+    with pytest.raises(LimitExceeded) as caught:
+        transport.get_json("courses")
+    message = str(caught.value)
+    assert message.startswith("GET /courses: the answer unpacks ")
+    assert "frontcore.max_decoded_mb = 5 MB" in message and "not retried" in message
+    assert "\n" not in message and "secret-key-123456" not in message
+    assert len(handler.seen) == 1  # the same bomb would come again: not retried
+    # Stopped within a step of the cap: about 5 kB of the 200 kB was ever pulled.
+    assert body.pulled < 0.1 * len(bomb), (body.pulled, len(bomb))
+    assert transport.get_json("courses") == []  # and the next answer reads as usual
+
+
+def test_a_plain_body_past_the_cap_is_refused_as_it_arrives_or_as_it_is_announced():
+    endless = Pulled(b" " * (1 << 16) for _ in itertools.count())  # no Content-Length
+    announced = Pulled([b"[]"])
+    handler = answers(
+        httpx.Response(200, stream=endless),
+        httpx.Response(200, headers={"Content-Length": str(300 * MB)}, stream=announced),
+    )
+    transport, _ = make_transport(handler, max_answer_bytes=2 * MB)
+    with pytest.raises(LimitExceeded) as caught:
+        transport.get_json("courses")
+    assert str(caught.value) == (
+        "GET /courses: the answer sends more than frontcore.max_answer_mb = 2 MB; "
+        "refused, not retried"
+    )
+    assert 2 * MB < endless.pulled <= 2 * MB + (1 << 16)
+    with pytest.raises(
+        LimitExceeded, match=r"announces 300.0 MB, more than frontcore.max_answer_mb"
+    ):
+        transport.get_json("locations")
+    assert announced.pulled == 0  # refused before a byte of it was read
+    assert transport.stats.retries == 0
+
+
+def test_a_trickle_is_cut_off_at_the_answer_deadline_however_often_it_sends():
+    clock = FakeClock()
+
+    def two_seconds_later():
+        clock.now += 2  # a byte every 2 s: far within the 30 s read timeout
+
+    trickle = Pulled((b" " for _ in itertools.count()), tick=two_seconds_later)
+    handler = answers(httpx.Response(200, stream=trickle))
+    transport, _ = make_transport(handler, clock=clock, answer_deadline=10)
+    with pytest.raises(LimitExceeded) as caught:
+        transport.get_json("batch/coursedates")
+    assert str(caught.value) == (
+        "GET /batch/coursedates: the answer was not complete within "
+        "frontcore.answer_deadline_seconds = 10 s; refused, not retried"
+    )
+    assert trickle.pulled == 5 and len(handler.seen) == 1
+
+
+def test_the_deadline_counts_from_the_rate_limiters_turn_not_from_the_call():
+    clock = FakeClock()
+    handler = answers(*[httpx.Response(200, json=[])] * 3)
+    transport, _ = make_transport(handler, clock=clock, rate_limit=0.5, answer_deadline=1)
+    for _ in range(3):  # each waits 2 s for its turn, longer than its deadline
+        assert transport.get_json("courses") == []
+    assert sum(clock.sleeps) >= 4
+
+
+def test_a_trickle_of_headers_on_a_real_socket_is_cut_off_at_the_deadline(emulator):
+    """httpx's read timeout never fires while a byte comes every half second; the sockets
+    themselves wait no longer than the deadline, so even the status line is cut off."""
+    emulator.inject("trickle", path="/courses", delay=0.5)
+    transport = Transport(
+        emulator.base_url, API_KEY, rate_limit=5, timeout=30, answer_deadline=2, max_retries=3
+    )
+    started = time.monotonic()
+    with transport:
+        with pytest.raises(LimitExceeded, match="answer_deadline_seconds = 2 s"):
+            transport.get_json("courses")
+        assert 2 <= time.monotonic() - started < 4
+        assert [r.path for r in emulator.requests] == ["/v2/courses"]  # not retried
+        assert transport.get_json("locations")  # later answers are not hurt
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "raw-deflate", "gzip-in-gzip"])
+def test_answers_within_the_bounds_are_unpacked_whatever_their_coding(coding):
+    records = [{"id": i, "title": "Kurs " * 100} for i in range(10_000)]  # 5 MB: many steps
+    plain = json.dumps(records).encode()
+    if coding == "gzip":
+        body, header = gzip.compress(plain), "gzip"
+    elif coding == "deflate":
+        body, header = zlib.compress(plain), "deflate"
+    elif coding == "raw-deflate":  # no zlib header, as some servers send it
+        packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        body, header = packer.compress(plain) + packer.flush(), "deflate"
+    else:
+        body, header = gzip.compress(gzip.compress(plain)), "gzip, gzip"
+    handler = answers(
+        httpx.Response(200, headers={"Content-Encoding": header}, stream=Pulled(in_pieces(body)))
+    )
+    transport, _ = make_transport(handler, max_decoded_bytes=len(plain))
+    assert transport.get_json("courses") == records
+    assert handler.seen[0].headers["Accept-Encoding"] == "gzip, deflate"
+
+
+def test_a_compressed_body_cut_off_or_followed_by_junk_is_retried_as_damaged():
+    whole = gzip.compress(b'[{"id": 1}]')
+    handler = answers(
+        httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=Pulled([whole[:-6]])),
+        httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=Pulled([whole + b"x"])),
+        httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=Pulled([whole])),
+    )
+    transport, _ = make_transport(handler)
+    assert transport.get_json("courses") == [{"id": 1}]
+    assert transport.stats.retries == 2
+
+
+def test_an_empty_compressed_429_is_still_a_rate_limit():
+    handler = answers(
+        httpx.Response(429, headers={"Content-Encoding": "gzip", "Retry-After": "3"}),
+        httpx.Response(200, json=[]),
+    )
+    transport, clock = make_transport(handler)
+    assert transport.get_json("courses") == []
+    assert 3 in clock.sleeps and transport.stats.rate_limited == 1

@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
+
+import pytest
 
 from catalog_gen.source.store import SnapshotStore
 from tests.conftest import API_KEY, interruptible
@@ -382,3 +385,105 @@ def test_three_nights(project, sample):
     assert {folder(n) for n in rewritten_courses} <= {folder(n) for n in expected_courses}
     assert rewritten_courses & {pages[cid] for cid in passing}
     print(f"night 3: {third['requests']} requests, {third['written']} files written")
+
+
+# -- what one answer may cost ---------------------------------------------------------------------
+
+#: Runs a command and writes its peak resident memory (kB) to a file: the kernel's figure for
+#: the one child this wrapper waited for, so it is that command's own (a pytest-xdist worker's
+#: RUSAGE_CHILDREN would cover every child the worker ever had). Address space is capped at
+#: 3 GiB, so a regression fails with MemoryError instead of taking the machine's memory.
+PEAK_RSS = """
+import resource, subprocess, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+code = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    out.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
+def fetch_measured(project, tmp_path) -> tuple[subprocess.CompletedProcess, float]:
+    """``catalog-gen fetch`` as a process of its own; its result and its peak RSS in MB."""
+    figure = tmp_path / "peak-rss-kb"
+    command = [sys.executable, "-c", PEAK_RSS, str(figure), sys.executable, "-m", "catalog_gen"]
+    result = subprocess.run(
+        [*command, "fetch"], cwd=project.root, env=project.env(), capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    return result, int(figure.read_text()) / 1024
+
+
+HOSTILE = {
+    "bomb": r"the answer unpacks \(0\.\d MB received\) to more than frontcore.max_decoded_mb"
+    " = 128 MB",
+    "huge": r"the answer announces 300\.0 MB, more than frontcore.max_answer_mb = 64 MB",
+    "endless": r"the answer sends more than frontcore.max_answer_mb = 64 MB",
+}
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_a_hostile_answer_fails_the_fetch_in_bounded_memory(project, tmp_path, hostile):
+    """A 0.5 MB gzip body holding 500 MB, a 300 MB plain body, an endless chunked one: each
+    is refused at its cap (the defaults), without a retry, in well under 400 MB."""
+    assert project.run("fetch").returncode == 0
+    before = project.snapshot_bytes()
+    project.emulator.inject(hostile, times=10, path="/courses")
+    project.emulator.clear_log()
+
+    result, peak_mb = fetch_measured(project, tmp_path)
+    print(f"\n{hostile}: peak RSS of the fetch {peak_mb:.0f} MB")
+    assert result.returncode == 1, result.stderr
+    expected = f"error: GET /courses: {HOSTILE[hostile]}; refused, not retried"
+    assert re.fullmatch(expected, only_line(result.stderr))
+    assert [r.path for r in project.emulator.requests] == ["/v2/courses"]  # not retried
+    assert peak_mb < 400
+    assert project.snapshot_bytes() == before
+
+
+def test_a_trickling_server_cannot_hold_the_run_or_the_lock(project):
+    """One byte every second never trips the 30 s read timeout; the answer's deadline ends
+    the run, which leaves everything as it was and frees the lock for the next one."""
+    settings = "[frontcore]\nrate_limit = 5\nanswer_deadline_seconds = 3\n"
+    (project.root / "catalog.toml").write_text(settings)
+    assert build(project)[0].returncode == 0
+    site, snapshots = site_tree(project.root / "site"), project.snapshot_bytes()
+    project.emulator.inject("trickle", times=2, path="/batch/coursedates", delay=1)
+
+    started = time.monotonic()
+    result, _ = build(project)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1
+    line = only_line(result.stderr)
+    assert line.startswith("error: GET /batch/coursedates: the answer was not complete within ")
+    assert "frontcore.answer_deadline_seconds = 3 s; refused, not retried" in line
+    assert "nothing was published" in line
+    assert site_tree(project.root / "site") == site and project.snapshot_bytes() == snapshots
+
+    result, report = build(project, "--offline-on-error")
+    assert result.returncode == 0, result.stderr
+    assert "answer_deadline_seconds = 3 s" in only_line(result.stderr)
+    assert "rendered the last good snapshot instead" in result.stderr
+    assert report["fetch"] is None
+
+    assert project.run("fetch").returncode == 0  # the lock is free: not exit 3
+
+
+def test_a_course_with_thousands_of_dates_is_published_with_the_soonest_and_a_warning(
+    project, sample
+):
+    """One course's runaway recurrence costs a page and a calendar file per date; it is cut
+    to ``sync.max_dates_per_course`` at the fetch, and the rest of the catalog is published."""
+    (project.root / "catalog.toml").write_text(
+        "[frontcore]\nrate_limit = 5\n[sync]\nmax_dates_per_course = 20\n"
+    )
+    crowded = sample.add_course("Drop-in yoga", dates=400)
+    result, report = build(project)
+    assert result.returncode == 0, result.stderr
+    assert only_line(result.stderr).startswith("warning: 1 × course with more current and ")
+    assert f"[course.dates_over_limit]: course {crowded} coursedates=400" in result.stderr
+    page = course_page(project.root / "site", crowded)
+    assert page is not None
+    calendars = list((project.root / "site" / folder(page)).glob("*.ics"))
+    assert len(calendars) == 20 + 1  # one per date kept, and the course's own
+    assert report["files"] < 1000

@@ -12,6 +12,9 @@ makes the choices of its §9.2 configurable, so the client is tested against bot
 - injectable faults (4xx and 5xx, 403, 404, dropped connections, slow and truncated answers,
   errors with 200, a damaged gzip body, a UTF-16 body), whose error text a test may choose (an
   API that echoes what it was sent);
+- hostile answers, each costing the client what a careless one would pay in full: a gzip bomb
+  (0.5 MB on the wire, 500 MB unpacked), a huge plain body (300 MB), an endless chunked body,
+  and a trickle of one byte every ``delay`` seconds (status line and headers included);
 - the course list in ascending ids, or most recently updated first (``course_order``), with
   ``order_by``/``order_direction`` honoured or ignored (``course_ordering``);
 - a hook run before each answer (``on_request``), so a test can change the catalog between
@@ -30,9 +33,11 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -56,7 +61,18 @@ FAULT_KINDS = (
     "429",
     "gzip",
     "charset",
+    "bomb",
+    "huge",
+    "endless",
+    "trickle",
 )
+#: What the hostile faults send by default, in bytes (the security review's figures): the
+#: bomb's unpacked size (about 0.5 MB gzipped) and the huge plain body's size. Both hold a
+#: JSON list (``[`` … ``]`` around spaces), valid to a client that reads it all.
+BOMB_BYTES = 500_000_000
+HUGE_BYTES = 300_000_000
+#: The hostile bodies are written this many bytes at a time (the emulator never holds them).
+WRITE_STEP = 1 << 16
 
 #: Course fields a "summary" list item keeps; the rest needs ``GET /v2/courses/{id}``.
 SUMMARY_FIELDS = (
@@ -101,6 +117,8 @@ class _Fault:
     delay: float
     #: The ``error`` text of a 400, 5xx or error200 answer, instead of the usual one.
     message: str | None = None
+    #: Bytes of a bomb once unpacked, or of a huge body; None for the defaults above.
+    size: int | None = None
 
 
 class _BadRequest(Exception):
@@ -179,6 +197,8 @@ class Emulator:
         self.port = port
         self.requests: list[LoggedRequest] = []
         self._faults: list[_Fault] = []
+        #: Gzip bombs made so far, by unpacked size (making one takes a second).
+        self._bombs: dict[int, bytes] = {}
         self._buckets: dict[str, _TokenBucket] = {}
         self._state = threading.Lock()
         self._stopping = threading.Event()
@@ -241,15 +261,20 @@ class Emulator:
         path: str | None = None,
         delay: float = 2.0,
         message: str | None = None,
+        size: int | None = None,
     ) -> None:
         """Queue a fault for the next ``times`` requests whose path contains ``path``;
-        ``message`` replaces the ``error`` text of a 400, 5xx or error200 answer."""
+        ``message`` replaces the ``error`` text of a 400, 5xx or error200 answer; ``delay`` is
+        the wait of a slow answer, or between two bytes of a trickle; ``size`` the bytes of a
+        bomb once unpacked, or of a huge body."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
         if times < 1:
             raise ValueError("times must be at least 1")
+        if kind == "bomb":
+            self._bomb(size or BOMB_BYTES)  # made now, so the request does not wait for it
         with self._state:
-            self._faults.append(_Fault(kind, times, path, delay, message))
+            self._faults.append(_Fault(kind, times, path, delay, message, size))
 
     # -- one request ---------------------------------------------------------------------------
 
@@ -277,6 +302,10 @@ class Emulator:
                 log(0)
                 handler.close_connection = True
                 return
+            if kind in ("bomb", "huge", "endless") and fault is not None:
+                log(200)
+                self._send_hostile(handler, fault)
+                return
             if kind == "400" and fault is not None:
                 reply = _json_reply(400, {"error": fault.message or "Bad request"})
             elif kind in ("500", "502", "503") and fault is not None:
@@ -303,6 +332,10 @@ class Emulator:
                         reply.body.decode("ascii").encode("utf-16"),
                         (("Content-Type", "application/json; charset=utf-16"),),
                     )
+                elif kind == "trickle" and fault is not None:
+                    log(reply.status)
+                    self._trickle(handler, reply, fault.delay)
+                    return
                 elif kind == "slow" and fault is not None:
                     # Logged before the wait, so a test can see the request is in flight.
                     log(reply.status)
@@ -313,6 +346,64 @@ class Emulator:
                     return
         log(reply.status)
         handler.send(reply)
+
+    # -- hostile answers -------------------------------------------------------------------------
+
+    def _bomb(self, size: int) -> bytes:
+        """A gzip body that unpacks to ``size`` bytes of a JSON list (made once per size)."""
+        with self._state:
+            made = self._bombs.get(size)
+        if made is None:
+            packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+            made = b"".join(
+                [*(packer.compress(piece) for piece in _spaces_list(size)), packer.flush()]
+            )
+            with self._state:
+                self._bombs[size] = made
+        return made
+
+    def _send_hostile(self, handler: _Handler, fault: _Fault) -> None:
+        """A 200 whose body costs a careless client dearly; written until done, until the
+        client hangs up, or until the emulator stops."""
+        handler.close_connection = True
+        head = [("Content-Type", "application/json"), ("Connection", "close")]
+        if fault.kind == "bomb":
+            packed = self._bomb(fault.size or BOMB_BYTES)
+            head += [("Content-Encoding", "gzip"), ("Content-Length", str(len(packed)))]
+            body = (packed[i : i + WRITE_STEP] for i in range(0, len(packed), WRITE_STEP))
+        elif fault.kind == "huge":
+            size = fault.size or HUGE_BYTES
+            head.append(("Content-Length", str(size)))
+            body = _spaces_list(size)
+        else:  # endless
+            head.append(("Transfer-Encoding", "chunked"))
+            body = _endless_chunks()
+        try:
+            handler.send_response(200)
+            for name, value in head:
+                handler.send_header(name, value)
+            handler.end_headers()
+            for piece in body:
+                if self._stopping.is_set():
+                    return
+                handler.wfile.write(piece)
+        except OSError:
+            pass  # the client refused the rest, as it should (or the emulator stopped)
+
+    def _trickle(self, handler: _Handler, reply: _Reply, delay: float) -> None:
+        """``reply``, status line and headers included, one byte every ``delay`` seconds."""
+        handler.close_connection = True
+        status = f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}"
+        head = [status, f"Content-Length: {len(reply.body)}", "Connection: close"]
+        head += [f"{name}: {value}" for name, value in reply.headers]
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + reply.body
+        try:
+            for index in range(len(raw)):
+                handler.wfile.write(raw[index : index + 1])
+                if self._stopping.wait(delay):
+                    return
+        except OSError:
+            pass  # the client gave up, as it should (or the emulator stopped)
 
     def _admit(self, key: str, now: float) -> bool:
         if self.rate_limit <= 0:  # switched off, for tests that hammer the server on purpose
@@ -720,6 +811,25 @@ def _discard_body(handler: BaseHTTPRequestHandler) -> None:
     length = _int_or_none(handler.headers.get("Content-Length") or "0") or 0
     if length > 0:
         handler.rfile.read(length)
+
+
+def _spaces_list(size: int) -> Iterator[bytes]:
+    """``size`` bytes of a JSON list of nothing: ``[``, spaces, ``]``, a step at a time."""
+    yield b"["
+    left = size - 2
+    block = b" " * WRITE_STEP
+    while left > 0:
+        yield block[: min(left, WRITE_STEP)]
+        left -= WRITE_STEP
+    yield b"]"
+
+
+def _endless_chunks() -> Iterator[bytes]:
+    """A chunked body that never ends: ``[``, then spaces, forever."""
+    block = b" " * WRITE_STEP
+    yield b"%x\r\n[%s\r\n" % (len(block) + 1, block)
+    while True:
+        yield b"%x\r\n%s\r\n" % (len(block), block)
 
 
 def _id_order(value: object) -> tuple[int, int, str]:

@@ -21,7 +21,8 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from catalog_gen.anomalies import Anomalies, kind, shown
-from catalog_gen.errors import ApiError
+from catalog_gen.config import SyncSettings
+from catalog_gen.errors import ApiError, LimitExceeded
 from catalog_gen.source.scrub import Finding
 from catalog_gen.source.transport import Transport
 
@@ -67,8 +68,26 @@ class _Item(NamedTuple):
     findings: list[Finding]
 
 
+class _Tally:
+    """The entries one list has sent, against the setting that bounds it: a list longer than
+    any catalog is an API gone wrong (a server ignoring ``page``, a loop), refused before it
+    is all read, kept in memory and saved."""
+
+    def __init__(self, limit: int, setting: str):
+        self.limit, self.setting, self.count = limit, setting, 0
+
+    def add(self, path: str, entries: int) -> None:
+        self.count += entries
+        if self.count > self.limit:
+            raise LimitExceeded(
+                f"GET /{path}: the list holds more than sync.{self.setting} = {self.limit} "
+                "records; refused",
+                path=f"/{path}",
+            )
+
+
 class FrontcoreClient:
-    """The catalog-relevant GET endpoints of Frontcore v2."""
+    """The catalog-relevant GET endpoints of Frontcore v2, for one fetch."""
 
     def __init__(
         self,
@@ -76,14 +95,20 @@ class FrontcoreClient:
         *,
         page_size: int = PAGE_SIZE,
         anomalies: Anomalies | None = None,
+        limits: SyncSettings | None = None,
     ):
         self.transport = transport
         self.page_size = page_size
         #: What the boundary cleaned (see scrub.py), for the fetch's warnings.
         self.anomalies = anomalies if anomalies is not None else Anomalies()
+        #: How long a list may be: ``max_courses`` for each read of the course list,
+        #: ``max_reference_records`` for each reference list, ``max_dates`` for all the
+        #: dates this client fetches.
+        self.limits = limits or SyncSettings()
         #: Reads of the course list by the last ``list_courses`` (1 when the first was whole).
         self.course_list_reads = 0
         self._repeated_courses: list[int] = []
+        self._dates = _Tally(self.limits.max_dates, "max_dates")
 
     def list_courses(self, *, expected: Collection[int] = ()) -> list[dict]:
         """Every course the account has (active or not), as the list endpoint returns them.
@@ -122,7 +147,8 @@ class FrontcoreClient:
         items: dict[int, _Item] = {}
         in_order, last = True, None
         repeated: list[int] = []
-        for page in self._pages("courses", COURSE_ORDER, id_key="id"):
+        tally = _Tally(self.limits.max_courses, "max_courses")
+        for page in self._pages("courses", COURSE_ORDER, id_key="id", tally=tally):
             for rid, item in page:
                 if last is not None and rid <= last:
                     in_order = False
@@ -167,7 +193,7 @@ class FrontcoreClient:
             }
             if end_date_min is not None:
                 params["end_date_at_min"] = end_date_min.isoformat()
-            for item in self._items(path, params, id_key="coursedate_id"):
+            for item in self._items(path, params, id_key="coursedate_id", tally=self._dates):
                 owner = _course_of(item.raw)
                 if owner is None:
                     did = _id_of(item.raw, "coursedate_id")
@@ -184,9 +210,10 @@ class FrontcoreClient:
     def list_reference(self, path: str, params: dict[str, Any] | None = None) -> list[dict]:
         """A reference list (venues, instructors, products): records with integer ids."""
         label = REFERENCE_LABELS.get(path, "record")
+        tally = _Tally(self.limits.max_reference_records, "max_reference_records")
         return [
             self._record(item, path, lambda r: {**r, "id": record_id(r, "id", path)}, label)
-            for item in self._items(path, params or {}, id_key="id")
+            for item in self._items(path, params or {}, id_key="id", tally=tally)
         ]
 
     def _clean(self, records: list[dict], path: str) -> list[_Item]:
@@ -211,11 +238,13 @@ class FrontcoreClient:
                     self.anomalies.add(finding.kind, name, finding.field, finding.value)
         return record
 
-    def _items(self, path: str, params: dict[str, Any], *, id_key: str) -> Iterator[_Item]:
+    def _items(
+        self, path: str, params: dict[str, Any], *, id_key: str, tally: _Tally
+    ) -> Iterator[_Item]:
         """Every item of a list, each id once (the first copy; a repeat is noted)."""
         seen: set[int] = set()
         label = LABELS.get(path, "record")
-        for page in self._pages(path, params, id_key=id_key):
+        for page in self._pages(path, params, id_key=id_key, tally=tally):
             for rid, item in page:
                 if rid in seen:
                     self.anomalies.add(REPEATED, f"{label} {rid}", id_key, rid)
@@ -224,11 +253,12 @@ class FrontcoreClient:
                 yield item
 
     def _pages(
-        self, path: str, params: dict[str, Any], *, id_key: str
+        self, path: str, params: dict[str, Any], *, id_key: str, tally: _Tally
     ) -> Iterator[list[tuple[int, _Item]]]:
         """Each page's items by id, cleaned, until a short page, ``next_page: null`` or a page
         of ids all seen already (a server ignoring ``page``). An entry that is not an object,
-        or has no usable id, is left out and noted: it cannot stop the list."""
+        or has no usable id, is left out and noted: it cannot stop the list. Every entry
+        counts against ``tally``: a list longer than its limit stops the fetch."""
         seen: set[int] = set()
         label = LABELS.get(path, "record")
         for page in range(1, MAX_PAGES + 1):
@@ -236,13 +266,16 @@ class FrontcoreClient:
                 path, {**params, "limit": self.page_size, "page": page}
             )
             entries, has_next = _page_items(payload, path)
+            tally.add(path, len(entries))
             raw_items = []
             for index, raw in enumerate(entries, start=1):
                 where = f"{label} #{index} on page {page} of /{path}"
+                # Noted before the boundary cleans the records: the value as shown is cleaned.
+                clean = self.transport.scrubber.clean_text
                 if not isinstance(raw, dict):
-                    self.anomalies.add(NOT_A_RECORD, where, "(entry)", raw)
+                    self.anomalies.add(NOT_A_RECORD, where, "(entry)", raw, clean=clean)
                 elif _id_of(raw, id_key) is None:
-                    self.anomalies.add(NO_ID, where, id_key, raw.get(id_key))
+                    self.anomalies.add(NO_ID, where, id_key, raw.get(id_key), clean=clean)
                 else:
                     raw_items.append(raw)
             items = [(_id_of(item.raw, id_key), item) for item in self._clean(raw_items, path)]

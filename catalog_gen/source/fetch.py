@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -24,7 +25,7 @@ from catalog_gen.source.client import FrontcoreClient
 from catalog_gen.source.lock import RunLock
 from catalog_gen.source.store import SnapshotStore
 from catalog_gen.source.sync import ends_before, sync_catalog
-from catalog_gen.source.transport import Transport
+from catalog_gen.source.transport import MB, Transport
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,11 @@ def run_fetch(
             timeout=settings.timeout_seconds,
             max_retries=settings.max_retries,
             max_retry_after=settings.max_retry_after_seconds,
+            max_answer_bytes=settings.max_answer_mb * MB,
+            max_decoded_bytes=settings.max_decoded_mb * MB,
+            answer_deadline=settings.answer_deadline_seconds,
         ) as transport:
-            client = FrontcoreClient(transport)
+            client = FrontcoreClient(transport, limits=config.sync)
             outcome = sync_catalog(
                 client,
                 previous,
@@ -127,7 +131,12 @@ def run_fetch(
             )
         if not allow_shrink:
             check_shrink(previous, outcome.snapshot, config.sync.max_shrink_percent)
-            check_dates_shrink(previous, outcome.snapshot, config.sync.max_dates_shrink_percent)
+            check_dates_shrink(
+                previous,
+                outcome.snapshot,
+                config.sync.max_dates_shrink_percent,
+                left_out=outcome.left_out,
+            )
         saved = store.save(outcome.snapshot)
         store.prune(config.keep_snapshots)
 
@@ -188,13 +197,20 @@ def check_shrink(previous: Snapshot | None, new: Snapshot, max_percent: float) -
         )
 
 
-def check_dates_shrink(previous: Snapshot | None, new: Snapshot, max_percent: float) -> None:
+def check_dates_shrink(
+    previous: Snapshot | None,
+    new: Snapshot,
+    max_percent: float,
+    *,
+    left_out: Collection[int] = (),
+) -> None:
     """Refuse a snapshot that lost most current and upcoming dates of the courses it kept.
 
     A batch answer that comes back empty (or short) would otherwise publish a catalog of
     courses without dates. Only dates that have not ended count (past ones are kept from the
     last snapshot and would hide the loss), and only those of courses in both snapshots (a
-    removed course is the course guard's business).
+    removed course is the course guard's business). Dates this fetch ``left_out`` on purpose
+    (``sync.max_dates_per_course``) were not lost by the API and do not count.
     """
     if previous is None:
         return
@@ -206,7 +222,7 @@ def check_dates_shrink(previous: Snapshot | None, new: Snapshot, max_percent: fl
     }
     if not before:
         return
-    lost = 100.0 * len(before - new.coursedates.keys()) / len(before)
+    lost = 100.0 * len(before - new.coursedates.keys() - set(left_out)) / len(before)
     if lost > max_percent:
         raise GuardRefused(
             f"the API left out {lost:.0f}% of the {len(before)} current and upcoming dates "

@@ -98,6 +98,10 @@ class Scrubber:
             kinds.append(LONE_SURROGATE)
         return cleaned, tuple(kinds)
 
+    def clean_text(self, value: str) -> str:
+        """``value`` cleaned (``text`` without what was found)."""
+        return self.text(value)[0]
+
     def record(self, record: dict, where: str) -> list[Finding]:
         """Clean ``record`` in place (it is freshly decoded and ours); what was changed.
 

@@ -20,14 +20,26 @@ An **incremental pass** (the usual nightly run) starts from the last snapshot:
 
 Venues, instructors and products are optional: a list the key may not read (403) or that does
 not exist (404) is a warning, and the site uses the copies embedded in course dates.
+
+**At most ``sync.max_dates_per_course`` current and upcoming dates per course** are kept: the
+ones that start soonest (sub-dates count as dates). The rest are left out with a warning
+(``course.dates_over_limit``), and the dates shrink guard does not count them as lost. The
+limit is applied here, where the snapshot is made, rather than in the site's catalog model:
+a course with 20,000 dates costs a 32 MB page and a calendar file per date, but also 30 MB of
+snapshot that every later build reads, caches and keeps; cut here, nothing downstream ever
+holds more. What is kept moves forward with every fetch (a nightly run), and the snapshot
+says plainly what the site can show. Too many records in a *list* is another matter: that is
+the API gone wrong, and the client refuses it (``sync.max_courses`` …, an API error).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from catalog_gen.anomalies import Anomalies, kind
 from catalog_gen.config import SyncSettings
 from catalog_gen.errors import ApiError
 from catalog_gen.progress import NoProgress, Progress
@@ -39,6 +51,12 @@ log = logging.getLogger(__name__)
 #: Optional lists answering these statuses are left out with a warning, not a failure.
 OPTIONAL_LIST_STATUSES = {403: "not allowed for this API key", 404: "not available"}
 
+CROWDED = kind(
+    "course.dates_over_limit",
+    "course with more current and upcoming dates than sync.max_dates_per_course; the "
+    "soonest kept, the rest left out of the snapshot",
+)
+
 
 @dataclass(frozen=True)
 class SyncOutcome:
@@ -48,6 +66,8 @@ class SyncOutcome:
     reference_refreshed: tuple[str, ...]
     #: What the run should tell its operator although it succeeded (an optional list left out).
     warnings: tuple[str, ...] = ()
+    #: Ids of the dates ``sync.max_dates_per_course`` left out: not lost by the API.
+    left_out: frozenset[int] = frozenset()
 
 
 def sync_catalog(
@@ -70,6 +90,9 @@ def sync_catalog(
     courses, sources, details = _resolve_courses(client, listed, base, progress)
     recent = now.date() - timedelta(days=settings.past_days)
     coursedates = _sync_coursedates(client, courses, base, recent, settings.batch_size, progress)
+    coursedates, left_out = soonest_per_course(
+        coursedates, now.date(), settings.max_dates_per_course, client.anomalies
+    )
     warnings: list[str] = []
     reference, fetched_at, refreshed = _sync_reference(
         client, base, now, timedelta(days=settings.reference_ttl_days), progress, warnings
@@ -91,6 +114,7 @@ def sync_catalog(
         details_fetched=details,
         reference_refreshed=refreshed,
         warnings=tuple(warnings),
+        left_out=left_out,
     )
 
 
@@ -163,6 +187,37 @@ def _sync_coursedates(
     return merged
 
 
+def soonest_per_course(
+    coursedates: dict[int, dict], today: date, limit: int, anomalies: Anomalies
+) -> tuple[dict[int, dict], frozenset[int]]:
+    """At most ``limit`` dates per course of those that have not ended before ``today``: the
+    ones starting soonest (then by id; a date whose start cannot be read, last). Dates that
+    ended are not counted. Returns the dates kept and the ids left out, each course over the
+    limit noted in ``anomalies`` with its count."""
+    current: dict[int, list[dict]] = defaultdict(list)
+    for record in coursedates.values():
+        if not ends_before(record, today):
+            current[record["course_id"]].append(record)
+    left_out: set[int] = set()
+    for course_id, records in sorted(current.items()):
+        if len(records) > limit:
+            records.sort(key=_soonest_first)
+            left_out.update(r["coursedate_id"] for r in records[limit:])
+            anomalies.add(CROWDED, f"course {course_id}", "coursedates", len(records))
+    if not left_out:
+        return coursedates, frozenset()
+    kept = {did: r for did, r in coursedates.items() if did not in left_out}
+    return kept, frozenset(left_out)
+
+
+def _soonest_first(record: dict) -> tuple[date, int]:
+    try:
+        day = date.fromisoformat(record["start_at"][:10])
+    except (KeyError, TypeError, ValueError):
+        day = date.max
+    return day, record["coursedate_id"]
+
+
 def ends_before(record: dict, day: date) -> bool:
     """True for a date that ended before ``day``: by its ``end_at``, else its ``start_at``.
 
@@ -188,13 +243,13 @@ def _sync_reference(
     reference: dict[str, dict[int, dict]] = {}
     fetched_at: dict[str, datetime] = {}
     refreshed = []
-    for kind, path, params in REFERENCE_LISTS:
-        last = base.reference_fetched_at.get(kind) if base else None
+    for name, path, params in REFERENCE_LISTS:
+        last = base.reference_fetched_at.get(name) if base else None
         if base is not None and last is not None and now - last < ttl:
-            reference[kind] = dict(base.reference.get(kind, {}))
-            fetched_at[kind] = last
+            reference[name] = dict(base.reference.get(name, {}))
+            fetched_at[name] = last
             continue
-        progress.phase(kind)
+        progress.phase(name)
         try:
             records = client.list_reference(path, params)
         except ApiError as exc:
@@ -205,11 +260,11 @@ def _sync_reference(
                 raise
             warnings.append(
                 f"/{path} is {OPTIONAL_LIST_STATUSES[exc.status]} (HTTP {exc.status}); "
-                f"{kind} left out (the site uses the copies in courses and course dates)"
+                f"{name} left out (the site uses the copies in courses and course dates)"
             )
             records = []
         progress.advance(len(records))
-        reference[kind] = {r["id"]: r for r in records}
-        fetched_at[kind] = now
-        refreshed.append(kind)
+        reference[name] = {r["id"]: r for r in records}
+        fetched_at[name] = now
+        refreshed.append(name)
     return reference, fetched_at, tuple(refreshed)

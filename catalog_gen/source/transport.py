@@ -1,17 +1,29 @@
-"""The polite wire: one rate limiter and one retry policy around every Frontcore request.
+"""The polite wire: one rate limiter and one retry policy around every Frontcore request, and
+bounds on what one answer may cost.
 
 Layers, outermost first (httpx/hishel style, no ``if`` statements sprinkled through callers):
 
-    Transport.get_json   retry policy (tenacity): 429, 5xx, timeouts, bad JSON; never a bad key
-      _decode             strict decoding: UTF-8 only, RFC 8259 JSON only (no NaN/Infinity, no
-                          number JSON readers disagree on), bounded nesting
-      httpx.Client        base URL, the X-API-Key header, timeouts, gzip/deflate
-        _PacedTransport   the rate limiter: every attempt, retries included, waits its turn here
-          httpx.HTTPTransport
+    Transport.get_json     retry policy (tenacity): 429, 5xx, timeouts, bad JSON; never a bad key,
+                           never an answer beyond its bounds
+      _read_body           the bounds: bytes received (``max_answer_bytes``), bytes once
+                           decompressed (``max_decoded_bytes``, unpacked here in steps of 1 MB,
+                           so a gzip bomb stops within a step of the cap), and the deadline
+      _decode              strict decoding: UTF-8 only, RFC 8259 JSON only (no NaN/Infinity, no
+                           number JSON readers disagree on), bounded nesting
+      httpx.Client         base URL, the X-API-Key header, timeouts, the body as a stream
+        _PacedTransport    the rate limiter: every attempt, retries included, waits its turn
+                           here; then the answer's deadline starts
+          _BoundedHTTPTransport   httpx's own, over sockets that never wait past the deadline
 
 Nothing the server sends escapes as anything but our named errors: a body that cannot be
 decoded (bad gzip, not UTF-8, not JSON) is an ApiError like a 5xx, retried and then reported,
-so ``--offline-on-error`` handles it.
+so ``--offline-on-error`` handles it; an answer beyond a bound is a ``LimitExceeded``, reported
+at once (see its docstring for why it is not retried).
+
+Why a deadline besides the timeout: httpx's read timeout bounds each wait for the next bytes,
+so a server sending one byte every two seconds never trips it, in the headers or in the body.
+The deadline bounds the whole answer. It is checked as each piece arrives, and every socket
+read waits at most until the deadline, so even a trickle of headers is cut off on time.
 
 Frontcore allows 5 requests per second per *account*, shared by every script using the key, and
 asks clients to stay well below it and never burst. We default to 4 in any sliding second and also
@@ -24,18 +36,22 @@ import email.utils
 import json
 import logging
 import math
+import ssl
 import threading
 import time
+import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 import tenacity
 
 from catalog_gen import __version__
-from catalog_gen.errors import ApiError, AuthError, RateLimited, TransientApiError
+from catalog_gen.config import FrontcoreSettings
+from catalog_gen.errors import ApiError, AuthError, LimitExceeded, RateLimited, TransientApiError
 from catalog_gen.printable import printable
 from catalog_gen.source.scrub import Scrubber
 
@@ -48,6 +64,17 @@ INT_RANGE = range(-(2**63), 2**64)
 #: Added to the one-second window so that requests spaced exactly at the limit on our clock
 #: cannot land inside one second on the server's clock.
 WINDOW_MARGIN = 0.05
+
+#: The settings' megabytes, as bytes (the fetch summary counts MB the same way).
+MB = 1_000_000
+#: The bounds of one answer by default: the settings' defaults (config.py declares them).
+DEFAULTS = FrontcoreSettings()
+#: A compressed body is unpacked at most this many bytes at a time: one 64 kB read of gzip may
+#: hold 64 MB, and the cap on decoded bytes must stop a bomb before it is unpacked, not after.
+INFLATE_STEP = 1 << 20
+#: The encodings asked for, and the only ones unpacked (httpx would add br and zstd when their
+#: packages happen to be installed; a bound must not depend on that).
+ACCEPT_ENCODING = "gzip, deflate"
 
 
 class RateLimiter:
@@ -99,19 +126,129 @@ class TransportStats:
     rate_limited: int = 0
 
 
-class _PacedTransport(httpx.BaseTransport):
-    """An httpx transport that makes every request, retries included, wait for the limiter."""
+class AnswerDeadline:
+    """When the answer now awaited must be complete, for each thread: started as a request
+    leaves the rate limiter, cleared when its answer is read (or given up)."""
 
-    def __init__(self, inner: httpx.BaseTransport, limiter: RateLimiter, stats: TransportStats):
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self._clock = clock
+        self._local = threading.local()
+
+    def start(self) -> None:
+        self._local.at = self._clock() + self.seconds
+
+    def expire(self) -> None:
+        """Mark it passed: a socket read it cut short ran out (a timer may fire a hair early)."""
+        self._local.at = -math.inf
+
+    def clear(self) -> None:
+        self._local.at = None
+
+    def remaining(self) -> float | None:
+        """Seconds left, or None when no answer is awaited in this thread."""
+        at = getattr(self._local, "at", None)
+        return None if at is None else at - self._clock()
+
+    def passed(self) -> bool:
+        left = self.remaining()
+        return left is not None and left <= 0
+
+
+class _PacedTransport(httpx.BaseTransport):
+    """An httpx transport that makes every request, retries included, wait for the limiter;
+    the answer's deadline starts when the request leaves it."""
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport,
+        limiter: RateLimiter,
+        stats: TransportStats,
+        deadline: AnswerDeadline,
+    ):
         self._inner, self._limiter, self._stats = inner, limiter, stats
+        self._deadline = deadline
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self._limiter.acquire()
+        self._deadline.start()
         self._stats.requests += 1
         return self._inner.handle_request(request)
 
     def close(self) -> None:
         self._inner.close()
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket whose every read waits no longer than the answer's deadline allows."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: AnswerDeadline):
+        self._inner, self._deadline = inner, deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        left = self._deadline.remaining()
+        if left is None or (timeout is not None and timeout < left):
+            return self._inner.read(max_bytes, timeout)
+        try:
+            if left <= 0:
+                raise httpcore.ReadTimeout("the answer's deadline has passed")
+            return self._inner.read(max_bytes, left)
+        except httpcore.ReadTimeout:
+            self._deadline.expire()
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._inner.start_tls(ssl_context, server_hostname, timeout), self._deadline
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    """httpcore's sockets, each wrapped in a _DeadlineStream."""
+
+    def __init__(self, deadline: AnswerDeadline):
+        self._deadline = deadline
+
+    def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        return _DeadlineStream(super().connect_tcp(*args, **kwargs), self._deadline)
+
+
+class _BoundedHTTPTransport(httpx.HTTPTransport):
+    """httpx's HTTPTransport (its request mapping, errors and response stream), over a
+    connection pool whose sockets honour the answer's deadline.
+
+    httpx takes no network backend, so its pool is replaced by an equal one that has ours;
+    should httpx stop keeping its pool where this expects it, construction fails loudly
+    rather than losing the deadline (tests/test_transport.py cuts off a trickle of headers).
+    """
+
+    def __init__(self, deadline: AnswerDeadline):
+        context = httpx.create_ssl_context()
+        super().__init__(verify=context, retries=0)
+        if not isinstance(getattr(self, "_pool", None), httpcore.ConnectionPool):
+            raise RuntimeError("this httpx keeps no connection pool where catalog-gen expects")
+        self._pool = httpcore.ConnectionPool(  # as httpx makes it, with httpx's default limits
+            ssl_context=context,
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            retries=0,
+            network_backend=_DeadlineBackend(deadline),
+        )
 
 
 class Transport:
@@ -126,6 +263,9 @@ class Transport:
         timeout: float = 30.0,
         max_retries: int = 5,
         max_retry_after: float = 120.0,
+        max_answer_bytes: int = DEFAULTS.max_answer_mb * MB,
+        max_decoded_bytes: int = DEFAULTS.max_decoded_mb * MB,
+        answer_deadline: float = DEFAULTS.answer_deadline_seconds,
         backoff_max: float = 30.0,
         http_transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -138,6 +278,11 @@ class Transport:
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
+        #: What one answer may cost: bytes received, bytes once decompressed, and time from
+        #: leaving the rate limiter to its last byte.
+        self.max_answer_bytes = max_answer_bytes
+        self.max_decoded_bytes = max_decoded_bytes
+        self.deadline = AnswerDeadline(answer_deadline, clock)
         self._sleep = sleep
         self._backoff = tenacity.wait_exponential_jitter(initial=1, max=backoff_max, jitter=1)
         self._http = httpx.Client(
@@ -145,11 +290,15 @@ class Transport:
             headers={
                 "X-API-Key": api_key,
                 "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
                 "User-Agent": f"catalog-gen/{__version__}",
             },
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
             transport=_PacedTransport(
-                http_transport or httpx.HTTPTransport(retries=0), self.limiter, self.stats
+                http_transport or _BoundedHTTPTransport(self.deadline),
+                self.limiter,
+                self.stats,
+                self.deadline,
             ),
             follow_redirects=False,
         )
@@ -167,7 +316,9 @@ class Transport:
         """GET ``path`` (relative to the API base) and return its decoded JSON body.
 
         Retries 429s, 5xx, timeouts, dropped connections, truncated or invalid JSON and error
-        bodies sent with a 2xx status, at most ``max_retries`` times; raises AuthError at once.
+        bodies sent with a 2xx status, at most ``max_retries`` times; raises AuthError at once,
+        and LimitExceeded for an answer beyond its bounds (too large, unpacking too large, or
+        not complete by its deadline).
         """
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_retries + 1),
@@ -208,23 +359,84 @@ class Transport:
     def _get_once(self, path: str, params: dict[str, Any]) -> Any:
         shown = "/" + path
         try:
-            response = self._http.get(path, params=params)
+            with self._http.stream("GET", path, params=params) as response:
+                body = self._read_body(shown, response)
         except httpx.TimeoutException:
+            if self.deadline.passed():
+                raise self._too_slow(shown) from None
             raise TransientApiError(
                 f"GET {shown}: no answer within {self.timeout:g} s", path=shown
             ) from None
-        except httpx.DecodingError:
+        except zlib.error:
             raise TransientApiError(
                 f"GET {shown}: the answer could not be decoded (a damaged compressed body)",
                 path=shown,
             ) from None
         except httpx.RequestError as exc:
+            if self.deadline.passed():  # a server that gave up as the deadline cut it off
+                raise self._too_slow(shown) from None
             raise TransientApiError(
                 f"GET {shown}: connection failed ({type(exc).__name__})", path=shown
             ) from None
-        return self._decode(shown, response)
+        finally:
+            self.deadline.clear()
+        return self._decode(shown, response, body)
 
-    def _decode(self, path: str, response: httpx.Response) -> Any:
+    def _read_body(self, path: str, response: httpx.Response) -> bytearray:
+        """The answer's body, unpacked, within its bounds; LimitExceeded at the first byte
+        beyond one. Leaving the ``stream`` block then closes the connection mid-answer: the
+        rest of a refused answer is never read."""
+        declared = _content_length(response)
+        if declared is not None and declared > self.max_answer_bytes:
+            raise self._refused(
+                path,
+                f"announces {_mb(declared)}, more than",
+                "max_answer_mb",
+                self.max_answer_bytes,
+            )
+        body = bytearray()
+        if response.is_stream_consumed:  # read by whoever made it (httpx.MockTransport's)
+            pieces: Iterable[bytes] = self._received(path, [response.content])
+        else:
+            pieces = _unpacked(self._received(path, response.iter_raw()), _codings(response))
+        for piece in pieces:
+            if len(body) + len(piece) > self.max_decoded_bytes:
+                raise self._refused(
+                    path,
+                    f"unpacks ({_mb(response.num_bytes_downloaded)} received) to more than",
+                    "max_decoded_mb",
+                    self.max_decoded_bytes,
+                )
+            body += piece
+        return body
+
+    def _received(self, path: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """The body's bytes as they arrive, counted, each arrival checked against the deadline
+        (the sockets check it too; this covers any other transport)."""
+        received = 0
+        for chunk in chunks:
+            received += len(chunk)
+            if received > self.max_answer_bytes:
+                raise self._refused(path, "sends more than", "max_answer_mb", self.max_answer_bytes)
+            if self.deadline.passed():
+                raise self._too_slow(path)
+            yield chunk
+
+    def _refused(self, path: str, what: str, setting: str, limit: int) -> LimitExceeded:
+        return LimitExceeded(
+            f"GET {path}: the answer {what} frontcore.{setting} = {limit / MB:g} MB; "
+            "refused, not retried",
+            path=path,
+        )
+
+    def _too_slow(self, path: str) -> LimitExceeded:
+        return LimitExceeded(
+            f"GET {path}: the answer was not complete within frontcore.answer_deadline_seconds"
+            f" = {self.deadline.seconds:g} s; refused, not retried",
+            path=path,
+        )
+
+    def _decode(self, path: str, response: httpx.Response, body: bytearray) -> Any:
         status = response.status_code
         if status == 429:
             self.stats.rate_limited += 1
@@ -238,7 +450,7 @@ class Transport:
                 )
             raise RateLimited(f"GET {path}: rate limited (429)", retry_after=retry_after, path=path)
 
-        payload, unreadable = _parse_json(response.content)
+        payload, unreadable = _parse_json(body)
         message = _error_message(payload)
         if message is not None:
             message = self.scrubber.text(message)[0]
@@ -275,6 +487,64 @@ def _retries(count: int) -> str:
     return f"{count} retry" if count == 1 else f"{count} retries"
 
 
+def _mb(count: int) -> str:
+    return f"{count / MB:.1f} MB"
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    """The size the answer announces, when it announces one we can read."""
+    try:
+        return int(response.headers["Content-Length"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _codings(response: httpx.Response) -> list[str]:
+    """The answer's content codings that we unpack, in the order they were applied. Others
+    are passed through, as httpx does (the body then fails as JSON, and is retried)."""
+    named = response.headers.get("Content-Encoding", "")
+    codings = [c.strip().lower() for c in named.split(",")]
+    return [c for c in codings if c in ("gzip", "x-gzip", "deflate")]
+
+
+def _unpacked(chunks: Iterable[bytes], codings: list[str]) -> Iterable[bytes]:
+    """The body with its content codings undone, last applied first, in pieces of at most
+    ``INFLATE_STEP`` bytes each (a zlib.error for a damaged one)."""
+    for coding in reversed(codings):
+        chunks = _inflated(chunks, coding)
+    return chunks
+
+
+def _inflated(chunks: Iterable[bytes], coding: str) -> Iterator[bytes]:
+    """One coding undone, lazily, never more than ``INFLATE_STEP`` bytes at a time. A deflate
+    body may come without its zlib header, as some servers send it (httpx reads both); an
+    empty body (a 429 has none) is no damage."""
+    wbits = zlib.MAX_WBITS | 16 if coding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    received = False
+    for chunk in chunks:
+        data = chunk
+        while data or received:
+            try:
+                piece = inflater.decompress(data, INFLATE_STEP)
+            except zlib.error:
+                if received or coding != "deflate" or wbits < 0:
+                    raise
+                wbits = -zlib.MAX_WBITS  # raw deflate: try once more from the start
+                inflater = zlib.decompressobj(wbits)
+                continue
+            received = True
+            if piece:
+                yield piece
+            data = inflater.unconsumed_tail
+            if not data and len(piece) < INFLATE_STEP:
+                break  # else input is left, or output is still held inside zlib
+        if inflater.unused_data:
+            raise zlib.error("data after the end of the compressed body")
+    if received and not inflater.eof:
+        raise zlib.error("the compressed body is cut off")
+
+
 @dataclass(frozen=True)
 class _Unreadable:
     """Why a body is not JSON we accept, and whether asking again may help."""
@@ -288,7 +558,7 @@ class _Refused(ValueError):
     """A value JSON readers disagree on: NaN, Infinity, an integer beyond 64 bits."""
 
 
-def _parse_json(body: bytes) -> tuple[Any, _Unreadable | None]:
+def _parse_json(body: bytes | bytearray) -> tuple[Any, _Unreadable | None]:
     """Strict RFC 8259: UTF-8 only (whatever the Content-Type's charset says), finite numbers,
     integers within 64 bits, nesting the parser can handle. An empty body is a cut-off answer.
     """
