@@ -67,6 +67,9 @@ DEMO_COURSES = 48
 #: does not lets a second demo run find nothing new and write no snapshot).
 DEMO_SOURCE = "the bundled Frontcore emulator (catalog-gen --demo)"
 INTERRUPTED = 130
+#: The exit code when stdout was closed before the command said all (``diff | head``): as a
+#: process killed by SIGPIPE reports it, silently.
+BROKEN_PIPE = 141
 
 
 class CatalogGenGroup(click.Group):
@@ -84,6 +87,9 @@ class CatalogGenGroup(click.Group):
             except CatalogGenError as exc:
                 command = ctx.meta.get("catalog_gen.command", "")
                 _fail(str(exc), exc.exit_code, command)
+            except BrokenPipeError:  # the reader went away (diff | head): nothing to say
+                _quiet_stdout()
+                sys.exit(BROKEN_PIPE)
             except KeyboardInterrupt:
                 command = ctx.meta.get("catalog_gen.command", "")
                 _fail("interrupted; the last good snapshot is unchanged", INTERRUPTED, command)
@@ -110,9 +116,17 @@ def redacted_output():
     finally:
         gated = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = saved
+        closed = False
         for stream in gated:
-            with suppress(ValueError, OSError):  # closed underneath: nothing left to say
+            try:
                 stream.flush()
+            except BrokenPipeError:
+                closed = True
+            except (ValueError, OSError):  # closed underneath: nothing left to say
+                pass
+        if closed and sys.exc_info()[0] is None:  # the reader went away: said as always
+            _quiet_stdout()
+            sys.exit(BROKEN_PIPE)
 
 
 def _fail(message: str, code: int, command: str = "") -> None:
@@ -188,7 +202,8 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool, debug: bool
       catalog-gen diff            what changed between the last two snapshots
 
     The API key is read from FRONTCORE_API_KEY, never from catalog.toml.
-    Exit codes: 0 ok, 1 run failed, 2 usage or config error, 3 refused by a guard.
+    Exit codes: 0 ok, 1 run failed, 2 usage or config error, 3 refused by a guard,
+    130 interrupted, 141 output closed early (a pipe); diff --exit-code: 1 they differ.
     """
     ctx.ensure_object(dict)
     ctx.obj.update(config_path=config_path, debug=debug, verbose=verbose)
@@ -419,6 +434,12 @@ def run_options(*, demo_help: str, json_help: str):
     options = [
         click.option("--demo", is_flag=True, help=demo_help),
         click.option(
+            "--demo-change",
+            is_flag=True,
+            help="With --demo: the sample as a night later (a course added, one deleted, a "
+            "date canceled, one fully booked, a price raised), to see 'diff --demo' at work.",
+        ),
+        click.option(
             "--full", is_flag=True, help="Ignore the last snapshot and download everything."
         ),
         click.option(
@@ -449,6 +470,7 @@ def run_options(*, demo_help: str, json_help: str):
 def fetch(
     ctx: click.Context,
     demo: bool,
+    demo_change: bool,
     full: bool,
     allow_shrink: bool,
     as_json: bool,
@@ -469,7 +491,7 @@ def fetch(
     config = _config(ctx)
     now = _now(config, pinned_now)
     progress = progress_for(enabled=not (quiet or as_json))
-    with time_limit(timeout), _api(config, demo, now) as (run_config, access):
+    with time_limit(timeout), _api(config, demo, now, change=demo_change) as (run_config, access):
         report = run_fetch(
             run_config, access, now=now, full=full, allow_shrink=allow_shrink, progress=progress
         )
@@ -479,8 +501,11 @@ def fetch(
 
 
 @contextmanager
-def _api(config: Config, demo: bool, now: datetime):
-    """The config and API access for a run: the real API, or the emulator with --demo."""
+def _api(config: Config, demo: bool, now: datetime, *, change: bool = False):
+    """The config and API access for a run: the real API, or the emulator with --demo (its
+    sample a night later with ``change``)."""
+    if change and not demo:
+        raise click.UsageError("--demo-change works with --demo")
     if not demo:
         access = api_access(config)
         register_secret(access.api_key)
@@ -492,6 +517,8 @@ def _api(config: Config, demo: bool, now: datetime):
     key = secrets.token_hex(16)
     register_secret(key)
     catalog = generate_catalog(DEMO_COURSES, today=now.date())
+    if change:
+        catalog.a_night_later()
     with Emulator(catalog, api_key=key) as emulator:
         access = ApiAccess(base_url=emulator.base_url, api_key=key, source=DEMO_SOURCE)
         yield _demo_config(config), access
@@ -537,24 +564,61 @@ def _print_report(report: FetchReport, *, as_json: bool, quiet: bool) -> None:
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("old", required=False)
 @click.argument("new", required=False)
-@click.option("--exit-code", is_flag=True, help="Exit with 1 when the snapshots differ.")
-@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="Exit with 1 when the snapshots differ (and 0 when not); any error then exits 2.",
+)
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="text: the records added, changed (with the fields) and removed; markdown: what a "
+    "visitor sees changed (the change report); json: both.",
+)
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
 @click.option("--demo", is_flag=True, help="Compare the demo snapshots of 'fetch --demo'.")
 @click.pass_context
 def diff(
-    ctx: click.Context, old: str | None, new: str | None, exit_code: bool, as_json: bool, demo: bool
+    ctx: click.Context,
+    old: str | None,
+    new: str | None,
+    exit_code: bool,
+    form: str,
+    as_json: bool,
+    demo: bool,
 ) -> None:
-    """Show courses and dates added, changed (with the fields) and removed.
+    """Show what changed between two snapshots.
 
     OLD and NEW name snapshots by folder name, sequence number (7) or position from the end
     (-1 is the newest, -2 the one before). Default: the last two snapshots.
-    """
-    from catalog_gen.snapshot import diff_snapshots
-    from catalog_gen.source.store import SnapshotStore
 
+    \b
+    Exit codes with --exit-code: 0 the snapshots are the same, 1 they differ, 2 an error
+    (no such snapshot, a damaged one, a bad option), as diff(1) and git diff do.
+    """
     for ref in (old, new):  # -1 and -2 are positions; anything else with a dash is a typo
         if ref is not None and ref.startswith("-") and not ref[1:].isdigit():
             raise click.NoSuchOption(ref, ctx=ctx)
+    try:
+        differ = _diff(ctx, old, new, "json" if as_json else form, demo)
+    except CatalogGenError as exc:
+        if exit_code and exc.exit_code == 1:  # 1 means "they differ" here: an error is 2
+            exc.exit_code = 2
+        raise
+    if exit_code and differ:
+        ctx.exit(1)
+
+
+def _diff(ctx: click.Context, old: str | None, new: str | None, form: str, demo: bool) -> bool:
+    """Print the difference between two snapshots in ``form``; whether they differ."""
+    from catalog_gen.site.catalog import DraftRules
+    from catalog_gen.site.changes import as_json, as_markdown, compare
+    from catalog_gen.snapshot import diff_snapshots
+    from catalog_gen.source.store import SnapshotStore
+
     config = _config(ctx)
     root = config.snapshot_path / DEMO_SUBDIR if demo else config.snapshot_path
     store = SnapshotStore(root)
@@ -562,7 +626,10 @@ def diff(
     if old is None and new is None:
         if len(names) < 2:
             hint = (
-                "a fetch writes a new one only when the data changed"
+                "a fetch writes a new one only when the data changed; "
+                "'catalog-gen build --demo --demo-change' makes one with changes"
+                if names and demo
+                else "a fetch writes a new one only when the data changed"
                 if names
                 else "run 'catalog-gen fetch'"
             )
@@ -573,16 +640,22 @@ def diff(
         new_name = store.resolve(new or "-1")
     before, after = store.load(old_name), store.load(new_name)
     changes = diff_snapshots(before, after)
-    if as_json:
-        _echo_json(_diff_json(old_name, new_name, changes))
-    else:
-        click.echo(f"{old_name} → {new_name}")
+    if form == "text":
+        click.echo(printable(f"{old_name} → {new_name}"))
         _echo_diff("courses", changes.courses, before.courses, after.courses, _course_label)
         _echo_diff(
             "course dates", changes.coursedates, before.coursedates, after.coursedates, _date_label
         )
-    if exit_code and changes:
-        ctx.exit(1)
+        return bool(changes)
+    today = run_now(config.timezone, None).date()
+    report = compare(
+        store.stored(old_name), store.stored(new_name), DraftRules.of(config), today=today
+    )
+    if form == "markdown":
+        click.echo(as_markdown(report), nl=False)
+    else:
+        _echo_json({**_diff_json(old_name, new_name, changes), "changes": as_json(report)})
+    return bool(changes)
 
 
 def _course_label(record: dict) -> str:
@@ -656,6 +729,7 @@ def _diff_json(old: str, new: str, changes: SnapshotDiff) -> dict:
 def build(
     ctx: click.Context,
     demo: bool,
+    demo_change: bool,
     offline: bool,
     full: bool,
     allow_shrink: bool,
@@ -689,7 +763,7 @@ def build(
                 run_config, None, now=now, full=full, progress=progress, max_age_hours=max_age
             )
         else:
-            with _api(config, demo, now) as (run_config, access):
+            with _api(config, demo, now, change=demo_change) as (run_config, access):
                 report = run_build(
                     run_config,
                     access,
@@ -809,5 +883,27 @@ def serve(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="catalog-gen")
+    """Console-script entry point: every error one ``error:`` line, usage errors too (click's
+    own are three lines)."""
+    try:
+        code = cli.main(prog_name="catalog-gen", standalone_mode=False)
+    except click.UsageError as exc:
+        where = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
+        _usage_line(f"{exc.format_message().rstrip('.')}{where}", exc.exit_code)
+    except click.ClickException as exc:
+        _usage_line(exc.format_message(), exc.exit_code)
+    except click.exceptions.Abort:
+        _usage_line("interrupted", INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_line(message: str, code: int) -> None:
+    message = message.rstrip(".")
+    click.echo(f"error: {message[:1].lower()}{message[1:]}", err=True)
+    sys.exit(code)
+
+
+def _quiet_stdout() -> None:
+    """Nothing more can be said on a closed pipe: stop Python trying again at exit."""
+    with suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())

@@ -11,7 +11,7 @@ import tomllib
 
 import pytest
 
-from tests.conftest import API_KEY, interruptible
+from tests.conftest import API_KEY, interruptible, run_cli
 
 
 def one_error_line(result) -> str:
@@ -324,3 +324,44 @@ def test_an_odd_data_warning_says_what_the_visitor_sees_in_the_sites_language(
     assert result.returncode == 0, result.stderr
     (line,) = [line for line in result.stderr.splitlines() if "[course.title_blank]" in line]
     assert f"course without a title; shown as '{shown}'" in line
+
+
+def test_every_usage_error_is_one_error_line_with_code_2(project):
+    for args in (["build", "--bogus"], ["nosuch"], ["diff", "--format", "pdf"],
+                 ["build", "--max-age", "-1"], ["fetch", "--demo-change"]):  # fmt: skip
+        result = project.run(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: "), args
+
+
+def test_diff_survives_a_closed_pipe_and_tells_differ_from_error(project, sample):
+    """`diff | head -2` ends quietly; with --exit-code, 1 means 'they differ' and only that."""
+    assert project.run("build", "--now", "2026-11-23T04:00:00+01:00").returncode == 0
+    sample.change_course(sorted(sample.courses)[0], title="Nytt navn")
+    for course_id in sorted(sample.courses)[1:]:
+        sample.change_course(course_id, text_lead="En ny ingress som fyller linjer.")
+    assert project.run("fetch", "--now", "2026-11-23T05:00:00+01:00").returncode == 0
+    piped = subprocess.run(
+        f"{sys.executable} -m catalog_gen diff 1 -1 | head -2", shell=True, cwd=project.root,
+        env=project.env(), capture_output=True, text=True, executable="/bin/bash",
+    )  # fmt: skip
+    assert piped.returncode == 0 and len(piped.stdout.splitlines()) == 2
+    assert "Traceback" not in piped.stderr and "internal error" not in piped.stderr
+    assert project.run("diff", "--exit-code").returncode == 1  # they differ
+    assert project.run("diff", "--exit-code", "-1", "-1").returncode == 0  # the same
+    missing = project.run("diff", "--exit-code", "99")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: no snapshot '99'")
+    report = project.run("diff", "--format", "json")
+    data = json.loads(report.stdout)
+    assert data["differ"] is True and data["changes"]["counts"]["new_courses"] == 0
+
+
+def test_the_demo_can_show_a_night_of_changes(tmp_path):
+    now = "2026-11-23T04:00:00+01:00"
+    assert run_cli(tmp_path, "build", "--demo", "-q", "--now", now).returncode == 0
+    changed = run_cli(tmp_path, "build", "--demo", "--demo-change", "-q", "--report", "-",
+                      "--now", "2026-11-23T05:00:00+01:00")  # fmt: skip
+    assert changed.returncode == 0, changed.stderr
+    assert "1 × new courses" in changed.stdout and "1 × canceled dates" in changed.stdout
+    markdown = run_cli(tmp_path, "diff", "--demo", "--format", "markdown")
+    assert "#### Courses no longer on the site (1)" in markdown.stdout

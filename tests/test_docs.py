@@ -21,7 +21,7 @@ import pytest
 
 from catalog_gen import errors, scaffold
 from catalog_gen.build import BuildReport
-from catalog_gen.cli import INTERRUPTED, cli
+from catalog_gen.cli import BROKEN_PIPE, INTERRUPTED, cli
 from catalog_gen.config import (
     API_KEY_ENV,
     API_KEY_FILE_ENV,
@@ -306,7 +306,9 @@ def test_every_exit_code_is_documented_and_no_other():
     def subclasses(cls: type) -> list[type]:
         return [cls, *(s for sub in cls.__subclasses__() for s in subclasses(sub))]
 
-    codes = {0, INTERRUPTED} | {c.exit_code for c in subclasses(errors.CatalogGenError)}
+    codes = {0, INTERRUPTED, BROKEN_PIPE} | {
+        c.exit_code for c in subclasses(errors.CatalogGenError)
+    }
     documented = {int(c) for c in first_cells(section(read(CLI_DOC), "## Exit codes"))}
     assert documented == codes
 

@@ -489,3 +489,19 @@ def test_an_empty_compressed_429_is_still_a_rate_limit():
     transport, clock = make_transport(handler)
     assert transport.get_json("courses") == []
     assert 3 in clock.sleeps and transport.stats.rate_limited == 1
+
+
+def test_a_404_from_a_base_without_v2_says_where_the_api_is():
+    """The base without /v2 answers 404 everywhere: the error says what to check."""
+    answer = lambda request: httpx.Response(404, json={"error": "Not found"})  # noqa: E731
+    for base, hinted in (
+        ("https://api.frontcore.com", True),
+        ("https://api.frontcore.com/v2", False),
+    ):
+        transport = Transport(base, "k" * 20, http_transport=httpx.MockTransport(answer))
+        with pytest.raises(ApiError) as caught:
+            transport.get_json("courses")
+        message = str(caught.value)
+        assert message.startswith("GET /courses: HTTP 404")
+        assert ("should end in /v2" in message) is hinted
+        assert "k" * 20 not in message

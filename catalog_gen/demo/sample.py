@@ -347,6 +347,38 @@ class SampleCatalog:
             record = self.coursedates[coursedate_id]
             record["deleted_at"] = record["updated_at"] = self._now_stamp()
 
+    def set_status(self, coursedate_id: int, status_id: int) -> None:
+        """Change a date's status (2 scheduled, 3 canceled, 4 postponed): ``updated_at`` moves."""
+        with self.lock:
+            record = self.coursedates[coursedate_id]
+            record["status"] = {"id": status_id, "idType": 2, "title": STATUSES[status_id]}
+            record["updated_at"] = self._now_stamp()
+
+    def a_night_later(self) -> None:
+        """What a night in Frontcore may bring, the same every time (``--demo-change``): a new
+        course, a date canceled, one fully booked, a price raised, a course deleted."""
+        with self.lock:
+            ids = sorted(self.courses)
+            self.add_course("Nyhet: Kunstig intelligens i arbeidslivet", dates=2)
+            soonest = {cid: self._upcoming(cid) for cid in ids}
+            open_dates = [cid for cid in ids if soonest[cid]]
+            self.set_status(soonest[open_dates[1]][0], 3)
+            self.set_free_seats(soonest[open_dates[2]][-1], 0)
+            price = self.courses[open_dates[3]].get("price")
+            if isinstance(price, dict) and isinstance(price.get("value"), int | float):
+                self.change_course(open_dates[3], price={**price, "value": price["value"] + 500})
+            self.remove_course(ids[-1])
+
+    def _upcoming(self, course_id: int) -> list[int]:
+        """The scheduled dates of a course that have not started, soonest first."""
+        return [
+            d["coursedate_id"]
+            for d in self.dates_of(course_id)
+            if not d.get("deleted_at") and not d.get("parent_id")
+            and (d.get("status") or {}).get("id") == 2
+            and str(d.get("start_at", "")) > self._now().date().isoformat()
+        ]  # fmt: skip
+
     def _now(self) -> datetime:
         now = self.clock()
         return now.replace(tzinfo=OSLO) if now.tzinfo is None else now

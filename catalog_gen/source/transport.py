@@ -44,13 +44,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 import tenacity
 
 from catalog_gen import __version__
-from catalog_gen.config import FrontcoreSettings
+from catalog_gen.config import FrontcoreSettings, public_base_url
 from catalog_gen.errors import ApiError, AuthError, LimitExceeded, RateLimited, TransientApiError
 from catalog_gen.printable import printable
 from catalog_gen.source.scrub import Scrubber
@@ -272,6 +273,7 @@ class Transport:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.stats = TransportStats()
+        self.base_url = base_url
         #: Cleans text taken from answers: lone surrogates, and this key in any written form.
         self.scrubber = Scrubber(api_key)
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
@@ -436,6 +438,14 @@ class Transport:
             path=path,
         )
 
+    def _hint(self, status: int) -> str:
+        """What to check when a path of the API is not found: its base, when it does not end
+        in /v2 (every documented path is under it), as the project reads FRONTCORE_API_URL."""
+        base = public_base_url(self.base_url)
+        if status != 404 or urlsplit(base).path.rstrip("/").endswith("/v2"):
+            return ""
+        return f"; the API's address is {base} (FRONTCORE_API_URL): it should end in /v2"
+
     def _decode(self, path: str, response: httpx.Response, body: bytearray) -> Any:
         status = response.status_code
         if status == 429:
@@ -465,7 +475,9 @@ class Transport:
             raise TransientApiError(f"GET {path}: HTTP {status}", status=status, path=path)
         if status >= 400:
             reason = message or printable(self.scrubber.text(response.reason_phrase)[0])
-            raise ApiError(f"GET {path}: HTTP {status}: {reason}", status=status, path=path)
+            raise ApiError(
+                f"GET {path}: HTTP {status}: {reason}{self._hint(status)}", status=status, path=path
+            )
         if status >= 300:
             raise ApiError(
                 f"GET {path}: unexpected redirect (HTTP {status})", status=status, path=path
