@@ -827,14 +827,11 @@ def serve(
     built behind them, as 'build --offline' builds it. A template or config error shows in
     the browser and the next good save recovers. Ctrl-C stops it.
     """
-    from catalog_gen.preview import LiveSite
-    from catalog_gen.serve import Preview, source_paths, watched_paths
-    from catalog_gen.site.render import find_theme
+    from catalog_gen.serve import open_preview
     from catalog_gen.source.fetch import run_fetch
 
     _setup_logging(ctx.obj["verbose"], quiet=False)
     config = _config(ctx)
-    run_config = _demo_config(config) if demo else config
     if fetch_first:
         now = _now(config, pinned_now)
         with _api(config, demo, now) as (fetch_config, access):
@@ -844,36 +841,21 @@ def serve(
         current = _config(ctx)  # catalog.toml may have changed since the last save
         return _demo_config(current) if demo else current
 
-    theme = find_theme(config.site.theme, config.root)
-
     def log(line: str) -> None:  # a build's warnings and errors repeat API text too
         click.echo(printable(line), err=True)
 
-    site = LiveSite(config=current_config, now=lambda c: _now(c, pinned_now), log=log)
-
     try:
-        preview = Preview(
-            site=site,
-            site_dir=run_config.output_path,
-            watch=watched_paths(config.root, theme),
-            sources=source_paths(config, theme),
-            ignore=[run_config.output_path, run_config.snapshot_path, config.snapshot_path],
-            snapshots=run_config.snapshot_path,
-            port=port,
+        preview = open_preview(
+            current_config,
+            now=lambda c: _now(c, pinned_now),
             log=log,
+            port=port,
+            ignore=[config.snapshot_path],  # the demo's snapshots are a folder inside it
         )
     except OSError as exc:
-        site.stop()
         raise ConfigError(  # a setting to change, like a bad config value: exit 2
             f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); pick another --port"
         ) from None
-    try:
-        preview.rebuild(fatal=(SnapshotError,))  # no snapshot: say what to run, do not serve
-    except SnapshotError:
-        preview.server.server_close()
-        site.stop()
-        raise
-    preview.start()
     click.echo(f"serving {preview.url} (Ctrl-C to stop)")
     signal.signal(signal.SIGTERM, lambda *_: preview.stopping.set())
     with suppress(KeyboardInterrupt):  # Ctrl-C is how a preview ends: not an error

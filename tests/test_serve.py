@@ -31,9 +31,9 @@ import httpx
 import pytest
 from bs4 import BeautifulSoup
 
-from catalog_gen import serve
 from catalog_gen.config import load_config
-from catalog_gen.preview import LiveSite
+from catalog_gen.serve import Preview, open_preview
+from catalog_gen.serve import http as serve
 from catalog_gen.site.render import find_theme
 from catalog_gen.source.store import SnapshotStore
 from tests.conftest import NOW, Project, env_without_key, interruptible, run_cli
@@ -51,7 +51,9 @@ OVERRIDE = '{{% extends "!theme/home.html" %}}\n{{% block title %}}{title}{{% en
 
 
 @dataclass
-class Preview:
+class ServeProcess:
+    """A ``catalog-gen serve`` process, as a developer starts it."""
+
     root: Path
     url: str
     process: subprocess.Popen
@@ -87,7 +89,7 @@ class Preview:
             time.sleep(0.1)
 
 
-def start_preview(root: Path, key: str | None = None) -> Iterator[Preview]:
+def start_preview(root: Path, key: str | None = None) -> Iterator[ServeProcess]:
     """``catalog-gen serve --demo`` in ``root``; with FRONTCORE_API_KEY set when ``key``."""
     assert run_cli(root, "build", "--demo", "-q", "--now", PINNED).returncode == 0
     env = env_without_key()
@@ -101,7 +103,7 @@ def start_preview(root: Path, key: str | None = None) -> Iterator[Preview]:
     line = process.stdout.readline()
     match = re.match(r"serving (http://127\.0\.0\.1:\d+/) \(Ctrl-C to stop\)", line)
     assert match, line + process.stderr.read()
-    yield Preview(root, match.group(1), process)
+    yield ServeProcess(root, match.group(1), process)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=15)
     assert process.returncode == 0, err
@@ -110,13 +112,13 @@ def start_preview(root: Path, key: str | None = None) -> Iterator[Preview]:
 
 
 @pytest.fixture
-def preview(tmp_path) -> Iterator[Preview]:
+def preview(tmp_path) -> Iterator[ServeProcess]:
     """A server of its own, for tests that edit the project."""
     yield from start_preview(tmp_path)
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory) -> Iterator[Preview]:
+def shared(tmp_path_factory) -> Iterator[ServeProcess]:
     """One server for the tests that only read."""
     yield from start_preview(tmp_path_factory.mktemp("shared"))
 
@@ -319,7 +321,7 @@ def test_the_preview_refuses_a_site_that_holds_the_key_and_its_error_page_masks_
 
 
 @pytest.fixture
-def live(tmp_path, emulator, monkeypatch) -> Iterator[serve.Preview]:
+def live(tmp_path, emulator, monkeypatch) -> Iterator[Preview]:
     """A preview server in this process (its limits made small by the test), on a project
     built once from the emulator."""
     project = Project(tmp_path, emulator)
@@ -328,37 +330,22 @@ def live(tmp_path, emulator, monkeypatch) -> Iterator[serve.Preview]:
     yield from in_process(tmp_path)
 
 
-def in_process(
-    root: Path, now=lambda config: NOW, log=lambda line: None
-) -> Iterator[serve.Preview]:
-    """``catalog-gen serve`` in this process, on the project at ``root``; stopped after."""
-    config = load_config(root / "catalog.toml")
-    theme = find_theme(config.site.theme, config.root)
-    site = LiveSite(config=lambda: load_config(root / "catalog.toml"), now=now, log=log)
-    preview = serve.Preview(
-        site=site,
-        site_dir=config.output_path,
-        watch=serve.watched_paths(config.root, theme),
-        sources=serve.source_paths(config, theme),
-        ignore=[config.output_path, config.snapshot_path],
-        snapshots=config.snapshot_path,
-        port=0,
-        log=log,
-    )
-    preview.rebuild()
-    preview.start()
+def in_process(root: Path, now=lambda config: NOW, log=lambda line: None) -> Iterator[Preview]:
+    """``catalog-gen serve`` in this process, on the project at ``root``, opened the way the
+    command opens it (``open_preview``); stopped after."""
+    preview = open_preview(lambda: load_config(root / "catalog.toml"), now=now, log=log)
     try:
         yield preview
     finally:
         preview.stop()
 
 
-def request(preview: serve.Preview, target: str) -> bytes:
+def request(preview: Preview, target: str) -> bytes:
     host = f"127.0.0.1:{preview.server.server_address[1]}"
     return f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
 
 
-def connect(preview: serve.Preview, *, receive_buffer: int | None = None) -> socket.socket:
+def connect(preview: Preview, *, receive_buffer: int | None = None) -> socket.socket:
     client = socket.socket()
     if receive_buffer:
         client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
@@ -366,7 +353,7 @@ def connect(preview: serve.Preview, *, receive_buffer: int | None = None) -> soc
     return client
 
 
-def follow(preview: serve.Preview, events: queue.Queue, stop: threading.Event) -> None:
+def follow(preview: Preview, events: queue.Queue, stop: threading.Event) -> None:
     """A tab that reads its event stream: every message's build generation goes on ``events``."""
     with connect(preview) as client:
         client.sendall(request(preview, serve.EVENTS_PATH))
@@ -535,7 +522,7 @@ class Tab:
     """A browser tab's event stream, naming its page as the reload script does; every
     message goes on ``messages``."""
 
-    def __init__(self, preview: serve.Preview, page: str) -> None:
+    def __init__(self, preview: Preview, page: str) -> None:
         self.preview, self.page = preview, page
         self.messages: queue.Queue[dict] = queue.Queue()
         self.stop = threading.Event()
@@ -592,7 +579,7 @@ class Warm:
     """A project built from the emulator, and its preview running in this process."""
 
     root: Path
-    preview: serve.Preview
+    preview: Preview
     lines: list[str]
     saves: list[int]
 
