@@ -102,7 +102,13 @@ def canonical_json(value: Any) -> str:
 
 def record_digest(record: Any) -> str:
     """A short, stable fingerprint of a record (128 bits of SHA-256 over canonical JSON)."""
-    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()[:32]
+    return digest_of_canonical(canonical_json(record))
+
+
+def digest_of_canonical(text: str) -> str:
+    """``record_digest`` of the record whose canonical JSON is ``text``, for a caller that
+    has it already (the store writes the line and its digest: one serialisation)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def first_seen(

@@ -69,6 +69,7 @@ from catalog_gen.snapshot import (
     SnapshotPart,
     StoredSnapshot,
     canonical_json,
+    digest_of_canonical,
 )
 
 log = logging.getLogger(__name__)
@@ -116,11 +117,6 @@ def shard(course_id: Any) -> str:
     return f"{int(hashlib.sha256(text).hexdigest(), 16) % SHARDS:02d}"
 
 
-def _line_digest(line: str) -> str:
-    """``record_digest`` of the record whose canonical JSON is ``line`` (not serialised twice)."""
-    return hashlib.sha256(line.encode("utf-8")).hexdigest()[:32]
-
-
 def snapshot_files(snapshot: Snapshot) -> dict[str, bytes]:
     """Every file of a snapshot, as the exact bytes that go to disk (manifest last)."""
     courses: dict[str, list[str]] = defaultdict(list)
@@ -133,7 +129,7 @@ def snapshot_files(snapshot: Snapshot) -> dict[str, bytes]:
         courses[part].append(line)
         entry = {
             "course_id": cid,
-            "digest": _line_digest(line),
+            "digest": digest_of_canonical(line),
             "source": snapshot.course_sources.get(cid),
         }
         index[part].append(canonical_json(entry))
@@ -143,7 +139,11 @@ def snapshot_files(snapshot: Snapshot) -> dict[str, bytes]:
         part = shard(record.get("course_id"))
         dates[part].append(line)
         seen = snapshot.first_seen.get(did, snapshot.fetched_at)
-        entry = {"coursedate_id": did, "digest": _line_digest(line), "first_seen": _timestamp(seen)}
+        entry = {
+            "coursedate_id": did,
+            "digest": digest_of_canonical(line),
+            "first_seen": _timestamp(seen),
+        }
         index_dates[part].append(canonical_json(entry))
     files: dict[str, bytes] = {}
     for folder, parts in (("courses", courses), ("coursedates", dates)):
