@@ -41,6 +41,7 @@ COURSE_FIELDS = (
     "external_booking_url",
     "email_booking",
     "external_more_info_url",
+    "kursguiden_url",
     "custom_properties",
 )
 

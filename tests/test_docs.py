@@ -495,6 +495,7 @@ def hostile_sample():
             )  # fmt: skip
         for number_of_date, record in enumerate(sample.dates_of(course_id)):
             record["custom_properties"] = {"rom": None, "partner": BREAKOUT}
+            record["kursguiden_url"] = course["kursguiden_url"]  # extra: the example links it
             if number_of_date % 2 == 0:
                 record["location"] = None
                 record["place"] = {"id": 1, "title": "Oslo", "title_additional_info": None}

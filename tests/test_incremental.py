@@ -365,6 +365,13 @@ def _category_renamed(project):
     assert rename_category(project, 12, "Økonomi, regnskap og lønn") > 1
 
 
+def _booking_paths_lost(project):
+    """A course loses its booking address and e-mail: its dates sign up on Kursguiden."""
+    project.sample.change_course(
+        course_ids(project)[12], external_booking_url="", email_booking=None
+    )
+
+
 SCENARIOS_OF_DATA = [
     _nothing,
     _course_title,
@@ -382,6 +389,7 @@ SCENARIOS_OF_DATA = [
     _venue_renamed,
     _venue_city_respelled,
     _category_renamed,
+    _booking_paths_lost,
     _date_names_its_course_as_text,
     _sub_date_of_another_courses_date,
 ]
@@ -473,6 +481,21 @@ def _publish_rule(project):
     project.configure("[publish]", "few_seats_threshold = 20")
 
 
+def _booking_order(project):
+    """Kursguiden first: every date's path (and its structured data) may change."""
+    project.configure("[publish]", 'booking = ["kursguiden", "email"]')
+
+
+def _contact_set(project):
+    """A course with no booking path at all, then a contact for it in the config."""
+    project.sample.change_course(
+        course_ids(project)[13], external_booking_url="", email_booking=None, kursguiden_url=None
+    )
+    project.save()
+    project.build()
+    project.configure("[site]", 'contact_phone = "+47 22 00 00 00"')
+
+
 def _hidden_course_types(project):
     project.configure("[publish]", 'hidden_course_types = ["internal", "public"]')
 
@@ -524,6 +547,8 @@ SCENARIOS_OF_INPUTS = [
     _content_page_renamed_in_menu,
     _per_page,
     _publish_rule,
+    _booking_order,
+    _contact_set,
     _hidden_course_types,
     _language,
     _site_title,
@@ -1221,7 +1246,7 @@ def test_the_model_cache_makes_the_whole_snapshots_catalog_reading_only_what_cha
     assembling again only those and the ones the clock touched."""
     project = Project.make(tmp_path / "project")
     config = project.config
-    rules = DraftRules(config.publish, config.timezone, config.site.language)
+    rules = DraftRules.of(config)
     folder = tmp_path / "cache"
 
     def check(*, read: int, assembled: int | None = None, warm: ModelCache | None = None):

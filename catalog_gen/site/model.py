@@ -278,6 +278,33 @@ class Seats:
 
 
 @dataclass(frozen=True)
+class BookingPath:
+    """Where a bookable date's sign-up happens: the first path of ``publish.booking`` its
+    course has, else how to get in touch with the provider (decided in site/catalog.py, so
+    the theme, an override and the structured data show the same)."""
+
+    #: ``external`` (the course's ``external_booking_url``), ``email`` (its ``email_booking``),
+    #: ``kursguiden`` (its page on Kursguiden, ``kursguiden_url``); ``contact`` (none of those:
+    #: the provider's ``site.contact_url``, ``contact_email`` or ``contact_phone``), or
+    #: ``none`` (no contact set either: words without a link).
+    kind: str
+    #: The link: an http(s) address, a ``mailto:`` with the course and the day as its subject,
+    #: or a ``tel:`` number; "" for ``none``. Every address from the API has passed the one URL
+    #: policy (the contact is the operator's own, from catalog.toml).
+    url: str
+    #: The UI text key of its words: ``t(d.booking.words, contact=d.booking.contact)`` says
+    #: where it leads ("Meld deg på hos Kursguiden" / "Book on Kursguiden").
+    words: str
+    #: The e-mail address or phone number the words name, for ``contact`` ("" otherwise).
+    contact: str = ""
+
+    @property
+    def web_page(self) -> str:
+        """``url`` when it is a web page (http or https), else "" (structured data offers it)."""
+        return self.url if self.url.startswith(("https://", "http://")) else ""
+
+
+@dataclass(frozen=True)
 class Session:
     """One meeting of a multi-part date: a sub-date or a gathering."""
 
@@ -326,6 +353,9 @@ class CourseDate:
     booking_url: str
     #: The course's booking e-mail (``email_booking``; "" when none).
     booking_email: str
+    #: Where to sign up, for a date that can be booked (scheduled or to be decided, the
+    #: deadline not passed, not fully booked); None for one that cannot.
+    booking: BookingPath | None = None
     #: The meetings of a multi-part date, in order (sub-dates and gatherings).
     sessions: tuple[Session, ...] = ()
     #: The names of its instructors (never their e-mail or phone).
@@ -345,13 +375,9 @@ class CourseDate:
 
     @property
     def bookable(self) -> bool:
-        """Whether a sign-up link belongs next to this date."""
-        return (
-            self.status in ("scheduled", "tbd")
-            and not self.deadline_passed
-            and self.seats.state != "full"
-            and bool(self.booking_url or self.booking_email)
-        )
+        """Whether the date can be booked: then ``booking`` says where (a link, or how to get
+        in touch)."""
+        return self.booking is not None
 
     @property
     def city(self) -> str:
@@ -401,10 +427,13 @@ class Course:
     #: The provider's own page about the course (``external_more_info_url``: an http(s)
     #: address, checked like every address we link to; "" when none).
     more_info_url: str = ""
+    #: The course's public page on Kursguiden, where sign-up happens (``kursguiden_url``:
+    #: checked like every address we link to; "" when none).
+    kursguiden_url: str = ""
     #: The provider's custom properties of the course (``course.custom_properties.partner``):
     #: text values by name; none is an empty mapping.
     custom_properties: Fields = NO_FIELDS
-    #: The course record's other fields as the API sent them (``course.extra.kursguiden_url``):
+    #: The course record's other fields as the API sent them (``course.extra.text_place``):
     #: those the model does not type.
     extra: Fields = NO_FIELDS
 

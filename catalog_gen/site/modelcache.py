@@ -65,7 +65,7 @@ from catalog_gen.site.model import Catalog
 from catalog_gen.snapshot import Snapshot, SnapshotPart, StoredSnapshot
 
 #: Bump when what a part's files hold, or what a draft means, changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _MAGIC = b"catalog-gen model cache"
 #: The name of the single part of a snapshot held in memory (never stored: it has no digest).
 WHOLE = "all"

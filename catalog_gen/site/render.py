@@ -495,8 +495,8 @@ def safe_url(value: object) -> str:
     policy the sanitiser and the booking links use (addresses.link_target: read as a browser
     reads it, then one http(s) page with a real host and no credentials, or one plain
     ``mailto:``); "" for anything else (``javascript:``, ``data:``, a second recipient, a
-    ``null``). ``{% if course.extra.kursguiden_url|safe_url %}<a href="{{
-    course.extra.kursguiden_url|safe_url }}">…</a>{% endif %}``."""
+    ``null``). ``{% if d.extra.kursguiden_url|safe_url %}<a href="{{
+    d.extra.kursguiden_url|safe_url }}">…</a>{% endif %}``."""
     return link_target(value)
 
 

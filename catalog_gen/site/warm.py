@@ -137,7 +137,7 @@ class WarmSite:
     """
 
     def __init__(self, config: Config) -> None:
-        self.rules = DraftRules(config.publish, config.timezone, config.site.language)
+        self.rules = DraftRules.of(config)
         self.cache = config.build_cache_path
         self.models = KeptModels(self.cache, self.rules)
         self.bytecode = BytecodeMemory()
@@ -148,7 +148,7 @@ class WarmSite:
 
     def fits(self, config: Config) -> bool:
         """Whether this warm site can build for ``config`` (same rules, same cache)."""
-        rules = DraftRules(config.publish, config.timezone, config.site.language)
+        rules = DraftRules.of(config)
         return rules == self.rules and config.build_cache_path == self.cache
 
     def builder(self, config: Config) -> WarmBuilder:
