@@ -290,12 +290,15 @@ def catalog_notes(catalog: Catalog | None) -> tuple[str, ...]:
     asking = [d for d in catalog.dates if d.booking is not None and d.booking.kind == "none"]
     if not asking:
         return ()
-    count = f"{len(asking)} bookable date{'s' if len(asking) != 1 else ''}"
+    dates, has, says = (
+        ("1 bookable date", "has", "it says")
+        if len(asking) == 1
+        else (f"{len(asking)} bookable dates", "have", "they say")
+    )
     return (
-        f"{count} ha{'ve' if len(asking) != 1 else 's'} none of the booking paths of "
-        "publish.booking (e.g. course date "
-        f"{asking[0].id}) and the site sets no contact, so they only say to contact the "
-        "course provider; set site.contact_url, site.contact_email or site.contact_phone",
+        f"{dates} {has} no booking path (publish.booking) and the site sets no contact, so "
+        f"{says} only to contact the course provider (e.g. course date {asking[0].id}); set "
+        "site.contact_url, site.contact_email or site.contact_phone",
     )
 
 
