@@ -381,3 +381,17 @@ def test_a_course_page_links_to_the_providers_own_page_when_there_is_one(demo):
         assert links == ([expected] if expected else []), page
         linked += bool(expected)
     assert linked >= 3
+
+
+def test_every_page_that_shows_seats_says_how_old_they_are_and_no_other_does(demo):
+    """Wherever seats or "full" are shown (course pages, course lists, the calendar), one line
+    says when a fetch read them, from the snapshot (the demo's fetch: 04:00 in Oslo)."""
+    site, _ = demo
+    shown = 0
+    for path in pages(site):
+        soup = parse(path)
+        seats = soup.select("main .seats")
+        stamps = [p.get_text(strip=True) for p in soup.select("main .seats-as-of")]
+        assert stamps == (["Ledige plasser per 23. nov. kl. 04:00"] if seats else []), path
+        shown += bool(seats)
+    assert shown > 40

@@ -73,7 +73,7 @@ from catalog_gen.site.model import (
 )
 from catalog_gen.site.sanitize import plain_text, sanitize_html
 from catalog_gen.site.slugs import keyed_slug, slug_with_id, slugify, usable_id
-from catalog_gen.snapshot import Snapshot
+from catalog_gen.snapshot import Snapshot, SnapshotPart
 
 # Course-date status ids (frontcore-api.md §6.2).
 STATUS_TBD, STATUS_WILL_RUN, STATUS_CANCELED, STATUS_POSTPONED = 1, 2, 3, 4
@@ -213,10 +213,7 @@ def build_catalog(
     record changes; then the drafts are put together at ``now`` (``assemble``).
     """
     drafts = draft_records(
-        snapshot.courses,
-        snapshot.coursedates,
-        snapshot.first_seen,
-        DraftRules(rules, timezone, language, contact or NO_CONTACT),
+        snapshot.part(), DraftRules(rules, timezone, language, contact or NO_CONTACT)
     )
     return assemble(drafts, now=now, fetched_at=snapshot.fetched_at, anomalies=anomalies)
 
@@ -408,6 +405,8 @@ class DateDraft(NamedTuple):
     instructors: tuple[str, ...] = ()
     updated_at: datetime | None = None
     first_seen: datetime | None = None
+    #: Since when the record is unchanged, in the catalog's zone (``CourseDate.seats_as_of``).
+    seats_as_of: datetime | None = None
     custom_properties: Fields = NO_FIELDS
     extra: Fields = NO_FIELDS
     #: What a published date reports besides the above (end, status, seats, …).
@@ -439,13 +438,11 @@ class Drafts:
                     table[key] = entry
 
 
-def draft_records(
-    courses: Mapping[object, object],
-    dates: Mapping[object, object],
-    first_seen: Mapping[int, datetime],
-    rules: DraftRules,
-) -> Drafts:
-    """Every record read on its own (see DateDraft and CourseDraft)."""
+def draft_records(records: SnapshotPart, rules: DraftRules) -> Drafts:
+    """Every record of a snapshot's part read on its own (see DateDraft and CourseDraft)."""
+    courses, dates = records.courses, records.coursedates
+    first_seen, unchanged_since = records.first_seen, records.unchanged_since
+    zone = ZoneInfo(rules.timezone)
     words = get_locale(rules.language)
     shared: dict[bytes, object] = {}  # values of ``extra`` equal between records, kept once
     same = _Interned()  # equal days, times, seats … between records, kept once
@@ -455,7 +452,9 @@ def draft_records(
     copies: dict[int, tuple[int, Mapping, Mapping]] = {}
     for did, record in dates.items():
         seen = same(first_seen.get(did))
-        drafts.dates[did] = _draft_date(did, record, rules, seen, shared, same)
+        since = unchanged_since.get(did)
+        as_of = same(since.astimezone(zone)) if since is not None else None
+        drafts.dates[did] = _draft_date(did, record, rules, (seen, as_of), shared, same)
         if not isinstance(did, int) or not isinstance(record, dict):
             continue
         location = record.get("location")
@@ -746,10 +745,13 @@ def _draft_date(
     did: object,
     record: object,
     rules: DraftRules,
-    first_seen: datetime | None,
+    stamps: tuple[datetime | None, datetime | None],
     shared: dict[bytes, object],
     same: _Interned,
 ) -> DateDraft:
+    """``stamps``: when a fetch first saw the date, and since when its record is unchanged
+    (in the catalog's zone)."""
+    first_seen, seats_as_of = stamps
     name = f"course date {did}"
     found = Anomalies()
     top = isinstance(record, dict) and _is_top_date(record)
@@ -831,6 +833,7 @@ def _draft_date(
         instructors=same(instructors),
         updated_at=same(updated_at),
         first_seen=first_seen,
+        seats_as_of=seats_as_of,
         custom_properties=custom_properties,
         extra=_extra(record, DATE_TYPED_FIELDS, shared),
         published_anomalies=_anomalies(rest),
@@ -1490,6 +1493,7 @@ def _course_date(
         instructors=draft.instructors,
         updated_at=draft.updated_at,
         first_seen=draft.first_seen,
+        seats_as_of=draft.seats_as_of,
         online_url=online_url,
         custom_properties=draft.custom_properties,
         extra=draft.extra,

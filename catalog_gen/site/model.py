@@ -276,6 +276,14 @@ class Seats:
     #: Free seats, when known and ``publish.show_seat_counts`` is on; else None.
     free: int | None = None
 
+    @property
+    def shown(self) -> bool:
+        """Whether a page says anything about these seats: a count, "few" or "full" (then it
+        also says how old they are: ``seats_as_of``)."""
+        return self.state in ("full", "few") or (
+            self.state == "available" and self.free is not None
+        )
+
 
 @dataclass(frozen=True)
 class BookingPath:
@@ -364,6 +372,10 @@ class CourseDate:
     updated_at: datetime | None = None
     #: When a fetch first saw the date (the snapshot diff); the Atom feed of new dates.
     first_seen: datetime | None = None
+    #: The seats' age: the fetch since which the date's record (its seats too) is what it is,
+    #: in the catalog's zone. Every fetch reads the date again, so every fetch since then read
+    #: these seats; a page says the newest of these among its dates (``|seats_as_of``).
+    seats_as_of: datetime | None = None
     #: Where the course is taught online (``event_url``), when the date is virtual.
     online_url: str = ""
     #: The provider's custom properties of the date (``d.custom_properties.partner``): text
@@ -484,6 +496,20 @@ class FacetValue:
     def slug(self) -> str:
         """The value's address segment: its ``key``."""
         return self.key
+
+
+def seats_as_of(shown: Iterable[CourseDate | Course]) -> datetime | None:
+    """When the seats a page shows were read: the newest ``seats_as_of`` of the dates whose
+    seats it shows (a course stands for its next date, as a course list shows it); None when
+    it shows none. At that moment a fetch read every one of them as the page shows it (each
+    date's record was unchanged from its own ``seats_as_of`` on), and it moves only when one
+    of them changes: a page is not made again for the stamp alone."""
+    stamps = []
+    for item in shown:
+        d = item.next_date if isinstance(item, Course) else item
+        if d is not None and d.seats.shown and d.seats_as_of is not None:
+            stamps.append(d.seats_as_of)
+    return max(stamps, default=None)
 
 
 #: The filters a course list offers besides category and city, in the order shown.

@@ -62,7 +62,7 @@ from catalog_gen.site.catalog import (
     summarize,
 )
 from catalog_gen.site.model import Catalog
-from catalog_gen.snapshot import Snapshot, SnapshotPart, StoredSnapshot
+from catalog_gen.snapshot import Snapshot, StoredSnapshot
 
 #: Bump when what a part's files hold, or what a draft means, changes.
 CACHE_VERSION = 2
@@ -233,7 +233,7 @@ class ModelCache:
 
     def _draft(self, snapshot: StoredSnapshot, name: str) -> Drafts:
         records = snapshot.read(name)
-        return draft_records(records.courses, records.coursedates, records.first_seen, self.rules)
+        return draft_records(records, self.rules)
 
     def _ensure_drafts(self, snapshot: StoredSnapshot, name: str) -> list[str]:
         """The part's drafts in memory: from its file, else from the snapshot (then its name
@@ -333,5 +333,5 @@ def _salt(rules: DraftRules) -> str:
 
 def _in_memory(snapshot: Snapshot) -> StoredSnapshot:
     """A snapshot in memory as one part that is never stored (it has no digest)."""
-    records = SnapshotPart(snapshot.courses, snapshot.coursedates, snapshot.first_seen)
+    records = snapshot.part()
     return StoredSnapshot(snapshot.name or "", snapshot.fetched_at, {WHOLE: ""}, lambda _: records)

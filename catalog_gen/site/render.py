@@ -46,6 +46,7 @@ from catalog_gen.site.model import (
     FacetValue,
     Fields,
     json_default,
+    seats_as_of,
 )
 from catalog_gen.site.pages import NOT_FOUND, Page, Pagination, Urls, absolute
 from catalog_gen.site.sanitize import sanitize_html
@@ -209,6 +210,8 @@ class Renderer:
         self.env.filters.update(
             date=locale.date,
             time=locale.time,
+            moment=locale.moment,
+            seats_as_of=seats_as_of,
             month=locale.month,
             price=locale.price,
             number=locale.number,

@@ -31,7 +31,13 @@ from datetime import date, datetime, timedelta
 from catalog_gen.config import SyncSettings
 from catalog_gen.errors import ApiError
 from catalog_gen.progress import NoProgress, Progress
-from catalog_gen.snapshot import COURSE_FIELDS, Snapshot, first_seen, record_digest
+from catalog_gen.snapshot import (
+    COURSE_FIELDS,
+    Snapshot,
+    first_seen,
+    record_digest,
+    unchanged_since,
+)
 from catalog_gen.source.client import REFERENCE_LISTS, FrontcoreClient
 
 log = logging.getLogger(__name__)
@@ -84,6 +90,7 @@ def sync_catalog(
         reference_fetched_at=fetched_at,
         course_sources=sources,
         first_seen=first_seen(previous, coursedates, now),
+        unchanged_since=unchanged_since(previous, coursedates, now),
     )
     return SyncOutcome(
         snapshot=snapshot,
