@@ -1433,7 +1433,9 @@ class DateTerms(NamedTuple):
     title: str
 
 
-def _booking(terms: DateTerms, status: str, passed: bool, seats: Seats, day: date):
+def _booking(
+    terms: DateTerms, status: str, passed: bool, seats: Seats, day: date
+) -> BookingPath | None:
     """The date's booking path, or None when it cannot be booked (canceled, postponed, of
     an unknown status, past its deadline, fully booked)."""
     if status not in ("scheduled", "tbd") or passed or seats.state == "full":
