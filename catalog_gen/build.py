@@ -501,6 +501,7 @@ def report(
             "site.base_url is not set, so pages have no canonical links and there is no "
             "sitemap.xml or Atom feed; set it in catalog.toml to the site's public address"
         )
+    notes += rendered.notes
     return BuildReport(
         snapshot=name,
         site=config.site.output_dir,

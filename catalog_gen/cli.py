@@ -284,6 +284,12 @@ now_option = click.option(
     "in a matrix job. A folder without catalog.toml is started like a new project.",
 )
 @click.option(
+    "--hourly",
+    metavar="START-END",
+    help="With --ci github or --cron, for fresher seats: also build every hour from START to "
+    "END (e.g. 8-17: 08:15 to 17:15 in the catalog's time zone), Monday to Friday.",
+)
+@click.option(
     "--install-from",
     metavar="URL",
     help="With --ci github: where the workflow installs catalog-gen from, a git URL ending "
@@ -295,6 +301,7 @@ def init(
     ci: str | None,
     cron: bool,
     projects: tuple[str, ...],
+    hourly: str | None,
     install_from: str | None,
 ) -> None:
     """Start a project in DIRECTORY: a commented catalog.toml and the folder layout.
@@ -306,11 +313,23 @@ def init(
     \b
     Many accounts, one catalog per folder, one repository:
       catalog-gen init --ci github --project kurs-nord --project kurs-sor
+
+    \b
+    Fresher seats: the nightly build again every hour, 08:15 to 17:15 on weekdays:
+      catalog-gen init --ci github --hourly 8-17
     """
     from catalog_gen import scaffold
 
     if install_from is not None and ci != "github":
         raise click.UsageError("--install-from works with --ci github")
+    hours = None
+    if hourly is not None:
+        if not (ci or cron):
+            raise click.UsageError("--hourly works with --ci github or --cron")
+        try:
+            hours = scaffold.opening_hours(hourly)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--hourly") from None
     install = ""
     if ci == "github":
         try:
@@ -324,7 +343,7 @@ def init(
             folders = scaffold.check_projects(projects)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--project") from None
-        _init_projects(directory, folders, install)
+        _init_projects(directory, folders, install, hours)
         return
     config_file = directory / CONFIG_FILENAME
     if config_file.exists() and not (ci or cron):
@@ -332,11 +351,11 @@ def init(
     config = _project_config(directory)
     extra: dict[str, str] = {}
     if ci == "github":
-        extra[scaffold.WORKFLOW_PATH] = scaffold.github_workflow(config, install)
+        extra[scaffold.WORKFLOW_PATH] = scaffold.github_workflow(config, install, hours)
     if cron:
         found = shutil.which("catalog-gen")
         command = [found] if found else [sys.executable, "-m", "catalog_gen"]
-        for name, text in scaffold.systemd_units(config, command).items():
+        for name, text in scaffold.systemd_units(config, command, hours).items():
             extra[f"{scaffold.SYSTEMD_DIR}/{name}"] = text
     _refuse_to_overwrite(directory, extra)
     created = [] if config_file.exists() else _new_project(directory)
@@ -345,7 +364,7 @@ def init(
     if ci == "github":
         click.echo(f"the workflow installs {install}")
     if cron:
-        _echo_cron(config, command)
+        _echo_cron(config, command, hours)
     if not extra:
         click.echo("next: export FRONTCORE_API_KEY=... && catalog-gen build")
 
@@ -359,7 +378,7 @@ def _project_config(directory: Path) -> Config:
     return dataclasses.replace(Config(), root=directory.resolve())
 
 
-def _echo_cron(config: Config, command: list[str]) -> None:
+def _echo_cron(config: Config, command: list[str], hours: tuple[int, int] | None) -> None:
     from catalog_gen import scaffold
 
     at = f"{scaffold.NIGHTLY_AT[0]:02}:{scaffold.NIGHTLY_AT[1]:02}"
@@ -368,7 +387,13 @@ def _echo_cron(config: Config, command: list[str]) -> None:
         "sets the zone of the lines after it: cronie honours it, Debian's cron does not, so "
         "use the systemd timers there), or with systemd (see the unit files):"
     )
-    for line in scaffold.crontab_lines(config, command):
+    if hours:
+        click.echo(
+            f"and, for fresher seats, every hour from {hours[0]:02}:{scaffold.NIGHTLY_AT[1]:02} "
+            f"to {hours[1]:02}:{scaffold.NIGHTLY_AT[1]:02} on weekdays (the last line; "
+            "systemd: catalog-gen-hourly.timer)"
+        )
+    for line in scaffold.crontab_lines(config, command, hours):
         click.echo(line)
     if not config.frontcore.api_key_file:
         click.echo(
@@ -377,12 +402,14 @@ def _echo_cron(config: Config, command: list[str]) -> None:
         )
 
 
-def _init_projects(directory: Path, folders: list[str], install: str) -> None:
+def _init_projects(
+    directory: Path, folders: list[str], install: str, hours: tuple[int, int] | None
+) -> None:
     """A repository of catalogs, one per folder and account, and their matrix workflow."""
     from catalog_gen import scaffold
 
     configs = [(folder, _project_config(directory / folder)) for folder in folders]
-    extra = {scaffold.WORKFLOW_PATH: scaffold.github_matrix_workflow(configs, install)}
+    extra = {scaffold.WORKFLOW_PATH: scaffold.github_matrix_workflow(configs, install, hours)}
     _refuse_to_overwrite(directory, extra)
     created = []
     for folder in folders:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import sys
 import tomllib
 import typing
@@ -42,9 +43,16 @@ NOW_ENV = "CATALOG_GEN_NOW"
 MAX_RATE_LIMIT = 5.0
 
 
-def setting(default: object, doc: str, *, check: Callable[[object], str | None] | None = None):
-    """Declare one config key: its default, one line of documentation, an optional check."""
-    return field(default=default, metadata={"doc": doc, "check": check})
+def setting(
+    default: object,
+    doc: str,
+    *,
+    check: Callable[[object], str | None] | None = None,
+    check_list: Callable[[tuple], str | None] | None = None,
+):
+    """Declare one config key: its default, one line of documentation, an optional check (of
+    each item, for a list) and, for a list, an optional check of the list as a whole."""
+    return field(default=default, metadata={"doc": doc, "check": check, "check_list": check_list})
 
 
 class Table(dict):
@@ -191,6 +199,49 @@ def _one_of(*choices: str) -> Callable[[object], str | None]:
     return check
 
 
+def _no_repeats(values: tuple) -> str | None:
+    repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
+    if not repeated:
+        return None
+    return "must name each at most once (" + ", ".join(map(repr, repeated)) + " more than once)"
+
+
+#: What catalog-gen can send a visitor to for a date's sign-up (``publish.booking``): the
+#: course's ``external_booking_url``, its ``email_booking``, its page on Kursguiden
+#: (``kursguiden_url``). site/catalog.py decides a date's path from them.
+BOOKING_PATHS = ("external", "email", "kursguiden")
+
+#: A shape check of the operator's contact address; site/addresses.py, the one URL policy,
+#: judges it again where it becomes a link (site/catalog.py: a refusal is a ConfigError).
+_NOT_IN_EMAIL = r"[^@\s?#%&,;:<>\"'()\[\]\\/]"
+_EMAIL_SHAPE = re.compile(rf"{_NOT_IN_EMAIL}+@{_NOT_IN_EMAIL}+\.{_NOT_IN_EMAIL}+")
+_PHONE_SHAPE = re.compile(r"\+?[0-9][0-9 ()\-.]{2,30}[0-9]")
+
+
+def _contact_email(value: object) -> str | None:
+    if value == "" or _EMAIL_SHAPE.fullmatch(str(value)):
+        return None
+    return "must be one plain e-mail address such as kurs@example.no"
+
+
+def _contact_phone(value: object) -> str | None:
+    text = str(value)
+    if text == "" or (_PHONE_SHAPE.fullmatch(text) and sum(c.isdigit() for c in text) >= 4):
+        return None
+    return 'must be a phone number of digits, spaces and + - ( ), such as "+47 22 00 00 00"'
+
+
+def _contact_url(value: object) -> str | None:
+    if value == "":
+        return None
+    parts = urlsplit(str(value))
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        return "must be an absolute http(s) URL such as https://kurs.example.no/kontakt"
+    if re.search(r"\s", str(value)):
+        return "must not contain white space"
+    return None
+
+
 def _folder_name(value: object) -> str | None:
     text = str(value)
     if not text or text in (".", "..") or Path(text).is_absolute() or ".." in Path(text).parts:
@@ -270,6 +321,26 @@ class SiteSettings:
         "Markdown pages (`*.md` with front matter) published as content pages.",
         check=_folder_name,
     )
+    contact_email: str = setting(
+        "",
+        "The provider's e-mail for sign-ups: a bookable date with none of the paths of "
+        "`publish.booking` asks visitors to write here (the first of `contact_url`, "
+        "`contact_email`, `contact_phone` that is set; with none, it says to contact the "
+        "provider, and the build notes it).",
+        check=_contact_email,
+    )
+    contact_phone: str = setting(
+        "",
+        'The provider\'s phone for sign-ups (`"+47 22 00 00 00"`), for a bookable date with no '
+        "booking path when neither `contact_url` nor `contact_email` is set.",
+        check=_contact_phone,
+    )
+    contact_url: str = setting(
+        "",
+        "The provider's contact page (`https://kurs.example.no/kontakt`), the first choice for "
+        "a bookable date with no booking path.",
+        check=_contact_url,
+    )
     per_page: int = setting(
         24,
         "Courses per list page before a list is split into pages (the calendar shows twice as "
@@ -293,6 +364,17 @@ class PublishSettings:
     )
     show_seat_counts: bool = setting(
         True, "Show 'n seats left'; `false` shows only 'few seats left' and 'fully booked'."
+    )
+    booking: tuple[str, ...] = setting(
+        BOOKING_PATHS,
+        "Where a bookable date's sign-up button leads: the first of these paths its course "
+        'has, in this order. `"external"`: the course\'s `external_booking_url`; `"email"`: '
+        'its `email_booking`; `"kursguiden"`: its page on Kursguiden (`kursguiden_url`), '
+        "where sign-up happens. An address that is not usable is skipped (odd data). A date "
+        "with none of them says how to get in touch (`site.contact_*`); `[]` makes every "
+        "date do so.",
+        check=_one_of(*BOOKING_PATHS),
+        check_list=_no_repeats,
     )
     date_status: Mapping[int, str] = setting(
         Table(),
@@ -538,6 +620,10 @@ def _checked(name: str, value: object, expected: type, f: dataclasses.Field, pat
             problem = f.metadata["check"](item) if f.metadata.get("check") else None
             if problem:
                 raise ConfigError(f"{path}: '{name}' {problem} (got {item!r})")
+        whole = f.metadata.get("check_list")
+        problem = whole(tuple(value)) if whole else None
+        if problem:
+            raise ConfigError(f"{path}: '{name}' {problem} (got {value!r})")
         return tuple(value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)

@@ -20,7 +20,9 @@ with systemd-analyze).
 Every schedule runs nightly at 03:15 in the catalog's time zone and re-reads everything once a
 week (``--full``, Sunday night): the nightly runs are incremental and keep past dates from the
 last snapshot, and the weekly full run is what corrects anything an incremental run cannot see,
-in the data and in ``site/`` alike (it trusts nothing an earlier build kept).
+in the data and in ``site/`` alike (it trusts nothing an earlier build kept). With ``init
+--hourly 8-17`` ("fresher seats") each schedule also builds every hour in the opening hours,
+Monday to Friday: the same incremental build, which fetches every current date again.
 
 Many accounts (an agency with one catalog per Frontcore account) get one workflow with a
 matrix job per project folder: each folder has its own key (a repository secret named after
@@ -56,6 +58,29 @@ NIGHTLY_AT = (3, 15)
 #: Days of the week (cron: 0 = Sunday): the nightly run, and the weekly full one.
 NIGHTLY_DAYS = (1, 2, 3, 4, 5, 6)
 WEEKLY_FULL_DAY = 0
+#: The hourly runs for fresher seats (``init --hourly``): Monday to Friday, at the nightly
+#: run's minute past each hour of the opening hours.
+HOURLY_DAYS = (1, 2, 3, 4, 5)
+
+
+def opening_hours(text: str) -> tuple[int, int]:
+    """``"8-17"`` as (8, 17): the first and the last hour (0-23, in the catalog's zone) of the
+    hourly runs. ValueError saying what to give instead; the nightly run's hour is refused
+    (two runs at once: the second would only find the lock taken)."""
+    match = re.fullmatch(r"\s*(\d{1,2})\s*-\s*(\d{1,2})\s*", text)
+    first, last = (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
+    if not 0 <= first <= last <= 23:
+        raise ValueError(
+            f"'{text}' is no range of hours: give the first and the last hour of the day, "
+            "such as 8-17 (from 08:15 to 17:15)"
+        )
+    if first <= NIGHTLY_AT[0] <= last:
+        raise ValueError(
+            f"'{text}' includes the nightly run's hour ({NIGHTLY_AT[0]:02}:{NIGHTLY_AT[1]:02}); "
+            "give opening hours after it, such as 8-17"
+        )
+    return first, last
+
 
 #: A project folder of a matrix workflow: one plain folder name, so it is safe as a path, a
 #: YAML value, a cache key part and an artifact name alike.
@@ -195,11 +220,7 @@ def utc_schedule(timezone: str) -> tuple[str, str]:
     """The GitHub Actions crons (UTC only) for the nightly and the weekly full run at
     ``NIGHTLY_AT`` in ``timezone``'s standard time (an hour later in summer time), with
     the days moved when UTC is on another day then."""
-    zone = ZoneInfo(timezone)
-    year = datetime.now().year
-    offsets = [datetime(year, month, 15, tzinfo=zone).utcoffset() for month in (1, 7)]
-    standard = min(o for o in offsets if o is not None)
-    minutes = NIGHTLY_AT[0] * 60 + NIGHTLY_AT[1] - int(standard.total_seconds() // 60)
+    minutes = NIGHTLY_AT[0] * 60 + NIGHTLY_AT[1] - _standard_offset_minutes(timezone)
     shift, minutes = divmod(minutes, 24 * 60)
     time = f"{minutes % 60} {minutes // 60}"
 
@@ -208,6 +229,48 @@ def utc_schedule(timezone: str) -> tuple[str, str]:
         return _day_ranges(moved)
 
     return f"{time} * * {days(NIGHTLY_DAYS)}", f"{time} * * {days([WEEKLY_FULL_DAY])}"
+
+
+def _standard_offset_minutes(timezone: str) -> int:
+    """The zone's standard (winter) offset from UTC, in minutes."""
+    zone = ZoneInfo(timezone)
+    year = datetime.now().year
+    offsets = [datetime(year, month, 15, tzinfo=zone).utcoffset() for month in (1, 7)]
+    return int(min(o for o in offsets if o is not None).total_seconds() // 60)
+
+
+def utc_hourly_schedule(timezone: str, hours: tuple[int, int]) -> list[str]:
+    """The GitHub Actions crons (UTC) of the hourly runs: at the nightly run's minute past
+    each hour from ``hours[0]`` to ``hours[1]`` in ``timezone``'s standard time, Monday to
+    Friday there; one line per UTC day they fall on (hours that cross UTC's midnight move
+    to the next or the previous day)."""
+    offset = _standard_offset_minutes(timezone)
+    by_shift: dict[int, list[int]] = {}
+    minute = 0
+    for hour in range(hours[0], hours[1] + 1):
+        shift, minutes = divmod(hour * 60 + NIGHTLY_AT[1] - offset, 24 * 60)
+        minute = minutes % 60
+        by_shift.setdefault(shift, []).append(minutes // 60)
+    return [
+        f"{minute} {_hour_ranges(utc_hours)} * * "
+        f"{_day_ranges(sorted((day + shift) % 7 for day in HOURLY_DAYS))}"
+        for shift, utc_hours in sorted(by_shift.items())
+    ]
+
+
+def _hour_ranges(hours: Sequence[int]) -> str:
+    """Cron's hour field: ``7-16``, ``0-2,20-23``."""
+    runs: list[list[int]] = []
+    for hour in hours:
+        if runs and hour == runs[-1][-1] + 1:
+            runs[-1].append(hour)
+        else:
+            runs.append([hour])
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def _hours_label(hours: tuple[int, int]) -> str:
+    return f"{hours[0]:02}:{NIGHTLY_AT[1]:02} to {hours[1]:02}:{NIGHTLY_AT[1]:02}"
 
 
 def _day_ranges(days: Sequence[int]) -> str:
@@ -261,14 +324,19 @@ def _header(command: str) -> str:
     return f"# Written by '{command}' (catalog-gen {__version__}).\n"
 
 
-def _triggers(timezone: str) -> str:
+def _triggers(timezone: str, hourly: tuple[int, int] | None = None) -> str:
     nightly, weekly = utc_schedule(timezone)
     at = f"{NIGHTLY_AT[0]:02}:{NIGHTLY_AT[1]:02}"
+    fresher = "".join(
+        f'    - cron: "{line}"  # fresher seats: hourly, {_hours_label(hourly)} Monday to Friday\n'
+        for line in (utc_hourly_schedule(timezone, hourly) if hourly else ())
+    )
     return f"""\
 on:
   schedule:  # UTC: {at} in {timezone} (an hour later in summer time)
     - cron: "{nightly}"  # Monday to Saturday: fetch what changed
     - cron: "{weekly}"  # Sunday: a full run (--full) that re-reads and re-checks everything
+{fresher}\
   workflow_dispatch:
   push:
     branches: [main]
@@ -312,22 +380,32 @@ def _paths(lines: Sequence[str], indent: int) -> str:
     return "\n".join(" " * indent + line for line in lines)
 
 
-def github_workflow(config: Config, install: str) -> str:
+def github_workflow(config: Config, install: str, hourly: tuple[int, int] | None = None) -> str:
     """The nightly + manual + on-push workflow that builds and deploys to GitHub Pages.
 
-    ``install`` is the pip requirement of this catalog-gen (``install_source``)."""
+    ``install`` is the pip requirement of this catalog-gen (``install_source``); ``hourly``
+    the opening hours of the hourly runs for fresher seats (``opening_hours``), if any."""
     site = config.site.output_dir
     kept = _paths(config.kept_between_runs(), 12)
+    command = "catalog-gen init --ci github" + (
+        f" --hourly {hourly[0]}-{hourly[1]}" if hourly else ""
+    )
+    fresher = (
+        f"# For fresher seats, the same build also runs every hour from {_hours_label(hourly)}, "
+        "Monday to\n# Friday.\n"
+        if hourly
+        else ""
+    )
     return (
-        _header("catalog-gen init --ci github")
+        _header(command)
         + f"""\
 # Nightly, on demand and on push: fetch what changed from Frontcore, render the site, and deploy
 # it to GitHub Pages only when a file changed; on Sunday nights, fetch and check everything
 # (--full). Set the repository secret {API_KEY_SECRET} and choose "GitHub Actions" as the Pages
 # source (Settings > Pages).
-name: catalog
+{fresher}name: catalog
 
-{_triggers(config.timezone)}
+{_triggers(config.timezone, hourly)}
 concurrency:
   group: catalog
   cancel-in-progress: false
@@ -386,7 +464,9 @@ jobs:
     )
 
 
-def github_matrix_workflow(projects: Sequence[tuple[str, Config]], install: str) -> str:
+def github_matrix_workflow(
+    projects: Sequence[tuple[str, Config]], install: str, hourly: tuple[int, int] | None = None
+) -> str:
     """The same schedule for several catalogs, one folder and one Frontcore account each.
 
     A matrix job per folder, with the folder's own secret (``project_secret``), its own cache
@@ -398,6 +478,8 @@ def github_matrix_workflow(projects: Sequence[tuple[str, Config]], install: str)
     folders = check_projects([folder for folder, _ in projects])
     configs = dict(projects)
     command = "catalog-gen init --ci github" + "".join(f" --project {p}" for p in folders)
+    if hourly:
+        command += f" --hourly {hourly[0]}-{hourly[1]}"
     secrets = "\n".join(f"#   {p}: {project_secret(p)}" for p in folders)
     entries = []
     for folder in folders:
@@ -427,7 +509,7 @@ def github_matrix_workflow(projects: Sequence[tuple[str, Config]], install: str)
 # uploaded as the artifact site-<folder>: add your host's deploy step after that upload.
 name: catalog
 
-{_triggers(timezone)}
+{_triggers(timezone, hourly)}
 jobs:
   build:
     name: Fetch and build ${{{{ matrix.project }}}}
@@ -495,9 +577,12 @@ def systemd_key_file(config: Config) -> str:
     return f"/etc/catalog-gen/{_key_name(config)}.key"
 
 
-def crontab_lines(config: Config, command: list[str]) -> list[str]:
+def crontab_lines(
+    config: Config, command: list[str], hourly: tuple[int, int] | None = None
+) -> list[str]:
     """The crontab block: the catalog's time zone (``CRON_TZ``), then the nightly run (Monday
-    to Saturday) and the weekly full run on Sunday, at ``NIGHTLY_AT``.
+    to Saturday) and the weekly full run on Sunday, at ``NIGHTLY_AT``; with ``hourly``, an
+    hourly run in those opening hours, Monday to Friday (fresher seats).
 
     The key comes from a file only the cron user can read (``FRONTCORE_API_KEY_FILE``), or from
     ``frontcore.api_key_file`` when catalog.toml names one: never from the command line, which
@@ -512,11 +597,18 @@ def crontab_lines(config: Config, command: list[str]) -> list[str]:
     run = f"cd {shlex.quote(str(config.root))} && {key}{shlex.join(command)} build"
     minute, hour = NIGHTLY_AT[1], NIGHTLY_AT[0]
     nightly = _day_ranges(NIGHTLY_DAYS)
-    return [
+    lines = [
         f"CRON_TZ={config.timezone}",
         f"{minute} {hour} * * {nightly}  {run} --quiet --report - --timeout 1800",
         f"{minute} {hour} * * {WEEKLY_FULL_DAY}    {run} --full --quiet --report - --timeout 1800",
     ]
+    if hourly:
+        hours = f"{hourly[0]}-{hourly[1]}" if hourly[1] > hourly[0] else str(hourly[0])
+        days = _day_ranges(HOURLY_DAYS)
+        # No change report: cron would mail each hour's bookings; the night's report tells
+        # the day once.
+        lines.append(f"{minute} {hours} * * {days}  {run} --quiet --timeout 1800")
+    return lines
 
 
 def service_user(config: Config) -> str:
@@ -531,8 +623,12 @@ def service_user(config: Config) -> str:
     return "catalog-gen"
 
 
-def systemd_units(config: Config, command: list[str]) -> dict[str, str]:
-    """Services and timers for a nightly build and a weekly full run under systemd.
+def systemd_units(
+    config: Config, command: list[str], hourly: tuple[int, int] | None = None
+) -> dict[str, str]:
+    """Services and timers for a nightly build and a weekly full run under systemd; with
+    ``hourly``, a third timer that starts the nightly service every hour in those opening
+    hours, Monday to Friday (fresher seats).
 
     ``command`` starts with an absolute path: systemd does not search PATH. The services run
     as ``service_user`` (never root), may write only the project folder, and get the key as
@@ -562,12 +658,16 @@ def systemd_units(config: Config, command: list[str]) -> dict[str, str]:
         )
         key_steps = f"# put the API key alone in {key} (mode 600, owned by root),\n"
 
+    timers = "catalog-gen.timer catalog-gen-full.timer" + (
+        " catalog-gen-hourly.timer" if hourly else ""
+    )
+
     def service(description: str, options: str, extra: str = "") -> str:
         return f"""\
 # Written by 'catalog-gen init --cron' (catalog-gen {__version__}).
 # Install as root: copy the files in this folder to /etc/systemd/system/,
 {key_steps}{make_user}# then: systemctl daemon-reload &&
-# systemctl enable --now catalog-gen.timer catalog-gen-full.timer
+# systemctl enable --now {timers}
 [Unit]
 Description={description}
 Wants=network-online.target
@@ -618,7 +718,7 @@ Persistent=true
 WantedBy=timers.target
 """
 
-    return {
+    units = {
         "catalog-gen.service": service(
             "Build the course catalog from Frontcore (catalog-gen)",
             "",
@@ -631,3 +731,22 @@ WantedBy=timers.target
         ),
         "catalog-gen-full.timer": timer("Weekly full catalog-gen build", "Sun *-*-*"),
     }
+    if hourly:
+        hours = f"{hourly[0]:02}..{hourly[1]:02}" if hourly[1] > hourly[0] else f"{hourly[0]:02}"
+        units["catalog-gen-hourly.timer"] = f"""\
+# Written by 'catalog-gen init --cron --hourly {hourly[0]}-{hourly[1]}' (catalog-gen {__version__}).
+# Fresher seats: the nightly build (catalog-gen.service) again every hour in opening hours.
+[Unit]
+Description=Hourly catalog-gen build in opening hours (fresher seats)
+
+[Timer]
+Unit=catalog-gen.service
+OnCalendar=Mon..Fri *-*-* {hours}:{NIGHTLY_AT[1]:02}:00 {config.timezone}
+RandomizedDelaySec=5min
+# A run missed while the machine was off is not made up: the next hour's run is as fresh.
+Persistent=false
+
+[Install]
+WantedBy=timers.target
+"""
+    return units

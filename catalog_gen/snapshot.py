@@ -41,6 +41,7 @@ COURSE_FIELDS = (
     "external_booking_url",
     "email_booking",
     "external_more_info_url",
+    "kursguiden_url",
     "custom_properties",
 )
 
@@ -62,6 +63,19 @@ class Snapshot:
     #: When a fetch first saw each course date (see ``first_seen``); feeds of new dates.
     first_seen: Mapping[int, datetime] = field(default_factory=dict)
     name: str | None = field(default=None, compare=False)
+    #: Since when each course date's record has been what it is (see ``unchanged_since``):
+    #: the seats the site shows were read then; a date not named reads as ``fetched_at``.
+    unchanged_since: Mapping[int, datetime] = field(default_factory=dict)
+
+    def part(self) -> SnapshotPart:
+        """The whole snapshot as one part, as the site half reads it."""
+        since = self.unchanged_since
+        return SnapshotPart(
+            self.courses,
+            self.coursedates,
+            self.first_seen,
+            {did: since.get(did, self.fetched_at) for did in self.coursedates},
+        )
 
     def course_digests(self) -> dict[int, str]:
         return {cid: record_digest(c) for cid, c in self.courses.items()}
@@ -77,6 +91,8 @@ class SnapshotPart:
     courses: Mapping[int, dict]
     coursedates: Mapping[int, dict]
     first_seen: Mapping[int, datetime]
+    #: Since when each date's record is unchanged (``Snapshot.unchanged_since``), every date.
+    unchanged_since: Mapping[int, datetime]
 
 
 @dataclass(frozen=True)
@@ -121,6 +137,27 @@ def first_seen(
     """
     before = previous.first_seen if previous else {}
     return {did: before.get(did, now) for did in coursedates}
+
+
+def unchanged_since(
+    previous: Snapshot | None, coursedates: Mapping[int, dict], now: datetime
+) -> dict[int, datetime]:
+    """Since when each course date's record has been exactly what it is now: carried over
+    from ``previous`` while the record is the same, else ``now``.
+
+    Every fetch reads every current date again (sync.py), and a fetch that finds a record
+    unchanged keeps its time: so at that time, and at every fetch since, the API sent the
+    record as it is, seats included. A page's "seats as of" is the newest of these times among
+    the dates it shows (site/model.py ``seats_as_of``): at that moment a fetch read every seat
+    on the page as shown, and the time moves only when something the page shows changes.
+    """
+    if previous is None:
+        return {did: now for did in coursedates}
+    before, since = previous.coursedates, previous.unchanged_since
+    return {
+        did: since.get(did, previous.fetched_at) if before.get(did) == record else now
+        for did, record in coursedates.items()
+    }
 
 
 # --- diff ---------------------------------------------------------------------------------

@@ -313,9 +313,10 @@ def test_digests_are_pinned_so_an_upgrade_does_not_look_like_a_change():
     course = course_of(1, cdate, extra=Fields({"level": {"id": 6, "title": "Courses"}, "tags": []}))
     value = [course, {"b": (1, 2.5, None), "a": {3, 4}}, Path("x"), True]
     # Changed on purpose when courses and dates gained custom_properties and extra (state
-    # version 2), and again when courses gained more_info_url; without them the value still
+    # version 2), again when courses gained more_info_url, and when courses gained
+    # kursguiden_url and dates their booking path and seats_as_of; without them the value still
     # gives c8b6c4287061fcb9fefe3555db85f51b, the value from before fingerprint() was optimised.
-    assert digest(*value, "text") == "901fbd87795de9f10b9c9e966ea77ca6"
+    assert digest(*value, "text") == "51ad35daf1b0c6e793ea7d27daa63e98"
 
 
 # --- every field a template can read is made of what the page is made of ---------------------
@@ -464,6 +465,12 @@ def later_fetch(snapshot, cid, did, online):
     return dataclasses.replace(snapshot, fetched_at=FETCHED + timedelta(minutes=1))
 
 
+def seats_read_later(snapshot, cid, did, online):
+    """A fetch read the date anew (a booking): the pages showing its seats say so."""
+    since = {**snapshot.unchanged_since, did: FETCHED + timedelta(minutes=30)}
+    return dataclasses.replace(snapshot, unchanged_since=since)
+
+
 CHANGES = [
     course_field("title", "Nytt kursnavn"),
     course_field("reference", "REF-NY"),
@@ -497,6 +504,7 @@ CHANGES = [
     date_field("reference", "REF-NY-01"),  # extra
     date_field("event_url", "https://meet.example.test/ny", of="online date"),
     Change("date.first_seen", later_first_seen, "date"),
+    Change("date.seats_as_of", seats_read_later, "date"),
     Change("catalog.fetched_at", later_fetch, "catalog"),
     Change("catalog.now", lambda snapshot, *ids: snapshot, "catalog", minutes_later=1),
 ]
@@ -517,6 +525,7 @@ def printing_project(tmp_path_factory):
     snapshot = Snapshot(
         FETCHED, "", sample.courses, sample.coursedates, {}, {}, {},
         first_seen={did: FETCHED for did in sample.coursedates},
+        unchanged_since={did: FETCHED for did in sample.coursedates},  # as a fetch keeps it
     )  # fmt: skip
     catalog = build_catalog(snapshot, config.publish, now=NOW)
     course = max(

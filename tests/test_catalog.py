@@ -341,11 +341,10 @@ def test_extra_holds_every_field_the_model_does_not_type_and_no_contact_details(
         ],
     )
     c, d = catalog.courses[0], catalog.dates[0]
-    assert set(c.extra) == {
-        "is_active", "type", "level", "kursguiden_url", "text_place", "lessons_hours", "tags"
-    }  # fmt: skip
+    assert set(c.extra) == {"is_active", "type", "level", "text_place", "lessons_hours", "tags"}
+    assert c.kursguiden_url == "https://www.kursguiden.no/kurs/x/"  # typed: a booking path
     assert c.extra["level"] == {"id": 6, "title": "Courses"} and c.extra["level"]["id"] == 6
-    assert c.extra["tags"] == () and c.extra["lessons_hours"] is BLANK  # a null: blank
+    assert c.extra["tags"] == () and c.extra["lessons_hours"] is BLANK  # a null reads as blank
     assert set(d.extra) == {
         "reference", "kursguiden_url", "location", "place", "is_visible",
         "visible_when_passed_deadline", "deleted_at",

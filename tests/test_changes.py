@@ -23,7 +23,7 @@ from catalog_gen.config import PublishSettings
 from catalog_gen.demo.sample import generate_catalog
 from catalog_gen.site.catalog import DraftRules
 from catalog_gen.site.changes import SECTIONS, as_json, as_markdown, as_text, compare
-from catalog_gen.snapshot import Snapshot, first_seen
+from catalog_gen.snapshot import Snapshot, SnapshotPart, first_seen
 from catalog_gen.source.store import SnapshotStore
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -60,7 +60,7 @@ def night(tmp_path):
     first = save(store, sample, moment)
     from catalog_gen.site.catalog import draft_records
 
-    drafts = draft_records(sample.courses, sample.coursedates, {}, RULES)
+    drafts = draft_records(SnapshotPart(sample.courses, sample.coursedates, {}, {}), RULES)
     published = {cid for cid, draft in drafts.courses.items() if draft.course is not None}
     ids = [cid for cid in sorted(published) if upcoming(sample, cid)]
     changed: dict[str, object] = {}

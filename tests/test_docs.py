@@ -279,6 +279,17 @@ def test_the_cron_lines_are_the_ones_init_prints():
     assert block.splitlines() == lines
 
 
+def test_the_fresher_seats_lines_are_the_ones_init_hourly_writes():
+    text = read(DOCS / "unattended.md").split("## Fresher seats", 1)[1].split("\n## ", 1)[0]
+    lines = scaffold.crontab_lines(EXAMPLE_PROJECT, ["/opt/catalog-gen/bin/catalog-gen"], (8, 17))
+    block = text.split("```cron\n", 1)[1].split("```", 1)[0]
+    assert block.splitlines() == lines
+    schedule = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    workflow = scaffold.github_workflow(EXAMPLE_PROJECT, EXAMPLE_INSTALL, (8, 17))
+    assert schedule.splitlines()[0] in workflow.splitlines()
+    assert "--hourly 8-17" in text
+
+
 def test_the_workflow_in_the_docs_is_the_one_init_writes():
     text = read(DOCS / "unattended.md")
     block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
@@ -497,6 +508,7 @@ def hostile_sample():
             )  # fmt: skip
         for number_of_date, record in enumerate(sample.dates_of(course_id)):
             record["custom_properties"] = {"rom": None, "partner": BREAKOUT}
+            record["kursguiden_url"] = course["kursguiden_url"]  # extra: the example links it
             if number_of_date % 2 == 0:
                 record["location"] = None
                 record["place"] = {"id": 1, "title": "Oslo", "title_additional_info": None}

@@ -28,6 +28,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from bs4 import BeautifulSoup
 
 from catalog_gen.anomalies import Anomalies
 from catalog_gen.build import BuildReport, run_build
@@ -36,7 +37,7 @@ from catalog_gen.demo.sample import SampleCatalog, generate_catalog
 from catalog_gen.site.buildstate import clear_cache
 from catalog_gen.site.catalog import DraftRules, build_catalog
 from catalog_gen.site.modelcache import CACHE_VERSION, ModelCache
-from catalog_gen.snapshot import Snapshot, first_seen
+from catalog_gen.snapshot import Snapshot, first_seen, unchanged_since
 from catalog_gen.source.store import SnapshotStore
 from tests.conftest import env_without_key
 from tests.sitecheck import site_tree
@@ -83,9 +84,13 @@ class Project:
         self.fetched += timedelta(minutes=1)
         store = SnapshotStore(self.root / "snapshots")
         dates = copy.deepcopy(self.sample.coursedates)
-        seen = first_seen(store.latest(), dates, self.fetched)
+        previous = store.latest()
+        seen = first_seen(previous, dates, self.fetched)
+        since = unchanged_since(previous, dates, self.fetched)
         courses = copy.deepcopy(self.sample.courses)
-        snapshot = Snapshot(self.fetched, "test", courses, dates, {}, {}, {}, first_seen=seen)
+        snapshot = Snapshot(
+            self.fetched, "test", courses, dates, {}, {}, {}, seen, unchanged_since=since
+        )
         store.save(snapshot)
 
     def build(self) -> BuildReport:
@@ -365,6 +370,13 @@ def _category_renamed(project):
     assert rename_category(project, 12, "Økonomi, regnskap og lønn") > 1
 
 
+def _booking_paths_lost(project):
+    """A course loses its booking address and e-mail: its dates sign up on Kursguiden."""
+    project.sample.change_course(
+        course_ids(project)[12], external_booking_url="", email_booking=None
+    )
+
+
 SCENARIOS_OF_DATA = [
     _nothing,
     _course_title,
@@ -382,6 +394,7 @@ SCENARIOS_OF_DATA = [
     _venue_renamed,
     _venue_city_respelled,
     _category_renamed,
+    _booking_paths_lost,
     _date_names_its_course_as_text,
     _sub_date_of_another_courses_date,
 ]
@@ -391,6 +404,46 @@ SCENARIOS_OF_DATA = [
 def test_a_change_of_data_builds_what_a_clean_build_does(built, edit, tmp_path):
     edit(built)
     built.build()
+    assert_clean(built, tmp_path / "clean")
+
+
+def stamp_of(page: bytes) -> str:
+    """What a page says about the age of its seats ("" when it says nothing)."""
+    found = BeautifulSoup(page, "html5lib").select(".seats-as-of")
+    return " ".join(p.get_text(strip=True) for p in found)
+
+
+def test_a_booking_moves_the_seats_stamp_of_the_pages_that_show_it_and_no_other(built, tmp_path):
+    """Seats say their age: a fetch that finds one date booked gives that date's pages the
+    new fetch's time, and rewrites no other course page (each keeps the time since which
+    every seat it shows is what it shows, which the new fetch confirmed). The site is still
+    what a clean build makes."""
+    site = built.site
+    did, free = next(
+        (d, int(seats["free"]["num"]))
+        for cid in course_ids(built)[11:]
+        for d in upcoming_dates(built, cid)
+        if int((seats := built.sample.coursedates[d]["seats"])["free"]["num"]) > 5
+    )
+    cid = built.sample.coursedates[did]["course_id"]
+    before = files_of(site)
+    pages = {n for n in before if n.startswith("kurs/") and n.endswith("/index.html")}
+    stamps = {n: stamp_of(before[n]) for n in pages}
+    assert all(stamps.values()), "every course page of the sample shows seats, and their age"
+    built.sample.set_free_seats(did, free - 1)  # one seat booked
+    built.fetched = built.now + timedelta(hours=2, minutes=14)  # 06:15 in Oslo
+    built.save()
+    built.now += timedelta(hours=3)
+    built.build()
+    after = files_of(site)
+    changed = {n for n in pages if after.get(n) != before[n]}
+    (page,) = changed  # the booked date's course page, and no other
+    assert page.endswith(f"-{cid}/index.html")
+    assert stamp_of(after[page]) == "Ledige plasser per 23. nov. kl. 06:15"
+    assert stamp_of(after[page]) != stamps[page]
+    assert all(stamp_of(after[n]) == stamps[n] for n in pages - changed)
+    calendars = [n for n in after if n.startswith("kalender/") and after[n] != before.get(n)]
+    assert calendars and all("06:15" in stamp_of(after[n]) for n in calendars)
     assert_clean(built, tmp_path / "clean")
 
 
@@ -473,6 +526,21 @@ def _publish_rule(project):
     project.configure("[publish]", "few_seats_threshold = 20")
 
 
+def _booking_order(project):
+    """Kursguiden first: every date's path (and its structured data) may change."""
+    project.configure("[publish]", 'booking = ["kursguiden", "email"]')
+
+
+def _contact_set(project):
+    """A course with no booking path at all, then a contact for it in the config."""
+    project.sample.change_course(
+        course_ids(project)[13], external_booking_url="", email_booking=None, kursguiden_url=None
+    )
+    project.save()
+    project.build()
+    project.configure("[site]", 'contact_phone = "+47 22 00 00 00"')
+
+
 def _hidden_course_types(project):
     project.configure("[publish]", 'hidden_course_types = ["internal", "public"]')
 
@@ -524,6 +592,8 @@ SCENARIOS_OF_INPUTS = [
     _content_page_renamed_in_menu,
     _per_page,
     _publish_rule,
+    _booking_order,
+    _contact_set,
     _hidden_course_types,
     _language,
     _site_title,
@@ -1279,7 +1349,7 @@ def test_the_model_cache_makes_the_whole_snapshots_catalog_reading_only_what_cha
     assembling again only those and the ones the clock touched."""
     project = Project.make(tmp_path / "project")
     config = project.config
-    rules = DraftRules(config.publish, config.timezone, config.site.language)
+    rules = DraftRules.of(config)
     folder = tmp_path / "cache"
 
     def check(*, read: int, assembled: int | None = None, warm: ModelCache | None = None):

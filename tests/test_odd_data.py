@@ -465,7 +465,9 @@ BAD_EMAILS = [
 @pytest.mark.parametrize("address", BAD_EMAILS)
 def test_a_booking_email_must_be_exactly_one_plain_address(address):
     catalog, found = catalog_with([course(1, email_booking=address)], [cdate(1, 1)])
-    assert catalog.dates[0].booking_email == "" and not catalog.dates[0].bookable
+    d = catalog.dates[0]
+    assert d.booking_email == "" and d.booking is not None and d.booking.kind == "none"
+    assert "mailto:" not in d.booking.url  # no path by e-mail: no link at all here
     assert named(found) == {("address.email_unusable", "course 1", "email_booking")}
 
 

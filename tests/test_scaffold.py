@@ -77,10 +77,35 @@ def any_workflow(request, workflow, matrix_workflow) -> Path:
     return workflow if request.param == "single" else matrix_workflow
 
 
-@pytest.fixture(params=["single", "matrix", "release"])
-def linted_workflow(request, workflow, matrix_workflow) -> Path:
-    """The workflows init writes, and this repository's own release workflow."""
-    chosen = {"single": workflow, "matrix": matrix_workflow}
+@pytest.fixture(scope="module")
+def hourly_workflow(tmp_path_factory) -> Path:
+    """The workflow with fresher seats: hourly in opening hours too (``--hourly 8-17``)."""
+    folder = tmp_path_factory.mktemp("hourly")
+    result = init(folder, "--ci", "github", "--hourly", "8-17")
+    assert result.returncode == 0, result.stderr
+    return folder / ".github" / "workflows" / "catalog.yml"
+
+
+@pytest.fixture(scope="module")
+def hourly_matrix_workflow(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("hourly-agency")
+    result = init(folder, "--ci", "github", "--project=a", "--project=b", "--hourly=9-16")
+    assert result.returncode == 0, result.stderr
+    return folder / ".github" / "workflows" / "catalog.yml"
+
+
+@pytest.fixture(params=["single", "matrix", "hourly", "hourly-matrix", "release"])
+def linted_workflow(
+    request, workflow, matrix_workflow, hourly_workflow, hourly_matrix_workflow
+) -> Path:
+    """The workflows init writes (with and without hourly runs), and this repository's own
+    release workflow."""
+    chosen = {
+        "single": workflow,
+        "matrix": matrix_workflow,
+        "hourly": hourly_workflow,
+        "hourly-matrix": hourly_matrix_workflow,
+    }
     return chosen.get(request.param, ROOT / ".github" / "workflows" / "release.yml")
 
 
@@ -402,3 +427,100 @@ def test_many_accounts_keeps_existing_folders_and_never_overwrites(tmp_path):
     again = init(tmp_path, "--ci", "github", "--project", "kurs-c")
     assert again.returncode == 2 and "already exists" in again.stderr
     assert not (tmp_path / "kurs-c").exists()
+
+
+# Fresher seats: the same incremental build every hour in opening hours (--hourly).
+
+
+def test_hourly_runs_in_opening_hours_and_only_sunday_night_adds_full(
+    hourly_workflow, hourly_matrix_workflow, tmp_path
+):
+    """``--hourly 8-17``: a third schedule, 08:15 to 17:15 in Oslo's standard time (07:15 to
+    16:15 UTC) Monday to Friday; FULL stays the Sunday schedule's, so an hourly run is the
+    nightly incremental build; the rest of the workflow is the one without it."""
+    data = load(hourly_workflow)
+    crons = [s["cron"] for s in data[True]["schedule"]]
+    assert crons == ["15 2 * * 1-6", "15 2 * * 0", "15 7-16 * * 1-5"]
+    assert build_step(data)["env"]["FULL"] == (
+        "${{ github.event.schedule == '15 2 * * 0' && 'yes' || '' }}"
+    )
+    plain = init(tmp_path, "--ci", "github")
+    assert plain.returncode == 0
+    without = (tmp_path / ".github" / "workflows" / "catalog.yml").read_text()
+    added = set(hourly_workflow.read_text().splitlines()) - set(without.splitlines())
+    assert len(added) == 4  # the header names the option, two lines say why, one schedule
+    assert all(line.startswith(("#", "    - cron:")) for line in added)
+    matrix = load(hourly_matrix_workflow)
+    assert [s["cron"] for s in matrix[True]["schedule"]][2] == "15 8-15 * * 1-5"
+
+
+@pytest.mark.parametrize(
+    ("zone", "hours", "crons"),
+    [
+        ("Europe/Oslo", "8-17", ["15 7-16 * * 1-5"]),
+        ("UTC", "9-9", ["15 9 * * 1-5"]),
+        ("America/New_York", "8-17", ["15 13-22 * * 1-5"]),
+        # Opening hours that cross UTC's midnight: the evening before in UTC, Sunday to Thursday.
+        ("Asia/Tokyo", "8-17", ["15 23 * * 0-4", "15 0-8 * * 1-5"]),
+        ("America/Los_Angeles", "8-17", ["15 16-23 * * 1-5", "15 0-1 * * 2-6"]),
+        ("Asia/Kolkata", "8-17", ["45 2-11 * * 1-5"]),  # half an hour off UTC
+    ],
+)
+def test_the_hourly_utc_schedule_is_the_opening_hours_in_the_catalogs_standard_time(
+    zone, hours, crons
+):
+    from catalog_gen.scaffold import opening_hours, utc_hourly_schedule
+
+    assert utc_hourly_schedule(zone, opening_hours(hours)) == crons
+
+
+def test_cron_and_systemd_run_hourly_in_opening_hours_in_the_catalogs_zone(tmp_path):
+    result = init(tmp_path, "--cron", "--hourly", "8-17")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("CRON_TZ", "15 "))]
+    assert lines[0] == "CRON_TZ=Europe/Oslo" and len(lines) == 4
+    nightly, hourly = lines[1], lines[3]
+    # The nightly build, without the change report: the night's report tells the day once.
+    expected = nightly.replace("15 3 * * 1-6  ", "15 8-17 * * 1-5  ", 1)
+    assert hourly == expected.replace(" --report -", "")
+    units = {p.name: p.read_text() for p in (tmp_path / "systemd").iterdir()}
+    assert sorted(units) == [
+        "catalog-gen-full.service", "catalog-gen-full.timer", "catalog-gen-hourly.timer",
+        "catalog-gen.service", "catalog-gen.timer",
+    ]  # fmt: skip
+    timer = units["catalog-gen-hourly.timer"]
+    assert "Unit=catalog-gen.service" in timer  # the nightly build, not a service of its own
+    assert "OnCalendar=Mon..Fri *-*-* 08..17:15:00 Europe/Oslo" in timer
+    assert "Persistent=false" in timer
+    assert "catalog-gen-hourly.timer" in units["catalog-gen.service"]  # how to enable it
+    analyze = shutil.which("systemd-analyze")
+    if analyze:
+        verify = subprocess.run(
+            [analyze, "verify", *(str(p) for p in (tmp_path / "systemd").iterdir())],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert verify.returncode == 0, verify.stderr
+        calendar = subprocess.run(
+            [analyze, "calendar", "--iterations", "11", "Mon..Fri *-*-* 08..17:15:00 UTC"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        runs = re.findall(r"(\d\d):15:00 UTC", calendar.stdout)
+        assert sorted(set(runs)) == [f"{h:02}" for h in range(8, 18)]  # ten runs a weekday
+    elif os.environ.get("CI"):
+        pytest.fail("systemd-analyze is missing; .ci/run installs systemd")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--hourly", "8-17"), "--hourly works with --ci github or --cron"),
+        (("--cron", "--hourly", "17-8"), "is no range of hours"),
+        (("--cron", "--hourly", "8-24"), "is no range of hours"),
+        (("--cron", "--hourly", "mornings"), "is no range of hours"),
+        (("--cron", "--hourly", "0-23"), "includes the nightly run's hour (03:15)"),
+    ],
+)
+def test_bad_opening_hours_are_usage_errors_and_write_nothing(tmp_path, args, message):
+    result = init(tmp_path / "p", *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "p").exists()

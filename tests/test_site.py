@@ -174,14 +174,23 @@ def expected_row(record: dict, course: dict) -> dict:
     else:
         seats = "1 ledig plass" if free == 1 else f"{free} ledige plasser"
     price = course["price"]["value"]
-    url = course.get("external_booking_url") or ""
     bookable = status_id in (1, 2) and not closed and seats != "Fullt"
+    # publish.booking's default order: the booking address, the e-mail, Kursguiden; without
+    # any (and no contact set, as in the demo), words without a link.
+    if course.get("external_booking_url"):
+        booking = ("Meld deg på", course["external_booking_url"])
+    elif course.get("email_booking"):
+        booking = ("Meld deg på per e-post", f"mailto:{course['email_booking']}?subject=")
+    elif course.get("kursguiden_url"):
+        booking = ("Meld deg på hos Kursguiden", course["kursguiden_url"])
+    else:
+        booking = ("Kontakt kursleverandøren for påmelding", None)
     return {
         "start": record["start_at"],
         "status": status,
         "seats": seats,
         "price": str(price) if price else "Pris på forespørsel",
-        "booking": (url or f"mailto:{course['email_booking']}?subject=") if bookable else None,
+        "booking": booking if bookable else None,
     }
 
 
@@ -224,13 +233,22 @@ def test_each_date_row_shows_its_own_status_seats_price_and_booking(demo):
                 assert re.sub(r"\D", "", text["Pris"]) == expected["price"], where
             else:
                 assert text["Pris"] == expected["price"], where
-            links = [a["href"] for a in row.select("a.button")]
+            buttons = row.select("a.button")
+            asking = row.select("p.booking-ask")
             if expected["booking"] is None:
-                assert links == [], where
+                assert buttons == [] and asking == [], where
+            elif expected["booking"][1] is None:
+                assert buttons == [], where
+                assert [p.get_text(" ", strip=True) for p in asking] == [expected["booking"][0]]
+                kinds["ask"] += 1
             else:
-                (link,) = links
-                assert link.startswith(expected["booking"]), where
-                kinds["mailto" if link.startswith("mailto:") else "url"] += 1
+                words, target = expected["booking"]
+                ((button,),) = (buttons,)
+                assert button["href"].startswith(target), where
+                hidden = button.select_one(".visually-hidden").extract().get_text()
+                assert button.get_text() == words, where
+                assert hidden.startswith(": "), where  # the course and the day, for screen readers
+                kinds["mailto" if target.startswith("mailto:") else words] += 1
             kinds[expected["status"].strip() or "no status"] += 1
             kinds[seat_kind(expected["seats"])] += 1
             kinds["sub-dates"] += bool(row.select("details.sessions"))
@@ -238,7 +256,8 @@ def test_each_date_row_shows_its_own_status_seats_price_and_booking(demo):
     # The demo holds every kind of row, so each rule above was put to the test.
     assert {
         "Avlyst", "Utsatt", "Påmeldingen er stengt", "Dato kommer", "Påmeldingsfrist",
-        "full", "few", "counted", "unknown", "sub-dates", "url", "mailto",
+        "full", "few", "counted", "unknown", "sub-dates", "mailto", "Meld deg på",
+        "Meld deg på hos Kursguiden", "ask",
     } <= set(+kinds), kinds  # fmt: skip
     assert rows > 60
 
@@ -362,3 +381,17 @@ def test_a_course_page_links_to_the_providers_own_page_when_there_is_one(demo):
         assert links == ([expected] if expected else []), page
         linked += bool(expected)
     assert linked >= 3
+
+
+def test_every_page_that_shows_seats_says_how_old_they_are_and_no_other_does(demo):
+    """Wherever seats or "full" are shown (course pages, course lists, the calendar), one line
+    says when a fetch read them, from the snapshot (the demo's fetch: 04:00 in Oslo)."""
+    site, _ = demo
+    shown = 0
+    for path in pages(site):
+        soup = parse(path)
+        seats = soup.select("main .seats")
+        stamps = [p.get_text(strip=True) for p in soup.select("main .seats-as-of")]
+        assert stamps == (["Ledige plasser per 23. nov. kl. 04:00"] if seats else []), path
+        shown += bool(seats)
+    assert shown > 40

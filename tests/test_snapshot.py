@@ -39,7 +39,8 @@ V1_NAME = "000001-20261123T031500Z"
 
 
 def make_snapshot(courses=None, dates=None, at=T0, reference=None, seen=None) -> Snapshot:
-    """A small snapshot fetched ``at``, its dates first seen ``seen`` (default: then too)."""
+    """A small snapshot fetched ``at``, its dates first seen ``seen`` (default: then too) and
+    unchanged since then."""
     courses = (
         courses
         if courses is not None
@@ -66,6 +67,7 @@ def make_snapshot(courses=None, dates=None, at=T0, reference=None, seen=None) ->
         reference_fetched_at={"locations": T0, "instructors": T0, "products": T0},
         course_sources={cid: record_digest(c) for cid, c in courses.items()},
         first_seen=dict.fromkeys(dates, seen or at),
+        unchanged_since=dict.fromkeys(dates, seen or at),
     )
 
 
@@ -112,6 +114,8 @@ def v1_snapshot() -> Snapshot:
             900003: T0,
             900004: T0,
         },
+        # Written before unchanged_since existed: nothing older than its own fetch.
+        unchanged_since=dict.fromkeys(dates, T0),
     )
 
 
@@ -196,12 +200,12 @@ def test_manifest_has_provenance_counts_and_the_digest_of_every_file():
         if name != "manifest.json"
     }
     # Per record, in the shard's index: its digest, a course's list-item digest ("source"),
-    # when a date was first seen.
+    # when a date was first seen and since when its record is unchanged.
     course, course_date = snapshot.courses[1], snapshot.coursedates[900002]
     assert json.loads(files["index/01.json"]) == [
         {"course_id": 1, "digest": record_digest(course), "source": record_digest(course)},
         {"coursedate_id": 900002, "digest": record_digest(course_date),
-         "first_seen": "2026-11-23T03:15:00Z"},
+         "first_seen": "2026-11-23T03:15:00Z", "unchanged_since": "2026-11-23T03:15:00Z"},
     ]  # fmt: skip
 
 

@@ -589,3 +589,36 @@ def test_a_course_with_more_dates_than_the_limit_keeps_the_soonest_with_a_warnin
     (tmp_path / "catalog.toml").write_text(f"[frontcore]\nrate_limit = 5\n[sync]\n{strict}")
     report = run_fetch(project.config, project.access(), now=NOW)
     assert report.coursedates_removed > 0 and "course.dates_over_limit" in report.warnings[0]
+
+
+def test_each_date_knows_since_when_its_record_and_seats_are_what_they_are(project, sample):
+    """A date's ``unchanged_since`` is the fetch that first read it as it is: a booking moves
+    it to that night's fetch, a night that changes nothing elsewhere keeps it, and it survives
+    the store (the site's "seats as of" reads it)."""
+    store = SnapshotStore(project.config.snapshot_path)
+    run_fetch(project.config, project.access(), now=NOW)
+    booked, other = sorted(
+        did for did, d in sample.coursedates.items() if d["seats"]["allocated_capacity"]["num"]
+    )[-2:]
+    assert set(store.latest().unchanged_since.values()) == {
+        first_fetch := store.latest().fetched_at
+    }
+
+    quiet = run_fetch(project.config, project.access(), now=NOW + timedelta(hours=1))
+    assert not quiet.saved  # a check that found nothing new: the times stay as they were
+
+    sample.set_free_seats(booked, 0)
+    night = NOW + timedelta(days=1)
+    busy = run_fetch(project.config, project.access(), now=night)
+    assert busy.saved
+    since = store.latest().unchanged_since
+    assert since[booked] == night and since[other] == first_fetch
+    assert {did for did, at in since.items() if at != first_fetch} == {booked}
+
+    sample.change_course(sample.coursedates[other]["course_id"], title="Nytt navn")
+    later = NOW + timedelta(days=2)
+    run_fetch(project.config, project.access(), now=later)
+    again = store.latest().unchanged_since  # the course changed, its dates did not
+    assert again[booked] == night and again[other] == first_fetch
+    run_fetch(project.config, project.access(), now=later + timedelta(days=1), full=True)
+    assert store.latest().unchanged_since == again  # a full fetch read the same: carried over

@@ -208,6 +208,10 @@ ODD_REFERENCE_SLOTS = {25}  # a reference that is no good as a URL slug
 NULL_CATEGORY_SLOTS = {8, 30}
 COURSE_PROPERTY_SLOTS = {2, 19, 44}
 MEMBER_PRICE_SLOTS = {2, 30}
+#: No booking address and no booking e-mail: sign-up happens on Kursguiden (kursguiden_url).
+KURSGUIDEN_BOOKING_SLOTS = {1, 24, 35}
+#: No booking path at all (no address, no e-mail, no Kursguiden page): the site's contact.
+NO_BOOKING_PATH_SLOTS = {43}
 #: slot → (currency, value, comment)
 PRICE_OVERRIDES: dict[int, tuple[str, int, str | None]] = {
     13: ("EUR", 990, None),
@@ -681,6 +685,11 @@ class _Builder:
             "created_at": _stamp(created),
             "updated_at": _stamp(updated),
         }
+        if has(KURSGUIDEN_BOOKING_SLOTS | NO_BOOKING_PATH_SLOTS):
+            # Set after the record is made: the sample's other values must not move.
+            course.update(email_booking=None, external_booking_url="")
+        if has(NO_BOOKING_PATH_SLOTS):
+            course["kursguiden_url"] = None
         # What the dates of this course need to know but the course record does not show.
         self._course_hints = {"online": online, "evening": evening, "days": days, "venue": venue}
         self.catalog.courses[cid] = course

@@ -12,6 +12,9 @@ tested place, what a visitor may see:
 - canceled and postponed dates stay listed, marked, without a booking link; a status id
   catalog-gen does not know (and ``publish.date_status`` does not map) is listed as "not
   confirmed", also without one;
+- every other date that is not fully booked can be booked, through the first path of
+  ``publish.booking`` its course has (its booking address, its booking e-mail, its page on
+  Kursguiden), else by getting in touch with the provider (``site.contact_*``);
 - seats read as a number left, few left, fully booked, or nothing when capacity is unknown;
 - spellings of one city ("Oslo", "OSLO", " oslo") are one city with one page;
 - custom properties read as text by name (none when ``null``, ``[]`` or ``{}``), and every
@@ -40,19 +43,22 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from anyascii import anyascii
 from babel.numbers import is_currency
 
 from catalog_gen.anomalies import Anomalies, Anomaly, kind
-from catalog_gen.config import Config, PublishSettings
+from catalog_gen.config import Config, PublishSettings, SiteSettings
 from catalog_gen.dates import parse_clock, parse_day, parse_moment
-from catalog_gen.site.addresses import mail_address, web_address
+from catalog_gen.errors import ConfigError
+from catalog_gen.site.addresses import link_target, mail_address, web_address
 from catalog_gen.site.i18n import Locale, get_locale
 from catalog_gen.site.model import (
     FACETS,
     NO_FIELDS,
+    BookingPath,
     Catalog,
     Category,
     City,
@@ -67,7 +73,7 @@ from catalog_gen.site.model import (
 )
 from catalog_gen.site.sanitize import plain_text, sanitize_html
 from catalog_gen.site.slugs import keyed_slug, slug_with_id, slugify, usable_id
-from catalog_gen.snapshot import Snapshot
+from catalog_gen.snapshot import Snapshot, SnapshotPart
 
 # Course-date status ids (frontcore-api.md §6.2).
 STATUS_TBD, STATUS_WILL_RUN, STATUS_CANCELED, STATUS_POSTPONED = 1, 2, 3, 4
@@ -192,23 +198,22 @@ def build_catalog(
     now: datetime,
     timezone: str = "Europe/Oslo",
     language: str = "nb",
+    contact: BookingTerms | None = None,
     anomalies: Anomalies | None = None,
 ) -> Catalog:
     """Apply the publishing rules to a snapshot's raw records.
 
     ``timezone`` is the catalog's zone, used for dates that do not name their own; ``language``
-    the site's, for the few words the catalog itself supplies (a fallback title). What could
-    not be used as it was is added to ``anomalies``.
+    the site's, for the few words the catalog itself supplies (a fallback title); ``contact``
+    how a bookable date without a booking path says to get in touch (``contact_terms``). What
+    could not be used as it was is added to ``anomalies``.
 
     Two steps, so that a build can keep the first between runs (modelcache.py): every record
     is read on its own into a draft (``draft_records``), which neither the clock nor any other
     record changes; then the drafts are put together at ``now`` (``assemble``).
     """
     drafts = draft_records(
-        snapshot.courses,
-        snapshot.coursedates,
-        snapshot.first_seen,
-        DraftRules(rules, timezone, language),
+        snapshot.part(), DraftRules(rules, timezone, language, contact or NO_CONTACT)
     )
     return assemble(drafts, now=now, fetched_at=snapshot.fetched_at, anomalies=anomalies)
 
@@ -216,19 +221,92 @@ def build_catalog(
 # --- drafts: what each record says on its own ------------------------------------------------
 
 
+class BookingTerms(NamedTuple):
+    """How a course's dates are booked, before a date makes it its ``BookingPath``: the kind
+    (``BookingPath.kind``), where it leads (``via`` "web": an http(s) address; "mail": an
+    e-mail address, which becomes a ``mailto:`` naming the course and the day; "tel": a
+    ``tel:`` URL; "": nowhere), the words' key and the contact the words name."""
+
+    kind: str
+    via: str
+    target: str
+    words: str
+    contact: str = ""
+
+
+#: A bookable date without a booking path, when no contact is set: words, no link.
+NO_CONTACT = BookingTerms("none", "", "", "book_ask")
+#: The words of each booking path of ``publish.booking``.
+PATH_WORDS = {"external": "book", "email": "book_by_email", "kursguiden": "book_on_kursguiden"}
+
+
+def contact_terms(site: SiteSettings, source: object = None) -> BookingTerms:
+    """The provider's contact for a bookable date with no booking path: ``site.contact_url``,
+    else ``contact_email``, else ``contact_phone``; ``NO_CONTACT`` when none is set. A value
+    the one URL policy refuses is a ConfigError naming the key (the operator set it)."""
+    where = f"{source}: " if source else ""
+    if site.contact_url:
+        url = web_address(site.contact_url)
+        if not url:
+            raise ConfigError(f"{where}'site.contact_url' is not a usable web address")
+        return BookingTerms("contact", "web", url, "book_contact")
+    if site.contact_email:
+        address = mail_address(site.contact_email)
+        if not address:
+            raise ConfigError(f"{where}'site.contact_email' is not one plain e-mail address")
+        return BookingTerms("contact", "mail", address, "book_contact_email", site.contact_email)
+    if site.contact_phone:
+        number = re.sub(r"[^0-9+]", "", site.contact_phone)
+        return BookingTerms(
+            "contact", "tel", f"tel:{number}", "book_contact_phone", site.contact_phone
+        )
+    return NO_CONTACT
+
+
+def course_booking(
+    order: Iterable[str], contact: BookingTerms, external: str, email: str, kursguiden: str
+) -> BookingTerms:
+    """The first path of ``order`` (``publish.booking``) the course has, else ``contact``.
+    The addresses have passed the readers (an unusable one is "", with its anomaly), so an
+    unsafe address falls through to the next path here."""
+    found = {
+        "external": ("web", external),
+        "email": ("mail", email),
+        "kursguiden": ("web", kursguiden),
+    }
+    for kind_of_path in order:
+        via, target = found[kind_of_path]
+        if target:
+            return BookingTerms(kind_of_path, via, target, PATH_WORDS[kind_of_path])
+    return contact
+
+
+def booking_path(terms: BookingTerms, title: str, day: date) -> BookingPath:
+    """A date's ``BookingPath``: an e-mail link's subject names the course and the day."""
+    if terms.via == "mail":
+        subject = quote(f"{title} {day.isoformat()}", safe="")
+        url = link_target(f"mailto:{terms.target}?subject={subject}")
+    else:
+        url = terms.target
+    return BookingPath(terms.kind, url, terms.words, terms.contact)
+
+
 @dataclass(frozen=True)
 class DraftRules:
     """What a draft is made of besides its record: the publishing rules, the catalog's zone
-    (for dates that do not name their own) and the site's language (a fallback title)."""
+    (for dates that do not name their own), the site's language (a fallback title) and the
+    provider's contact (for a date with no booking path)."""
 
     rules: PublishSettings
     timezone: str = "Europe/Oslo"
     language: str = "nb"
+    contact: BookingTerms = NO_CONTACT
 
     @classmethod
     def of(cls, config: Config) -> DraftRules:
-        """A project's drafting rules, from its settings."""
-        return cls(config.publish, config.timezone, config.site.language)
+        """The drafting rules a config sets (a contact it cannot use is a ConfigError)."""
+        contact = contact_terms(config.site, config.source)
+        return cls(config.publish, config.timezone, config.site.language, contact)
 
 
 class CourseDraft(NamedTuple):
@@ -246,6 +324,8 @@ class CourseDraft(NamedTuple):
     categories: tuple[tuple[int, str], ...] = ()
     booking_url: str = ""
     booking_email: str = ""
+    #: How its dates are booked (``publish.booking``, else the contact).
+    booking: BookingTerms = NO_CONTACT
 
 
 class VenueRef(NamedTuple):
@@ -325,6 +405,8 @@ class DateDraft(NamedTuple):
     instructors: tuple[str, ...] = ()
     updated_at: datetime | None = None
     first_seen: datetime | None = None
+    #: Since when the record is unchanged, in the catalog's zone (``CourseDate.seats_as_of``).
+    seats_as_of: datetime | None = None
     custom_properties: Fields = NO_FIELDS
     extra: Fields = NO_FIELDS
     #: What a published date reports besides the above (end, status, seats, …).
@@ -356,13 +438,11 @@ class Drafts:
                     table[key] = entry
 
 
-def draft_records(
-    courses: Mapping[object, object],
-    dates: Mapping[object, object],
-    first_seen: Mapping[int, datetime],
-    rules: DraftRules,
-) -> Drafts:
-    """Every record read on its own (see DateDraft and CourseDraft)."""
+def draft_records(records: SnapshotPart, rules: DraftRules) -> Drafts:
+    """Every record of a snapshot's part read on its own (see DateDraft and CourseDraft)."""
+    courses, dates = records.courses, records.coursedates
+    first_seen, unchanged_since = records.first_seen, records.unchanged_since
+    zone = ZoneInfo(rules.timezone)
     words = get_locale(rules.language)
     shared: dict[bytes, object] = {}  # values of ``extra`` equal between records, kept once
     same = _Interned()  # equal days, times, seats … between records, kept once
@@ -372,7 +452,9 @@ def draft_records(
     copies: dict[int, tuple[int, Mapping, Mapping]] = {}
     for did, record in dates.items():
         seen = same(first_seen.get(did))
-        drafts.dates[did] = _draft_date(did, record, rules, seen, shared, same)
+        since = unchanged_since.get(did)
+        as_of = same(since.astimezone(zone)) if since is not None else None
+        drafts.dates[did] = _draft_date(did, record, rules, (seen, as_of), shared, same)
         if not isinstance(did, int) or not isinstance(record, dict):
             continue
         location = record.get("location")
@@ -425,6 +507,10 @@ def _draft_course(
     price = _price(record, found, name)
     booking_url = _web_address(record, "external_booking_url", found, name)
     booking_email = _mail_address(record, "email_booking", found, name)
+    kursguiden_url = _web_address(record, "kursguiden_url", found, name)
+    booking = course_booking(
+        rules.rules.booking, rules.contact, booking_url, booking_email, kursguiden_url
+    )
     raw_title = _plain(record, "title", found, name)
     title = raw_title if _has_words(raw_title) else ""
     if not title:
@@ -449,10 +535,13 @@ def _draft_course(
         form_of_teaching=_form_of_teaching(record, found, name),
         language=_language(record, words, found, name),
         more_info_url=_web_address(record, "external_more_info_url", found, name),
+        kursguiden_url=kursguiden_url,
         custom_properties=_custom_properties(record, name, found),
         extra=_extra(record, COURSE_TYPED_FIELDS, shared),
     )
-    return CourseDraft(cid, _anomalies(found), course, categories, booking_url, booking_email)
+    return CourseDraft(
+        cid, _anomalies(found), course, categories, booking_url, booking_email, booking
+    )
 
 
 # --- courses --------------------------------------------------------------------------------
@@ -583,13 +672,14 @@ def _form_of_teaching(record: Mapping, found: Anomalies, name: str) -> str:
 # --- custom properties and the fields the model does not type --------------------------------
 
 #: The course fields the model types (as Course attributes, or as the booking link and e-mail
-#: of its dates); every other field of the record is ``Course.extra``.
+#: of its dates; ``kursguiden_url`` is both); every other field of the record is
+#: ``Course.extra``.
 COURSE_TYPED_FIELDS = frozenset(
     {
         "id", "title", "reference", "text_lead", "text_description", "text_prerequisites",
         "text_audience", "categories", "price", "updated_at", "duration", "form_of_teaching",
         "teaching_language", "custom_properties", "external_booking_url", "email_booking",
-        "external_more_info_url",
+        "external_more_info_url", "kursguiden_url",
     }
 )  # fmt: skip
 #: The course-date fields the model types (``course`` is the date's course, ``gatherings``
@@ -655,10 +745,13 @@ def _draft_date(
     did: object,
     record: object,
     rules: DraftRules,
-    first_seen: datetime | None,
+    stamps: tuple[datetime | None, datetime | None],
     shared: dict[bytes, object],
     same: _Interned,
 ) -> DateDraft:
+    """``stamps``: when a fetch first saw the date, and since when its record is unchanged
+    (in the catalog's zone)."""
+    first_seen, seats_as_of = stamps
     name = f"course date {did}"
     found = Anomalies()
     top = isinstance(record, dict) and _is_top_date(record)
@@ -740,6 +833,7 @@ def _draft_date(
         instructors=same(instructors),
         updated_at=same(updated_at),
         first_seen=first_seen,
+        seats_as_of=seats_as_of,
         custom_properties=custom_properties,
         extra=_extra(record, DATE_TYPED_FIELDS, shared),
         published_anomalies=_anomalies(rest),
@@ -1119,7 +1213,13 @@ class PartAt:
         for cid, draft in self.drafts.courses.items():
             if draft.course is None:
                 continue
-            terms = (draft.course.price, draft.booking_url, draft.booking_email)
+            terms = DateTerms(
+                draft.course.price,
+                draft.booking_url,
+                draft.booking_email,
+                draft.booking,
+                draft.course.title,
+            )
             made = []
             for date_draft, venue, sessions, passed, online_url in self.pending.get(cid, ()):
                 if venue is not None and not venue.is_online:
@@ -1322,10 +1422,31 @@ def _shift(day: date, delta: timedelta) -> date:
 ONLINE_ONLY = Venue(0, "", "", "", "", "sted-p0", is_online=True)
 
 
+class DateTerms(NamedTuple):
+    """What a date takes from its course: the price, the booking address and e-mail, how it
+    is booked, and the title (an e-mail link's subject names the course)."""
+
+    price: Price | None
+    booking_url: str
+    booking_email: str
+    booking: BookingTerms
+    title: str
+
+
+def _booking(
+    terms: DateTerms, status: str, passed: bool, seats: Seats, day: date
+) -> BookingPath | None:
+    """The date's booking path, or None when it cannot be booked (canceled, postponed, of
+    an unknown status, past its deadline, fully booked)."""
+    if status not in ("scheduled", "tbd") or passed or seats.state == "full":
+        return None
+    return booking_path(terms.booking, terms.title, day)
+
+
 def _same_date_inputs(
     made: CourseDate,
     course_id: int,
-    terms: tuple[Price | None, str, str],
+    terms: DateTerms,
     venue: Venue | None,
     sessions: tuple[Session, ...],
     passed: bool,
@@ -1334,7 +1455,9 @@ def _same_date_inputs(
     """Whether ``made`` (from the same draft) is what these inputs would make again."""
     return (
         made.course_id == course_id
-        and (made.price, made.booking_url, made.booking_email) == terms
+        and (made.price, made.booking_url, made.booking_email)
+        == (terms.price, terms.booking_url, terms.booking_email)
+        and made.booking == _booking(terms, made.status, passed, made.seats, made.start_date)
         and made.venue == venue
         and made.sessions == sessions
         and made.deadline_passed == passed
@@ -1345,13 +1468,12 @@ def _same_date_inputs(
 def _course_date(
     draft: DateDraft,
     course_id: int,
-    terms: tuple[Price | None, str, str],
+    terms: DateTerms,
     venue: Venue | None,
     sessions: tuple[Session, ...],
     deadline_passed: bool,
     online_url: str,
 ) -> CourseDate:
-    price, booking_url, booking_email = terms
     return CourseDate(
         id=draft.id,
         course_id=course_id,
@@ -1365,13 +1487,15 @@ def _course_date(
         deadline_passed=deadline_passed,
         venue=venue,
         seats=draft.seats,
-        price=price,
-        booking_url=booking_url,
-        booking_email=booking_email,
+        price=terms.price,
+        booking_url=terms.booking_url,
+        booking_email=terms.booking_email,
+        booking=_booking(terms, draft.status, deadline_passed, draft.seats, draft.start),
         sessions=sessions,
         instructors=draft.instructors,
         updated_at=draft.updated_at,
         first_seen=draft.first_seen,
+        seats_as_of=draft.seats_as_of,
         online_url=online_url,
         custom_properties=draft.custom_properties,
         extra=draft.extra,

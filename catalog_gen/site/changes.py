@@ -25,7 +25,7 @@ from catalog_gen.printable import markdown_text, printable
 from catalog_gen.site.catalog import CourseDraft, DateDraft, DraftRules, draft_records
 from catalog_gen.site.i18n import get_locale
 from catalog_gen.site.model import Price
-from catalog_gen.snapshot import SnapshotPart, StoredSnapshot
+from catalog_gen.snapshot import StoredSnapshot
 
 #: The report's sections, in the order it tells them: key → heading.
 SECTIONS = {
@@ -111,8 +111,7 @@ Drafted = tuple[Mapping[object, CourseDraft], Mapping[object, DateDraft]]
 def _drafts(snapshot: StoredSnapshot | None, part: str, rules: DraftRules) -> Drafted:
     if snapshot is None:
         return {}, {}
-    records: SnapshotPart = snapshot.read(part)
-    drafts = draft_records(records.courses, records.coursedates, records.first_seen, rules)
+    drafts = draft_records(snapshot.read(part), rules)
     return drafts.courses, drafts.dates
 
 

@@ -16,6 +16,7 @@ did not change is buildstate.py's to decide.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import multiprocessing
 import os
@@ -66,6 +67,8 @@ class RenderedSite:
     rendered: int = 0
     #: Every file of the site, by name (the rendered ones and the kept ones).
     names: frozenset[str] = field(default=frozenset(), repr=False)
+    #: What the build should tell about the catalog it made (``catalog_notes``).
+    notes: tuple[str, ...] = ()
 
 
 class Sink(Protocol):
@@ -129,7 +132,7 @@ def render_files(
         made = builder.files(sink, state=state, progress=progress)
     finally:
         builder.done()
-    return RenderedSite(sink.files, made.kept, made.digests, made.pages, made.rendered, made.names)
+    return dataclasses.replace(made, files=sink.files)
 
 
 class SiteBuilder:
@@ -263,13 +266,39 @@ class SiteBuilder:
             put(name, data)
         rendered = len(todo) + calendars.rendered
         return RenderedSite(
-            {}, frozenset(kept), digests, len(self.pages), rendered, frozenset(names)
+            {},
+            frozenset(kept),
+            digests,
+            len(self.pages),
+            rendered,
+            frozenset(names),
+            catalog_notes(self.catalog),
         )
 
     def done(self) -> None:
         """Forget this build's fingerprints (the model cache keeps its own); call after
         saving the model cache."""
         clear_cache()
+
+
+def catalog_notes(catalog: Catalog | None) -> tuple[str, ...]:
+    """Hints about the catalog for the build report: bookable dates that can say only "contact
+    the course provider", because they have no booking path and no contact is set."""
+    if catalog is None:
+        return ()
+    asking = [d for d in catalog.dates if d.booking is not None and d.booking.kind == "none"]
+    if not asking:
+        return ()
+    dates, has, says = (
+        ("1 bookable date", "has", "it says")
+        if len(asking) == 1
+        else (f"{len(asking)} bookable dates", "have", "they say")
+    )
+    return (
+        f"{dates} {has} no booking path (publish.booking) and the site sets no contact, so "
+        f"{says} only to contact the course provider (e.g. course date {asking[0].id}); set "
+        "site.contact_url, site.contact_email or site.contact_phone",
+    )
 
 
 def _checked(sink: Sink, check: Callable[[str, bytes], None] | None) -> Callable:

@@ -12,12 +12,12 @@ Babel locale to ``BABEL_LOCALES``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, time
+from datetime import date, datetime, time
 from decimal import Decimal
 from functools import cache, lru_cache
 
 import babel
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_skeleton, format_time
 from babel.numbers import format_currency, format_decimal
 
 LANGUAGES = ("nb", "en")
@@ -79,6 +79,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "seats_left_one": "1 ledig plass",
         "few_seats_left": "Få plasser igjen",
         "fully_booked": "Fullt",
+        "seats_as_of": "Ledige plasser per {when}",
+        "moment": "{date} kl. {time}",
         "status_canceled": "Avlyst",
         "status_postponed": "Utsatt",
         "status_closed": "Påmeldingen er stengt",
@@ -87,6 +89,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "deadline": "Påmeldingsfrist {date}",
         "book": "Meld deg på",
         "book_by_email": "Meld deg på per e-post",
+        "book_on_kursguiden": "Meld deg på hos Kursguiden",
+        "book_contact": "Kontakt oss for påmelding",
+        "book_contact_email": "Skriv til {contact} for påmelding",
+        "book_contact_phone": "Ring {contact} for påmelding",
+        "book_ask": "Kontakt kursleverandøren for påmelding",
         "price_on_request": "Pris på forespørsel",
         "time_tba": "Tid kommer",
         "online": "Nettkurs",
@@ -175,6 +182,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "seats_left_one": "1 seat left",
         "few_seats_left": "Few seats left",
         "fully_booked": "Fully booked",
+        "seats_as_of": "Seats as of {when}",
+        "moment": "{date}, {time}",
         "status_canceled": "Canceled",
         "status_postponed": "Postponed",
         "status_closed": "Closed for booking",
@@ -183,6 +192,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "deadline": "Book by {date}",
         "book": "Book",
         "book_by_email": "Book by e-mail",
+        "book_on_kursguiden": "Book on Kursguiden",
+        "book_contact": "Contact us to book",
+        "book_contact_email": "Write to {contact} to book",
+        "book_contact_phone": "Call {contact} to book",
+        "book_ask": "Contact the course provider to book",
         "price_on_request": "Price on request",
         "time_tba": "Time to be announced",
         "online": "Online",
@@ -259,6 +273,12 @@ class Locale:
         """``09:00``: the wall-clock time at the venue, never converted."""
         return _format_time(value, self._babel)
 
+    def moment(self, value: datetime) -> str:
+        """``4. des. kl. 03:15`` / ``4 Dec, 03:15``: a day and a time of day, in the zone of
+        ``value`` (the model gives stamps in the catalog's zone)."""
+        day = _format_skeleton("MMMd", value.date(), self._babel)
+        return self.t("moment", date=day, time=self.time(value.time()))
+
     def month(self, year: int, month: int) -> str:
         """``November 2026``, capitalised for use as a heading."""
         text = format_date(date(year, month, 1), "LLLL y", locale=self._babel)
@@ -294,6 +314,11 @@ class Locale:
 @lru_cache(maxsize=8192)
 def _format_date(value: date, style: str, locale: babel.Locale) -> str:
     return format_date(value, style, locale=locale)
+
+
+@lru_cache(maxsize=512)
+def _format_skeleton(skeleton: str, value: date, locale: babel.Locale) -> str:
+    return format_skeleton(skeleton, value, locale=locale)
 
 
 @lru_cache(maxsize=2048)

@@ -154,7 +154,10 @@ def _instance(
     if d.status == "unknown":  # a status catalog-gen cannot read: claim nothing about it
         del data["eventStatus"]
         availability = None
-    offer = _offer(d.price, url=d.booking_url or link, availability=availability)
+    # The booking path's web page, as the sign-up button offers it (an e-mail or phone
+    # link is no offer page: the date's row on the course page is).
+    booking = d.booking.web_page if d.booking else ""
+    offer = _offer(d.price, url=booking or link, availability=availability)
     if d.deadline:
         offer["validThrough"] = d.deadline.isoformat()
     data["offers"] = offer

@@ -276,6 +276,41 @@ class Seats:
     #: Free seats, when known and ``publish.show_seat_counts`` is on; else None.
     free: int | None = None
 
+    @property
+    def shown(self) -> bool:
+        """Whether a page says anything about these seats: a count, "few" or "full" (then it
+        also says how old they are: ``seats_as_of``)."""
+        return self.state in ("full", "few") or (
+            self.state == "available" and self.free is not None
+        )
+
+
+@dataclass(frozen=True)
+class BookingPath:
+    """Where a bookable date's sign-up happens: the first path of ``publish.booking`` its
+    course has, else how to get in touch with the provider (decided in site/catalog.py, so
+    the theme, an override and the structured data show the same)."""
+
+    #: ``external`` (the course's ``external_booking_url``), ``email`` (its ``email_booking``),
+    #: ``kursguiden`` (its page on Kursguiden, ``kursguiden_url``); ``contact`` (none of those:
+    #: the provider's ``site.contact_url``, ``contact_email`` or ``contact_phone``), or
+    #: ``none`` (no contact set either: words without a link).
+    kind: str
+    #: The link: an http(s) address, a ``mailto:`` with the course and the day as its subject,
+    #: or a ``tel:`` number; "" for ``none``. Every address from the API has passed the one URL
+    #: policy (the contact is the operator's own, from catalog.toml).
+    url: str
+    #: The UI text key of its words: ``t(d.booking.words, contact=d.booking.contact)`` says
+    #: where it leads ("Meld deg på hos Kursguiden" / "Book on Kursguiden").
+    words: str
+    #: The e-mail address or phone number the words name, for ``contact`` ("" otherwise).
+    contact: str = ""
+
+    @property
+    def web_page(self) -> str:
+        """``url`` when it is a web page (http or https), else "" (structured data offers it)."""
+        return self.url if self.url.startswith(("https://", "http://")) else ""
+
 
 @dataclass(frozen=True)
 class Session:
@@ -326,6 +361,9 @@ class CourseDate:
     booking_url: str
     #: The course's booking e-mail (``email_booking``; "" when none).
     booking_email: str
+    #: Where to sign up, for a date that can be booked (scheduled or to be decided, the
+    #: deadline not passed, not fully booked); None for one that cannot.
+    booking: BookingPath | None = None
     #: The meetings of a multi-part date, in order (sub-dates and gatherings).
     sessions: tuple[Session, ...] = ()
     #: The names of its instructors (never their e-mail or phone).
@@ -334,6 +372,10 @@ class CourseDate:
     updated_at: datetime | None = None
     #: When a fetch first saw the date (the snapshot diff); the Atom feed of new dates.
     first_seen: datetime | None = None
+    #: The seats' age: the fetch since which the date's record (its seats too) is what it is,
+    #: in the catalog's zone. Every fetch reads the date again, so every fetch since then read
+    #: these seats; a page says the newest of these among its dates (``|seats_as_of``).
+    seats_as_of: datetime | None = None
     #: Where the course is taught online (``event_url``), when the date is virtual.
     online_url: str = ""
     #: The provider's custom properties of the date (``d.custom_properties.partner``): text
@@ -345,13 +387,9 @@ class CourseDate:
 
     @property
     def bookable(self) -> bool:
-        """Whether a sign-up link belongs next to this date."""
-        return (
-            self.status in ("scheduled", "tbd")
-            and not self.deadline_passed
-            and self.seats.state != "full"
-            and bool(self.booking_url or self.booking_email)
-        )
+        """Whether the date can be booked: then ``booking`` says where (a link, or how to get
+        in touch)."""
+        return self.booking is not None
 
     @property
     def city(self) -> str:
@@ -401,10 +439,13 @@ class Course:
     #: The provider's own page about the course (``external_more_info_url``: an http(s)
     #: address, checked like every address we link to; "" when none).
     more_info_url: str = ""
+    #: The course's public page on Kursguiden, where sign-up happens (``kursguiden_url``:
+    #: checked like every address we link to; "" when none).
+    kursguiden_url: str = ""
     #: The provider's custom properties of the course (``course.custom_properties.partner``):
     #: text values by name; none is an empty mapping.
     custom_properties: Fields = NO_FIELDS
-    #: The course record's other fields as the API sent them (``course.extra.kursguiden_url``):
+    #: The course record's other fields as the API sent them (``course.extra.text_place``):
     #: those the model does not type.
     extra: Fields = NO_FIELDS
 
@@ -455,6 +496,20 @@ class FacetValue:
     def slug(self) -> str:
         """The value's address segment: its ``key``."""
         return self.key
+
+
+def seats_as_of(shown: Iterable[CourseDate | Course]) -> datetime | None:
+    """When the seats a page shows were read: the newest ``seats_as_of`` of the dates whose
+    seats it shows (a course stands for its next date, as a course list shows it); None when
+    it shows none. At that moment a fetch read every one of them as the page shows it (each
+    date's record was unchanged from its own ``seats_as_of`` on), and it moves only when one
+    of them changes: a page is not made again for the stamp alone."""
+    stamps = []
+    for item in shown:
+        d = item.next_date if isinstance(item, Course) else item
+        if d is not None and d.seats.shown and d.seats_as_of is not None:
+            stamps.append(d.seats_as_of)
+    return max(stamps, default=None)
 
 
 #: The filters a course list offers besides category and city, in the order shown.

@@ -69,10 +69,10 @@ from catalog_gen.site.catalog import (
     summarize,
 )
 from catalog_gen.site.model import Catalog
-from catalog_gen.snapshot import Snapshot, SnapshotPart, StoredSnapshot
+from catalog_gen.snapshot import Snapshot, StoredSnapshot
 
 #: Bump when what a part's files hold, or what a draft means, changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _MAGIC = b"catalog-gen model cache"
 #: The name of the single part of a snapshot held in memory (never stored: it has no digest).
 WHOLE = "all"
@@ -257,7 +257,7 @@ class ModelCache:
 
     def _draft(self, snapshot: StoredSnapshot, name: str) -> Drafts:
         records = snapshot.read(name)
-        return draft_records(records.courses, records.coursedates, records.first_seen, self.rules)
+        return draft_records(records, self.rules)
 
     def _ensure_drafts(self, snapshot: StoredSnapshot, name: str) -> list[str]:
         """The part's drafts in memory: from its file, else from the snapshot (then its name
@@ -362,5 +362,5 @@ def _salt(rules: DraftRules) -> str:
 
 def _in_memory(snapshot: Snapshot) -> StoredSnapshot:
     """A snapshot in memory as one part that is never stored (it has no digest)."""
-    records = SnapshotPart(snapshot.courses, snapshot.coursedates, snapshot.first_seen)
+    records = snapshot.part()
     return StoredSnapshot(snapshot.name or "", snapshot.fetched_at, {WHOLE: ""}, lambda _: records)

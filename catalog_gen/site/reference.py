@@ -50,6 +50,7 @@ OBJECTS: tuple[type, ...] = (
     model.Catalog,
     model.Course,
     model.CourseDate,
+    model.BookingPath,
     model.Venue,
     model.Category,
     model.City,

@@ -46,6 +46,7 @@ from catalog_gen.site.model import (
     FacetValue,
     Fields,
     json_default,
+    seats_as_of,
 )
 from catalog_gen.site.pages import NOT_FOUND, Page, Pagination, Urls, absolute
 from catalog_gen.site.sanitize import sanitize_html
@@ -209,6 +210,8 @@ class Renderer:
         self.env.filters.update(
             date=locale.date,
             time=locale.time,
+            moment=locale.moment,
+            seats_as_of=seats_as_of,
             month=locale.month,
             price=locale.price,
             number=locale.number,
@@ -495,8 +498,8 @@ def safe_url(value: object) -> str:
     policy the sanitiser and the booking links use (addresses.link_target: read as a browser
     reads it, then one http(s) page with a real host and no credentials, or one plain
     ``mailto:``); "" for anything else (``javascript:``, ``data:``, a second recipient, a
-    ``null``). ``{% if course.extra.kursguiden_url|safe_url %}<a href="{{
-    course.extra.kursguiden_url|safe_url }}">…</a>{% endif %}``."""
+    ``null``). ``{% if d.extra.kursguiden_url|safe_url %}<a href="{{
+    d.extra.kursguiden_url|safe_url }}">…</a>{% endif %}``."""
     return link_target(value)
 
 

@@ -8,7 +8,7 @@ Layout of the snapshot folder (``snapshot_dir``, default ``snapshots/``)::
         courses/34.json            the courses whose id ends in 34 (course id % 100)
         coursedates/34.json        the dates of those courses
         index/34.json              per record: its digest; a course's list-item digest ("source"),
-                                   a date's first_seen
+                                   a date's first_seen and unchanged_since
         locations.json  instructors.json  products.json
       000008-20261124T031500Z/     the next change: files it shares with 000007 are hard links
       checked.json                 the last fetch: the snapshot it found current, and when
@@ -139,10 +139,12 @@ def snapshot_files(snapshot: Snapshot) -> dict[str, bytes]:
         part = shard(record.get("course_id"))
         dates[part].append(line)
         seen = snapshot.first_seen.get(did, snapshot.fetched_at)
+        since = snapshot.unchanged_since.get(did, snapshot.fetched_at)
         entry = {
             "coursedate_id": did,
             "digest": digest_of_canonical(line),
             "first_seen": _timestamp(seen),
+            "unchanged_since": _timestamp(since),
         }
         index_dates[part].append(canonical_json(entry))
     files: dict[str, bytes] = {}
@@ -300,8 +302,7 @@ class SnapshotStore:
             whole = hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
 
             def read_whole(part: str) -> SnapshotPart:
-                snapshot = self.load(name)
-                return SnapshotPart(snapshot.courses, snapshot.coursedates, snapshot.first_seen)
+                return self.load(name).part()
 
             return StoredSnapshot(name, fetched_at, {"all": whole}, read_whole)
         parts: dict[str, list[str]] = defaultdict(list)
@@ -314,7 +315,10 @@ class SnapshotStore:
             for part, entries in sorted(parts.items())
         }
         return StoredSnapshot(
-            name, fetched_at, digests, lambda part: _read_part(folder, files, part, where)
+            name,
+            fetched_at,
+            digests,
+            lambda part: _read_part(folder, files, part, where, fetched_at),
         )
 
     def save(self, snapshot: Snapshot) -> Saved:
@@ -491,6 +495,8 @@ def _load_schema_2(folder: Path, manifest: dict, name: str) -> Snapshot:
     reference: dict[str, dict[int, dict]] = {kind: {} for kind in REFERENCE_KINDS}
     sources: dict[int, str | None] = {}
     seen: dict[int, datetime] = {}
+    since: dict[int, datetime] = {}
+    fetched_at = _parse_timestamp(manifest["fetched_at"], where)
     for filename, expected in manifest["files"].items():
         match = _FILE.match(filename)
         if match is None:
@@ -508,17 +514,27 @@ def _load_schema_2(folder: Path, manifest: dict, name: str) -> Snapshot:
                     sources[entry["course_id"]] = entry["source"]
                 else:
                     seen[entry["coursedate_id"]] = _parse_timestamp(entry["first_seen"], where)
+                    since[entry["coursedate_id"]] = _since(entry, fetched_at, where)
     counts = manifest["counts"]
     found = {"courses": len(courses), "coursedates": len(dates)}
     found |= {kind: len(reference[kind]) for kind in REFERENCE_KINDS}
     if found != counts or sources.keys() != courses.keys() or seen.keys() != dates.keys():
         raise SnapshotError(f"{folder}: incomplete snapshot (its files do not add up to {counts})")
-    return _snapshot(manifest, where, name, courses, dates, reference, sources, seen)
+    return _snapshot(manifest, where, name, courses, dates, reference, sources, seen, since)
 
 
-def _read_part(folder: Path, files: Mapping[str, str], part: str, where: str) -> SnapshotPart:
-    """One shard's courses, dates and first_seen (schema 2), each file checked against its
-    manifest digest."""
+def _since(entry: dict, fetched_at: datetime, where: str) -> datetime:
+    """A date's ``unchanged_since``; a snapshot written before it existed says nothing older
+    than its own fetch, which read the record as it is."""
+    value = entry.get("unchanged_since")
+    return fetched_at if value is None else _parse_timestamp(value, where)
+
+
+def _read_part(
+    folder: Path, files: Mapping[str, str], part: str, where: str, fetched_at: datetime
+) -> SnapshotPart:
+    """One shard's courses, dates, first_seen and unchanged_since (schema 2), each file
+    checked against its manifest digest."""
     records: dict[str, list] = {}
     for kind in ("courses", "coursedates", "index"):
         filename = f"{kind}/{part}.json"
@@ -533,12 +549,17 @@ def _read_part(folder: Path, files: Mapping[str, str], part: str, where: str) ->
             for entry in records["index"]
             if "coursedate_id" in entry
         }
+        since = {
+            entry["coursedate_id"]: _since(entry, fetched_at, where)
+            for entry in records["index"]
+            if "coursedate_id" in entry
+        }
         sources = {entry["course_id"] for entry in records["index"] if "course_id" in entry}
     except (KeyError, TypeError, AttributeError) as exc:
         raise SnapshotError(f"{folder}: incomplete snapshot ({exc!r} missing or wrong)") from None
     if sources != courses.keys() or seen.keys() != dates.keys():
         raise SnapshotError(f"{folder}: incomplete snapshot (shard {part} does not add up)")
-    return SnapshotPart(courses, dates, seen)
+    return SnapshotPart(courses, dates, seen, since)
 
 
 def _load_schema_1(folder: Path, manifest: dict, name: str) -> Snapshot:
@@ -556,7 +577,8 @@ def _load_schema_1(folder: Path, manifest: dict, name: str) -> Snapshot:
     fetched_at = _parse_timestamp(manifest["fetched_at"], where)
     seen = {int(k): _parse_timestamp(v, where) for k, v in manifest.get("first_seen", {}).items()}
     seen = {did: seen.get(did, fetched_at) for did in dates}
-    return _snapshot(manifest, where, name, courses, dates, reference, sources, seen)
+    since = dict.fromkeys(dates, fetched_at)
+    return _snapshot(manifest, where, name, courses, dates, reference, sources, seen, since)
 
 
 def _snapshot(
@@ -568,6 +590,7 @@ def _snapshot(
     reference: dict[str, dict[int, dict]],
     sources: dict[int, str | None],
     seen: dict[int, datetime],
+    since: dict[int, datetime],
 ) -> Snapshot:
     """A snapshot from its records and its manifest's stamps, whichever layout held them."""
     return Snapshot(
@@ -582,6 +605,7 @@ def _snapshot(
         course_sources=sources,
         first_seen=seen,
         name=name,
+        unchanged_since=since,
     )
 
 

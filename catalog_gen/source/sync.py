@@ -43,7 +43,13 @@ from catalog_gen.anomalies import Anomalies, kind
 from catalog_gen.config import SyncSettings
 from catalog_gen.errors import ApiError
 from catalog_gen.progress import NoProgress, Progress
-from catalog_gen.snapshot import COURSE_FIELDS, Snapshot, first_seen, record_digest
+from catalog_gen.snapshot import (
+    COURSE_FIELDS,
+    Snapshot,
+    first_seen,
+    record_digest,
+    unchanged_since,
+)
 from catalog_gen.source.client import REFERENCE_LISTS, FrontcoreClient
 
 log = logging.getLogger(__name__)
@@ -107,6 +113,7 @@ def sync_catalog(
         reference_fetched_at=fetched_at,
         course_sources=sources,
         first_seen=first_seen(previous, coursedates, now),
+        unchanged_since=unchanged_since(previous, coursedates, now),
     )
     return SyncOutcome(
         snapshot=snapshot,
