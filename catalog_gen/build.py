@@ -26,8 +26,8 @@ from catalog_gen.errors import ApiError, AuthError, BuildError, GuardRefused, Sn
 from catalog_gen.progress import NoProgress, Progress
 from catalog_gen.redact import contains_secret
 from catalog_gen.site.buildstate import BuildState, build_inputs, load_state, save_state
-from catalog_gen.site.catalog import DraftRules
 from catalog_gen.site.changes import ChangeReport, as_json, compare
+from catalog_gen.site.drafts import DraftRules
 from catalog_gen.site.generate import RenderedSite, SiteBuilder
 from catalog_gen.site.i18n import get_locale
 from catalog_gen.site.model import Catalog

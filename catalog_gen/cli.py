@@ -641,8 +641,8 @@ def diff(
 
 def _diff(ctx: click.Context, old: str | None, new: str | None, form: str, demo: bool) -> bool:
     """Print the difference between two snapshots in ``form``; whether they differ."""
-    from catalog_gen.site.catalog import DraftRules
     from catalog_gen.site.changes import as_json, as_markdown, compare
+    from catalog_gen.site.drafts import DraftRules
     from catalog_gen.snapshot import diff_snapshots
     from catalog_gen.source.store import SnapshotStore
 

@@ -3,8 +3,8 @@
 The dataclasses below are the schema. Loading validates every key up front (MkDocs style) so a
 typo fails in one line naming the key and the file, instead of deep inside a run. The same
 declarations generate the commented ``catalog.toml`` that ``catalog-gen init`` writes and the key
-table of docs/configuration.md (``python -m catalog_gen.config docs/configuration.md``; a test
-fails when the committed table is not what this makes).
+table of docs/configuration.md (``python -m tools.reference``, a development tool beside the
+package; a test fails when the committed table is not what this makes).
 
 Secrets and endpoints never live here: the API key comes from ``FRONTCORE_API_KEY`` (or a file
 named by ``frontcore.api_key_file``) and the API base from ``FRONTCORE_API_URL``.
@@ -16,7 +16,6 @@ import dataclasses
 import logging
 import os
 import re
-import sys
 import tomllib
 import typing
 import zoneinfo
@@ -208,11 +207,11 @@ def _no_repeats(values: tuple) -> str | None:
 
 #: What catalog-gen can send a visitor to for a date's sign-up (``publish.booking``): the
 #: course's ``external_booking_url``, its ``email_booking``, its page on Kursguiden
-#: (``kursguiden_url``). site/catalog.py decides a date's path from them.
+#: (``kursguiden_url``). site/rules.py decides a date's path from them.
 BOOKING_PATHS = ("external", "email", "kursguiden")
 
 #: A shape check of the operator's contact address; site/addresses.py, the one URL policy,
-#: judges it again where it becomes a link (site/catalog.py: a refusal is a ConfigError).
+#: judges it again where it becomes a link (site/rules.py: a refusal is a ConfigError).
 _NOT_IN_EMAIL = r"[^@\s?#%&,;:<>\"'()\[\]\\/]"
 _EMAIL_SHAPE = re.compile(rf"{_NOT_IN_EMAIL}+@{_NOT_IN_EMAIL}+\.{_NOT_IN_EMAIL}+")
 _PHONE_SHAPE = re.compile(r"\+?[0-9][0-9 ()\-.]{2,30}[0-9]")
@@ -841,32 +840,6 @@ def config_template() -> str:
     return "\n".join(lines) + "\n"
 
 
-REFERENCE_BEGIN = (
-    "<!-- begin keys: made by `python -m catalog_gen.config docs/configuration.md`; "
-    "edit catalog_gen/config.py -->"
-)
-REFERENCE_END = "<!-- end keys -->"
-
-
-def reference_table() -> str:
-    """The key table of docs/configuration.md: every key with its default and its doc line,
-    as declared above (so the table cannot miss a key, or show a stale default)."""
-    lines = [REFERENCE_BEGIN, "", "| Key | Default | Meaning |", "|---|---|---|"]
-    for name, default, doc in documented_keys():
-        cells = (f"`{name}`", f"`{toml_value(default)}`", doc)
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-    lines += ["", REFERENCE_END]
-    return "\n".join(lines)
-
-
-def updated_reference(document: str) -> str:
-    """``document`` with the part between the markers replaced by the current key table."""
-    start, end = document.find(REFERENCE_BEGIN), document.find(REFERENCE_END)
-    if start < 0 or end < start:
-        raise ValueError(f"the markers are missing: {REFERENCE_BEGIN!r} … {REFERENCE_END!r}")
-    return document[:start] + reference_table() + document[end + len(REFERENCE_END) :]
-
-
 def toml_value(value: object) -> str:
     """A default as it is written in catalog.toml (and in docs/configuration.md's table)."""
     if isinstance(value, tuple):
@@ -880,17 +853,3 @@ def toml_value(value: object) -> str:
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return repr(value)
-
-
-def main(argv: list[str]) -> int:
-    """``python -m catalog_gen.config docs/configuration.md``: rewrite the key table."""
-    if len(argv) != 1:
-        print("usage: python -m catalog_gen.config docs/configuration.md", file=sys.stderr)
-        return 2
-    path = Path(argv[0])
-    path.write_text(updated_reference(path.read_text(encoding="utf-8")), encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -21,7 +21,7 @@ REFERENCE_KINDS = ("locations", "instructors", "products")
 
 #: The course fields the site half reads (besides ``id``): the contract between the halves.
 #: The source half completes a course-list item that lacks any of them with the course's
-#: detail GET; a test checks that site/catalog.py reads no course field outside this list.
+#: detail GET; a test checks that the site half reads no course field outside this list.
 COURSE_FIELDS = (
     "title",
     "reference",

@@ -1,4 +1,4 @@
-"""A booking path for every bookable date: the rule (site/catalog.py), the page and the data.
+"""A booking path for every bookable date: the rule (site/rules.py), the page and the data.
 
 A bookable date (scheduled or to be decided, its deadline not passed, not fully booked) takes
 the first path of ``publish.booking`` its course has: the booking address, the booking e-mail,
@@ -23,8 +23,9 @@ from catalog_gen.anomalies import Anomalies
 from catalog_gen.build import run_build
 from catalog_gen.config import BOOKING_PATHS, PublishSettings, SiteSettings, load_config
 from catalog_gen.errors import ConfigError
-from catalog_gen.site.catalog import NO_CONTACT, build_catalog, contact_terms
+from catalog_gen.site.catalog import build_catalog
 from catalog_gen.site.generate import catalog_notes, render_files
+from catalog_gen.site.rules import NO_CONTACT, contact_terms
 from catalog_gen.snapshot import Snapshot
 from catalog_gen.source.store import SnapshotStore
 from tests.test_catalog import NOW, cdate, course

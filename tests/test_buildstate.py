@@ -30,12 +30,12 @@ from catalog_gen.site.generate import render_files
 from catalog_gen.site.i18n import get_locale
 from catalog_gen.site.model import Course, CourseDate, Fields
 from catalog_gen.site.pages import Pagination, Urls, plan_pages
-from catalog_gen.site.reference import OBJECTS, attributes
 from catalog_gen.site.render import Renderer, SiteInfo, find_theme
 from catalog_gen.snapshot import Snapshot
 from tests.conftest import NOW, TODAY, env_without_key
 from tests.sitecheck import site_bytes
 from tests.test_site import PINNED, build_demo
+from tools.reference import OBJECTS, attributes
 
 OVERRIDE = (
     '{% extends "!theme/course.html" %}\n'

@@ -11,12 +11,8 @@ import pytest
 
 from catalog_gen.anomalies import Anomalies
 from catalog_gen.config import PublishSettings
-from catalog_gen.site.catalog import (
-    COURSE_TYPED_FIELDS,
-    DATE_TYPED_FIELDS,
-    PERSONAL_FIELDS,
-    build_catalog,
-)
+from catalog_gen.site.catalog import build_catalog
+from catalog_gen.site.drafts import COURSE_TYPED_FIELDS, DATE_TYPED_FIELDS, PERSONAL_FIELDS
 from catalog_gen.site.model import BLANK, Fields
 from catalog_gen.site.render import TemplateEnvironment
 from catalog_gen.snapshot import Snapshot

@@ -21,8 +21,8 @@ from bs4 import BeautifulSoup
 from catalog_gen.anomalies import Anomaly
 from catalog_gen.config import PublishSettings
 from catalog_gen.demo.sample import generate_catalog
-from catalog_gen.site.catalog import DraftRules
 from catalog_gen.site.changes import SECTIONS, as_json, as_markdown, as_text, compare
+from catalog_gen.site.drafts import DraftRules
 from catalog_gen.snapshot import Snapshot, SnapshotPart, first_seen
 from catalog_gen.source.store import SnapshotStore
 
@@ -58,7 +58,7 @@ def night(tmp_path):
     sample.clock = lambda: moment
     store = SnapshotStore(tmp_path / "snapshots")
     first = save(store, sample, moment)
-    from catalog_gen.site.catalog import draft_records
+    from catalog_gen.site.drafts import draft_records
 
     drafts = draft_records(SnapshotPart(sample.courses, sample.coursedates, {}, {}), RULES)
     published = {cid for cid, draft in drafts.courses.items() if draft.course is not None}

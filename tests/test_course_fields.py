@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from catalog_gen.config import PublishSettings
 from catalog_gen.demo.sample import generate_catalog
-from catalog_gen.site import catalog as catalog_module
+from catalog_gen.site import drafts as drafts_module
 from catalog_gen.site.catalog import build_catalog
 from catalog_gen.site.model import Fields
 from catalog_gen.snapshot import COURSE_FIELDS, Snapshot
@@ -61,7 +61,7 @@ class ReadRecorder(dict):
 def test_the_site_reads_no_course_field_outside_course_fields(monkeypatch):
     """Every field the model needs is in the list. ``extra`` (every field the model does not
     type, whatever the record holds) reads the record whole by design: it is left out here."""
-    monkeypatch.setattr(catalog_module, "_extra", lambda record, typed, reading: Fields())
+    monkeypatch.setattr(drafts_module, "read_extra", lambda record, typed, reading: Fields())
     catalog = generate_catalog(48, today=TODAY)
     reads: set[str] = set()
     snapshot = Snapshot(

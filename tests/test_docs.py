@@ -30,14 +30,13 @@ from catalog_gen.config import (
     Config,
     documented_keys,
     toml_value,
-    updated_reference,
 )
-from catalog_gen.site.reference import BEGIN, END, OBJECTS, attributes, updated
 from catalog_gen.source.fetch import FetchReport
 from catalog_gen.source.store import SnapshotStore
 from tests.conftest import env_without_key, run_cli
 from tests.sitecheck import parse
 from tests.test_site import PINNED
+from tools.reference import BEGIN, END, OBJECTS, attributes, updated, updated_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -225,7 +224,7 @@ CONFIG_KEY = re.compile(r"(?:frontcore|sync|site|publish)\.[a-z_]+")
 
 def test_the_configuration_reference_is_generated_from_the_code_and_up_to_date():
     text = read(CONFIG_DOC)
-    hint = "run: python -m catalog_gen.config docs/configuration.md"
+    hint = "run: python -m tools.reference"
     assert updated_reference(text) == text, hint
 
 
@@ -417,7 +416,7 @@ TEMPLATES_DOC = DOCS / "templates.md"
 
 def test_the_template_reference_is_generated_from_the_code_and_up_to_date():
     text = read(TEMPLATES_DOC)
-    assert updated(text) == text, "run: python -m catalog_gen.site.reference docs/templates.md"
+    assert updated(text) == text, "run: python -m tools.reference"
     assert "docs/templates.md" in read(README)
 
 

@@ -35,7 +35,8 @@ from catalog_gen.build import BuildReport, run_build
 from catalog_gen.config import Config, load_config
 from catalog_gen.demo.sample import SampleCatalog, generate_catalog
 from catalog_gen.site.buildstate import clear_cache
-from catalog_gen.site.catalog import DraftRules, build_catalog
+from catalog_gen.site.catalog import build_catalog
+from catalog_gen.site.drafts import DraftRules
 from catalog_gen.site.modelcache import CACHE_VERSION, ModelCache
 from catalog_gen.snapshot import Snapshot, first_seen, unchanged_since
 from catalog_gen.source.store import SnapshotStore

@@ -17,7 +17,8 @@ from bs4 import BeautifulSoup
 
 from catalog_gen.anomalies import Anomalies, report_lines
 from catalog_gen.config import Config, PublishSettings, SiteSettings, Table
-from catalog_gen.site.catalog import build_catalog, city_key
+from catalog_gen.site.catalog import build_catalog
+from catalog_gen.site.cities import city_key
 from catalog_gen.site.generate import render_files
 from catalog_gen.snapshot import Snapshot
 from tests.conftest import API_KEY

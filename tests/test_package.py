@@ -55,7 +55,9 @@ def test_the_wheel_built_from_the_sdist_carries_the_theme_and_the_demo(dist):
             assert inside in names
     assert "catalog_gen/demo/emulator.py" in names and "catalog_gen/demo/sample.py" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
-    assert not [n for n in names if n.startswith(("tests/", "site/", "snapshots/", "docs/"))]
+    assert not [
+        n for n in names if n.startswith(("tests/", "site/", "snapshots/", "docs/", "tools/"))
+    ]
 
 
 def test_the_sdist_holds_the_source_and_nothing_a_run_leaves(dist):

@@ -12,7 +12,7 @@ another. So an address is accepted only when it is exactly one plain address:
   IDNA accepts, with a dot), no credentials, no white space, control or format characters,
   and nothing a browser or HTML would read otherwise (backslashes, quotes, angle brackets).
 
-Anything else gets no link; the readers in catalog.py report it, naming the record, and the
+Anything else gets no link; the readers (readers.py) report it, naming the record, and the
 sanitiser unwraps such a link in provider HTML to its text.
 
 **One URL policy** (``link_target``) for everything from the API that can become an ``href``:

@@ -22,7 +22,7 @@ from datetime import date
 
 from catalog_gen.anomalies import Anomaly, described
 from catalog_gen.printable import markdown_text, printable
-from catalog_gen.site.catalog import CourseDraft, DateDraft, DraftRules, draft_records
+from catalog_gen.site.drafts import CourseDraft, DateDraft, DraftRules, draft_records
 from catalog_gen.site.i18n import get_locale
 from catalog_gen.site.model import Price
 from catalog_gen.snapshot import StoredSnapshot

@@ -11,7 +11,7 @@ Each ``content/<name>.md`` may start with YAML front matter between ``---`` line
     Markdown text ...
 
 These files are written by the site's owner, so their HTML is trusted (unlike course texts from
-the API, which are sanitised in catalog.py).
+the API, which are sanitised where they are read, drafts.py).
 """
 
 from __future__ import annotations

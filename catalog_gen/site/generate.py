@@ -40,8 +40,8 @@ from catalog_gen.site.buildstate import (
     digest,
 )
 from catalog_gen.site.calendars import CalendarSite, CalendarWriter
-from catalog_gen.site.catalog import DraftRules
 from catalog_gen.site.content import ContentPage, load_content
+from catalog_gen.site.drafts import DraftRules
 from catalog_gen.site.feeds import FeedSite, atom_feed, robots_txt, sitemap_xml
 from catalog_gen.site.i18n import Locale, get_locale
 from catalog_gen.site.model import Catalog, Course

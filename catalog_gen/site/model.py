@@ -9,7 +9,7 @@ link maker): it is left out of ``repr`` and of the digests, and is a function of
 are in them.
 
 Every field carries a ``#:`` comment: docs/templates.md is generated from them
-(``python -m catalog_gen.site.reference``), so a field without one fails a test.
+(``python -m tools.reference``), so a field without one fails a test.
 """
 
 from __future__ import annotations
@@ -288,7 +288,7 @@ class Seats:
 @dataclass(frozen=True)
 class BookingPath:
     """Where a bookable date's sign-up happens: the first path of ``publish.booking`` its
-    course has, else how to get in touch with the provider (decided in site/catalog.py, so
+    course has, else how to get in touch with the provider (decided in site/rules.py, so
     the theme, an override and the structured data show the same)."""
 
     #: ``external`` (the course's ``external_booking_url``), ``email`` (its ``email_booking``),

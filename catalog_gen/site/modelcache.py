@@ -4,7 +4,7 @@ Reading and modelling 10,000 courses takes seconds, and a night changes a handfu
 So a build keeps, beside its build state, what it made of each part of the snapshot (a shard:
 the courses whose id ends in the same two digits, with their dates), in two files:
 
-- ``<part>.drafts``: the drafts of the part's records (catalog.py: each record read on its
+- ``<part>.drafts``: the drafts of the part's records (drafts.py: each record read on its
   own, which neither the clock nor any other record changes), made again only when the
   part's digest in the snapshot's manifest changes;
 - ``<part>.model``: the part's summary (what the other parts read of it) and its output at
@@ -56,18 +56,9 @@ from pathlib import Path
 
 from catalog_gen.anomalies import Anomalies
 from catalog_gen.site.buildstate import fingerprint, library_versions, remember_fingerprint
-from catalog_gen.site.catalog import (
-    DraftRules,
-    Drafts,
-    PartAt,
-    PartOutput,
-    Summary,
-    Tables,
-    combine,
-    draft_records,
-    merge_cities,
-    summarize,
-)
+from catalog_gen.site.catalog import PartAt, PartOutput, Summary, Tables, combine, summarize
+from catalog_gen.site.cities import merge_cities
+from catalog_gen.site.drafts import DraftRules, Drafts, draft_records
 from catalog_gen.site.model import Catalog
 from catalog_gen.snapshot import Snapshot, StoredSnapshot
 

@@ -31,8 +31,8 @@ from catalog_gen.anomalies import Anomalies, Anomaly
 from catalog_gen.config import Config
 from catalog_gen.progress import Progress
 from catalog_gen.site.buildstate import clear_cache
-from catalog_gen.site.catalog import DraftRules
 from catalog_gen.site.content import ContentPage
+from catalog_gen.site.drafts import DraftRules
 from catalog_gen.site.generate import SiteBuilder
 from catalog_gen.site.model import Catalog
 from catalog_gen.site.modelcache import ModelCache

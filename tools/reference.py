@@ -1,14 +1,21 @@
-"""The template reference in docs/templates.md, generated from the code templates run with.
+"""The generated parts of the docs: the key table of docs/configuration.md and the template
+reference of docs/templates.md, each made from the code it documents.
+
+A development tool, not shipped in the package::
+
+    python -m tools.reference            # rewrite both
+    python -m tools.reference --check    # exit 1 naming each file that is out of date
+
+The key table lists every key declared in catalog_gen/config.py with its default and its doc
+line. The template reference is generated from the code templates run with:
 
 Everything a template sees is listed from the code itself: the globals and filters of the
 renderer's Jinja environment, the variables of each page (from a page plan), and every
 attribute of every object among them (model fields with their ``#:`` comments, properties and
 methods with their docstrings). So the reference cannot leave out a field the model gains::
 
-    python -m catalog_gen.site.reference docs/templates.md
-
-rewrites the part of the file between the two markers and keeps the prose around it; a test
-fails when the committed file is not what this makes.
+each is the part of its file between two markers; the prose around it is kept. The docs
+tests run these functions and fail when a committed file is not what they make.
 """
 
 from __future__ import annotations
@@ -27,21 +34,17 @@ import jinja2
 import jinja2.defaults
 import jinja2.filters
 
-from catalog_gen.config import PublishSettings
+from catalog_gen.config import PublishSettings, documented_keys, toml_value
 from catalog_gen.site import model
-from catalog_gen.site.catalog import (
-    COURSE_TYPED_FIELDS,
-    DATE_TYPED_FIELDS,
-    PERSONAL_FIELDS,
-    build_catalog,
-)
+from catalog_gen.site.catalog import build_catalog
 from catalog_gen.site.content import ContentPage
+from catalog_gen.site.drafts import COURSE_TYPED_FIELDS, DATE_TYPED_FIELDS, PERSONAL_FIELDS
 from catalog_gen.site.i18n import Locale, get_locale
 from catalog_gen.site.pages import Page, Pagination, Urls, plan_pages
 from catalog_gen.site.render import Renderer, SiteInfo, find_theme
 from catalog_gen.snapshot import Snapshot
 
-BEGIN = "<!-- begin reference: made by `python -m catalog_gen.site.reference`; edit the code -->"
+BEGIN = "<!-- begin reference: made by `python -m tools.reference`; edit the code -->"
 END = "<!-- end reference -->"
 
 #: The objects templates see, in the order the reference lists them.
@@ -328,12 +331,57 @@ def updated(document: str) -> str:
     return document[:start] + reference() + document[end + len(END) :]
 
 
+# --- docs/configuration.md: the key table ---------------------------------------------------
+
+REFERENCE_BEGIN = (
+    "<!-- begin keys: made by `python -m tools.reference`; edit catalog_gen/config.py -->"
+)
+REFERENCE_END = "<!-- end keys -->"
+
+
+def reference_table() -> str:
+    """The key table of docs/configuration.md: every key with its default and its doc line,
+    as declared above (so the table cannot miss a key, or show a stale default)."""
+    lines = [REFERENCE_BEGIN, "", "| Key | Default | Meaning |", "|---|---|---|"]
+    for name, default, doc in documented_keys():
+        cells = (f"`{name}`", f"`{toml_value(default)}`", doc)
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    lines += ["", REFERENCE_END]
+    return "\n".join(lines)
+
+
+def updated_reference(document: str) -> str:
+    """``document`` with the part between the markers replaced by the current key table."""
+    start, end = document.find(REFERENCE_BEGIN), document.find(REFERENCE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"the markers are missing: {REFERENCE_BEGIN!r} … {REFERENCE_END!r}")
+    return document[:start] + reference_table() + document[end + len(REFERENCE_END) :]
+
+
+# --- both ------------------------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+GENERATED = {"configuration.md": updated_reference, "templates.md": updated}
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m catalog_gen.site.reference docs/templates.md", file=sys.stderr)
+    """Rewrite the generated parts of the docs (``--check``: only say which are stale)."""
+    check = argv == ["--check"]
+    if argv and not check:
+        print("usage: python -m tools.reference [--check]", file=sys.stderr)
         return 2
-    path = Path(argv[0])
-    path.write_text(updated(path.read_text(encoding="utf-8")), encoding="utf-8")
+    stale = []
+    for name, update in GENERATED.items():
+        path = DOCS / name
+        text = path.read_text(encoding="utf-8")
+        made = update(text)
+        if made != text:
+            stale.append(name)
+            if not check:
+                path.write_text(made, encoding="utf-8")
+    if check and stale:
+        print("out of date: " + ", ".join(f"docs/{n}" for n in stale), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Development tools beside the package (never shipped in the wheel): the docs' generated parts."""
