@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 #: The layout of a snapshot on disk (source/store.py): 2 shards records by course id.
 SCHEMA_VERSION = 2
@@ -113,7 +116,34 @@ class StoredSnapshot:
 
 def canonical_json(value: Any) -> str:
     """The one serialisation used for digests: compact, sorted keys, UTF-8 characters."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return canonical_bytes(value).decode("utf-8", "surrogatepass")
+
+
+#: A number with a fraction or an exponent standing as a JSON value (after "[", ":" or ","
+#: or at the start, before "]", "}" or "," or at the end): a float orjson wrote. A string
+#: that only looks so ("x:0.5,") makes json write the value too, which is never wrong.
+_FLOAT = re.compile(rb"(?<![^\[:,])-?\d+(?:\.\d+(?:[eE][+-]?\d+)?|[eE][+-]?\d+)(?![^\]},])")
+
+
+def canonical_bytes(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
+    """The one canonical JSON of a value, as bytes: compact, keys sorted at every level,
+    characters as UTF-8 (``default`` turns other objects into JSON values, as for json).
+
+    json's spelling is the definition (record digests and the snapshot's lines are made of
+    it). orjson writes the same bytes in a tenth of the time for every value but a float,
+    some of which it spells otherwise (``0.0000435…`` for json's ``4.35…e-05``), and an
+    integer beyond 64 bits, which it cannot write: a value holding either is written by json.
+    """
+    try:
+        data = orjson.dumps(value, default=default, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError: a huge integer, a lone surrogate
+        data = None
+    if data is not None and not _FLOAT.search(data):
+        return data
+    text = json.dumps(
+        value, default=default, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return text.encode("utf-8", "surrogatepass")
 
 
 def record_digest(record: Any) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from catalog_gen.site.slugs import slugify
+from catalog_gen.snapshot import canonical_bytes
 
 
 def derived(source: str) -> dict[str, str]:
@@ -63,7 +64,7 @@ class Fields(Mapping[str, Any]):
         values = dict(values)
         shared = {} if shared is None else shared
         self._values: dict[str, Any] = {key: _copied(values[key], shared) for key in sorted(values)}
-        self._digest = hashlib.sha256(_canonical(self._values)[0]).hexdigest()[:32]
+        self._digest = hashlib.sha256(_canonical(self._values)).hexdigest()[:32]
 
     @classmethod
     def _view(cls, values: dict[str, Any]) -> Fields:
@@ -90,7 +91,7 @@ class Fields(Mapping[str, Any]):
     def digest(self) -> str:
         """A digest of the values' canonical JSON (what the page digests use)."""
         if not self._digest:
-            self._digest = hashlib.sha256(_canonical(self._values)[0]).hexdigest()[:32]
+            self._digest = hashlib.sha256(_canonical(self._values)).hexdigest()[:32]
         return self._digest
 
     def __hash__(self) -> int:
@@ -112,7 +113,7 @@ class Fields(Mapping[str, Any]):
 
     def as_json(self) -> dict[str, Any]:
         """The values as plain JSON data (a copy; what ``tojson`` writes)."""
-        return _loads(*_canonical(self._values))
+        return _loads(_canonical(self._values))
 
 
 class Blank(str):
@@ -159,31 +160,23 @@ def _copied(value: Any, shared: dict[bytes, Any]) -> Any:
     an equal value was: the canonical JSON is the key."""
     if value is None or type(value) in (str, int, float, bool):
         return value
-    canonical, exact = _canonical(value)
+    canonical = _canonical(value)
     copy = shared.get(canonical)
     if copy is None:
-        copy = shared[canonical] = _loads(canonical, exact)
+        copy = shared[canonical] = _loads(canonical)
     return copy
 
 
-def _canonical(value: Any) -> tuple[bytes, bool]:
-    """A JSON value's canonical bytes (keys sorted at every level, compact, UTF-8), and
-    whether they hold an integer beyond 64 bits (which orjson can neither write nor read)."""
+def _canonical(value: Any) -> bytes:
+    """A JSON value's canonical bytes (snapshot.canonical_bytes: the one canonical JSON)."""
+    return canonical_bytes(value, _as_json)
+
+
+def _loads(canonical: bytes) -> Any:
     try:
-        return orjson.dumps(value, default=_as_json, option=orjson.OPT_SORT_KEYS), False
-    except TypeError:
-        # The API boundary refuses such integers (source/transport.py), but a record made
-        # otherwise must not stop the catalog.
-        text = json.dumps(
-            value, default=_as_json, sort_keys=True, ensure_ascii=False, separators=(",", ":")
-        )
-        return text.encode("utf-8", "surrogatepass"), True
-
-
-def _loads(canonical: bytes, exact: bool) -> Any:
-    if exact:
+        return orjson.loads(canonical)
+    except orjson.JSONDecodeError:  # an integer beyond 64 bits: a record made otherwise
         return json.loads(canonical.decode("utf-8", "surrogatepass"))
-    return orjson.loads(canonical)
 
 
 def _as_json(value: Any) -> Any:
