@@ -34,7 +34,6 @@ from catalog_gen.anomalies import Anomalies
 from catalog_gen.build import BuildReport, run_build
 from catalog_gen.config import Config, load_config
 from catalog_gen.demo.sample import SampleCatalog, generate_catalog
-from catalog_gen.site.buildstate import clear_cache
 from catalog_gen.site.catalog import build_catalog
 from catalog_gen.site.drafts import DraftRules
 from catalog_gen.site.modelcache import CACHE_VERSION, ModelCache
@@ -1357,7 +1356,7 @@ def test_the_model_cache_makes_the_whole_snapshots_catalog_reading_only_what_cha
         cache = warm or ModelCache(folder, rules)  # a new process: only the files
         kept, whole, kept_odd, whole_odd = model_both_ways(project, cache)
         cache.save()
-        clear_cache()
+        cache.prints.forget()
         assert kept == whole and kept_odd == whole_odd
         assert len(cache.last.read) == read
         if assembled is not None:

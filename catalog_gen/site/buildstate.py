@@ -289,15 +289,40 @@ def save_state(
 
 
 def digest(*parts: object) -> str:
-    """A stable digest of values: dataclasses field by field, collections in order."""
-    hasher = hashlib.sha256()
-    for part in parts:
-        hasher.update(fingerprint(part).encode("utf-8", "surrogatepass"))
-        hasher.update(b"\x1f")
-    return hasher.hexdigest()[:32]
+    """A stable digest of values: dataclasses field by field, collections in order (nothing
+    remembered: for a few values; a build's many go through ``Fingerprints``)."""
+    return _digest(parts, None)
 
 
-_CACHE: dict[int, tuple[object, str]] = {}
+class Fingerprints:
+    """Fingerprints of frozen model objects, remembered by identity for as long as this
+    object lives: a course shown on a dozen pages is encoded once per build.
+
+    The model cache (modelcache.py) owns one: it hands the fingerprints it kept from an
+    earlier build to the objects it gives back (``remember``), and the page and calendar
+    digests of the build read them. ``forget`` when the objects may go: an entry holds its
+    object, so that its id stays its own while it is remembered."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[object, str]] = {}
+
+    def of(self, value: object) -> str:
+        """``fingerprint(value)``, each frozen object in it encoded once."""
+        return _fingerprint(value, self._known)
+
+    def digest(self, *parts: object) -> str:
+        """``digest(*parts)``, each frozen object in them encoded once."""
+        return _digest(parts, self._known)
+
+    def remember(self, value: object, text: str) -> None:
+        """Take the fingerprint of a frozen model object from an earlier build (the model
+        cache keeps each with the object it was computed from, which is immutable)."""
+        self._known[id(value)] = (value, text)
+
+    def forget(self) -> None:
+        self._known.clear()
+
+
 #: Per class: its dataclass fields that take part (the ``repr`` ones) and whether it is
 #: frozen, or None for a class that is not a dataclass. Looked up once per class, not per
 #: value: a page digest walks thousands of values.
@@ -306,8 +331,20 @@ _SCALARS = frozenset({str, int, float, bool, Decimal, date, datetime, time, type
 
 
 def fingerprint(value: object) -> str:
-    """A canonical text for a value. Frozen dataclasses are cached by identity (a course
-    shown on a dozen pages is encoded once per build); ``Fields`` keep their own digest."""
+    """A canonical text for a value (``Fields`` by their own digest; frozen dataclasses by a
+    digest of their fields)."""
+    return _fingerprint(value, None)
+
+
+def _digest(parts: Iterable[object], known: dict[int, tuple[object, str]] | None) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(_fingerprint(part, known).encode("utf-8", "surrogatepass"))
+        hasher.update(b"\x1f")
+    return hasher.hexdigest()[:32]
+
+
+def _fingerprint(value: object, known: dict[int, tuple[object, str]] | None) -> str:
     cls = type(value)
     if cls in _SCALARS:
         return repr(value)
@@ -316,26 +353,28 @@ def fingerprint(value: object) -> str:
         shape = _shape(cls)
     if shape is not None:
         names, frozen = shape
-        if frozen:
-            cached = _CACHE.get(id(value))
+        if frozen and known is not None:
+            cached = known.get(id(value))
             if cached is not None and cached[0] is value:
                 return cached[1]
-        fields = ",".join(f"{name}={fingerprint(getattr(value, name))}" for name in names)
+        fields = ",".join(f"{name}={_fingerprint(getattr(value, name), known)}" for name in names)
         text = f"{cls.__name__}({fields})"
         if frozen:
             text = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-            _CACHE[id(value)] = (value, text)  # keeps the object alive: the id stays unique
+            if known is not None:
+                known[id(value)] = (value, text)  # holds the object: its id stays its own
         return text
     if cls is Fields:  # custom properties, extra: a digest of their canonical JSON
         return f"Fields({value.digest})"
     if isinstance(value, (str, int, float, bool, Decimal, date, datetime, time)):
         return repr(value)  # subclasses (Markup is a str)
     if isinstance(value, (tuple, list)):
-        return "[" + ",".join(fingerprint(item) for item in value) + "]"
+        return "[" + ",".join(_fingerprint(item, known) for item in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{k!r}:{fingerprint(v)}" for k, v in sorted(value.items())) + "}"
+        items = sorted(value.items())
+        return "{" + ",".join(f"{k!r}:{_fingerprint(v, known)}" for k, v in items) + "}"
     if isinstance(value, (set, frozenset)):
-        return "{" + ",".join(sorted(fingerprint(item) for item in value)) + "}"
+        return "{" + ",".join(sorted(_fingerprint(item, known) for item in value)) + "}"
     if isinstance(value, Path):
         return repr(str(value))
     raise TypeError(f"no fingerprint for {type(value).__name__}")
@@ -348,17 +387,6 @@ def _shape(cls: type) -> tuple[tuple[str, ...], bool] | None:
         shape = (names, bool(cls.__dataclass_params__.frozen))
     _SHAPES[cls] = shape
     return shape
-
-
-def remember_fingerprint(value: object, text: str) -> None:
-    """Take the fingerprint of a frozen model object from an earlier build (modelcache.py
-    keeps each with the object it was computed from, which is immutable): not walked again."""
-    _CACHE[id(value)] = (value, text)
-
-
-def clear_cache() -> None:
-    """Forget the cached fingerprints (end of a build: the objects may go)."""
-    _CACHE.clear()
 
 
 def files_digest(paths: Iterable[Path]) -> str:
@@ -382,10 +410,13 @@ class PageInputs:
     and the whole catalog only when its templates read the ``catalog`` global (with the
     build's moment only when they may read ``catalog.now``)."""
 
-    def __init__(self, renderer: Renderer, catalog: Catalog, site: SiteInfo, assets) -> None:
+    def __init__(
+        self, renderer: Renderer, catalog: Catalog, site: SiteInfo, assets, prints: Fingerprints
+    ) -> None:
         self.renderer = renderer
         self.catalog = catalog
-        self.common = digest(site, {name: path for name, (path, _) in assets.items()})
+        self.prints = prints
+        self.common = prints.digest(site, {name: path for name, (path, _) in assets.items()})
         self._catalog_digest: str | None = None
         self._filters_digest: str | None = None
 
@@ -396,12 +427,12 @@ class PageInputs:
             extra.append(self.catalog_digest())
             read = self.renderer.catalog_attributes(page.template)
             if read is None or "now" in read:
-                extra.append(fingerprint(self.catalog.now))
+                extra.append(self.prints.of(self.catalog.now))
         if used is None or "filter_groups" in used:
             if self._filters_digest is None:
-                self._filters_digest = digest(self.renderer.filter_groups())
+                self._filters_digest = self.prints.digest(self.renderer.filter_groups())
             extra.append(self._filters_digest)
-        return digest(
+        return self.prints.digest(
             page.path,
             page.template,
             self.renderer.template_digest(page.template),
@@ -415,7 +446,7 @@ class PageInputs:
         indexes and filter values are made from its courses."""
         if self._catalog_digest is None:
             c = self.catalog
-            self._catalog_digest = digest(
+            self._catalog_digest = self.prints.digest(
                 c.courses, c.categories, c.venues, c.cities, c.dates, c.fetched_at
             )
         return self._catalog_digest
@@ -425,19 +456,22 @@ class CalendarInputs:
     """The input digest of a calendar file: the dates it holds, their courses, and the few
     site settings a calendar shows (its name, the page links, the language)."""
 
-    def __init__(self, site: SiteInfo, online_label: str) -> None:
-        self.common = digest("ics", site.title, site.url, site.language, online_label)
+    def __init__(self, site: SiteInfo, online_label: str, prints: Fingerprints) -> None:
+        self.prints = prints
+        self.common = prints.digest("ics", site.title, site.url, site.language, online_label)
 
     def course(self, course: Course) -> str:
         """A course's file: the course, and through it every published date."""
-        return digest(self.common, course)
+        return self.prints.digest(self.common, course)
 
     def date(self, course: Course, course_date: CourseDate) -> str:
-        return digest(self.common, course, course_date)
+        return self.prints.digest(self.common, course, course_date)
 
     def site(self, catalog: Catalog) -> str:
         """The site-wide feed: every published date with its course."""
-        return digest(self.common, [(catalog.course(d.course_id), d) for d in catalog.dates])
+        return self.prints.digest(
+            self.common, [(catalog.course(d.course_id), d) for d in catalog.dates]
+        )
 
 
 def build_inputs(config: Config, snapshot: str, now: datetime) -> str:

@@ -35,8 +35,8 @@ from catalog_gen.progress import NoProgress, Progress
 from catalog_gen.site.buildstate import (
     BuildState,
     CalendarInputs,
+    Fingerprints,
     PageInputs,
-    clear_cache,
     digest,
 )
 from catalog_gen.site.calendars import CalendarSite, CalendarWriter
@@ -222,7 +222,7 @@ class SiteBuilder:
         progress = progress or NoProgress()
         state = state or BuildState()
         output = self.config.output_path
-        inputs = PageInputs(self.renderer, self.catalog, self.site, self.assets)
+        inputs = PageInputs(self.renderer, self.catalog, self.site, self.assets, self.models.prints)
         progress.phase("checking", len(self.pages))
         digests: dict[str, str] = {}
         kept: set[str] = set()
@@ -231,7 +231,9 @@ class SiteBuilder:
             digests[page.path] = inputs.page(page)
             if state.unchanged(output, page.path, digests[page.path]):
                 kept.add(page.path)
-        calendars = CalendarFiles(self.catalog, self.site, self.urls, self.locale, state, output)
+        calendars = CalendarFiles(
+            self.catalog, self.site, self.urls, self.locale, state, output, self.models.prints
+        )
         digests.update(calendars.digests)
         kept |= calendars.kept
         machine = MachineFiles(self.catalog, self.pages, self.site, self.urls, self.locale)
@@ -276,9 +278,9 @@ class SiteBuilder:
         )
 
     def done(self) -> None:
-        """Forget this build's fingerprints (the model cache keeps its own); call after
-        saving the model cache."""
-        clear_cache()
+        """Forget this build's fingerprints (the model cache's parts keep their own); call
+        after saving the model cache."""
+        self.models.prints.forget()
 
 
 def catalog_notes(catalog: Catalog | None) -> tuple[str, ...]:
@@ -482,6 +484,7 @@ class CalendarFiles:
         locale: Locale,
         state: BuildState,
         output: Path,
+        prints: Fingerprints,
     ) -> None:
         page_url = course_address(site, urls)
         self.calendar_site = CalendarSite(
@@ -492,7 +495,7 @@ class CalendarFiles:
             online_label=locale.t("online"),
         )
         self.catalog, self.urls, self.state, self.output = catalog, urls, state, output
-        made_of = CalendarInputs(site, self.calendar_site.online_label)
+        made_of = CalendarInputs(site, self.calendar_site.online_label, prints)
         self.digests: dict[str, str] = {}
         self.kept: set[str] = set()
         self._todo: list[tuple[str, Callable[[CalendarWriter], bytes]]] = []

@@ -55,7 +55,7 @@ from datetime import datetime
 from pathlib import Path
 
 from catalog_gen.anomalies import Anomalies
-from catalog_gen.site.buildstate import fingerprint, library_versions, remember_fingerprint
+from catalog_gen.site.buildstate import Fingerprints, fingerprint, library_versions
 from catalog_gen.site.catalog import PartAt, PartOutput, Summary, Tables, combine, summarize
 from catalog_gen.site.cities import merge_cities
 from catalog_gen.site.drafts import DraftRules, Drafts, draft_records
@@ -83,17 +83,17 @@ class _Part:
     #: The fingerprints of the output's courses and of their dates, when known.
     prints: tuple[list, list] | None = None
 
-    def remember_prints(self) -> None:
+    def remember_prints(self, prints: Fingerprints) -> None:
         """Give the output's objects their fingerprints (kept with them, not walked again)."""
         if self.output is None or self.prints is None:
             return
         course_prints, date_prints = self.prints
-        for course, course_print, prints in zip(
+        for course, course_print, its_dates in zip(
             self.output.courses, course_prints, date_prints, strict=True
         ):
-            remember_fingerprint(course, course_print)
-            for course_date, date_print in zip(course.dates, prints, strict=True):
-                remember_fingerprint(course_date, date_print)
+            prints.remember(course, course_print)
+            for course_date, date_print in zip(course.dates, its_dates, strict=True):
+                prints.remember(course_date, date_print)
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,14 @@ class ModelCache:
 
     One instance may be held for many builds (the preview server): the parts stay in memory
     between them, so a build after a template edit reads no file at all.
+
+    It owns the build's fingerprints (``prints``): the page and calendar digests read them,
+    and the parts it keeps give theirs back to each catalog it makes.
     """
+
+    #: Whether what a catalog made is left out of later garbage collections (``freezing``):
+    #: right for a build that ends soon, not for a process that runs for days (warm.py).
+    freezes = True
 
     def __init__(self, folder: Path | None, rules: DraftRules, *, fresh: bool = False) -> None:
         """``fresh``: read none of the files (every part is made from the snapshot), only
@@ -120,6 +127,7 @@ class ModelCache:
         self.fresh = fresh
         self._salt = _salt(rules)
         self._parts: dict[str, _Part] = {}
+        self.prints = Fingerprints()
         self.last = CatalogRun()
 
     def catalog(
@@ -133,7 +141,7 @@ class ModelCache:
         cache files, the others are read from the snapshot and drafted."""
         if isinstance(snapshot, Snapshot):
             snapshot = _in_memory(snapshot)
-        with collector_paused():
+        with collector_paused(freeze=self.freezes):
             return self._catalog(snapshot, now, anomalies)
 
     def _catalog(
@@ -145,7 +153,7 @@ class ModelCache:
             key = hashlib.sha256(f"{self._salt}\n{name}\n{digest}".encode()).hexdigest()
             part = self._parts.get(name)
             if part is not None and part.key == key and digest:
-                part.remember_prints()  # held from an earlier build in this process
+                part.remember_prints(self.prints)  # held from an earlier build in this process
             else:
                 part = self._load_model(name, key) if digest else None
             if part is None:
@@ -206,7 +214,7 @@ class ModelCache:
     def save(self) -> None:
         """Write the files of what changed (each atomically) and forget the files of parts
         the snapshot no longer has. Failing to write loses nothing: the next build reads
-        more. Call it before the build forgets its fingerprints (buildstate.clear_cache)."""
+        more. Call it before the build forgets its fingerprints (``prints.forget``)."""
         if self.folder is None:
             return
         try:
@@ -218,7 +226,7 @@ class ModelCache:
                     self._write(f"{name}.drafts", part.key, part.drafts)
                     part.drafts_dirty = False
                 if part.output_dirty and part.output is not None:
-                    part.prints = _prints(part.output)
+                    part.prints = _prints(part.output, self.prints)
                     self._write(
                         f"{name}.model", part.key, (part.summary, part.output, *part.prints)
                     )
@@ -274,7 +282,7 @@ class ModelCache:
             return None
         part = _Part(key, summary, output, prints=(course_prints, date_prints))
         try:
-            part.remember_prints()
+            part.remember_prints(self.prints)
         except (TypeError, ValueError):  # not the shape this version writes
             return None
         return part
@@ -316,31 +324,34 @@ class ModelCache:
             raise
 
 
-def _prints(output: PartOutput) -> tuple[list, list]:
-    """The fingerprints of a part's courses and of their dates."""
+def _prints(output: PartOutput, prints: Fingerprints) -> tuple[list, list]:
+    """The fingerprints of a part's courses and of their dates (most known already: the
+    build's page digests took them)."""
     return (
-        [fingerprint(course) for course in output.courses],
-        [[fingerprint(d) for d in course.dates] for course in output.courses],
+        [prints.of(course) for course in output.courses],
+        [[prints.of(d) for d in course.dates] for course in output.courses],
     )
 
 
 @contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """No garbage collection while the model is made, and what was made then left out of
-    later collections (``gc.freeze``, for the rest of the process's life).
+def collector_paused(*, freeze: bool) -> Iterator[None]:
+    """No garbage collection while the model is made, and (``freeze``) what was made then
+    left out of later collections (``gc.freeze``, for the rest of the process's life).
 
     Making the model makes hundreds of thousands of objects that all live on; the collector,
     run every few hundred of them, would walk them all again each time: seconds, for a big
     catalog, of finding nothing. The model holds no reference cycles, so what a warm process
     drops is still freed at once by reference counting (but a cycle frozen with it, in
-    whatever else the process held then, is never collected).
+    whatever else the process held then, is never collected: a process that runs for days
+    does not freeze).
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
+        if freeze:
+            gc.freeze()
         if enabled:
             gc.enable()
 

@@ -21,7 +21,6 @@ from the same inputs, byte for byte: tests/test_serve.py compares the sites.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import threading
 from datetime import UTC, datetime
 
@@ -30,7 +29,6 @@ import jinja2
 from catalog_gen.anomalies import Anomalies, Anomaly
 from catalog_gen.config import Config
 from catalog_gen.progress import Progress
-from catalog_gen.site.buildstate import clear_cache
 from catalog_gen.site.content import ContentPage
 from catalog_gen.site.drafts import DraftRules
 from catalog_gen.site.generate import SiteBuilder
@@ -50,7 +48,11 @@ class KeptModels(ModelCache):
     """A model cache that also keeps the last catalog it made, and its odd data.
 
     Safe to share between threads: one catalog is made at a time, and ``save`` waits for it.
+    It runs for days and drops renderers and catalogs, whose reference cycles a frozen
+    object would never give back: it does not freeze what it made.
     """
+
+    freezes = False
 
     def __init__(self, folder, rules: DraftRules) -> None:
         super().__init__(folder, rules)
@@ -69,15 +71,11 @@ class KeptModels(ModelCache):
         key = _catalog_key(snapshot, now)
         with self._lock:
             if key is None or key != self._key or self._kept is None:
-                # The fingerprints of the catalog that goes (kept alive by the cache) go
-                # too; the model cache gives the parts it holds theirs back.
-                clear_cache()
+                # The fingerprints of the catalog that goes (they hold its objects) go too;
+                # the parts kept give theirs back.
+                self.prints.forget()
                 found = Anomalies()
                 made = super().catalog(snapshot, now=now, anomalies=found)
-                # The model cache froze what was alive (collector_paused): right for a build
-                # that ends soon, not for a preview that runs for days and drops renderers
-                # and catalogs, whose reference cycles a frozen object never gives back.
-                gc.unfreeze()
                 if not _same_but_now(made, self._kept):  # else the plan made for it holds
                     self._kept = made
                 self._key, self._found = key, tuple(found)
