@@ -288,7 +288,6 @@ def staging(config: Config, state: BuildState, *, full: bool = False) -> Publish
         keep=config.site.keep,
         protect=config.root,
         record=state.site,
-        keep_spare=True,
         indexer=indexer,
         trust_index=not full,
     )

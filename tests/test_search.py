@@ -4,8 +4,8 @@ The promises: a build indexes again only the shards holding a course page it wro
 removed, and carries the others over untouched (same bytes, same mtime); whatever the path,
 the index is byte for byte the one a clean build makes; an index that ``shards.json`` does not
 vouch for (other settings, a file missing, cut short or added) is made again whole. Each test
-publishes real pages through publish_site with the indexer the build uses, so the hook
-between them (site/publish.py's Indexer) is tested too.
+publishes real pages through the build's publisher (tests/publishing.py) with the indexer the
+build uses, so the hook between them (site/publish.py's Indexer) is tested too.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import pytest
 
 from catalog_gen.build import run_build
 from catalog_gen.errors import BuildError
-from catalog_gen.site.publish import MARKER, Indexer, publish_site
+from catalog_gen.site.publish import MARKER, Indexer
 from catalog_gen.site.search import MANIFEST, index_site, shard_name, shard_of
 from tests.conftest import NOW, run_cli
+from tests.publishing import publish
 from tests.sitecheck import site_bytes, site_tree
 from tests.test_buildstate import clean_build
 
@@ -93,7 +94,7 @@ def index_bytes(site: Path) -> dict[str, bytes]:
 def clean_index(tmp_path: Path, files: dict[str, bytes], shards: int = SHARDS) -> dict:
     """The index a clean build of ``files`` publishes."""
     clean = tmp_path / f"clean-{len(os.listdir(tmp_path))}"
-    publish_site(clean, files, indexer=indexer(shards))
+    publish(clean, files, indexer=indexer(shards))
     return index_bytes(clean)
 
 
@@ -139,7 +140,7 @@ def test_a_change_indexes_its_shard_again_and_the_index_equals_a_clean_one(tmp_p
     site = tmp_path / "site"
     numbers = [n for n in range(40) if shard_of(course(n)[0], SHARDS) != 0][:24]
     files = site_files(numbers)  # shard 0 empty
-    publish_site(site, files, indexer=indexer())
+    publish(site, files, indexer=indexer())
     assert runs.take() == ["1", "2", "3"]
     assert manifest(site)["shards"] == ["1/", "2/", "3/"]
     assert index_bytes(site) == clean_index(tmp_path, files)
@@ -157,7 +158,7 @@ def test_a_change_indexes_its_shard_again_and_the_index_equals_a_clean_one(tmp_p
     changed_course = numbers[5]
     shard = shard_of(course(changed_course)[0], SHARDS)
     files[course(changed_course)[0]] = course(changed_course, "akvarell")[1]
-    report = publish_site(site, files, indexer=indexer())
+    report = publish(site, files, indexer=indexer())
     assert runs.take() == [str(shard)]
     after = index_tree(site)
     assert index_bytes(site) == clean_index(tmp_path, files)
@@ -176,7 +177,7 @@ def test_a_change_indexes_its_shard_again_and_the_index_equals_a_clean_one(tmp_p
     (added,) = in_shard(0)
     files.update([course(added)])
     del files[course(numbers[0])[0]]
-    report = publish_site(site, files, indexer=indexer())
+    report = publish(site, files, indexer=indexer())
     assert runs.take() == sorted({"0", str(shard_of(course(numbers[0])[0], SHARDS))})
     assert manifest(site)["shards"] == ["0/", "1/", "2/", "3/"]
     assert index_bytes(site) == clean_index(tmp_path, files)
@@ -186,7 +187,7 @@ def test_a_change_indexes_its_shard_again_and_the_index_equals_a_clean_one(tmp_p
         if shard_of(name, SHARDS) == 2:
             del files[name]
     runs.take()
-    report = publish_site(site, files, indexer=indexer())
+    report = publish(site, files, indexer=indexer())
     assert runs.take() == []  # nothing left to index in shard 2
     assert manifest(site)["shards"] == ["0/", "1/", "3/"]
     assert not (site / "pagefind" / "2").exists()
@@ -197,11 +198,11 @@ def test_a_change_indexes_its_shard_again_and_the_index_equals_a_clean_one(tmp_p
 def test_a_change_outside_the_course_pages_leaves_the_index_alone(tmp_path, runs):
     site = tmp_path / "site"
     files = site_files(range(12))
-    publish_site(site, files, indexer=indexer())
+    publish(site, files, indexer=indexer())
     before = index_tree(site)
     files["index.html"] = page("Forside", "nye kurs").replace(b" data-pagefind-body", b"")
     runs.take()
-    report = publish_site(site, files, indexer=indexer())
+    report = publish(site, files, indexer=indexer())
     assert report.written == ("index.html",) and runs.take() == []
     assert index_tree(site) == before
 
@@ -224,7 +225,7 @@ def test_an_index_the_manifest_does_not_vouch_for_is_made_again_whole(tmp_path, 
     result is a clean build's."""
     site = tmp_path / "site"
     files = site_files(range(16))
-    publish_site(site, files, indexer=indexer())
+    publish(site, files, indexer=indexer())
     runs.take()
     shards = SHARDS
     index = site / "pagefind"
@@ -250,7 +251,7 @@ def test_an_index_the_manifest_does_not_vouch_for_is_made_again_whole(tmp_path, 
     else:
         (index / "0" / "notes.txt").write_text("mine")
     files[course(3)[0]] = course(3, "akvarell")[1]
-    publish_site(site, files, indexer=indexer(shards))
+    publish(site, files, indexer=indexer(shards))
     assert len(runs.take()) == len(manifest(site)["shards"]) == shards
     clean = clean_index(tmp_path, files, shards)
     assert index_bytes(site) == clean  # a file added is not the build's: removed
@@ -261,7 +262,7 @@ def test_a_site_without_course_pages_gets_an_index_of_every_page(tmp_path):
     """No published course (a new account): the search page still needs an index to open."""
     site = tmp_path / "site"
     files = {"index.html": page("Kurs kommer", "snart"), "om/index.html": page("Om", "oss")}
-    publish_site(site, files, indexer=indexer())
+    publish(site, files, indexer=indexer())
     entries = [
         json.loads((site / "pagefind" / name / "pagefind-entry.json").read_text())
         for name in manifest(site)["shards"]
@@ -269,7 +270,7 @@ def test_a_site_without_course_pages_gets_an_index_of_every_page(tmp_path):
     assert manifest(site)["pages"] == "**/*.html"
     assert sum(lang["page_count"] for e in entries for lang in e["languages"].values()) == 2
     files.update([course(1)])  # the first course: the index is made again, of courses only
-    publish_site(site, files, indexer=indexer())
+    publish(site, files, indexer=indexer())
     assert manifest(site)["pages"] == COURSES
     assert index_bytes(site) == clean_index(tmp_path, files)
 
@@ -289,7 +290,7 @@ def test_a_failing_pagefind_fails_the_build_with_its_words_and_publishes_nothing
 ):
     site = tmp_path / "site"
     files = site_files(range(8))
-    publish_site(site, files, indexer=indexer())
+    publish(site, files, indexer=indexer())
     before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
     fake = tmp_path / "pagefind"
     version = (site / "pagefind" / MANIFEST).read_text()
@@ -302,7 +303,7 @@ def test_a_failing_pagefind_fails_the_build_with_its_words_and_publishes_nothing
     monkeypatch.setenv("PAGEFIND_BINARY_PATH", str(fake))
     files[course(2)[0]] = course(2, "akvarell")[1]
     with pytest.raises(BuildError, match=r"pagefind, shard \d\) failed: Error: the disk is full"):
-        publish_site(site, files, indexer=indexer())
+        publish(site, files, indexer=indexer())
     assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
     assert sorted(os.listdir(tmp_path)) == ["pagefind", "site"]
     assert (site / MARKER).is_file()

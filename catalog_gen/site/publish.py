@@ -127,41 +127,6 @@ class SiteRecord:
 WRITTEN, UNCHANGED = "written", "unchanged"
 
 
-def publish_site(
-    site_dir: Path,
-    files: Mapping[str, bytes],
-    *,
-    kept: Collection[str] = (),
-    keep: Sequence[str] = (),
-    protect: Path | None = None,
-    indexer: Indexer | None = None,
-) -> OutputReport:
-    """Make ``site_dir`` contain ``files`` (relative POSIX path → bytes) and the ``kept``
-    files of the current site as they are, plus what ``indexer`` derives from them.
-
-    Of the other files in the current site, those that ``keep`` (``site.keep``) names are
-    carried over untouched (``retained``) and the rest are removed. ``protect`` is a folder
-    that must never be replaced (the project root). Everything is compared first: when
-    nothing changed, nothing is touched.
-    """
-    publisher = Publisher(site_dir, keep=keep, protect=protect)
-    publisher.plan([*files, *kept], kept=kept, index=indexer.folder if indexer else None)
-    same = {name for name, data in files.items() if publisher.same_as_old(name, data)}
-    pages = [n for n in (*files, *publisher.removed) if n not in same and n.endswith(".html")]
-    try:
-        for name in sorted(same):
-            publisher.same(name)
-        for name in files:
-            if name not in same:
-                publisher.write(name, files[name])
-        if indexer is not None:
-            publisher.index(indexer, set(pages))
-        return publisher.commit()
-    except BaseException:
-        publisher.abort()
-        raise
-
-
 class Publisher:
     """One publish of the site: plan which files the new site has, put them in (from this
     process or forked workers), maybe index, then ``commit`` (swap) or ``abort``."""
@@ -173,7 +138,6 @@ class Publisher:
         keep: Sequence[str] = (),
         protect: Path | None = None,
         record: SiteRecord | None = None,
-        keep_spare: bool = False,
         indexer: Indexer | None = None,
         trust_index: bool = True,
     ) -> None:
@@ -188,7 +152,6 @@ class Publisher:
         self.spare = SitePaths(self.site).spare
         self.keep = tuple(keep)
         self.record = record if record is not None and self.site.is_dir() else None
-        self.keep_spare = keep_spare
         self.staging: str | None = None
         #: Whether the staging folder holds the live site's files (from the spare).
         self.synced = False
@@ -212,13 +175,10 @@ class Publisher:
 
     # --- what the new site holds ----------------------------------------------------------------
 
-    def plan(
-        self, names: Iterable[str], *, kept: Collection[str] = (), index: str | None = None
-    ) -> None:
+    def plan(self, names: Iterable[str], *, kept: Collection[str] = ()) -> None:
         """The names of every file of the new site (``kept`` ones are the old files as they
-        are); ``index`` is the indexer's folder, whose files the indexer accounts for."""
-        if index is None and self.indexer is not None:
-            index = self.indexer.folder
+        are); the files of the indexer's folder are the indexer's to account for."""
+        index = self.indexer.folder if self.indexer is not None else None
         names = set(names)
         for name in names:
             _check_relative(name)
@@ -245,9 +205,6 @@ class Publisher:
         self.retained = {name: old[name] for name in sorted(retained)}
         if self.removed:
             self.begin()
-
-    def same_as_old(self, name: str, data: bytes) -> bool:
-        return name in self.old and _same_bytes(self.old[name], data)
 
     # --- putting files in -----------------------------------------------------------------------
 
@@ -281,7 +238,7 @@ class Publisher:
         """Put one file of the new site in: kept as the old file when the bytes are the
         same, else written. Safe in a forked worker (after ``begin``): the parent records
         the outcome with ``mark``."""
-        if self.same_as_old(name, data):
+        if name in self.old and _same_bytes(self.old[name], data):
             self.same(name)
             return UNCHANGED
         self.write(name, data)
@@ -311,16 +268,14 @@ class Publisher:
 
     def course_pages_done(self, changed: Collection[str]) -> None:
         """Every course page is in place (``changed``: those written or removed): the index
-        is made now, alongside the rest of the build (``commit`` waits for it)."""
-        if self.indexer is not None:
-            self.index(self.indexer, changed, wait=False)
+        is made now, alongside the rest of the build (``commit`` waits for it).
 
-    def index(self, indexer: Indexer, changed: Collection[str], *, wait: bool = True) -> None:
-        """Run ``indexer`` on the staged site when a page it reads changed (``changed``: the
-        pages written or removed) or its index is missing or was changed by hand (a file
-        of it removed, replaced or added); else keep the old index. With ``wait=False`` it
-        runs alongside the rest of the build (``commit`` waits for it): call it once every
-        page it reads is in place."""
+        The indexer runs when a page it reads changed, or its index is missing or was
+        changed by hand (a file of it removed, replaced or added); else the old index is
+        kept as it is."""
+        indexer = self.indexer
+        if indexer is None:
+            return
         prefix = f"{indexer.folder}/"
         touched = not self.trust_index or any(name.startswith(prefix) for name in self.touched)
         if not changed and self.old_index and not touched:
@@ -333,10 +288,6 @@ class Publisher:
                 _link_or_copy(path, f"{self.staging}/{name}")
         # An index changed by hand is made again whole: its shards cannot be trusted.
         pages = frozenset(changed) if self.old_index and not touched else None
-        if wait:
-            self._run_indexer(indexer, pages)
-            self._raise_index_error()
-            return
         self._index_thread = threading.Thread(
             target=self._run_indexer, args=(indexer, pages), daemon=True
         )
@@ -407,7 +358,7 @@ class Publisher:
             folders=_folder_times(self.site, published),
             index_files=self._index_stats(published),
         )
-        if self.keep_spare and os.path.isdir(self.staging) and old_names:
+        if os.path.isdir(self.staging) and old_names:
             os.rename(self.staging, self.spare)
             self.next_record = dataclasses.replace(
                 self.next_record,

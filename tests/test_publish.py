@@ -1,8 +1,10 @@
 """Publishing into site/ (catalog_gen.site.publish): atomic, incremental, never destructive.
 
-publish_site promises: a build that fails or is killed leaves the old site byte-identical; an
+The promises of the publisher every build uses (driven as a build drives it:
+tests/publishing.py): a build that fails or is killed leaves the old site byte-identical; an
 unchanged file keeps its inode and mtime (hard-linked, so rsync/CDN uploads send only what
-changed); when nothing changed nothing on disk is touched; nothing is left beside the site;
+changed); when nothing changed nothing on disk is touched; nothing is left beside the site
+but its spare (the site before the last publish, which the next build starts from);
 and a folder that is not ours (the project, a folder without the marker, a file) is refused
 rather than wiped. Every test uses real files in tmp_path and compares whole trees (bytes and
 mtime_ns of every file and folder, plus inodes), because those are the promises. A killed
@@ -25,7 +27,8 @@ import pytest
 
 from catalog_gen.errors import BuildError
 from catalog_gen.site import publish as output
-from catalog_gen.site.publish import MARKER, MARKER_TEXT, OutputReport, publish_site
+from catalog_gen.site.publish import MARKER, MARKER_TEXT, OutputReport
+from tests.publishing import publish
 
 FILES = {
     "index.html": b"<h1>Kurs</h1>",
@@ -75,8 +78,9 @@ def published(report: OutputReport) -> tuple[str, ...]:
 
 
 def beside(folder: Path) -> list[str]:
-    """What is in ``folder``'s parent: only the site itself, once publishing has finished."""
-    return sorted(os.listdir(folder.parent))
+    """What is in ``folder``'s parent but the site's spare: only the site itself, once
+    publishing has finished."""
+    return sorted(set(os.listdir(folder.parent)) - {f".{folder.name}.spare"})
 
 
 @pytest.fixture(params=["exchange", "two renames"])
@@ -92,7 +96,7 @@ def swap(request, monkeypatch) -> str:
 
 def test_first_publish_writes_every_file_and_the_marker(tmp_path):
     site = tmp_path / "site"
-    report = publish_site(site, FILES, protect=tmp_path)  # a site inside the project is fine
+    report = publish(site, FILES, protect=tmp_path)  # a site inside the project is fine
     assert report == OutputReport(tuple(sorted(FILES)), (), (), swapped=True)
     assert contents(site) == FILES
     assert (site / MARKER).read_bytes() == MARKER_TEXT
@@ -102,11 +106,11 @@ def test_first_publish_writes_every_file_and_the_marker(tmp_path):
 
 def test_publishing_identical_files_touches_nothing(tmp_path):
     site = tmp_path / "site"
-    publish_site(site, FILES)
+    publish(site, FILES)
     before, before_inodes = tree(site), inodes(site)
     folder, parent = site.stat(), tmp_path.stat()
 
-    report = publish_site(site, {name: bytes(data) for name, data in FILES.items()})
+    report = publish(site, {name: bytes(data) for name, data in FILES.items()})
 
     assert report == OutputReport((), tuple(sorted(FILES)), (), swapped=False)
     assert tree(site) == before
@@ -119,14 +123,14 @@ def test_publishing_identical_files_touches_nothing(tmp_path):
 
 def test_changed_and_added_are_written_removed_vanishes_the_rest_is_hard_linked(tmp_path, swap):
     site = tmp_path / "site"
-    publish_site(site, FILES)
+    publish(site, FILES)
     before, before_inodes = tree(site), inodes(site)
     new = dict(FILES)
     new["kurs/excel-1/index.html"] = b"<h1>Excel 365</h1>"  # changed
     new["kurs/pivot-3/index.html"] = b"<h1>Pivot</h1>"  # added
     del new["kurs/word-2/index.html"]  # removed
 
-    report = publish_site(site, new)
+    report = publish(site, new)
 
     assert report == OutputReport(
         written=("kurs/excel-1/index.html", "kurs/pivot-3/index.html"),
@@ -155,7 +159,7 @@ def test_no_leftovers_beside_the_site_after_any_publish(tmp_path, swap):
         {},  # an empty site: only the marker
     ]
     for files in steps:
-        publish_site(site, files)
+        publish(site, files)
         assert beside(site) == ["site"]
         assert contents(site) == files
         assert (site / MARKER).is_file()
@@ -164,25 +168,25 @@ def test_no_leftovers_beside_the_site_after_any_publish(tmp_path, swap):
 
 def test_a_file_can_become_a_folder_and_back(tmp_path, swap):
     site = tmp_path / "site"
-    publish_site(site, {"kurs": b"a file"})
-    report = publish_site(site, {"kurs/index.html": b"now a folder"})
+    publish(site, {"kurs": b"a file"})
+    report = publish(site, {"kurs/index.html": b"now a folder"})
     assert (report.written, report.removed) == (("kurs/index.html",), ("kurs",))
     assert contents(site) == {"kurs/index.html": b"now a folder"}
-    publish_site(site, {"kurs": b"a file again"})
+    publish(site, {"kurs": b"a file again"})
     assert contents(site) == {"kurs": b"a file again"}
     assert beside(site) == ["site"]
 
 
 def test_without_hard_links_unchanged_files_are_copied_with_their_mtime(tmp_path, monkeypatch):
     site = tmp_path / "site"
-    publish_site(site, FILES)
+    publish(site, FILES)
     before = tree(site)
 
     def no_links(source, target, **options):
         raise OSError(errno.EPERM, "hard links not supported")
 
     monkeypatch.setattr(os, "link", no_links)
-    report = publish_site(site, {**FILES, "index.html": b"<h1>Ny</h1>"})
+    report = publish(site, {**FILES, "index.html": b"<h1>Ny</h1>"})
     assert report.unchanged == (
         "kurs/excel-1/index.html",
         "kurs/word-2/index.html",
@@ -257,13 +261,13 @@ def test_a_failure_while_assembling_leaves_the_old_site_byte_identical(
     tmp_path, monkeypatch, fault
 ):
     site = tmp_path / "site"
-    publish_site(site, FILES)
+    publish(site, FILES)
     before, before_inodes, folder = tree(site), inodes(site), site.stat()
     new = {**FILES, "index.html": b"<h1>Ny</h1>", "static/style.def.css": b"body{color:red}"}
 
     fault(monkeypatch)
     with pytest.raises(OSError, match="No space"):
-        publish_site(site, new)
+        publish(site, new)
 
     assert tree(site) == before
     assert inodes(site) == before_inodes
@@ -277,13 +281,14 @@ KILLED_MIDWAY = textwrap.dedent(
     from collections.abc import Mapping
     from pathlib import Path
 
-    from catalog_gen.site.publish import publish_site
+    from tests.publishing import publish
 
     class DiesOnTheFiftiethWrite(Mapping):
-        '''publish_site reads each value once to compare it, and again to write it.'''
+        '''The publisher reads each value once, to put it in: the first is the unchanged
+        index.html, the 51st the fiftieth file to write (49 are written by then).'''
 
         def __init__(self, files):
-            self.files, self.seen, self.writes = files, set(), 0
+            self.files, self.reads = files, 0
 
         def __iter__(self):
             return iter(self.files)
@@ -292,16 +297,14 @@ KILLED_MIDWAY = textwrap.dedent(
             return len(self.files)
 
         def __getitem__(self, name):
-            if name in self.seen:
-                self.writes += 1
-                if self.writes == 50:
-                    os.kill(os.getpid(), signal.SIGKILL)
-            self.seen.add(name)
+            self.reads += 1
+            if self.reads == 51:
+                os.kill(os.getpid(), signal.SIGKILL)
             return self.files[name]
 
     files = {"index.html": b"<h1>Kurs</h1>"}
     files.update({f"kurs/c{i:03}/index.html": b"new %d" % i for i in range(100)})
-    publish_site(Path(sys.argv[1]), DiesOnTheFiftiethWrite(files))
+    publish(Path(sys.argv[1]), DiesOnTheFiftiethWrite(files))
     """
 )
 
@@ -310,7 +313,7 @@ def test_a_build_killed_midway_leaves_the_old_site_and_the_next_run_cleans_up(tm
     site = tmp_path / "site"
     old = {"index.html": b"<h1>Kurs</h1>"}
     old.update({f"kurs/c{i:03}/index.html": b"old %d" % i for i in range(100)})
-    publish_site(site, old)
+    publish(site, old)
     before, before_inodes = tree(site), inodes(site)
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -334,7 +337,7 @@ def test_a_build_killed_midway_leaves_the_old_site_and_the_next_run_cleans_up(tm
 
     new = {"index.html": b"<h1>Kurs</h1>"}
     new.update({f"kurs/c{i:03}/index.html": b"new %d" % i for i in range(100)})
-    report = publish_site(site, new)
+    report = publish(site, new)
 
     assert report.swapped and report.unchanged == ("index.html",)
     assert report.written == tuple(sorted(set(new) - {"index.html"}))
@@ -348,7 +351,7 @@ def test_a_build_killed_midway_leaves_the_old_site_and_the_next_run_cleans_up(tm
 
 def test_an_interrupted_two_rename_swap_is_recovered_by_the_next_run(tmp_path):
     site = tmp_path / "site"
-    publish_site(site, FILES)
+    publish(site, FILES)
     before, before_inodes = tree(site), inodes(site)
     # Killed between the fallback's two renames: the old site moved aside, the complete new
     # site still in its staging folder, nothing at site/.
@@ -358,14 +361,14 @@ def test_an_interrupted_two_rename_swap_is_recovered_by_the_next_run(tmp_path):
     (staging / MARKER).write_bytes(MARKER_TEXT)
     (staging / "index.html").write_bytes(b"<h1>Never swapped in</h1>")
 
-    report = publish_site(site, FILES)
+    report = publish(site, FILES)
 
     assert report == OutputReport((), tuple(sorted(FILES)), (), swapped=False)
     assert tree(site) == before  # the old site is back, as it was
     assert inodes(site) == before_inodes
     assert beside(site) == ["site"]
 
-    report = publish_site(site, {**FILES, "index.html": b"<h1>Ny</h1>"})
+    report = publish(site, {**FILES, "index.html": b"<h1>Ny</h1>"})
     assert report.written == ("index.html",) and report.swapped
     assert inodes(site)["static/style.abc.css"] == before_inodes["static/style.abc.css"]
     assert beside(site) == ["site"]
@@ -373,7 +376,7 @@ def test_an_interrupted_two_rename_swap_is_recovered_by_the_next_run(tmp_path):
 
 def test_without_an_atomic_exchange_the_two_rename_fallback_swaps(tmp_path, monkeypatch):
     site = tmp_path / "site"
-    publish_site(site, FILES)
+    publish(site, FILES)
     before, before_inodes = tree(site), inodes(site)
     asked = []
 
@@ -383,7 +386,7 @@ def test_without_an_atomic_exchange_the_two_rename_fallback_swaps(tmp_path, monk
 
     monkeypatch.setattr(output, "_exchange", no_exchange)
     new = {**FILES, "ny/index.html": b"ny"}
-    report = publish_site(site, new)
+    report = publish(site, new)
 
     assert len(asked) == 1 and asked[0][0].startswith(".site.staging-") and asked[0][1] == "site"
     assert report.written == ("ny/index.html",) and report.swapped
@@ -420,14 +423,14 @@ def _second_rename_fails(monkeypatch):
 
 def test_a_failed_second_rename_is_recovered_by_the_next_run(tmp_path, monkeypatch):
     site = tmp_path / "site"
-    publish_site(site, FILES)
+    publish(site, FILES)
     before = tree(site)
     with monkeypatch.context() as patch:
         _second_rename_fails(patch)
         with pytest.raises(OSError, match="I/O error"):
-            publish_site(site, {**FILES, "index.html": b"<h1>Ny</h1>"})
+            publish(site, {**FILES, "index.html": b"<h1>Ny</h1>"})
 
-    report = publish_site(site, FILES)
+    report = publish(site, FILES)
     assert not report.swapped
     assert tree(site) == before
     assert beside(site) == ["site"]
@@ -435,11 +438,11 @@ def test_a_failed_second_rename_is_recovered_by_the_next_run(tmp_path, monkeypat
 
 def test_a_failed_second_rename_puts_the_old_site_back_at_once(tmp_path, monkeypatch):
     site = tmp_path / "site"
-    publish_site(site, FILES)
+    publish(site, FILES)
     before = tree(site)
     _second_rename_fails(monkeypatch)
     with pytest.raises(OSError, match="I/O error"):
-        publish_site(site, {**FILES, "index.html": b"<h1>Ny</h1>"})
+        publish(site, {**FILES, "index.html": b"<h1>Ny</h1>"})
     assert site.is_dir() and tree(site) == before
 
 
@@ -464,15 +467,15 @@ BAD_NAMES = [
 @pytest.mark.parametrize("name", BAD_NAMES)
 def test_paths_outside_the_site_are_refused(tmp_path, name):
     with pytest.raises(BuildError, match="inside the site"):
-        publish_site(tmp_path / "site", {"index.html": b"ok", name: b"x"})
+        publish(tmp_path / "site", {"index.html": b"ok", name: b"x"})
     assert os.listdir(tmp_path) == []
 
 
 def test_a_path_inside_a_folder_named_like_the_marker_is_refused(tmp_path):
     with pytest.raises(BuildError, match="inside the site"):
-        publish_site(tmp_path / "site", {f"{MARKER}/index.html": b"x"})
+        publish(tmp_path / "site", {f"{MARKER}/index.html": b"x"})
     with pytest.raises(BuildError, match="inside the site"):
-        publish_site(tmp_path / "site", {"a\0b.html": b"x"})
+        publish(tmp_path / "site", {"a\0b.html": b"x"})
 
 
 def _project(tmp_path: Path) -> Path:
@@ -494,7 +497,7 @@ def test_the_project_folder_and_what_contains_it_are_never_replaced(tmp_path, ta
     before = tree(tmp_path)
 
     with pytest.raises(BuildError, match="project folder or contains it"):
-        publish_site(site[target], FILES, protect=project)
+        publish(site[target], FILES, protect=project)
 
     assert tree(tmp_path) == before  # no staging folder either
 
@@ -507,7 +510,7 @@ def test_a_non_empty_folder_without_the_marker_is_not_wiped(tmp_path):
     (site / "sub" / "photo.jpg").write_bytes(b"\xff\xd8")
     before = tree(site)
     with pytest.raises(BuildError, match="not made by catalog-gen"):
-        publish_site(site, FILES)
+        publish(site, FILES)
     assert tree(site) == before
     assert beside(site) == ["site"]
 
@@ -516,7 +519,7 @@ def test_a_file_in_the_way_is_refused(tmp_path):
     target = tmp_path / "site"
     target.write_bytes(b"not a folder")
     with pytest.raises(BuildError, match="not a folder"):
-        publish_site(target, FILES)
+        publish(target, FILES)
     assert target.read_bytes() == b"not a folder"
     assert os.listdir(tmp_path) == ["site"]
 
@@ -524,7 +527,7 @@ def test_a_file_in_the_way_is_refused(tmp_path):
 def test_an_empty_folder_without_the_marker_is_accepted(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
-    report = publish_site(site, FILES)
+    report = publish(site, FILES)
     assert report == OutputReport(tuple(sorted(FILES)), (), (), swapped=True)
     assert contents(site) == FILES
     assert (site / MARKER).read_bytes() == MARKER_TEXT
@@ -537,16 +540,16 @@ def test_a_symlinked_site_folder_stays_a_symlink_and_its_target_is_updated(tmp_p
     link = tmp_path / "site"
     link.symlink_to(real)
 
-    publish_site(link, FILES)
+    publish(link, FILES)
     before_inodes = inodes(real)
-    report = publish_site(link, {**FILES, "ny.html": b"ny"})
+    report = publish(link, {**FILES, "ny.html": b"ny"})
 
     assert report.written == ("ny.html",) and report.swapped
     assert link.is_symlink() and os.readlink(link) == str(real)
     assert contents(real) == {**FILES, "ny.html": b"ny"}
     assert inodes(real)["index.html"] == before_inodes["index.html"]
     assert sorted(os.listdir(tmp_path)) == ["site", "www"]
-    assert os.listdir(real.parent) == ["catalog"]  # staging lived beside the real folder
+    assert beside(real) == ["catalog"]  # staging lived beside the real folder (the spare too)
 
 
 # -- a derived index (the search) ------------------------------------------------------------
@@ -590,22 +593,22 @@ def test_the_index_runs_only_when_pages_change_and_unchanged_index_files_keep_th
     site = tmp_path / "site"
     index = WordIndex()
     indexer = output.Indexer("pagefind", index)
-    first = publish_site(site, FILES, indexer=indexer)
+    first = publish(site, FILES, indexer=indexer)
     assert index.calls == [None] and "pagefind/entry.json" in first.written  # no old index
     before = tree(site)
 
-    again = publish_site(site, FILES, indexer=indexer)
+    again = publish(site, FILES, indexer=indexer)
     assert index.runs == 1 and again.written == () and again.removed == ()
     assert "pagefind/entry.json" in again.unchanged and tree(site) == before
 
     css_only = {**FILES, "static/style.abc.css": b"body{color:red}"}
-    styled = publish_site(site, css_only, indexer=indexer)
+    styled = publish(site, css_only, indexer=indexer)
     assert index.runs == 1  # no page changed: the old index is carried over
     assert styled.written == ("static/style.abc.css",)
     assert tree(site)["pagefind/entry.json"] == before["pagefind/entry.json"]
 
     one_page = {**css_only, "kurs/word-2/index.html": b"<h1>Word 2</h1>"}
-    changed = publish_site(site, one_page, indexer=indexer)
+    changed = publish(site, one_page, indexer=indexer)
     assert index.calls[-1] == {"kurs/word-2/index.html"}  # told which page changed
     assert set(changed.written) == {"kurs/word-2/index.html", "pagefind/word-2.pf"}
     after = tree(site)
@@ -613,20 +616,20 @@ def test_the_index_runs_only_when_pages_change_and_unchanged_index_files_keep_th
         assert after[name] == before[name], name
 
     fewer = {k: v for k, v in one_page.items() if k != "kurs/excel-1/index.html"}
-    removed = publish_site(site, fewer, indexer=indexer)
+    removed = publish(site, fewer, indexer=indexer)
     assert index.calls[-1] == {"kurs/excel-1/index.html"}
     assert set(removed.removed) == {"kurs/excel-1/index.html", "pagefind/excel-1.pf"}
-    clean = publish_site(tmp_path / "clean", fewer, indexer=output.Indexer("pagefind", index))
+    clean = publish(tmp_path / "clean", fewer, indexer=output.Indexer("pagefind", index))
     assert index.calls[-1] is None and contents(site) == contents(tmp_path / "clean")
     assert sorted(published(removed)) == sorted(published(clean))
 
 
 def test_a_failing_index_publishes_nothing(tmp_path):
     site = tmp_path / "site"
-    publish_site(site, FILES, indexer=output.Indexer("pagefind", WordIndex()))
+    publish(site, FILES, indexer=output.Indexer("pagefind", WordIndex()))
     before = tree(site)
     with pytest.raises(BuildError, match="search indexing failed"):
-        publish_site(
+        publish(
             site,
             {**FILES, "index.html": b"<h1>Ny</h1>"},
             indexer=output.Indexer("pagefind", WordIndex(fail=True)),
@@ -637,8 +640,8 @@ def test_a_failing_index_publishes_nothing(tmp_path):
 
 def test_turning_the_index_off_removes_it(tmp_path):
     site = tmp_path / "site"
-    publish_site(site, FILES, indexer=output.Indexer("pagefind", WordIndex()))
-    report = publish_site(site, FILES)
+    publish(site, FILES, indexer=output.Indexer("pagefind", WordIndex()))
+    report = publish(site, FILES)
     assert {n.split("/")[0] for n in report.removed} == {"pagefind"}
     assert not (site / "pagefind").exists()
 
@@ -666,13 +669,13 @@ def add_foreign(site: Path) -> None:
 
 def test_files_the_build_did_not_make_are_removed_unless_site_keep_names_them(tmp_path, swap):
     site = tmp_path / "site"
-    publish_site(site, FILES)
+    publish(site, FILES)
     add_foreign(site)
     before, before_inodes = tree(site), inodes(site)
     new = dict(FILES)
     del new["kurs/word-2/index.html"]
 
-    report = publish_site(site, new, keep=KEEP)
+    report = publish(site, new, keep=KEEP)
 
     assert report.removed == (
         "kurs/notes.txt", "kurs/word-2/index.html", "snapshots/0001/courses.json"
@@ -690,10 +693,10 @@ def test_without_any_record_what_the_build_did_not_make_is_removed(tmp_path):
     """No state, no list of what an earlier build made: the new site is still this build's
     files and the kept ones, so a site restored from anywhere converges."""
     site = tmp_path / "site"
-    publish_site(site, FILES)
+    publish(site, FILES)
     add_foreign(site)
 
-    report = publish_site(site, {"index.html": b"<h1>Ny</h1>"}, keep=["CNAME"])
+    report = publish(site, {"index.html": b"<h1>Ny</h1>"}, keep=["CNAME"])
 
     assert report.retained == ("CNAME",)
     assert set(report.removed) == {*FOREIGN, *FILES} - {"index.html", "CNAME"}
@@ -724,10 +727,10 @@ def test_site_keep_matches_paths_and_folders_name_by_name(pattern, name, kept):
 )
 def test_a_kept_file_in_the_way_of_a_page_gives_way_to_the_page(tmp_path, foreign, page):
     site = tmp_path / "site"
-    publish_site(site, {"index.html": b"<h1>Kurs</h1>"})
+    publish(site, {"index.html": b"<h1>Kurs</h1>"})
     (site / foreign).parent.mkdir(parents=True, exist_ok=True)
     (site / foreign).write_bytes(b"not ours")
-    report = publish_site(site, {"index.html": b"<h1>Kurs</h1>", page: b"x"}, keep=[foreign])
+    report = publish(site, {"index.html": b"<h1>Kurs</h1>", page: b"x"}, keep=[foreign])
     assert foreign in report.removed and report.retained == ()
     assert contents(site) == {"index.html": b"<h1>Kurs</h1>", page: b"x"}
     assert beside(site) == ["site"]
@@ -741,7 +744,7 @@ def test_a_link_in_the_site_is_removed_as_a_link_never_followed(tmp_path, swap):
     file outside, a dangling link: each is removed as a link; what they point at is
     untouched, and the publish neither writes through them nor fails."""
     site = tmp_path / "site"
-    publish_site(site, FILES)
+    publish(site, FILES)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "index.html").write_bytes(b"<h1>Mine</h1>")
@@ -755,7 +758,7 @@ def test_a_link_in_the_site_is_removed_as_a_link_never_followed(tmp_path, swap):
 
     new = dict(FILES)
     del new["kurs/word-2/index.html"]  # the course went upstream
-    report = publish_site(site, new)
+    report = publish(site, new)
 
     assert tree(outside) == outside_before
     assert contents(site) == new
@@ -763,7 +766,7 @@ def test_a_link_in_the_site_is_removed_as_a_link_never_followed(tmp_path, swap):
     assert not (site / "kurs" / "excel-1" / "index.html").is_symlink()
     assert {"kurs/word-2", "dangling"} <= set(report.removed)
     # The page where a link was is written as a page of its own, the next publish too.
-    again = publish_site(site, {**new, "kurs/word-2/index.html": b"<h1>Word</h1>"})
+    again = publish(site, {**new, "kurs/word-2/index.html": b"<h1>Word</h1>"})
     assert tree(outside) == outside_before
     assert (site / "kurs" / "word-2").is_dir() and not (site / "kurs" / "word-2").is_symlink()
     assert again.written == ("kurs/word-2/index.html",)
@@ -771,12 +774,12 @@ def test_a_link_in_the_site_is_removed_as_a_link_never_followed(tmp_path, swap):
 
 def test_a_kept_link_is_carried_over_as_the_link(tmp_path):
     site = tmp_path / "site"
-    publish_site(site, FILES)
+    publish(site, FILES)
     certificates = tmp_path / "acme"
     certificates.mkdir()
     (certificates / "token").write_bytes(b"t")
     (site / ".well-known").symlink_to(certificates, target_is_directory=True)
-    report = publish_site(site, {**FILES, "index.html": b"<h1>Ny</h1>"}, keep=[".well-known"])
+    report = publish(site, {**FILES, "index.html": b"<h1>Ny</h1>"}, keep=[".well-known"])
     assert report.retained == (".well-known",)
     assert os.readlink(site / ".well-known") == str(certificates)
     assert (certificates / "token").read_bytes() == b"t"
