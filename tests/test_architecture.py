@@ -1,0 +1,218 @@
+"""docs/architecture.md says only what the code does: each structural claim is checked here or
+by a contract of ``lint-imports`` (pyproject.toml), and the page's layers are those contracts."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "catalog_gen"
+PAGE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+CONTRACTS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+    "importlinter"
+]["contracts"]
+
+
+def _modules() -> list[str]:
+    """Every module of the package, as the page names them (``site/rules.py``, ``cli.py``)."""
+    return sorted(
+        p.relative_to(PACKAGE).as_posix()
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "__init__.py" and p.name != "__main__.py"
+    )
+
+
+def _layer_blocks() -> dict[str, list[str]]:
+    """The page's ```text blocks of layers, by container (``catalog_gen.site``)."""
+    blocks = {}
+    for block in re.findall(r"```text\n(.*?)```", PAGE, re.S):
+        head, *lines = block.strip().splitlines()
+        blocks[head.strip().rstrip("/").replace("/", ".")] = [line.strip() for line in lines]
+    return blocks
+
+
+def _table(heading: str) -> list[list[str]]:
+    """The rows of the first table under ``## heading``, as lists of cells."""
+    section = PAGE.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[2:]]
+
+
+def _code(cell: str) -> list[str]:
+    return re.findall(r"`([^`]+)`", cell)
+
+
+def test_the_contracts_hold():
+    linter = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert linter, "import-linter is in the test extra"
+    result = subprocess.run([linter], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("contract", [c for c in CONTRACTS if c["type"] == "layers"])
+def test_the_pages_layers_are_the_contracts_layers(contract):
+    (container,) = contract["containers"]
+    assert _layer_blocks()[container] == contract["layers"]
+    assert contract.get("exhaustive"), "every module of the package is in its layers"
+
+
+def test_every_layer_contract_is_on_the_page():
+    on_page = set(_layer_blocks())
+    assert on_page == {c["containers"][0] for c in CONTRACTS if c["type"] == "layers"}
+
+
+def test_the_halves_never_import_each_other_and_keep_to_their_tools():
+    kinds = {(c["type"], tuple(c.get("modules", c.get("source_modules", ())))) for c in CONTRACTS}
+    assert ("independence", ("catalog_gen.source", "catalog_gen.site", "catalog_gen.demo")) in kinds
+    forbidden = {
+        c["source_modules"][0]: set(c["forbidden_modules"])
+        for c in CONTRACTS
+        if c["type"] == "forbidden"
+    }
+    assert forbidden["catalog_gen.site"] >= {"httpx"}
+    assert forbidden["catalog_gen.source"] >= {"jinja2", "markdown", "nh3"}
+
+
+def test_the_module_table_names_every_module_once():
+    named = []
+    for first, _ in _table("The modules"):
+        (name,) = _code(first)
+        named.append(name)
+    packages = {m.split("/")[0] + "/" for m in _modules() if "/" in m}
+    expected = [m for m in _modules() if "/" not in m or m.split("/")[0] + "/" not in named]
+    assert sorted(n for n in named if n not in packages) == sorted(expected)
+    assert len(named) == len(set(named))
+
+
+def _run_build() -> ast.FunctionDef:
+    tree = ast.parse((PACKAGE / "build.py").read_text(encoding="utf-8"))
+    return next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "run_build")
+
+
+def _steps(function: ast.FunctionDef) -> list[ast.Call]:
+    """The calls of build.py's own functions that are a statement's value (a step), not an
+    argument of another call (a helper of a step), in the order they come."""
+    own = {
+        n.name
+        for n in ast.parse((PACKAGE / "build.py").read_text(encoding="utf-8")).body
+        if isinstance(n, ast.FunctionDef)
+    }
+    steps = []
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.Expr | ast.Return):
+            value = node.value
+            if (
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Name)
+                and value.func.id in own
+            ):
+                steps.append(value)
+    return sorted(steps, key=lambda call: (call.lineno, call.col_offset))
+
+
+def test_the_steps_table_is_run_build_step_by_step():
+    in_code = [call.func.id for call in _steps(_run_build())]
+    on_page = [_code(first)[0] for first, _ in _table("One build, as named steps")]
+    assert on_page == in_code
+
+
+def test_only_the_first_step_is_given_the_api_access():
+    given = [
+        call.func.id
+        for call in _steps(_run_build())
+        if any(isinstance(a, ast.Name) and a.id == "access" for a in call.args)
+        or any(isinstance(k.value, ast.Name) and k.value.id == "access" for k in call.keywords)
+    ]
+    assert given == ["fetch_or_reuse"]
+    assert _code(_table("One build, as named steps")[0][0])[0] == "fetch_or_reuse"
+
+
+def _callers(method: str) -> set[tuple[str, str]]:
+    """(module, function) of every call of ``method`` (by name) in the package."""
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call):
+                    name = getattr(node.func, "attr", getattr(node.func, "id", None))
+                    if name == method:
+                        found.add((path.relative_to(PACKAGE).as_posix(), function.name))
+    return found
+
+
+def test_one_module_asks_whether_a_file_must_be_written_again():
+    assert {module for module, _ in _callers("unchanged")} == {"site/generate.py"}
+
+
+def test_only_decide_asks_whether_the_whole_build_can_stop():
+    assert _callers("build_inputs") == {("build.py", "decide")}
+
+
+def _resolves(name: str) -> bool:
+    """A dotted name on the page (``config.SitePaths``, ``BuildState.unchanged``,
+    ``serve.open_preview``) names something that exists."""
+    head, *rest = name.split(".")
+    modules = {m.removesuffix(".py").replace("/", ".").split(".")[-1]: m for m in _modules()} | {
+        "serve": "serve/__init__.py"
+    }
+    if head in modules:
+        dotted = "catalog_gen." + modules[head].removesuffix(".py").replace("/", ".")
+        target: object = importlib.import_module(dotted.removesuffix(".__init__"))
+    else:  # a class: look for it in every module
+        owners = []
+        for module in _modules():
+            imported = importlib.import_module(
+                "catalog_gen." + module.removesuffix(".py").replace("/", ".")
+            )
+            if head in vars(imported) and getattr(imported, head).__module__ == imported.__name__:
+                owners.append(getattr(imported, head))
+        if len(owners) != 1:
+            return False
+        target = owners[0]
+    for part in rest:
+        if not hasattr(target, part):
+            return False
+        target = getattr(target, part)
+    return True
+
+
+def _named_in_page() -> list[str]:
+    return sorted(set(re.findall(r"`([^`\s]+)`", PAGE)))
+
+
+@pytest.mark.parametrize("name", _named_in_page())
+def test_every_file_and_name_the_page_gives_exists(name):
+    if name.endswith("/") or re.search(r"\.(py|md|toml)$", name):
+        if name == "catalog.toml":
+            pytest.skip("a project's file, not this repository's")
+        assert (PACKAGE / name).exists() or (ROOT / name).exists(), name
+    elif re.fullmatch(r"[A-Za-z_]+(\.[A-Za-z_]+)+", name):
+        if name.startswith(("tool.", "tools.")):
+            assert (ROOT / (name.replace(".", "/") + ".py")).exists(), name
+        else:
+            assert _resolves(name), name
+    elif re.fullmatch(r"[A-Z][A-Za-z]+|[A-Za-z]+_[A-Za-z_]+", name):
+        assert _defined_somewhere(name), name
+
+
+def _defined_somewhere(name: str) -> bool:
+    """A bare name on the page (``SitePaths``, ``index_site``) is defined in the package."""
+    for module in _modules():
+        imported = importlib.import_module(
+            "catalog_gen." + module.removesuffix(".py").replace("/", ".")
+        )
+        if name in vars(imported):
+            return True
+    return False
