@@ -270,6 +270,7 @@ CONFIG = Config(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)  # about a minute here; a loaded CI machine may take several
 @settings(
     max_examples=60,

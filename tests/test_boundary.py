@@ -198,6 +198,7 @@ def frontcore(courses, dates, venues, *, ascii_only: bool):
     return handler
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(catalog=catalogs(), ascii_only=st.booleans())
 def test_any_json_strings_end_in_a_named_error_or_a_clean_snapshot(catalog, ascii_only):
@@ -254,6 +255,7 @@ def test_a_detail_answer_naming_another_course_keeps_the_lists_id():
 # --- end to end: the CLI against the emulator --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_record_with_a_lone_surrogate_and_the_key_is_stored_clean_and_named(project, sample):
     cid = sorted(sample.courses)[4]
     sample.change_course(
@@ -287,6 +289,7 @@ def test_a_record_with_a_lone_surrogate_and_the_key_is_stored_clean_and_named(pr
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trouble", ["nan", "gzip", "charset"])
 def test_undecodable_answers_are_api_errors_that_offline_on_error_handles(project, sample, trouble):
     (project.root / "catalog.toml").write_text("[frontcore]\nrate_limit = 5\nmax_retries = 1\n")

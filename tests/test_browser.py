@@ -36,6 +36,9 @@ from tests.sitecheck import parse
 from tests.test_serve import CHROMIUM, CHROMIUM_ARGS
 from tests.test_site import build_demo
 
+#: The long matrices and whole-tool runs: `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 AXE = ROOT / ".ci" / "tools" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "tests" / "artifacts"

@@ -67,6 +67,7 @@ def rendered(monkeypatch) -> list[str]:
     return paths
 
 
+@pytest.mark.slow
 def test_incremental_builds_through_a_sequence_of_changes_equal_clean_builds(
     project, sample, rendered
 ):
@@ -156,6 +157,7 @@ def parse_bytes(data: bytes):
     return BeautifulSoup(data, "html5lib")
 
 
+@pytest.mark.slow
 def test_a_no_change_build_stops_before_loading_the_snapshot(project, monkeypatch):
     config = project.config
     run_build(config, project.access(), now=NOW)
@@ -170,6 +172,7 @@ def test_a_no_change_build_stops_before_loading_the_snapshot(project, monkeypatc
     assert {p: os.stat(p).st_mtime_ns for p in config.output_path.rglob("*")} == before
 
 
+@pytest.mark.slow
 def test_an_online_build_that_fetches_nothing_new_stops_as_early_as_an_offline_one(
     project, monkeypatch
 ):
@@ -191,6 +194,7 @@ def test_an_online_build_that_fetches_nothing_new_stops_as_early_as_an_offline_o
     assert site_bytes(config.output_path) == clean_build(config, later)
 
 
+@pytest.mark.slow
 def test_a_file_changed_by_hand_in_the_site_is_rendered_again(project, rendered):
     config = project.config
     run_build(config, project.access(), now=NOW)
@@ -203,6 +207,7 @@ def test_a_file_changed_by_hand_in_the_site_is_rendered_again(project, rendered)
     assert report.written == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["garbage", "missing"])
 def test_a_state_that_cannot_be_trusted_means_a_full_render(project, damage, rendered):
     config = project.config
@@ -218,6 +223,7 @@ def test_a_state_that_cannot_be_trusted_means_a_full_render(project, damage, ren
     assert report.rendered == first.rendered and report.written == 0  # same bytes: kept
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("restore", ["copied with times", "copied", "older build"])
 def test_a_site_folder_replaced_behind_the_states_back_is_checked_file_by_file(
     project, sample, rendered, tmp_path, restore
@@ -255,6 +261,7 @@ def test_a_site_folder_replaced_behind_the_states_back_is_checked_file_by_file(
         assert 0 < report.written < report.files
 
 
+@pytest.mark.slow
 def test_the_state_lives_beside_the_site_never_in_it(project):
     config = project.config
     run_build(config, project.access(), now=NOW)
@@ -284,6 +291,7 @@ def build_with_workers(root: Path, least_pages: int, output_dir: str):
     )
 
 
+@pytest.mark.slow
 def test_parallel_rendering_gives_the_same_bytes_and_the_same_errors(tmp_path):
     build_demo(tmp_path)  # makes the demo snapshot
     parallel = build_with_workers(tmp_path, 1, "parallel")
@@ -560,6 +568,7 @@ def holds(value, course_id: int) -> bool:
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", CHANGES, ids=lambda c: c.name)
 def test_a_changed_field_renders_exactly_the_pages_that_show_it(printing_project, change):
     """With templates that print every attribute of the model, each field is shown
@@ -601,6 +610,7 @@ def test_a_changed_field_renders_exactly_the_pages_that_show_it(printing_project
         assert shows, f"{change.name}: {name} rendered although it does not show the record"
 
 
+@pytest.mark.slow
 def test_what_the_last_build_published_is_known_even_when_its_digests_are_not(project):
     """After an upgrade the digests are not trusted, but the files are still the last build's:
     the next publish may remove them (it removes nothing it has no record of)."""

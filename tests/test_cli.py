@@ -60,6 +60,7 @@ def test_init_writes_a_commented_config_and_the_layout(tmp_path):
     assert "already exists" in one_error_line(again)
 
 
+@pytest.mark.slow
 def test_fetch_then_fetch_again_is_incremental_and_diff_sees_the_change(project, sample):
     first = project.run("fetch")
     assert first.returncode == 0, first.stderr
@@ -163,6 +164,7 @@ def test_serve_on_a_port_in_use_is_a_one_line_usage_error(project):
     assert "cannot listen on 127.0.0.1" in one_error_line(result)
 
 
+@pytest.mark.slow
 def test_shrink_guard_exits_3(project, sample):
     assert project.run("fetch").returncode == 0
     for cid in sorted(sample.courses)[:20]:
@@ -193,6 +195,7 @@ def _start_fetch_and_wait_for_batch(project, *args):
     return process
 
 
+@pytest.mark.slow
 def test_a_fetch_killed_midway_leaves_the_last_snapshot_byte_identical(project):
     assert project.run("fetch").returncode == 0
     before = project.snapshot_bytes()
@@ -206,6 +209,7 @@ def test_a_fetch_killed_midway_leaves_the_last_snapshot_byte_identical(project):
     assert not list((project.root / "snapshots").glob(".incoming-*"))
 
 
+@pytest.mark.slow
 def test_a_competing_run_is_refused_with_exit_3(project):
     assert project.run("fetch").returncode == 0
     process = _start_fetch_and_wait_for_batch(project)
@@ -218,6 +222,7 @@ def test_a_competing_run_is_refused_with_exit_3(project):
         process.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_with_one_line(project):
     assert project.run("fetch").returncode == 0
     before = project.snapshot_bytes()
@@ -281,6 +286,7 @@ def test_snapshots_inside_the_site_are_refused_before_anything_is_written(projec
     assert not (project.root / "site").exists()
 
 
+@pytest.mark.slow
 def test_a_file_no_build_made_is_removed_with_a_warning_unless_site_keep_names_it(project, sample):
     now = "2026-11-23T04:00:00+01:00"
     (project.root / "catalog.toml").write_text(
@@ -312,6 +318,7 @@ def test_a_file_no_build_made_is_removed_with_a_warning_unless_site_keep_names_i
     assert (site / "CNAME").read_text() == "kurs.example.no\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("language", "shown"), [("nb", "Kurs <id>"), ("en", "Course <id>")])
 def test_an_odd_data_warning_says_what_the_visitor_sees_in_the_sites_language(
     project, sample, language, shown
@@ -326,6 +333,7 @@ def test_an_odd_data_warning_says_what_the_visitor_sees_in_the_sites_language(
     assert f"course without a title; shown as '{shown}'" in line
 
 
+@pytest.mark.slow
 def test_every_usage_error_is_one_error_line_with_code_2(project):
     for args in (["build", "--bogus"], ["nosuch"], ["diff", "--format", "pdf"],
                  ["build", "--max-age", "-1"], ["fetch", "--demo-change"]):  # fmt: skip
@@ -334,6 +342,7 @@ def test_every_usage_error_is_one_error_line_with_code_2(project):
         assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: "), args
 
 
+@pytest.mark.slow
 def test_diff_survives_a_closed_pipe_and_tells_differ_from_error(project, sample):
     """`diff | head -2` ends quietly; with --exit-code, 1 means 'they differ' and only that."""
     assert project.run("build", "--now", "2026-11-23T04:00:00+01:00").returncode == 0
@@ -356,6 +365,7 @@ def test_diff_survives_a_closed_pipe_and_tells_differ_from_error(project, sample
     assert data["differ"] is True and data["changes"]["counts"]["new_courses"] == 0
 
 
+@pytest.mark.slow
 def test_the_demo_can_show_a_night_of_changes(tmp_path):
     now = "2026-11-23T04:00:00+01:00"
     assert run_cli(tmp_path, "build", "--demo", "-q", "--now", now).returncode == 0

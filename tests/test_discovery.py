@@ -63,6 +63,7 @@ def course_pages(site: Path) -> list[Path]:
 # -- meta tags -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_page_has_a_title_canonical_address_and_open_graph_tags(demo):
     folder, _ = demo
     site = folder / "site"
@@ -90,6 +91,7 @@ def posixpath_join(page: str, ref: str) -> str:
     return posixpath.normpath(posixpath.join(posixpath.dirname(page), ref))
 
 
+@pytest.mark.slow
 def test_the_demo_sets_a_site_description_for_pages_without_their_own(demo):
     folder, _ = demo
     site = folder / "site"
@@ -327,6 +329,7 @@ def test_the_search_index_is_built_into_the_site(demo):
     assert search.select_one("#search") is not None and search.noscript is not None
 
 
+@pytest.mark.slow
 def test_search_off_leaves_out_the_page_the_index_and_the_link(tmp_path):
     build_demo(tmp_path)
     assert (tmp_path / "site" / "pagefind").is_dir()
@@ -338,6 +341,7 @@ def test_search_off_leaves_out_the_page_the_index_and_the_link(tmp_path):
     assert "sok/" not in (site / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_without_base_url_there_are_no_absolute_addresses_and_the_build_says_why(tmp_path):
     result = run_cli(tmp_path, "build", "--demo", "--now", PINNED)
     assert result.returncode == 0, result.stderr

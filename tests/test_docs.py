@@ -382,6 +382,7 @@ def test_every_link_between_pages_leads_somewhere(page):
 # --- examples that run ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_emulator_recipe_of_the_development_guide_works(tmp_path):
     """The three lines under "The emulator", as written, on a free port."""
     block = FENCE.search(read(DOCS / "development.md").split("## The emulator", 1)[1])
@@ -437,6 +438,7 @@ def test_the_template_reference_says_what_everything_is():
         assert [a for a in attributes(cls) if not a.doc] == [], cls.__name__
 
 
+@pytest.mark.slow
 def test_the_custom_property_example_builds_with_the_real_cli(tmp_path):
     """The override in docs/templates.md, built with ``catalog-gen build --demo``: each
     course's and date's custom properties show on its own page, and nowhere else."""
@@ -514,6 +516,7 @@ def hostile_sample():
     return sample
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "example"), template_examples(), ids=lambda v: v[:20])
 def test_every_template_example_survives_nulls_and_hostile_values(
     name, example, tmp_path, emulator_for

@@ -400,6 +400,7 @@ SCENARIOS_OF_DATA = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("edit", [data(e) for e in SCENARIOS_OF_DATA], ids=lambda e: e.__name__)
 def test_a_change_of_data_builds_what_a_clean_build_does(built, edit, tmp_path):
     edit(built)
@@ -604,6 +605,7 @@ SCENARIOS_OF_INPUTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("edit", SCENARIOS_OF_INPUTS, ids=lambda e: e.__name__)
 def test_a_change_of_clock_templates_content_or_config_builds_what_a_clean_build_does(
     built, edit, tmp_path
@@ -676,6 +678,7 @@ DAMAGE = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", DAMAGE, ids=lambda d: d.__name__)
 def test_a_damaged_build_cache_is_ignored(built, damage, tmp_path, monkeypatch):
     """Whatever happened to the cache, the next build (one that must read it: a course
@@ -901,6 +904,7 @@ TAMPERING = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tamper", TAMPERING, ids=lambda t: t.__name__)
 def test_a_spare_or_site_touched_by_hand_never_publishes_wrong_bytes(built, tamper, tmp_path):
     """Touched, then a build with nothing to do but repair (past the quarter hour, so that it
@@ -980,6 +984,7 @@ INDEX_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("tamper", "change"), INDEX_CASES, ids=lambda step: step.__name__)
 def test_the_search_index_is_a_clean_builds(searchable, tamper, change, tmp_path):
     tamper(searchable)
@@ -989,6 +994,7 @@ def test_the_search_index_is_a_clean_builds(searchable, tamper, change, tmp_path
     assert_clean(searchable, tmp_path / "clean")
 
 
+@pytest.mark.slow
 def test_the_weekly_full_build_repairs_what_no_stat_shows(searchable, tmp_path):
     """An index file and a page edited in place with their mtime put back: an ordinary
     night cannot see it (docs/site.md says so); ``build --full`` trusts nothing an earlier
@@ -1004,6 +1010,7 @@ def test_the_weekly_full_build_repairs_what_no_stat_shows(searchable, tmp_path):
     assert_clean(searchable, tmp_path / "clean")
 
 
+@pytest.mark.slow
 def test_a_page_replaced_by_hand_with_the_next_builds_bytes_is_not_taken_from_the_spare(
     built, tmp_path
 ):
@@ -1079,6 +1086,7 @@ def test_a_build_killed_mid_render_leaves_the_site_and_the_next_build_is_clean(b
     assert not list(built.root.glob(f".{built.site.name}.staging-*"))
 
 
+@pytest.mark.slow
 def test_builds_killed_at_any_moment_leave_a_whole_site_and_the_next_is_clean(built, tmp_path):
     """Killed while reading the model, rendering, indexing, swapping or recording: each
     time the site is the last good one or, once swapped, the new one whole; and the build
@@ -1291,6 +1299,7 @@ def steps():
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_any_sequence_of_changes_builds_what_clean_builds_do():
     """From a small catalog, any sequence of edits, clock moves, and damage to what a build
     keeps: after each, the incremental build is a clean build's."""

@@ -41,6 +41,9 @@ from catalog_gen.demo.sample import SampleCatalog, generate_catalog
 from tests.actions import Caches, Runner
 from tests.installed import check_isolated, empty_environment, git, offline_env, source_commit
 
+#: The long matrices and whole-tool runs: `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 OSLO = ZoneInfo("Europe/Oslo")
 MONDAY = date(2026, 11, 23)
 KEY = "fc-nightly-key-5Rk2Lq8ZpW4mVb8N"

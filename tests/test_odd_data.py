@@ -575,6 +575,7 @@ def warnings_of(result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
 
 
+@pytest.mark.slow
 def test_odd_data_is_reported_grouped_and_quiet_runs_report_only_what_is_new(project, sample):
     first, second = sorted(sample.courses)[:2]
     sample.change_course(first, title="   ")

@@ -21,6 +21,9 @@ import yaml
 
 from tests.installed import ROOT, check_isolated, empty_environment, offline_env
 
+#: The long matrices and whole-tool runs: `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> Path:

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -45,6 +46,7 @@ def assert_shown_as_text(output: bytes) -> None:
     assert not any(line.startswith(b"error: fake line") for line in output.split(b"\n"))
 
 
+@pytest.mark.slow
 def test_a_hostile_title_field_name_and_property_reach_every_line_escaped(project, sample):
     assert run(project, "fetch", "--now", DAY).returncode == 0
     first, second = sorted(sample.courses)[:2]
@@ -82,6 +84,7 @@ def test_a_hostile_title_field_name_and_property_reach_every_line_escaped(projec
     assert odd.startswith(b"warning: ") and b"\\x1b]0;pwned\\x07" in odd
 
 
+@pytest.mark.slow
 def test_an_api_error_that_repeats_hostile_text_is_one_escaped_line(project):
     project.root.joinpath("catalog.toml").write_text(
         "[frontcore]\nrate_limit = 5\nmax_retries = 1\n"

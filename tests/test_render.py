@@ -92,6 +92,7 @@ def test_an_unknown_theme_is_a_clear_error(site_project):
     assert not site_project.site.exists()
 
 
+@pytest.mark.slow
 def test_static_files_get_content_hashed_names(site_project):
     site_project.build()
     static = site_project.site / "static"
@@ -172,6 +173,7 @@ def test_lists_paginate_by_site_per_page(site_project):
     assert len(courses) == len(list(site.glob("kurs/*/index.html")))
 
 
+@pytest.mark.slow
 def test_a_removed_course_loses_its_page_and_nothing_else_changes_needlessly(project):
     config = project.config
     first = run_build(config, project.access(), now=NOW)
@@ -299,6 +301,7 @@ def meta_description(soup) -> str:
     return described["content"]
 
 
+@pytest.mark.slow
 def test_without_site_description_every_page_is_described_by_what_it_shows(site_project):
     site_project.write("content/om-oss.md", "---\ntitle: Om oss\n---\nVi holder kurs.\n")
     site_project.build()

@@ -47,6 +47,7 @@ def test_the_root_is_laid_out_as_the_readme_shows():
     assert "/site/" in ignored and "/snapshots/" in ignored  # the demo's output stays out of git
 
 
+@pytest.mark.slow
 def test_the_demo_uses_the_root_settings(built):
     home = page(built / "site", "index.html")
     assert home.title.string == "Kursleverandøren"

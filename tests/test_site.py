@@ -37,6 +37,7 @@ def demo(tmp_path_factory) -> tuple[Path, dict]:
     return folder / "site", report
 
 
+@pytest.mark.slow
 def test_the_demo_builds_a_whole_site(demo):
     site, report = demo
     assert report["pages"] > 60
@@ -299,6 +300,7 @@ def test_rebuilding_the_same_snapshot_writes_nothing(demo):
     assert site_tree(site) == before  # same bytes and same mtimes
 
 
+@pytest.mark.slow
 def test_the_same_snapshot_gives_the_same_bytes_whatever_the_machines_zone(demo, tmp_path):
     site, _ = demo
     for zone in ("America/Los_Angeles", "Asia/Tokyo"):
@@ -307,6 +309,7 @@ def test_the_same_snapshot_gives_the_same_bytes_whatever_the_machines_zone(demo,
         assert site_bytes(other) == site_bytes(site), zone
 
 
+@pytest.mark.slow
 def test_an_english_site(tmp_path):
     (tmp_path / "catalog.toml").write_text('[site]\nlanguage = "en"\ntitle = "Courses"\n')
     build_demo(tmp_path)
@@ -341,6 +344,7 @@ def test_offline_without_a_snapshot_says_what_to_run(tmp_path):
     assert not (tmp_path / "site").exists()
 
 
+@pytest.mark.slow
 def test_a_template_error_is_one_line_exit_1_and_the_site_stays(tmp_path):
     build_demo(tmp_path)
     before = site_tree(tmp_path / "site")

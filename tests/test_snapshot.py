@@ -537,6 +537,7 @@ def fetch_after_a_change(project: Project, sample, title: str):
     return project.run("fetch", "--now", DAY)
 
 
+@pytest.mark.slow
 def test_an_old_snapshot_replaced_by_a_link_is_pruned_as_the_link_never_through_it(
     project, sample, tmp_path
 ):
@@ -571,6 +572,7 @@ def test_an_old_snapshot_replaced_by_a_link_is_pruned_as_the_link_never_through_
     assert (tmp_path / "snapshots").is_symlink()  # the operator's link to the folder stays
 
 
+@pytest.mark.slow
 def test_the_newest_snapshot_as_a_link_is_refused_in_one_line_and_never_linked_from(
     project, sample, tmp_path
 ):

@@ -55,6 +55,7 @@ def sent(monkeypatch) -> list[float]:
     return moments
 
 
+@pytest.mark.slow
 def test_a_thousand_courses_cost_pages_not_requests_per_course(emulator_for, tmp_path, sent):
     from tests.conftest import Project
 
@@ -110,6 +111,7 @@ def test_a_thousand_courses_cost_pages_not_requests_per_course(emulator_for, tmp
     print(f"3 changed: {report.requests} requests, {report.seconds:.1f} s")
 
 
+@pytest.mark.slow
 def test_summary_list_items_are_completed_only_when_new_or_changed(emulator_for, tmp_path):
     from tests.conftest import Project
 
@@ -141,6 +143,7 @@ def test_summary_list_items_are_completed_only_when_new_or_changed(emulator_for,
     assert report.courses_added == 1 and report.courses_changed == 3
 
 
+@pytest.mark.slow
 def test_incremental_refreshes_seats_keeps_past_dates_and_sees_removals(project, sample):
     run_fetch(project.config, project.access(), now=NOW)
     before = latest(project)
@@ -183,6 +186,7 @@ def test_incremental_refreshes_seats_keeps_past_dates_and_sees_removals(project,
     assert report.coursedates_changed >= 2
 
 
+@pytest.mark.slow
 def test_reference_data_waits_for_its_ttl(project):
     run_fetch(project.config, project.access(), now=NOW)
     assert len(paths(project.emulator, "locations|instructors|products")) == 3
@@ -197,6 +201,7 @@ def test_reference_data_waits_for_its_ttl(project):
     assert products.params["id_type"] == ["2"]
 
 
+@pytest.mark.slow
 def test_a_night_costs_what_changed_on_disk(emulator_for, tmp_path):
     """Nothing changed: no snapshot, the folder grows by the check's few bytes. A handful of
     changes: a new snapshot whose unchanged files are hard links, at most a quarter of one
@@ -238,6 +243,7 @@ def test_a_night_costs_what_changed_on_disk(emulator_for, tmp_path):
     assert store.load(busy.snapshot).courses[courses[10]]["title"].endswith("(oppdatert)")
 
 
+@pytest.mark.slow
 def test_reference_lists_refreshed_unchanged_cost_only_a_manifest(project):
     """After the reference TTL the lists are fetched again; when they did not change, the new
     snapshot (it records the new fetch time) links every data file of the last one."""
@@ -251,6 +257,7 @@ def test_reference_lists_refreshed_unchanged_cost_only_a_manifest(project):
     assert reloaded.reference_fetched_at["locations"] == NOW + timedelta(days=7, hours=1)
 
 
+@pytest.mark.slow
 def test_full_flag_ignores_the_last_snapshot(project):
     run_fetch(project.config, project.access(), now=NOW)
     project.emulator.clear_log()
@@ -260,6 +267,7 @@ def test_full_flag_ignores_the_last_snapshot(project):
     assert not report.data_changed
 
 
+@pytest.mark.slow
 def test_full_sets_aside_a_snapshot_it_cannot_read(project):
     """The error for a damaged snapshot (or one from another schema) says to run
     'fetch --full'; that must work, and make a good snapshot again."""
@@ -273,6 +281,7 @@ def test_full_sets_aside_a_snapshot_it_cannot_read(project):
     assert latest(project).name == report.snapshot
 
 
+@pytest.mark.slow
 def test_new_dates_are_stamped_with_the_fetch_that_first_saw_them(project, sample):
     """first_seen survives incremental and --full fetches; only new dates get the new time."""
     run_fetch(project.config, project.access(), now=NOW)
@@ -288,6 +297,7 @@ def test_new_dates_are_stamped_with_the_fetch_that_first_saw_them(project, sampl
     assert all(second.first_seen[d] == NOW for d in first.coursedates if d in second.coursedates)
 
 
+@pytest.mark.slow
 def test_shrink_guard_refuses_and_keeps_the_last_snapshot(project, sample):
     run_fetch(project.config, project.access(), now=NOW)
     before = project.snapshot_bytes()
@@ -329,6 +339,7 @@ def test_wrong_key_reported_with_status_200_is_still_an_auth_error(emulator_for,
     assert len(emulator.requests) == 1
 
 
+@pytest.mark.slow
 def test_faults_are_retried_and_the_snapshot_is_still_exact(project, sample):
     run_fetch(project.config, project.access(), now=NOW, full=True)
     reference = latest(project)
@@ -350,6 +361,7 @@ def test_faults_are_retried_and_the_snapshot_is_still_exact(project, sample):
     assert snapshot.reference == reference.reference
 
 
+@pytest.mark.slow
 def test_persistent_failure_is_an_api_error_and_nothing_is_saved(project):
     run_fetch(project.config, project.access(), now=NOW)
     before = project.snapshot_bytes()
@@ -392,6 +404,7 @@ def move_a_course_between_pages(emulator, catalog) -> int:
     return moved
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ordering", ["honoured", "ignored"])
 def test_a_course_updated_between_two_pages_is_not_skipped(emulator_for, sample, ordering):
     emulator = emulator_for(
@@ -408,6 +421,7 @@ def test_a_course_updated_between_two_pages_is_not_skipped(emulator_for, sample,
     assert client.course_list_reads == (1 if ordering == "honoured" else 3)
 
 
+@pytest.mark.slow
 def test_a_course_missing_from_the_list_is_confirmed_before_it_is_dropped(emulator_for, sample):
     emulator = emulator_for(sample, rate_limit=0)
     first, _ = sync_small_pages(emulator)
@@ -419,6 +433,7 @@ def test_a_course_missing_from_the_list_is_confirmed_before_it_is_dropped(emulat
     assert client.course_list_reads == 2  # one read more, only because a course went
 
 
+@pytest.mark.slow
 def test_details_are_fetched_when_a_field_the_site_reads_is_missing(emulator_for, sample, tmp_path):
     from tests.conftest import Project
 
@@ -440,6 +455,7 @@ def cancel(catalog, coursedate_id: int) -> None:
         record["status"] = {"id": 3, "idType": 2, "title": "Canceled"}
 
 
+@pytest.mark.slow
 def test_dates_that_ended_recently_are_read_again_and_older_ones_with_full(project, sample):
     run_fetch(project.config, project.access(), now=NOW)
     ended = {
@@ -559,6 +575,7 @@ def current_dates_per_course(sample) -> dict[int, int]:
     return counts
 
 
+@pytest.mark.slow
 def test_a_course_with_more_dates_than_the_limit_keeps_the_soonest_with_a_warning(
     emulator_for, sample, tmp_path
 ):
@@ -591,6 +608,7 @@ def test_a_course_with_more_dates_than_the_limit_keeps_the_soonest_with_a_warnin
     assert report.coursedates_removed > 0 and "course.dates_over_limit" in report.warnings[0]
 
 
+@pytest.mark.slow
 def test_each_date_knows_since_when_its_record_and_seats_are_what_they_are(project, sample):
     """A date's ``unchanged_since`` is the fetch that first read it as it is: a booking moves
     it to that night's fetch, a night that changes nothing elsewhere keeps it, and it survives

@@ -432,6 +432,7 @@ def test_the_deadline_counts_from_the_rate_limiters_turn_not_from_the_call():
     assert sum(clock.sleeps) >= 4
 
 
+@pytest.mark.slow
 def test_a_trickle_of_headers_on_a_real_socket_is_cut_off_at_the_deadline(emulator):
     """httpx's read timeout never fires while a byte comes every half second; the sockets
     themselves wait no longer than the deadline, so even the status line is cut off."""

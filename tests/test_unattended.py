@@ -22,6 +22,9 @@ from catalog_gen.source.store import SnapshotStore
 from tests.conftest import API_KEY, interruptible
 from tests.sitecheck import site_bytes, site_tree
 
+#: The long matrices and whole-tool runs: `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 DAY1 = "2026-11-23T04:00:00+01:00"
 UNREACHABLE = "http://127.0.0.1:9/v2"  # the discard port: nothing listens
 

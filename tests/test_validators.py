@@ -36,6 +36,9 @@ from tests.test_browser import ARTIFACTS, StaticHost, first, need
 from tests.test_serve import CHROMIUM
 from tests.test_site import build_demo
 
+#: The long matrices and whole-tool runs: `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
+
 TOOLS = Path(__file__).resolve().parents[1] / ".ci" / "tools" / "node_modules"
 VNU = TOOLS / "vnu-jar" / "build" / "dist" / "vnu.jar"
 LIGHTHOUSE = TOOLS / "lighthouse" / "cli" / "index.js"

@@ -53,6 +53,7 @@ def made_by(builder: SiteBuilder, snapshot, now) -> tuple[dict[str, bytes], list
     return sink.files, list(found)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)  # eight builds: a minute here, more on a loaded machine
 def test_a_warm_builder_makes_what_a_fresh_one_makes_as_the_clock_moves(project):
     config = project.config
@@ -82,6 +83,7 @@ def test_a_warm_builder_makes_what_a_fresh_one_makes_as_the_clock_moves(project)
     assert later.pages is not first.pages
 
 
+@pytest.mark.slow
 def test_new_publishing_rules_need_a_new_warm_site_and_a_template_save_compiles_anew(
     project, tmp_path
 ):
@@ -115,6 +117,7 @@ def load_config_with(root: Path, tmp_path: Path, extra: str) -> Config:
         changed.unlink()
 
 
+@pytest.mark.slow
 def test_a_warm_catalog_leaves_nothing_frozen_from_the_garbage_collector(project):
     """A build freezes what the model made (modelcache.collector_paused); the preview, which
     runs for days and drops renderers with reference cycles, must not keep them frozen."""
