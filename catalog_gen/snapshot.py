@@ -66,7 +66,9 @@ class Snapshot:
     reference_fetched_at: Mapping[str, datetime]
     #: Digest of each course *as the course list returned it*: the next run compares list
     #: items against these to know which courses changed without fetching their details.
-    course_sources: Mapping[int, str]
+    #: None (a snapshot made without them, stored and read back) matches no item: the next
+    #: run fetches that course's details again.
+    course_sources: Mapping[int, str | None]
     #: When a fetch first saw each course date (see ``first_seen``); feeds of new dates.
     first_seen: Mapping[int, datetime] = field(default_factory=dict)
     name: str | None = field(default=None, compare=False)
