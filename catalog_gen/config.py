@@ -586,7 +586,14 @@ def load_config(path: Path | None, *, environ: Mapping[str, str] | None = None) 
         name: cls(**_validated(cls, _table(raw.get(name, {}), name, path), path, prefix=f"{name}."))
         for name, cls in SECTIONS.items()
     }
-    config = Config(**top, **sections, source=path, root=path.parent.resolve())
+    config = Config(
+        # Each value was checked against its field's declared type (_checked), which mypy
+        # cannot follow through a dict keyed by name.
+        **top,  # type: ignore[arg-type]
+        **sections,
+        source=path,
+        root=path.parent.resolve(),
+    )
     _check_folders_apart(config, path)
     return config
 
