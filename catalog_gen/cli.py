@@ -117,7 +117,9 @@ def redacted_output() -> Iterator[None]:
     for the reports, warnings, notes, logs, tracebacks and anything a library prints."""
     register_secret(os.environ.get(API_KEY_ENV, "").strip())  # known before anything prints
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
+    # A stream Python started without (``>&-``: None) stays None; print and click.echo then
+    # write nothing to it, as they would without the gate.
+    sys.stdout, sys.stderr = (None if s is None else RedactingStream(s) for s in saved)
     try:
         yield
     finally:
@@ -125,6 +127,8 @@ def redacted_output() -> Iterator[None]:
         sys.stdout, sys.stderr = saved
         closed = False
         for stream in gated:
+            if stream is None:
+                continue
             try:
                 stream.flush()
             except BrokenPipeError:
@@ -929,5 +933,7 @@ def _usage_line(message: str, code: int) -> NoReturn:
 
 def _quiet_stdout() -> None:
     """Nothing more can be said on a closed pipe: stop Python trying again at exit."""
+    if sys.__stdout__ is None:  # Python started without one (``>&-``): nothing to stop
+        return
     with suppress(OSError, ValueError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
