@@ -84,7 +84,13 @@ class Anomalies:
         self._found: dict[tuple[str, str, str], Anomaly] = {}
 
     def add(
-        self, kind: str, record: str, field: str, value: object, *, clean=lambda text: text
+        self,
+        kind: str,
+        record: str,
+        field: str,
+        value: object,
+        *,
+        clean: Callable[[str], str] = lambda text: text,
     ) -> None:
         """Note that ``record``'s ``field`` held ``value``, handled as ``KINDS[kind]`` says;
         ``clean`` is applied to the value as shown (the fetch boundary's scrubber, for a value

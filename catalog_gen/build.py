@@ -77,7 +77,7 @@ class BuildReport:
     #: What the night changed in the catalog (site/changes.py); None when it did not fetch.
     changes: ChangeReport | None = field(default=None, repr=False)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         """The --json report: the build's figures, the fetch's cost at the top level too."""
         report = asdict(self)
         del report["written_files"], report["removed_files"]
@@ -458,7 +458,7 @@ def report_changes(
     if fetched is None:
         return None
     names = store.names()
-    before = name
+    before: str | None = name
     if fetched.saved:
         at = names.index(name) if name in names else 0
         before = names[at - 1] if at > 0 else None

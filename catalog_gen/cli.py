@@ -19,10 +19,12 @@ import shutil
 import signal
 import sys
 import traceback
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
@@ -47,10 +49,13 @@ from catalog_gen.redact import RedactingFilter, RedactingStream, redact, registe
 
 if TYPE_CHECKING:  # the pipeline is imported by the commands that run it: --help stays quick
     from catalog_gen.site.changes import ChangeReport
-    from catalog_gen.snapshot import SnapshotDiff
+    from catalog_gen.snapshot import Record, RecordDiff, SnapshotDiff
     from catalog_gen.source.fetch import FetchReport
 
 log = logging.getLogger("catalog_gen")
+
+#: A command's function, as click's decorators take and give it back.
+_Command = TypeVar("_Command", bound=Callable[..., object])
 
 #: Demo runs keep their snapshots apart so they never mix with a real catalog's history.
 DEMO_SUBDIR = "demo"
@@ -75,12 +80,14 @@ BROKEN_PIPE = 141
 class CatalogGenGroup(click.Group):
     """Turns our named errors into one line and an exit code, for every subcommand."""
 
-    def resolve_command(self, ctx: click.Context, args: list[str]):
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)
         ctx.meta["catalog_gen.command"] = name  # for _fail: which command failed
         return name, command, rest
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> object:
         with redacted_output():
             try:
                 return super().invoke(ctx)
@@ -105,12 +112,14 @@ class CatalogGenGroup(click.Group):
 
 
 @contextmanager
-def redacted_output():
+def redacted_output() -> Iterator[None]:
     """Route stdout and stderr through the key redactor while a command runs: the one gate
     for the reports, warnings, notes, logs, tracebacks and anything a library prints."""
     register_secret(os.environ.get(API_KEY_ENV, "").strip())  # known before anything prints
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
+    # A stream Python started without (``>&-``: None) stays None; print and click.echo then
+    # write nothing to it, as they would without the gate.
+    sys.stdout, sys.stderr = (None if s is None else RedactingStream(s) for s in saved)
     try:
         yield
     finally:
@@ -118,6 +127,8 @@ def redacted_output():
         sys.stdout, sys.stderr = saved
         closed = False
         for stream in gated:
+            if stream is None:
+                continue
             try:
                 stream.flush()
             except BrokenPipeError:
@@ -129,7 +140,7 @@ def redacted_output():
             sys.exit(BROKEN_PIPE)
 
 
-def _fail(message: str, code: int, command: str = "") -> None:
+def _fail(message: str, code: int, command: str = "") -> NoReturn:
     _say("error", message)
     if command in ("build", "fetch"):  # a night in CI says why it failed on its summary page
         github.summarize_failure(command, message)
@@ -232,13 +243,13 @@ timeout_option = click.option(
 
 
 @contextmanager
-def time_limit(seconds: float | None):
+def time_limit(seconds: float | None) -> Iterator[None]:
     """Raise TimedOut in the main thread after ``seconds`` (SIGALRM; POSIX)."""
     if seconds is None:
         yield
         return
 
-    def expire(_signum, _frame):
+    def expire(_signum: int, _frame: FrameType | None) -> NoReturn:
         raise TimedOut(
             f"stopped after --timeout {seconds:g} s; the last good snapshot and site are unchanged"
         )
@@ -456,7 +467,7 @@ def _new_project(directory: Path) -> list[str]:
     return created
 
 
-def run_options(*, demo_help: str, json_help: str):
+def run_options(*, demo_help: str, json_help: str) -> Callable[[_Command], _Command]:
     """The options ``fetch`` and ``build`` share: one definition, one meaning."""
     options = [
         click.option("--demo", is_flag=True, help=demo_help),
@@ -480,7 +491,7 @@ def run_options(*, demo_help: str, json_help: str):
         timeout_option,
     ]
 
-    def decorate(command):
+    def decorate(command: _Command) -> _Command:
         for option in reversed(options):
             command = option(command)
         return command
@@ -528,7 +539,9 @@ def fetch(
 
 
 @contextmanager
-def _api(config: Config, demo: bool, now: datetime, *, change: bool = False):
+def _api(
+    config: Config, demo: bool, now: datetime, *, change: bool = False
+) -> Iterator[tuple[Config, ApiAccess]]:
     """The config and API access for a run: the real API, or the emulator with --demo (its
     sample a night later with ``change``)."""
     if change and not demo:
@@ -685,17 +698,23 @@ def _diff(ctx: click.Context, old: str | None, new: str | None, form: str, demo:
     return bool(changes)
 
 
-def _course_label(record: dict) -> str:
+def _course_label(record: Record) -> str:
     return str(record.get("title", ""))
 
 
-def _date_label(record: dict) -> str:
+def _date_label(record: Record) -> str:
     return (
         f"{record.get('title', '')}, {record.get('start_at', '?')} (course {record['course_id']})"
     )
 
 
-def _echo_diff(kind, changes, before, after, label) -> None:
+def _echo_diff(
+    kind: str,
+    changes: RecordDiff,
+    before: Mapping[int, Record],
+    after: Mapping[int, Record],
+    label: Callable[[Record], str],
+) -> None:
     """One line per record; ids, labels and field names are the API's text: printable."""
     click.echo(
         f"{kind}: {len(changes.added)} added, {len(changes.changed)} changed, "
@@ -709,8 +728,8 @@ def _echo_diff(kind, changes, before, after, label) -> None:
         click.echo(printable(f"  - {rid} {label(before[rid])}"))
 
 
-def _diff_json(old: str, new: str, changes: SnapshotDiff) -> dict:
-    def part(d):
+def _diff_json(old: str, new: str, changes: SnapshotDiff) -> dict[str, object]:
+    def part(d: RecordDiff) -> dict[str, object]:
         return {
             "added": list(d.added),
             "changed": {str(k): list(v) for k, v in d.changed.items()},
@@ -906,7 +925,7 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _usage_line(message: str, code: int) -> None:
+def _usage_line(message: str, code: int) -> NoReturn:
     message = message.rstrip(".")
     click.echo(f"error: {message[:1].lower()}{message[1:]}", err=True)
     sys.exit(code)
@@ -914,5 +933,7 @@ def _usage_line(message: str, code: int) -> None:
 
 def _quiet_stdout() -> None:
     """Nothing more can be said on a closed pipe: stop Python trying again at exit."""
+    if sys.__stdout__ is None:  # Python started without one (``>&-``): nothing to stop
+        return
     with suppress(OSError, ValueError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())

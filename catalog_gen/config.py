@@ -22,6 +22,7 @@ import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from catalog_gen.errors import ConfigError
@@ -42,19 +43,24 @@ NOW_ENV = "CATALOG_GEN_NOW"
 MAX_RATE_LIMIT = 5.0
 
 
+_T = TypeVar("_T")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
 def setting(
-    default: object,
+    default: _T,
     doc: str,
     *,
     check: Callable[[object], str | None] | None = None,
-    check_list: Callable[[tuple], str | None] | None = None,
-):
+    check_list: Callable[[tuple[object, ...]], str | None] | None = None,
+) -> _T:
     """Declare one config key: its default, one line of documentation, an optional check (of
     each item, for a list) and, for a list, an optional check of the list as a whole."""
     return field(default=default, metadata={"doc": doc, "check": check, "check_list": check_list})
 
 
-class Table(dict):
+class Table(dict[_K, _V]):
     """A TOML table as a setting's value (``date_status = { 7 = "scheduled" }``): read-only
     and hashable like every other setting, so a Config stays a frozen value."""
 
@@ -69,6 +75,8 @@ class Table(dict):
 
 def _between(low: float, high: float) -> Callable[[object], str | None]:
     def check(value: object) -> str | None:
+        # Only numbers get here: _checked tests a value's type before its check.
+        assert isinstance(value, int | float)
         return None if low <= value <= high else f"must be between {low:g} and {high:g}"
 
     return check
@@ -198,7 +206,7 @@ def _one_of(*choices: str) -> Callable[[object], str | None]:
     return check
 
 
-def _no_repeats(values: tuple) -> str | None:
+def _no_repeats(values: tuple[object, ...]) -> str | None:
     repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
     if not repeated:
         return None
@@ -540,7 +548,7 @@ def documented_keys() -> list[tuple[str, object, str]]:
     return keys
 
 
-def _settings(cls: type) -> dict[str, dataclasses.Field]:
+def _settings(cls: type) -> dict[str, dataclasses.Field[object]]:
     return {f.name: f for f in dataclasses.fields(cls) if "doc" in f.metadata}
 
 
@@ -578,18 +586,25 @@ def load_config(path: Path | None, *, environ: Mapping[str, str] | None = None) 
         name: cls(**_validated(cls, _table(raw.get(name, {}), name, path), path, prefix=f"{name}."))
         for name, cls in SECTIONS.items()
     }
-    config = Config(**top, **sections, source=path, root=path.parent.resolve())
+    config = Config(
+        # Each value was checked against its field's declared type (_checked), which mypy
+        # cannot follow through a dict keyed by name.
+        **top,  # type: ignore[arg-type]
+        **sections,
+        source=path,
+        root=path.parent.resolve(),
+    )
     _check_folders_apart(config, path)
     return config
 
 
-def _table(value: object, name: str, path: Path) -> dict:
+def _table(value: object, name: str, path: Path) -> dict[str, object]:
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: [{name}] must be a table")
     return value
 
 
-def _validated(cls: type, raw: dict, path: Path, *, prefix: str) -> dict:
+def _validated(cls: type, raw: dict[str, object], path: Path, *, prefix: str) -> dict[str, object]:
     declared = _settings(cls)
     hints = typing.get_type_hints(cls)
     allowed_tables = SECTIONS.keys() if cls is Config else ()
@@ -603,7 +618,9 @@ def _validated(cls: type, raw: dict, path: Path, *, prefix: str) -> dict:
     return values
 
 
-def _checked(name: str, value: object, expected: type, f: dataclasses.Field, path: Path) -> object:
+def _checked(
+    name: str, value: object, expected: type, f: dataclasses.Field[object], path: Path
+) -> object:
     if typing.get_origin(expected) is Mapping:  # Mapping[K, V]: a TOML table
         return _checked_table(name, value, typing.get_args(expected), f, path)
     if typing.get_origin(expected) is tuple:  # tuple[X, ...]: a TOML array of X
@@ -683,8 +700,8 @@ def _shown(where: Path, root: Path) -> str:
 
 
 def _checked_table(
-    name: str, value: object, types: tuple, f: dataclasses.Field, path: Path
-) -> Table:
+    name: str, value: object, types: tuple[type, type], f: dataclasses.Field[object], path: Path
+) -> Table[object, object]:
     """A table whose keys are ``key_type`` (TOML keys are text: an integer key is written
     ``7 = ...``) and whose values are ``value_type``, each passing the setting's check."""
     key_type, value_type = types

@@ -42,6 +42,7 @@ import subprocess
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -145,8 +146,11 @@ def install_source(explicit: str | None = None) -> str:
     )
 
 
-def _direct_url(info: dict) -> str:
-    """The source a PEP 610 record names, as a pip URL (ValueError when it names none)."""
+def _direct_url(info: dict[str, Any]) -> str:
+    """The source a PEP 610 record names, as a pip URL (ValueError when it names none).
+
+    ``info`` is the parsed ``direct_url.json``, its values unchecked: a value of the wrong
+    kind raises, and the caller takes that as no source named."""
     url = str(info["url"])
     if "vcs_info" in info:
         vcs = info["vcs_info"]
@@ -327,10 +331,13 @@ def _header(command: str) -> str:
 def _triggers(timezone: str, hourly: tuple[int, int] | None = None) -> str:
     nightly, weekly = utc_schedule(timezone)
     at = f"{NIGHTLY_AT[0]:02}:{NIGHTLY_AT[1]:02}"
-    fresher = "".join(
-        f'    - cron: "{line}"  # fresher seats: hourly, {_hours_label(hourly)} Monday to Friday\n'
-        for line in (utc_hourly_schedule(timezone, hourly) if hourly else ())
-    )
+    fresher = ""
+    if hourly:
+        label = _hours_label(hourly)
+        fresher = "".join(
+            f'    - cron: "{line}"  # fresher seats: hourly, {label} Monday to Friday\n'
+            for line in utc_hourly_schedule(timezone, hourly)
+        )
     return f"""\
 on:
   schedule:  # UTC: {at} in {timezone} (an hour later in summer time)

@@ -14,9 +14,13 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
+
+#: A record as the API sent it: a JSON object, parsed, whose values nothing has checked yet
+#: (the site half's tolerant readers narrow each one: site/readers.py).
+Record: TypeAlias = dict[str, Any]
 
 #: The layout of a snapshot on disk (source/store.py): 2 shards records by course id.
 SCHEMA_VERSION = 2
@@ -55,14 +59,16 @@ class Snapshot:
 
     fetched_at: datetime
     api_base: str
-    courses: Mapping[int, dict]
-    coursedates: Mapping[int, dict]
-    reference: Mapping[str, Mapping[int, dict]]
+    courses: Mapping[int, Record]
+    coursedates: Mapping[int, Record]
+    reference: Mapping[str, Mapping[int, Record]]
     #: When each reference list was last fetched (for its freshness TTL).
     reference_fetched_at: Mapping[str, datetime]
     #: Digest of each course *as the course list returned it*: the next run compares list
     #: items against these to know which courses changed without fetching their details.
-    course_sources: Mapping[int, str]
+    #: None (a snapshot made without them, stored and read back) matches no item: the next
+    #: run fetches that course's details again.
+    course_sources: Mapping[int, str | None]
     #: When a fetch first saw each course date (see ``first_seen``); feeds of new dates.
     first_seen: Mapping[int, datetime] = field(default_factory=dict)
     name: str | None = field(default=None, compare=False)
@@ -91,8 +97,8 @@ class Snapshot:
 class SnapshotPart:
     """The records of one part (shard) of a stored snapshot: what the site half reads."""
 
-    courses: Mapping[int, dict]
-    coursedates: Mapping[int, dict]
+    courses: Mapping[int, Record]
+    coursedates: Mapping[int, Record]
     first_seen: Mapping[int, datetime]
     #: Since when each date's record is unchanged (``Snapshot.unchanged_since``), every date.
     unchanged_since: Mapping[int, datetime]
@@ -158,7 +164,7 @@ def digest_of_canonical(text: str) -> str:
 
 
 def first_seen(
-    previous: Snapshot | None, coursedates: Mapping[int, dict], now: datetime
+    previous: Snapshot | None, coursedates: Mapping[int, Record], now: datetime
 ) -> dict[int, datetime]:
     """When each course date was first fetched: carried over from ``previous``, else ``now``.
 
@@ -170,7 +176,7 @@ def first_seen(
 
 
 def unchanged_since(
-    previous: Snapshot | None, coursedates: Mapping[int, dict], now: datetime
+    previous: Snapshot | None, coursedates: Mapping[int, Record], now: datetime
 ) -> dict[int, datetime]:
     """Since when each course date's record has been exactly what it is now: carried over
     from ``previous`` while the record is the same, else ``now``.
@@ -214,7 +220,7 @@ class SnapshotDiff:
         return bool(self.courses or self.coursedates)
 
 
-def diff_records(old: Mapping[int, dict], new: Mapping[int, dict]) -> RecordDiff:
+def diff_records(old: Mapping[int, Record], new: Mapping[int, Record]) -> RecordDiff:
     """Added, removed and changed ids; for changed ones, the dotted paths of changed fields."""
     changed = {}
     for rid in sorted(old.keys() & new.keys()):

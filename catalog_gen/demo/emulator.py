@@ -43,6 +43,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from catalog_gen.demo.sample import OSLO, SampleCatalog, generate_catalog
+from catalog_gen.snapshot import Record
 
 DEFAULT_LIMIT = 75
 BATCH_DEFAULT_LIMIT = 25
@@ -370,7 +371,9 @@ class Emulator:
         if fault.kind == "bomb":
             packed = self._bomb(fault.size or BOMB_BYTES)
             head += [("Content-Encoding", "gzip"), ("Content-Length", str(len(packed)))]
-            body = (packed[i : i + WRITE_STEP] for i in range(0, len(packed), WRITE_STEP))
+            body: Iterator[bytes] = (
+                packed[i : i + WRITE_STEP] for i in range(0, len(packed), WRITE_STEP)
+            )
         elif fault.kind == "huge":
             size = fault.size or HUGE_BYTES
             head.append(("Content-Length", str(size)))
@@ -468,7 +471,7 @@ class Emulator:
                 return 200, self._products(params)
         return 404, {"error": "Not found"}
 
-    def _courses(self, params: dict[str, list[str]]) -> list[dict]:
+    def _courses(self, params: dict[str, list[str]]) -> list[Record]:
         courses = [c for _, c in sorted(self.catalog.courses.items())]
         if self.course_order == "updated":  # stable sort: ties stay in id order
             courses.sort(
@@ -489,7 +492,8 @@ class Emulator:
         return courses
 
     def _course(self, course_id: str, params: dict[str, list[str]]) -> tuple[int, Any]:
-        course = self.catalog.courses.get(_int_or_none(course_id))  # type: ignore[arg-type]
+        cid = _int_or_none(course_id)
+        course = None if cid is None else self.catalog.courses.get(cid)
         if course is None:
             return 404, {"error": "Course not found"}
         includes = set(params.get("include[]", []) + params.get("include", []))
@@ -516,12 +520,13 @@ class Emulator:
         cid = _int_or_none(course_id)
         if cid not in self.catalog.courses:
             return 404, {"error": "Course not found"}
-        record = self.catalog.coursedates.get(_int_or_none(date_id))  # type: ignore[arg-type]
+        did = _int_or_none(date_id)
+        record = None if did is None else self.catalog.coursedates.get(did)
         if record is None or record["course_id"] != cid:
             return 404, {"error": "Course date not found"}
         return 200, self._with_course(record)
 
-    def _batch_dates(self, params: dict[str, list[str]]) -> list[dict]:
+    def _batch_dates(self, params: dict[str, list[str]]) -> list[Record]:
         wanted = _course_ids(params)
         dates = [d for d in self.catalog.coursedates.values() if d["course_id"] in wanted]
         dates = _paginate(self._filter_dates(dates, params), params, BATCH_DEFAULT_LIMIT)
@@ -547,33 +552,33 @@ class Emulator:
             "pagination": {"current_page": page, "next_page": page + 1 if more else None},
         }
 
-    def _next_dates(self, params: dict[str, list[str]]) -> list[dict]:
+    def _next_dates(self, params: dict[str, list[str]]) -> list[Record]:
         now = _local_naive(self.clock())
         upcoming = [d for d in self.catalog.coursedates.values() if _date_moment(d, "start") >= now]
         return [self._with_course(d) for d in self._filter_dates(upcoming, params)]
 
-    def _reference(self, records: dict[int, dict], params: dict[str, list[str]]) -> list[dict]:
+    def _reference(self, records: dict[int, Record], params: dict[str, list[str]]) -> list[Record]:
         listed = [r for _, r in sorted(records.items())]
         return _paginate(_record_filters(listed, params, self.clock), params, DEFAULT_LIMIT)
 
-    def _products(self, params: dict[str, list[str]]) -> list[dict]:
+    def _products(self, params: dict[str, list[str]]) -> list[Record]:
         listed = [p for _, p in sorted(self.catalog.products.items())]
         if "id_type" in params:
             id_type = _int_param(params, "id_type")
             listed = [p for p in listed if p["id_type"] == id_type]
         return _paginate(_record_filters(listed, params, self.clock), params, DEFAULT_LIMIT)
 
-    def _slim_course(self, record: dict) -> dict:
+    def _slim_course(self, record: Record) -> Record:
         course = self.catalog.courses[record["course_id"]]
         return {"id": course["id"], "title": course["title"], "reference": course["reference"]}
 
-    def _with_course(self, record: dict) -> dict:
+    def _with_course(self, record: Record) -> Record:
         """A date as the per-course and batch lists show it: a slim course, no flat course_id."""
         answer = {k: v for k, v in record.items() if k != "course_id"}
         answer["course"] = self._slim_course(record)
         return answer
 
-    def _filter_dates(self, dates: list[dict], params: dict[str, list[str]]) -> list[dict]:
+    def _filter_dates(self, dates: list[Record], params: dict[str, list[str]]) -> list[Record]:
         """The course-date filters and ordering shared by every date list."""
         dates = _record_filters(dates, params, self.clock, id_key="coursedate_id")
         for name, edge in (
@@ -649,7 +654,7 @@ def _page_number(params: dict[str, list[str]]) -> int:
     return max(_int_param(params, "page"), 1) if _one(params, "page") else 1
 
 
-def _paginate(records: list[dict], params: dict[str, list[str]], default: int) -> list[dict]:
+def _paginate(records: list[Record], params: dict[str, list[str]], default: int) -> list[Record]:
     """One page of a bare-array list; the only end signal is a short (or empty) page."""
     limit = _limit(params, default)
     start = (_page_number(params) - 1) * limit
@@ -662,10 +667,13 @@ def _course_ids(params: dict[str, list[str]]) -> set[int]:
     parts = [part.strip() for value in raw for part in value.split(",") if part.strip()]
     if not parts:
         raise _BadRequest("course_ids is required")
-    ids = {_int_or_none(part) for part in parts}
-    if None in ids:
-        raise _BadRequest("Field(s) not valid: course_ids")
-    return ids  # type: ignore[return-value]
+    ids = set()
+    for part in parts:
+        value = _int_or_none(part)
+        if value is None:
+            raise _BadRequest("Field(s) not valid: course_ids")
+        ids.add(value)
+    return ids
 
 
 def _local_naive(moment: datetime) -> datetime:
@@ -700,7 +708,7 @@ def _within(moment: datetime, bound: date | datetime, at_least: bool) -> bool:
     return day >= bound if at_least else day <= bound
 
 
-def _date_moment(record: dict, edge: str) -> datetime:
+def _date_moment(record: Record, edge: str) -> datetime:
     """When a date starts or ends, in local time; an unknown time spans the whole day."""
     day = date.fromisoformat(record[f"{edge}_at"])
     clock_time = record.get(f"{edge}_time_at")
@@ -720,12 +728,12 @@ def _timestamp(value: Any) -> datetime | None:
 
 
 def _record_filters(
-    records: list[dict],
+    records: list[Record],
     params: dict[str, list[str]],
     clock: Callable[[], datetime],
     *,
     id_key: str = "id",
-) -> list[dict]:
+) -> list[Record]:
     """``since_id`` and the created/updated windows common to every documented list.
 
     A record without the timestamp (venues have none) is not filtered out by it.
@@ -761,12 +769,16 @@ class _Server(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         super().__init__(address, handler)
 
-    def process_request(self, request, client_address) -> None:  # type: ignore[override]
+    # A TCP server's requests are sockets: the stubs' wider type (socketserver's
+    # _RequestType) also holds a UDP server's (data, socket) pairs, which never come here.
+    def process_request(  # type: ignore[override]
+        self, request: socket.socket, client_address: tuple[str, int]
+    ) -> None:
         with self._connections_lock:
             self._connections.add(request)
         super().process_request(request, client_address)
 
-    def shutdown_request(self, request) -> None:  # type: ignore[override]
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)

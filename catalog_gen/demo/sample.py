@@ -18,11 +18,13 @@ from __future__ import annotations
 import random
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 from zoneinfo import ZoneInfo
+
+from catalog_gen.snapshot import Record
 
 OSLO = ZoneInfo("Europe/Oslo")
 
@@ -270,17 +272,17 @@ class SampleCatalog:
 
     today: date
     seed: int
-    courses: dict[int, dict] = field(default_factory=dict)
-    coursedates: dict[int, dict] = field(default_factory=dict)
-    locations: dict[int, dict] = field(default_factory=dict)
-    instructors: dict[int, dict] = field(default_factory=dict)
-    products: dict[int, dict] = field(default_factory=dict)
+    courses: dict[int, Record] = field(default_factory=dict)
+    coursedates: dict[int, Record] = field(default_factory=dict)
+    locations: dict[int, Record] = field(default_factory=dict)
+    instructors: dict[int, Record] = field(default_factory=dict)
+    products: dict[int, Record] = field(default_factory=dict)
     #: The next free id per kind; ids of removed records are never handed out again.
     next_ids: dict[str, int] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=oslo_now, compare=False, repr=False)
     lock: threading.RLock = field(default_factory=threading.RLock, compare=False, repr=False)
 
-    def dates_of(self, course_id: int) -> list[dict]:
+    def dates_of(self, course_id: int) -> list[Record]:
         """The dates of one course, by coursedate_id."""
         with self.lock:
             return [d for _, d in sorted(self.coursedates.items()) if d["course_id"] == course_id]
@@ -343,7 +345,8 @@ class SampleCatalog:
                     gathering["created_at"] = gathering["updated_at"] = stamp
             for product in builder.products(course, member_price=False):
                 product["created_at"] = product["updated_at"] = stamp
-            return course["id"]
+            course_id: int = course["id"]  # the builder's own _next_id("course")
+            return course_id
 
     def delete_date(self, coursedate_id: int) -> None:
         """Soft-delete a date: it stays listed, with ``deleted_at`` set and a new ``updated_at``."""
@@ -474,6 +477,15 @@ def _ascii(text: str) -> str:
     return text.translate(table)
 
 
+class _CourseHints(TypedDict):
+    """What the dates of a course need to know that the course record does not show."""
+
+    online: bool
+    evening: bool
+    days: int
+    venue: Record
+
+
 class _Builder:
     """Creates records into a catalog from one random stream, in a fixed order."""
 
@@ -495,7 +507,9 @@ class _Builder:
         self.catalog.next_ids[kind] = value + 1
         return value
 
-    def _created_updated(self, oldest_days: int, not_after: datetime | None = None):
+    def _created_updated(
+        self, oldest_days: int, not_after: datetime | None = None
+    ) -> tuple[datetime, datetime]:
         """(created, updated) in UTC: a random age, then an edit somewhere since."""
         latest = min(self.horizon, not_after) if not_after else self.horizon
         created = latest - timedelta(
@@ -516,7 +530,7 @@ class _Builder:
         # The published list example has nulls where booleans belong; keep one such venue.
         self.catalog.locations[6406].update(is_archived=None, is_virtual=None)
 
-    def _venue(self, fixture: VenueFixture) -> dict:
+    def _venue(self, fixture: VenueFixture) -> Record:
         vid, title, address, zipcode, city, state, lat, lng, capacity, _ = fixture
         full = ", ".join(p for p in (address, f"{zipcode} {city}" if city else None) if p)
         return {
@@ -584,7 +598,7 @@ class _Builder:
                 "created_at": local.strftime("%Y-%m-%d %H:%M:%S"),
             }
 
-    def _embedded_instructor(self, iid: int) -> dict:
+    def _embedded_instructor(self, iid: int) -> Record:
         """The short instructor form used inside gatherings (§5.6)."""
         record = self.catalog.instructors[iid]
         name = f"{record['firstname']} {record['lastname']}"
@@ -604,12 +618,12 @@ class _Builder:
 
     def course(
         self, slot: int, *, title: str, category: int | None = None, plain: bool = False
-    ) -> dict:
+    ) -> Record:
         """One course; ``plain`` switches the realism schedule off (for added courses)."""
         rng = self.rng
         cid = self._next_id("course")
 
-        def has(slots) -> bool:
+        def has(slots: Container[int]) -> bool:
             return not plain and slot in slots
 
         category = category if category is not None else rng.choice(list(CATEGORIES))
@@ -619,12 +633,11 @@ class _Builder:
         online = rng.random() < 0.15
         evening = not online and rng.random() < 0.2
         venue = self.catalog.locations[rng.choice(VENUES).id]
-        categories: list[dict] | None = [{"id": category, "title": CATEGORIES[category]}]
+        chosen: list[Record] = [{"id": category, "title": CATEGORIES[category]}]
         if rng.random() < 0.3:
             extra = rng.choice([c for c in CATEGORIES if c != category])
-            categories.append({"id": extra, "title": CATEGORIES[extra]})
-        if has(NULL_CATEGORY_SLOTS):
-            categories = None
+            chosen.append({"id": extra, "title": CATEGORIES[extra]})
+        categories = None if has(NULL_CATEGORY_SLOTS) else chosen
         reference: str | None = f"{_initials(title)}-{cid - FIRST_COURSE_ID + 1001}"
         if has(NULL_REFERENCE_SLOTS):
             reference = None
@@ -641,7 +654,7 @@ class _Builder:
         if has(HOSTILE_TEXT):
             field_name, fragment = HOSTILE_TEXT[slot]
             texts[field_name] = texts[field_name] + fragment
-        custom: list | dict = []
+        custom: list[object] | dict[str, object] = []  # Frontcore's [] for "none"
         if has(COURSE_PROPERTY_SLOTS):
             custom = {"special_note": rng.choice(SPECIAL_NOTES)}
         category_slug = _slug(CATEGORIES[categories[0]["id"]] if categories else "Kurs")
@@ -691,20 +704,25 @@ class _Builder:
         if has(NO_BOOKING_PATH_SLOTS):
             course["kursguiden_url"] = None
         # What the dates of this course need to know but the course record does not show.
-        self._course_hints = {"online": online, "evening": evening, "days": days, "venue": venue}
+        self._course_hints: _CourseHints = {
+            "online": online,
+            "evening": evening,
+            "days": days,
+            "venue": venue,
+        }
         self.catalog.courses[cid] = course
         return course
 
     # -- dates ----------------------------------------------------------------------------------
 
     def dates(
-        self, course: dict, count: int, *, kinds: dict[int, set[str]], allow_past: bool
-    ) -> list[dict]:
+        self, course: Record, count: int, *, kinds: dict[int, set[str]], allow_past: bool
+    ) -> list[Record]:
         rng, today = self.rng, self.today
         hints = self._course_hints
         cursor = today + timedelta(days=rng.randint(5, 40))
         random_past = allow_past and rng.random() < 0.35
-        made: list[dict] = []
+        made: list[Record] = []
         for index in range(count):
             wanted = kinds.get(index, set())
             parent = made[index - 1] if "sub" in wanted and index > 0 else None
@@ -727,13 +745,13 @@ class _Builder:
 
     def _date(
         self,
-        course: dict,
+        course: Record,
         index: int,
         start: date,
         days: int,
         wanted: set[str],
-        parent: dict | None,
-    ) -> dict:
+        parent: Record | None,
+    ) -> Record:
         rng, today, hints = self.rng, self.today, self._course_hints
         did = self._next_id("coursedate")
         virtual = "virtual" in wanted or (hints["online"] and rng.random() < 0.8)
@@ -803,10 +821,11 @@ class _Builder:
         if not wanted and rng.random() < 0.03:
             status = rng.choice((1, 3))
 
-        place: dict = {"title_additional_info": None}
+        place: dict[str, object] = {"title_additional_info": None}
         venue_fixture = next((v for v in VENUES if v.id == venue_id), None)
-        if venue_fixture is not None and "no_place" not in wanted:
-            pid, ptitle, parent_place, parent_title = venue_fixture.place
+        place_fixture = venue_fixture.place if venue_fixture is not None else None
+        if place_fixture is not None and "no_place" not in wanted:
+            pid, ptitle, parent_place, parent_title = place_fixture
             place = {
                 "id": pid,
                 "title": ptitle,
@@ -816,7 +835,7 @@ class _Builder:
             }
         location_null = "location_null" in wanted or (not wanted and rng.random() < 0.08)
         no_time = "no_time" in wanted
-        custom: list | dict = []
+        custom: list[object] | dict[str, object] = []  # Frontcore's [] for "none"
         if "custom_properties" in wanted:
             custom = {"partner": "NAV", "rom": "Auditorium 2", "kampanje": None}
         record = {
@@ -864,7 +883,7 @@ class _Builder:
         self.catalog.coursedates[did] = record
         return record
 
-    def _seats(self, venue: dict, wanted: set[str]) -> dict:
+    def _seats(self, venue: Record, wanted: set[str]) -> Record:
         """§5.7 with Frontcore's mix of integer and string counts."""
         rng = self.rng
         capacity = venue["capacity_max"] or 20
@@ -899,7 +918,7 @@ class _Builder:
 
     # -- products -------------------------------------------------------------------------------
 
-    def products(self, course: dict, *, member_price: bool) -> list[dict]:
+    def products(self, course: Record, *, member_price: bool) -> list[Record]:
         price = course["price"]
         made = [
             self._product(
@@ -948,7 +967,7 @@ class _Builder:
         main: bool,
         stamps: tuple[str, str],
         label: str | None = None,
-    ) -> dict:
+    ) -> Record:
         pid = self._next_id("product")
         product = {
             "id": pid,

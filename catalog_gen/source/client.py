@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from catalog_gen.anomalies import Anomalies, kind, shown
 from catalog_gen.config import SyncSettings
 from catalog_gen.errors import ApiError, LimitExceeded
+from catalog_gen.snapshot import Record
 from catalog_gen.source.scrub import Finding
 from catalog_gen.source.transport import Transport
 
@@ -64,7 +65,7 @@ NO_COURSE = kind("date.course_unnamed", "course date that names no usable course
 class _Item(NamedTuple):
     """A record as received, already cleaned (see scrub.py), and what the cleaning changed."""
 
-    raw: dict
+    raw: Record
     findings: list[Finding]
 
 
@@ -110,7 +111,7 @@ class FrontcoreClient:
         self._repeated_courses: list[int] = []
         self._dates = _Tally(self.limits.max_dates, "max_dates")
 
-    def list_courses(self, *, expected: Collection[int] = ()) -> list[dict]:
+    def list_courses(self, *, expected: Collection[int] = ()) -> list[Record]:
         """Every course the account has (active or not), as the list endpoint returns them.
 
         ``expected``: ids the caller knew to exist. A read that lacks one of them, or whose ids
@@ -159,7 +160,7 @@ class FrontcoreClient:
         self._repeated_courses = repeated
         return items, in_order
 
-    def get_course(self, course_id: int) -> dict:
+    def get_course(self, course_id: int) -> Record:
         """One course in full (texts included), for list items that lack fields."""
         path = f"courses/{course_id}"
         payload = self.transport.get_json(path)
@@ -177,14 +178,14 @@ class FrontcoreClient:
         chunk_size: int,
         end_date_min: date | None = None,
         on_chunk: Callable[[int], None] | None = None,
-    ) -> list[dict]:
+    ) -> list[Record]:
         """The dates of many courses through ``/batch/coursedates``, ``chunk_size`` ids a call.
 
         ``end_date_min`` limits the answer to dates ending on or after that day (in the
         catalog's zone): the cheap way to refresh current and recent dates only.
         """
         path = "batch/coursedates"
-        dates: list[dict] = []
+        dates: list[Record] = []
         for chunk in _chunks(sorted(course_ids), chunk_size):
             params: dict[str, Any] = {
                 "course_ids[]": chunk,
@@ -207,7 +208,7 @@ class FrontcoreClient:
                 on_chunk(len(chunk))
         return dates
 
-    def list_reference(self, path: str, params: dict[str, Any] | None = None) -> list[dict]:
+    def list_reference(self, path: str, params: dict[str, Any] | None = None) -> list[Record]:
         """A reference list (venues, instructors, products): records with integer ids."""
         label = REFERENCE_LABELS.get(path, "record")
         tally = _Tally(self.limits.max_reference_records, "max_reference_records")
@@ -216,7 +217,7 @@ class FrontcoreClient:
             for item in self._items(path, params or {}, id_key="id", tally=tally)
         ]
 
-    def _clean(self, records: list[dict], path: str) -> list[_Item]:
+    def _clean(self, records: list[Record], path: str) -> list[_Item]:
         """The boundary: every string of an answer's records cleaned before anything reads it."""
         scrubber = self.transport.scrubber
         if not scrubber.suspects(records):
@@ -224,8 +225,8 @@ class FrontcoreClient:
         return [_Item(raw, scrubber.record(raw, f"GET /{path}")) for raw in records]
 
     def _record(
-        self, item: _Item, path: str, normalise: Callable[[dict], dict], label: str
-    ) -> dict:
+        self, item: _Item, path: str, normalise: Callable[[Record], Record], label: str
+    ) -> Record:
         """A cleaned record normalised; what the cleaning changed is noted as anomalies."""
         record = normalise(item.raw)
         if item.findings:
@@ -267,7 +268,7 @@ class FrontcoreClient:
             )
             entries, has_next = _page_items(payload, path)
             tally.add(path, len(entries))
-            raw_items = []
+            raw_items: list[Record] = []
             for index, raw in enumerate(entries, start=1):
                 where = f"{label} #{index} on page {page} of /{path}"
                 # Noted before the boundary cleans the records: the value as shown is cleaned.
@@ -278,7 +279,10 @@ class FrontcoreClient:
                     self.anomalies.add(NO_ID, where, id_key, raw.get(id_key), clean=clean)
                 else:
                     raw_items.append(raw)
-            items = [(_id_of(item.raw, id_key), item) for item in self._clean(raw_items, path)]
+            # Every entry kept has a usable id (checked above, before the cleaning).
+            items = [
+                (record_id(item.raw, id_key, path), item) for item in self._clean(raw_items, path)
+            ]
             ids = {rid for rid, _ in items}
             if items and ids <= seen:
                 log.warning(
@@ -290,7 +294,7 @@ class FrontcoreClient:
                 return
             seen |= ids
             if items:
-                yield items  # type: ignore[misc]  (a usable entry's id is never None)
+                yield items
             if has_next is None:
                 has_next = len(entries) >= self.page_size
             if not has_next:
@@ -298,7 +302,7 @@ class FrontcoreClient:
         raise ApiError(f"GET /{path}: more than {MAX_PAGES} pages; refusing to truncate")
 
 
-def _page_items(payload: Any, path: str) -> tuple[list[dict], bool | None]:
+def _page_items(payload: Any, path: str) -> tuple[list[object], bool | None]:
     """(items, has_next) of one page; has_next is None when only a short page can tell."""
     if isinstance(payload, list):
         items, has_next = payload, None
@@ -315,20 +319,22 @@ def _page_items(payload: Any, path: str) -> tuple[list[dict], bool | None]:
     return items, has_next
 
 
-def _id_of(raw: dict, key: str) -> int | None:
+def _id_of(raw: Record, key: str) -> int | None:
     """An id as an int, whether Frontcore sent 42 or "42"; None when there is no usable one."""
     value = raw.get(key)
     if value is None and key == "coursedate_id":
         value = raw.get("id")
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not value.is_integer():
         return None
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError, OverflowError):
         return None
 
 
-def record_id(raw: dict, key: str, path: str) -> int:
+def record_id(raw: Record, key: str, path: str) -> int:
     """An id as an int, or an ApiError for an answer that is one record (a course's details)."""
     rid = _id_of(raw, key)
     if rid is None:
@@ -336,7 +342,7 @@ def record_id(raw: dict, key: str, path: str) -> int:
     return rid
 
 
-def _course_of(raw: dict) -> int | None:
+def _course_of(raw: Record) -> int | None:
     """The id of a date's course, from ``course_id`` or an embedded ``course``."""
     owner = raw.get("course_id")
     if owner is None and isinstance(raw.get("course"), dict):
@@ -344,11 +350,11 @@ def _course_of(raw: dict) -> int | None:
     return _id_of({"id": owner}, "id")
 
 
-def normalise_course(raw: dict) -> dict:
+def normalise_course(raw: Record) -> Record:
     return {**raw, "id": record_id(raw, "id", "courses")}
 
 
-def normalise_coursedate(raw: dict, path: str) -> dict:
+def normalise_coursedate(raw: Record, path: str) -> Record:
     """A date with int ``coursedate_id`` and ``course_id``; the embedded course is dropped."""
     date_id = record_id(raw, "coursedate_id", path)
     owner = _course_of(raw)

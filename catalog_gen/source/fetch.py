@@ -62,7 +62,7 @@ class FetchReport:
     #: Bytes of new files in the snapshot folder (files that did not change are hard links).
     bytes_written: int = 0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
     def summary_line(self) -> str:

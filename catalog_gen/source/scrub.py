@@ -32,6 +32,7 @@ import orjson
 from catalog_gen.anomalies import kind
 from catalog_gen.errors import ApiError
 from catalog_gen.redact import MASK, contains_secret, secret_pattern
+from catalog_gen.snapshot import Record
 
 LONE_SURROGATE = kind("text.lone_surrogate", "replaced each lone surrogate with U+FFFD")
 API_KEY_ECHO = kind("text.api_key", f"replaced the API key with {MASK}; nothing stored it")
@@ -70,7 +71,7 @@ class Scrubber:
         alternatives = [_SURROGATE, *([self._key.pattern] if self._key else [])]
         self._suspect = re.compile("|".join(alternatives), re.DOTALL)
 
-    def suspects(self, records: list) -> bool:
+    def suspects(self, records: list[Record]) -> bool:
         """False when none of ``records`` can hold a lone surrogate or the key (no walk needed).
 
         Exact, not a heuristic: orjson refuses any string with a lone surrogate (and anything
@@ -102,7 +103,7 @@ class Scrubber:
         """``value`` cleaned (``text`` without what was found)."""
         return self.text(value)[0]
 
-    def record(self, record: dict, where: str) -> list[Finding]:
+    def record(self, record: Record, where: str) -> list[Finding]:
         """Clean ``record`` in place (it is freshly decoded and ours); what was changed.
 
         ``where`` names the answer in the error for a record nested deeper than MAX_DEPTH.

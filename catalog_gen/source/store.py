@@ -57,7 +57,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeAlias
 
 import orjson
 
@@ -65,6 +65,7 @@ from catalog_gen.errors import SnapshotError
 from catalog_gen.snapshot import (
     REFERENCE_KINDS,
     SCHEMA_VERSION,
+    Record,
     Snapshot,
     SnapshotPart,
     StoredSnapshot,
@@ -73,6 +74,10 @@ from catalog_gen.snapshot import (
 )
 
 log = logging.getLogger(__name__)
+
+#: A manifest as parsed: a JSON object whose values each reader checks as it reads them (a
+#: missing or wrong one is a SnapshotError, never a crash).
+_Manifest: TypeAlias = dict[str, Any]
 
 _NAME = re.compile(r"^(\d{6})-(\d{8}T\d{6}Z)$")
 _INCOMING_PREFIX = ".incoming-"
@@ -466,7 +471,7 @@ def _same_but_time(folder: Path, files: Mapping[str, bytes]) -> bool:
             old = orjson.loads(handle.read())
     except (OSError, ValueError):
         return False
-    new = orjson.loads(files[MANIFEST])
+    new: _Manifest = orjson.loads(files[MANIFEST])  # ours, just made: snapshot_files
     if not isinstance(old, dict):
         return False
     old.pop("fetched_at", None)
@@ -487,12 +492,12 @@ def _link(source: Path, target: Path) -> bool:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _load_schema_2(folder: Path, manifest: dict, name: str) -> Snapshot:
+def _load_schema_2(folder: Path, manifest: _Manifest, name: str) -> Snapshot:
     """A snapshot in the sharded layout (see the module docstring)."""
     where = str(folder / MANIFEST)
-    courses: dict[int, dict] = {}
-    dates: dict[int, dict] = {}
-    reference: dict[str, dict[int, dict]] = {kind: {} for kind in REFERENCE_KINDS}
+    courses: dict[int, Record] = {}
+    dates: dict[int, Record] = {}
+    reference: dict[str, dict[int, Record]] = {kind: {} for kind in REFERENCE_KINDS}
     sources: dict[int, str | None] = {}
     seen: dict[int, datetime] = {}
     since: dict[int, datetime] = {}
@@ -523,7 +528,7 @@ def _load_schema_2(folder: Path, manifest: dict, name: str) -> Snapshot:
     return _snapshot(manifest, where, name, courses, dates, reference, sources, seen, since)
 
 
-def _since(entry: dict, fetched_at: datetime, where: str) -> datetime:
+def _since(entry: Record, fetched_at: datetime, where: str) -> datetime:
     """A date's ``unchanged_since``; a snapshot written before it existed says nothing older
     than its own fetch, which read the record as it is."""
     value = entry.get("unchanged_since")
@@ -535,7 +540,7 @@ def _read_part(
 ) -> SnapshotPart:
     """One shard's courses, dates, first_seen and unchanged_since (schema 2), each file
     checked against its manifest digest."""
-    records: dict[str, list] = {}
+    records: dict[str, list[Record]] = {}
     for kind in ("courses", "coursedates", "index"):
         filename = f"{kind}/{part}.json"
         records[kind] = (
@@ -562,7 +567,7 @@ def _read_part(
     return SnapshotPart(courses, dates, seen, since)
 
 
-def _load_schema_1(folder: Path, manifest: dict, name: str) -> Snapshot:
+def _load_schema_1(folder: Path, manifest: _Manifest, name: str) -> Snapshot:
     """A snapshot written before sharding: one file per kind, per-record data in the manifest."""
     where = str(folder / MANIFEST)
     records = {
@@ -582,12 +587,12 @@ def _load_schema_1(folder: Path, manifest: dict, name: str) -> Snapshot:
 
 
 def _snapshot(
-    manifest: dict,
+    manifest: _Manifest,
     where: str,
     name: str,
-    courses: dict[int, dict],
-    dates: dict[int, dict],
-    reference: dict[str, dict[int, dict]],
+    courses: dict[int, Record],
+    dates: dict[int, Record],
+    reference: dict[str, dict[int, Record]],
     sources: dict[int, str | None],
     seen: dict[int, datetime],
     since: dict[int, datetime],
@@ -661,7 +666,7 @@ def _read_json(folder: Path, filename: str) -> Any:
         raise SnapshotError(f"{folder / filename}: malformed JSON ({exc})") from None
 
 
-def _read_records(folder: Path, filename: str, expected: str) -> list:
+def _read_records(folder: Path, filename: str, expected: str) -> list[Record]:
     """A records file, checked against its manifest digest.
 
     Files in the canonical layout (``[``, one record per line with a comma after all but the
@@ -671,7 +676,7 @@ def _read_records(folder: Path, filename: str, expected: str) -> list:
     """
     path = folder / filename
     hasher = hashlib.sha256()
-    records: list = []
+    records: list[Record] = []
     canonical, closed, comma = True, False, True
     try:
         with _open_in(folder, filename) as handle:
@@ -706,7 +711,7 @@ def _read_records(folder: Path, filename: str, expected: str) -> list:
         raise _unreadable(folder, filename, exc) from None
 
 
-def _decode_records(data: bytes, path: Path) -> list[dict]:
+def _decode_records(data: bytes, path: Path) -> list[Record]:
     try:
         records = orjson.loads(data)
     except ValueError as exc:

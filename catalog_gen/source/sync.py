@@ -45,6 +45,7 @@ from catalog_gen.errors import ApiError
 from catalog_gen.progress import NoProgress, Progress
 from catalog_gen.snapshot import (
     COURSE_FIELDS,
+    Record,
     Snapshot,
     first_seen,
     record_digest,
@@ -126,12 +127,12 @@ def sync_catalog(
 
 
 def _resolve_courses(
-    client: FrontcoreClient, listed: list[dict], base: Snapshot | None, progress: Progress
-) -> tuple[dict[int, dict], dict[int, str], int]:
+    client: FrontcoreClient, listed: list[Record], base: Snapshot | None, progress: Progress
+) -> tuple[dict[int, Record], dict[int, str], int]:
     """Stored course records: reused when the list item is unchanged, completed when needed."""
-    courses: dict[int, dict] = {}
+    courses: dict[int, Record] = {}
     sources: dict[int, str] = {}
-    to_complete: list[dict] = []
+    to_complete: list[Record] = []
     for item in listed:
         cid = item["id"]
         sources[cid] = record_digest(item)
@@ -156,12 +157,12 @@ def _resolve_courses(
 
 def _sync_coursedates(
     client: FrontcoreClient,
-    courses: dict[int, dict],
+    courses: dict[int, Record],
     base: Snapshot | None,
     recent: date,
     chunk_size: int,
     progress: Progress,
-) -> dict[int, dict]:
+) -> dict[int, Record]:
     """Dates ending on or after ``recent`` fetched again; older ones kept from ``base``."""
     if base is None:
         known, new = [], list(courses)
@@ -195,13 +196,13 @@ def _sync_coursedates(
 
 
 def soonest_per_course(
-    coursedates: dict[int, dict], today: date, limit: int, anomalies: Anomalies
-) -> tuple[dict[int, dict], frozenset[int]]:
+    coursedates: dict[int, Record], today: date, limit: int, anomalies: Anomalies
+) -> tuple[dict[int, Record], frozenset[int]]:
     """At most ``limit`` dates per course of those that have not ended before ``today``: the
     ones starting soonest (then by id; a date whose start cannot be read, last). Dates that
     ended are not counted. Returns the dates kept and the ids left out, each course over the
     limit noted in ``anomalies`` with its count."""
-    current: dict[int, list[dict]] = defaultdict(list)
+    current: dict[int, list[Record]] = defaultdict(list)
     for record in coursedates.values():
         if not ends_before(record, today):
             current[record["course_id"]].append(record)
@@ -217,7 +218,7 @@ def soonest_per_course(
     return kept, frozenset(left_out)
 
 
-def _soonest_first(record: dict) -> tuple[date, int]:
+def _soonest_first(record: Record) -> tuple[date, int]:
     try:
         day = date.fromisoformat(record["start_at"][:10])
     except (KeyError, TypeError, ValueError):
@@ -225,16 +226,18 @@ def _soonest_first(record: dict) -> tuple[date, int]:
     return day, record["coursedate_id"]
 
 
-def ends_before(record: dict, day: date) -> bool:
+def ends_before(record: Record, day: date) -> bool:
     """True for a date that ended before ``day``: by its ``end_at``, else its ``start_at``.
 
     A date whose days cannot be read is never "over": it is fetched (and judged) every run.
     """
     for name in ("end_at", "start_at"):
         value = record.get(name)
+        if not isinstance(value, str):
+            continue
         try:
-            return date.fromisoformat(value[:10]) < day  # type: ignore[index]
-        except (TypeError, ValueError):
+            return date.fromisoformat(value[:10]) < day
+        except ValueError:
             continue
     return False
 
@@ -246,8 +249,8 @@ def _sync_reference(
     ttl: timedelta,
     progress: Progress,
     warnings: list[str],
-) -> tuple[dict[str, dict[int, dict]], dict[str, datetime], tuple[str, ...]]:
-    reference: dict[str, dict[int, dict]] = {}
+) -> tuple[dict[str, dict[int, Record]], dict[str, datetime], tuple[str, ...]]:
+    reference: dict[str, dict[int, Record]] = {}
     fetched_at: dict[str, datetime] = {}
     refreshed = []
     for name, path, params in REFERENCE_LISTS:
