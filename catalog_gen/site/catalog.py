@@ -468,7 +468,7 @@ class PartAt:
         for gathering in draft.gatherings:
             session = gathering.session
             if session is None or not self._near(zone_name, session.start_date, today):
-                field = f"gatherings[{gathering.index}].gathering_at"
+                field = f"gatherings[{gathering.position}].gathering_at"
                 found.add(SESSION, draft.name, field, gathering.raw_start)
                 continue
             found.extend(gathering.anomalies)
