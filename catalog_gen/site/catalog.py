@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from catalog_gen.anomalies import Anomalies, Anomaly, kind
@@ -31,6 +32,7 @@ from catalog_gen.site.drafts import (
     LocationDraft,
     VenueRef,
     draft_records,
+    keep_newest,
 )
 from catalog_gen.site.model import (
     FACETS,
@@ -117,9 +119,11 @@ def build_catalog(
 class Summary:
     """What a part's drafts tell the others, small enough to keep beside its output."""
 
-    course_ids: frozenset
+    #: The ids of its course and top date records, as the snapshot keys them (any value: a
+    #: record with an unusable id is drafted too, and named by it).
+    course_ids: frozenset[object]
     published: frozenset[int]
-    top_ids: frozenset
+    top_ids: frozenset[object]
     #: Category id → (lowest course id naming it, that course's title for it).
     titles: Mapping[int, tuple[int, str]]
     #: Category id → (lowest course id with a title for it that makes no address, that title).
@@ -127,8 +131,8 @@ class Summary:
     locations: Mapping[int, tuple[int, LocationDraft]]
     places: Mapping[int, tuple[int, Venue]]
     #: Course ids its dates name and parent ids its sub-dates name that are not its own.
-    foreign_courses: frozenset
-    foreign_parents: frozenset
+    foreign_courses: frozenset[int]
+    foreign_parents: frozenset[int]
 
     @property
     def linked(self) -> bool:
@@ -137,7 +141,8 @@ class Summary:
 
 
 def summarize(drafts: Drafts) -> Summary:
-    published = sorted(cid for cid, d in drafts.courses.items() if d.course is not None)
+    # A published course's id is its record's (``draft_course``), a usable one.
+    published = sorted(d.course.id for d in drafts.courses.values() if d.course is not None)
     titles: dict[int, tuple[int, str]] = {}
     unaddressable: dict[int, tuple[int, str]] = {}
     for cid in published:
@@ -146,7 +151,8 @@ def summarize(drafts: Drafts) -> Summary:
             if not slugify(title):
                 unaddressable.setdefault(category_id, (cid, title))
     top_ids = frozenset(did for did, d in drafts.dates.items() if d.top)
-    foreign_courses, foreign_parents = set(), set()
+    foreign_courses: set[int] = set()
+    foreign_parents: set[int] = set()
     for draft in drafts.dates.values():
         if not draft.listed:
             continue
@@ -176,8 +182,8 @@ class Tables:
     locations: Mapping[int, LocationDraft]
     places: Mapping[int, Venue]
     categories: Mapping[int, Category]
-    course_ids: Container
-    top_ids: Container
+    course_ids: Container[object]
+    top_ids: Container[object]
     #: Top dates of other parts, by the course id they name; sub-dates, by their parent.
     dates_for: Mapping[object, tuple[DateDraft, ...]]
     children_for: Mapping[object, tuple[DateDraft, ...]]
@@ -190,19 +196,17 @@ class Tables:
         places: dict[int, tuple[int, Venue]] = {}
         titles: dict[int, tuple[int, str]] = {}
         for summary in summaries:
-            for table, more in ((locations, summary.locations), (places, summary.places)):
-                for key, entry in more.items():
-                    if key not in table or entry[0] > table[key][0]:
-                        table[key] = entry
-            for category_id, entry in summary.titles.items():
-                if category_id not in titles or entry[0] < titles[category_id][0]:
-                    titles[category_id] = entry
+            keep_newest(locations, summary.locations)
+            keep_newest(places, summary.places)
+            for category_id, named in summary.titles.items():
+                if category_id not in titles or named[0] < titles[category_id][0]:
+                    titles[category_id] = named
         categories = {
             category_id: Category(category_id, title, slug_with_id(title, category_id, "kategori"))
             for category_id, (_, title) in titles.items()
         }
-        course_ids: set = set()
-        top_ids: set = set()
+        course_ids: set[object] = set()
+        top_ids: set[object] = set()
         linking = [s for s in summaries if s.linked]
         if linking:  # only then does a part look up another's records
             for summary in summaries:
@@ -213,7 +217,7 @@ class Tables:
         dates_for: dict[object, list[DateDraft]] = defaultdict(list)
         children_for: dict[object, list[DateDraft]] = defaultdict(list)
         for drafts in linked:
-            away: set = set()  # its tops whose course is in another part
+            away: set[object] = set()  # its tops whose course is in another part
             for draft in drafts.dates.values():
                 cid = draft.course_id
                 if (
@@ -242,7 +246,9 @@ class Tables:
             children_for={k: tuple(v) for k, v in children_for.items()},
         )
 
-    def anomalies(self, summaries: Iterable[Summary], used_locations: Iterable[int]) -> list:
+    def anomalies(
+        self, summaries: Iterable[Summary], used_locations: Iterable[int]
+    ) -> list[Anomaly]:
         """The odd data of records shared by parts: category titles that make no address,
         and the locations published dates are held at."""
         found = Anomalies()
@@ -324,12 +330,15 @@ class PartAt:
         """Its courses with their published dates, the cities merged. ``before`` are the
         courses the same drafts gave the last time: objects made from the same inputs are
         taken from there (with their fingerprints) rather than made again."""
-        old_dates = {d.id: d for c in (before or {}).values() for d in c.dates}
+        old_dates: dict[object, CourseDate] = {
+            d.id: d for c in (before or {}).values() for d in c.dates
+        }
         merged: dict[int, Venue] = {}
         courses = []
-        for cid, draft in self.drafts.courses.items():
+        for draft in self.drafts.courses.values():
             if draft.course is None:
                 continue
+            cid = draft.course.id  # its record's id (``draft_course``), a usable one
             terms = DateTerms(
                 draft.course.price,
                 draft.booking_url,
@@ -380,8 +389,8 @@ class PartAt:
 
     def _published(self) -> dict[int, list[Pending]]:
         found, drafts, tables = self.found, self.drafts, self.tables
-        for draft in drafts.courses.values():
-            found.extend(draft.anomalies)
+        for course_draft in drafts.courses.values():
+            found.extend(course_draft.anomalies)
         tops: list[DateDraft] = []
         children: dict[object, list[DateDraft]] = defaultdict(list)
         for draft in drafts.dates.values():
@@ -401,8 +410,8 @@ class PartAt:
             elif parent not in tables.top_ids:
                 found.add(DATE_PARENT, draft.name, "parent_id", draft.parent_raw)
             # else: a sub-date of a date in another part, which assembles it
-        for cid in drafts.courses:
-            tops.extend(tables.dates_for.get(cid, ()))
+        for course_key in drafts.courses:
+            tops.extend(tables.dates_for.get(course_key, ()))
         result: dict[int, list[Pending]] = defaultdict(list)
         for draft in tops:
             cid = draft.course_id
@@ -410,13 +419,15 @@ class PartAt:
                 if cid is None or cid not in tables.course_ids:
                     found.add(DATE_COURSE, draft.name, "course_id", draft.course_raw)
                 continue  # else: the date of a course in another part, which assembles it
-            if drafts.courses[cid].course is None:
+            course = drafts.courses[cid].course
+            if course is None:
                 continue  # the course is not published, and so neither are its dates
             found.extend(draft.zone_anomalies)
             subs = [*children.get(draft.id, ()), *tables.children_for.get(draft.id, ())]
-            published = self._at(draft, sorted(subs, key=lambda c: c.id))
+            # A listed draft's id passed ``usable_id`` (``draft_date``): a whole number.
+            published = self._at(draft, sorted(subs, key=lambda c: cast(int, c.id)))
             if published is not None:
-                result[cid].append(published)
+                result[course.id].append(published)  # ``cid``, as a published course's id
         return result
 
     def _at(self, draft: DateDraft, children: list[DateDraft]) -> Pending | None:
@@ -468,7 +479,7 @@ class PartAt:
         for gathering in draft.gatherings:
             session = gathering.session
             if session is None or not self._near(zone_name, session.start_date, today):
-                field = f"gatherings[{gathering.index}].gathering_at"
+                field = f"gatherings[{gathering.position}].gathering_at"
                 found.add(SESSION, draft.name, field, gathering.raw_start)
                 continue
             found.extend(gathering.anomalies)
@@ -566,6 +577,9 @@ def _course_date(
     deadline_passed: bool,
     online_url: str,
 ) -> CourseDate:
+    # A published draft is listed, so ``draft_date`` gave it a usable id and its seats, and
+    # ``_at`` publishes none without a start day.
+    assert isinstance(draft.id, int) and draft.start is not None and draft.seats is not None
     return CourseDate(
         id=draft.id,
         course_id=course_id,

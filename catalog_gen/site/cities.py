@@ -67,9 +67,9 @@ def merge_cities(venues: Mapping[int, Venue]) -> CityMerge:
         cities[key] = City(shown, keyed_slug(shown, key, "by"))
     renamed = {}
     for vid, venue in venues.items():
-        key = key_of.get(vid)
-        city = cities[key].name if key else ""
-        if key and venue.city != city:
+        group = key_of.get(vid)
+        city = cities[group].name if group else ""
+        if group and venue.city != city:
             found.add(CITY_VARIANTS, venue_name(venue), "city", venue.city)
         if venue.city != city:
             renamed[vid] = replace(venue, city=city)

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from babel.numbers import is_currency
@@ -73,7 +73,7 @@ from catalog_gen.site.rules import (
 )
 from catalog_gen.site.sanitize import plain_text, sanitize_html
 from catalog_gen.site.slugs import slug_with_id, slugify, usable_id
-from catalog_gen.snapshot import SnapshotPart
+from catalog_gen.snapshot import Record, SnapshotPart
 
 LEAD_LIMIT = 200
 
@@ -199,7 +199,7 @@ class GatheringDraft(NamedTuple):
 
     #: Its position in the record's list, and its ``gathering_at`` as received (for the
     #: anomaly of a gathering unreadable or more than 10 years from today: it is dropped).
-    index: int
+    position: int
     raw_start: object
     session: Session | None
     anomalies: tuple[Anomaly, ...]
@@ -279,10 +279,21 @@ class Drafts:
     def add(self, other: Drafts) -> None:
         self.courses.update(other.courses)
         self.dates.update(other.dates)
-        for table, more in ((self.locations, other.locations), (self.places, other.places)):
-            for key, entry in more.items():
-                if key not in table or entry[0] > table[key][0]:
-                    table[key] = entry
+        keep_newest(self.locations, other.locations)
+        keep_newest(self.places, other.places)
+
+
+_Entry = TypeVar("_Entry")
+
+
+def keep_newest(
+    table: dict[int, tuple[int, _Entry]], more: Mapping[int, tuple[int, _Entry]]
+) -> None:
+    """Add ``more``'s venues to ``table``: for each id, the one of the date with the highest
+    id wins (a venue reads as the newest date that names it, whichever part holds it)."""
+    for key, entry in more.items():
+        if key not in table or entry[0] > table[key][0]:
+            table[key] = entry
 
 
 def draft_records(records: SnapshotPart, rules: DraftRules) -> Drafts:
@@ -296,7 +307,7 @@ def draft_records(records: SnapshotPart, rules: DraftRules) -> Drafts:
     drafts = Drafts()
     for cid, record in courses.items():
         drafts.courses[cid] = draft_course(cid, record, rules, words, shared)
-    copies: dict[int, tuple[int, Mapping, Mapping]] = {}
+    copies: dict[int, tuple[int, Record, Record]] = {}
     for did, record in dates.items():
         seen = same(first_seen.get(did))
         since = unchanged_since.get(did)
@@ -305,8 +316,11 @@ def draft_records(records: SnapshotPart, rules: DraftRules) -> Drafts:
         if not isinstance(did, int) or not isinstance(record, dict):
             continue
         location = record.get("location")
-        lid = read_id(location.get("id")) if isinstance(location, dict) else None
-        if lid is not None and (lid not in copies or did > copies[lid][0]):
+        if (
+            isinstance(location, dict)
+            and (lid := read_id(location.get("id"))) is not None
+            and (lid not in copies or did > copies[lid][0])
+        ):
             copies[lid] = (did, record, location)
         place = record.get("place")
         if isinstance(place, dict) and (pid := read_id(place.get("id"))) is not None:
@@ -321,16 +335,20 @@ def draft_records(records: SnapshotPart, rules: DraftRules) -> Drafts:
     return drafts
 
 
-class Interned(dict):
+_Value = TypeVar("_Value")
+
+
+class Interned(dict[tuple[type, object, object, object], object]):
     """Equal values made once: a date's days, times, seats and sessions are mostly equal to
     another's, and a kept draft (modelcache.py) is read back faster with fewer objects."""
 
-    def __call__(self, value: object) -> object:
+    def __call__(self, value: _Value) -> _Value:
         if value is None:
-            return None
+            return value
         # Equal is not enough for moments: the same instant in two zones, or at a fold.
         key = (type(value), value, getattr(value, "tzinfo", None), getattr(value, "fold", 0))
-        return self.setdefault(key, value)
+        # The key holds the value's type: what is kept under it is of the same type.
+        return cast(_Value, self.setdefault(key, value))
 
 
 def anomalies_of(found: Anomalies) -> tuple[Anomaly, ...]:
@@ -391,7 +409,9 @@ def draft_course(
     )
 
 
-def _categories(record: Mapping, name: str, found: Anomalies) -> tuple[tuple[int, str], ...]:
+def _categories(
+    record: Mapping[str, object], name: str, found: Anomalies
+) -> tuple[tuple[int, str], ...]:
     """The record's usable categories as (id, title); the unusable ones are noted."""
     result = []
     for index, raw in enumerate(read_list(record, "categories", found, name)):
@@ -412,7 +432,7 @@ LARGEST_PRICE = Decimal(10_000_000)
 _THOUSANDS = re.compile(r"^\d{1,3}(?:[ .]\d{3})+(?:,\d+)?$|^\d+,\d+$")
 
 
-def _price(record: Mapping, found: Anomalies, name: str) -> Price | None:
+def _price(record: Mapping[str, object], found: Anomalies, name: str) -> Price | None:
     """The course price; zero or missing reads as 'price on request', never as 'kr 0'.
 
     Amounts arrive as numbers or as text, the Norwegian way too ("4 900,50", "4.900,50").
@@ -451,7 +471,7 @@ def _amount(value: object) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
-def _language(record: Mapping, words: Locale, found: Anomalies, name: str) -> str:
+def _language(record: Mapping[str, object], words: Locale, found: Anomalies, name: str) -> str:
     """A teaching language code, from ``{id: "no", title: ...}`` or a bare code; "" when it
     is no language (an unknown code would show as itself, and make a filter of it)."""
     raw = record.get("teaching_language")
@@ -469,7 +489,7 @@ def _language(record: Mapping, words: Locale, found: Anomalies, name: str) -> st
 LONGEST_DURATION = 10_000
 
 
-def _duration(record: Mapping, found: Anomalies, name: str) -> tuple[int, str] | None:
+def _duration(record: Mapping[str, object], found: Anomalies, name: str) -> tuple[int, str] | None:
     raw = read_object(record, "duration", found, name)
     if raw is None or (is_empty(raw.get("value")) and is_empty(raw.get("unit"))):
         return None
@@ -480,7 +500,7 @@ def _duration(record: Mapping, found: Anomalies, name: str) -> tuple[int, str] |
     return value, unit_title
 
 
-def _form_of_teaching(record: Mapping, found: Anomalies, name: str) -> str:
+def _form_of_teaching(record: Mapping[str, object], found: Anomalies, name: str) -> str:
     """The form's title; "" when there is none that can name a filter (``form/<slug>/``)."""
     raw = record.get("form_of_teaching")
     if is_empty(raw):
@@ -536,7 +556,7 @@ PROPERTY_NESTED = kind(
 )
 
 
-def read_custom_properties(record: Mapping, name: str, found: Anomalies) -> Fields:
+def read_custom_properties(record: Mapping[str, object], name: str, found: Anomalies) -> Fields:
     """Custom properties as text by name (frontcore-api.md §5.8).
 
     ``null``, ``[]`` and ``{}`` mean none; a property set to null is deleted, so it is left
@@ -560,7 +580,9 @@ def read_custom_properties(record: Mapping, name: str, found: Anomalies) -> Fiel
     return Fields(values)
 
 
-def read_extra(record: Mapping, typed: frozenset[str], shared: dict[bytes, object]) -> Fields:
+def read_extra(
+    record: Mapping[str, object], typed: frozenset[str], shared: dict[bytes, object]
+) -> Fields:
     """The record's fields the model does not type, as the API sent them; a value equal to
     another record's (its venue, its language) is kept once."""
     left_out = typed | PERSONAL_FIELDS
@@ -671,7 +693,7 @@ def draft_date(
 
 
 def _draft_gathering(
-    index: int, record: Mapping, zone: ZoneInfo, name: str, same: Interned
+    index: int, record: Mapping[str, object], zone: ZoneInfo, name: str, same: Interned
 ) -> GatheringDraft:
     field = f"gatherings[{index}]"
     raw_start = record.get("gathering_at")
@@ -695,7 +717,7 @@ def _draft_gathering(
     return GatheringDraft(index, raw_start, same(session), anomalies_of(found))
 
 
-def _venue_ref(record: Mapping, found: Anomalies, name: str) -> VenueRef | None:
+def _venue_ref(record: Mapping[str, object], found: Anomalies, name: str) -> VenueRef | None:
     """The location, else the place (an area), else nothing: never an invented town."""
     online = read_flag(record, "is_virtual", False, found, name)
     location = read_object(record, "location", found, name)
@@ -715,7 +737,9 @@ def _venue_ref(record: Mapping, found: Anomalies, name: str) -> VenueRef | None:
     return VenueRef("place", pid, online)
 
 
-def _read_location(lid: int, record: Mapping, location: Mapping, words: Locale) -> LocationDraft:
+def _read_location(
+    lid: int, record: Mapping[str, object], location: Mapping[str, object], words: Locale
+) -> LocationDraft:
     found = Anomalies()
     title = clean_line(location.get("custom_title")) or clean_line(location.get("title"))
     if not has_words(title):
@@ -723,7 +747,9 @@ def _read_location(lid: int, record: Mapping, location: Mapping, words: Locale) 
         title = ""
     elif not slugify(title):
         found.add(NO_SLUG, f"venue {lid}", "title", title)
-    place = record.get("place") if isinstance(record.get("place"), dict) else {}
+    place = record.get("place")
+    if not isinstance(place, dict):
+        place = {}
     venue = Venue(
         id=lid,
         title=title or words.t("untitled_venue", id=lid),
@@ -751,7 +777,7 @@ def end_day(start: date, end: date | None) -> date | None:
     return end
 
 
-def read_instructors(record: Mapping, found: Anomalies, name: str) -> tuple[str, ...]:
+def read_instructors(record: Mapping[str, object], found: Anomalies, name: str) -> tuple[str, ...]:
     """Instructor names only: their e-mail and phone are not the public's business."""
     names = []
     for gathering in read_list(record, "gatherings", found, name):

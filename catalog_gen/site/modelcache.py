@@ -59,7 +59,7 @@ from catalog_gen.site.buildstate import Fingerprints, fingerprint, library_versi
 from catalog_gen.site.catalog import PartAt, PartOutput, Summary, Tables, combine, summarize
 from catalog_gen.site.cities import merge_cities
 from catalog_gen.site.drafts import DraftRules, Drafts, draft_records
-from catalog_gen.site.model import Catalog
+from catalog_gen.site.model import Catalog, Venue
 from catalog_gen.snapshot import Snapshot, StoredSnapshot
 
 #: Bump when what a part's files hold, or what a draft means, changes.
@@ -81,7 +81,7 @@ class _Part:
     drafts_dirty: bool = False
     output_dirty: bool = False
     #: The fingerprints of the output's courses and of their dates, when known.
-    prints: tuple[list, list] | None = None
+    prints: tuple[list[str], list[list[str]]] | None = None
 
     def remember_prints(self, prints: Fingerprints) -> None:
         """Give the output's objects their fingerprints (kept with them, not walked again)."""
@@ -172,11 +172,11 @@ class ModelCache:
             for name, part in parts.items()
             if part.summary.course_ids & wanted_courses or part.summary.top_ids & wanted_parents
         }
-        for name in sorted(linking):
-            read += self._ensure_drafts(snapshot, name)
-        tables = Tables.of(summaries, [parts[name].drafts for name in sorted(linking)])
+        linked_drafts = [self._ensure_drafts(snapshot, name, read) for name in sorted(linking)]
+        tables = Tables.of(summaries, linked_drafts)
 
         pending: dict[str, PartAt] = {}
+        outputs: dict[str, PartOutput] = {}  # each part's output: kept, or made again below
         for name, part in parts.items():
             output = part.output
             if (
@@ -185,24 +185,24 @@ class ModelCache:
                 or not output.holds_at(now)
                 or not output.reads_the_same(tables)
             ):
-                read += self._ensure_drafts(snapshot, name)
-                pending[name] = PartAt(part.drafts, tables, now)
-        venues = {}
-        for name, part in parts.items():
-            venues.update(pending[name].venues if name in pending else part.output.venues)
+                pending[name] = PartAt(self._ensure_drafts(snapshot, name, read), tables, now)
+            else:
+                outputs[name] = output
+        venues: dict[int, Venue] = {}
+        for name in parts:
+            venues.update(pending[name].venues if name in pending else outputs[name].venues)
         merge = merge_cities(venues)
-        for name, part in parts.items():
-            if name not in pending and not part.output.merges_the_same(merge):
-                read += self._ensure_drafts(snapshot, name)
-                pending[name] = PartAt(part.drafts, tables, now)
+        for name, output in outputs.items():
+            if not output.merges_the_same(merge):
+                pending[name] = PartAt(self._ensure_drafts(snapshot, name, read), tables, now)
         for name, at in pending.items():
             part = parts[name]
             before = {c.id: c for c in part.output.courses} if part.output else None
-            part.output = at.finish(merge, before)
+            part.output = outputs[name] = at.finish(merge, before)
             part.output_dirty, part.prints = True, None
         self.last = CatalogRun(len(parts), tuple(sorted(set(read))), tuple(sorted(pending)))
         return combine(
-            [part.output for part in parts.values()],
+            [outputs[name] for name in parts],
             tables,
             summaries,
             merge,
@@ -215,23 +215,27 @@ class ModelCache:
         """Write the files of what changed (each atomically) and forget the files of parts
         the snapshot no longer has. Failing to write loses nothing: the next build reads
         more. Call it before the build forgets its fingerprints (``prints.forget``)."""
-        if self.folder is None:
+        folder = self.folder
+        if folder is None:
             return
         try:
-            self._own_folder()
+            _own_folder(folder)
             for name, part in self._parts.items():
                 if not part.key:
                     continue
                 if part.drafts_dirty and part.drafts is not None:
-                    self._write(f"{name}.drafts", part.key, part.drafts)
+                    self._write(folder, f"{name}.drafts", part.key, part.drafts)
                     part.drafts_dirty = False
                 if part.output_dirty and part.output is not None:
                     part.prints = _prints(part.output, self.prints)
                     self._write(
-                        f"{name}.model", part.key, (part.summary, part.output, *part.prints)
+                        folder,
+                        f"{name}.model",
+                        part.key,
+                        (part.summary, part.output, *part.prints),
                     )
                     part.output_dirty = False
-            with os.scandir(self.folder) as entries:
+            with os.scandir(folder) as entries:
                 for stale in entries:
                     if stale.name.split(".")[0] in self._parts:
                         continue
@@ -242,44 +246,34 @@ class ModelCache:
         except OSError:
             return
 
-    def _own_folder(self) -> None:
-        """Make the model folder a folder of its own: a link (or a file) in its place is a
-        leftover, removed as the name it is, never written through."""
-        assert self.folder is not None
-        try:
-            if stat.S_ISDIR(os.lstat(self.folder).st_mode):
-                return
-            os.unlink(self.folder)
-        except FileNotFoundError:
-            pass
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # API text: private
-
     def _draft(self, snapshot: StoredSnapshot, name: str) -> Drafts:
         records = snapshot.read(name)
         return draft_records(records, self.rules)
 
-    def _ensure_drafts(self, snapshot: StoredSnapshot, name: str) -> list[str]:
-        """The part's drafts in memory: from its file, else from the snapshot (then its name
-        is returned, as read)."""
+    def _ensure_drafts(self, snapshot: StoredSnapshot, name: str, read: list[str]) -> Drafts:
+        """The part's drafts, now in memory: from its file, else from the snapshot (then its
+        name is added to ``read``)."""
         part = self._parts[name]
         if part.drafts is not None:
-            return []
+            return part.drafts
         drafts = self._read(f"{name}.drafts", part.key)
         if isinstance(drafts, Drafts):
             part.drafts = drafts
-            return []
+            return drafts
         part.drafts = self._draft(snapshot, name)
         part.drafts_dirty = True
-        return [name]
+        read.append(name)
+        return part.drafts
 
     def _load_model(self, name: str, key: str) -> _Part | None:
         found = self._read(f"{name}.model", key)
-        try:
-            summary, output, course_prints, date_prints = found
-        except (TypeError, ValueError):
+        if not isinstance(found, tuple) or len(found) != 4:  # as ``save`` writes it
             return None
+        summary, output, course_prints, date_prints = found
         if not isinstance(summary, Summary) or not isinstance(output, PartOutput):
             return None
+        if not isinstance(course_prints, list) or not isinstance(date_prints, list):
+            return None  # their items are checked as they are remembered, below
         part = _Part(key, summary, output, prints=(course_prints, date_prints))
         try:
             part.remember_prints(self.prints)
@@ -311,20 +305,32 @@ class ModelCache:
         except Exception:  # anything a damaged or foreign pickle may raise
             return None
 
-    def _write(self, filename: str, key: str, value: object) -> None:
+    def _write(self, folder: Path, filename: str, key: str, value: object) -> None:
         payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         digest = hashlib.sha256(payload).hexdigest().encode()
-        handle, temporary = tempfile.mkstemp(prefix=f".{filename}.", dir=self.folder)
+        handle, temporary = tempfile.mkstemp(prefix=f".{filename}.", dir=folder)
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(b"\n".join((_MAGIC, key.encode(), digest)) + b"\n\n" + payload)
-            os.replace(temporary, self.folder / filename)
+            os.replace(temporary, folder / filename)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
 
 
-def _prints(output: PartOutput, prints: Fingerprints) -> tuple[list, list]:
+def _own_folder(folder: Path) -> None:
+    """Make the model folder a folder of its own: a link (or a file) in its place is a
+    leftover, removed as the name it is, never written through."""
+    try:
+        if stat.S_ISDIR(os.lstat(folder).st_mode):
+            return
+        os.unlink(folder)
+    except FileNotFoundError:
+        pass
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # API text: private
+
+
+def _prints(output: PartOutput, prints: Fingerprints) -> tuple[list[str], list[list[str]]]:
     """The fingerprints of a part's courses and of their dates (most known already: the
     build's page digests took them)."""
     return (

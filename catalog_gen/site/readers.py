@@ -6,6 +6,9 @@ API is known to send and turns anything else into a safe fallback, noted in ``an
 with the record, the field and the value (the kinds it reports are declared beside it). Dates
 and times are the provider's wall-clock values in the date's own zone: nothing here converts
 them through the build machine's zone. Addresses are read through addresses.py's one check.
+
+A reader takes a record (or an object inside one) as ``Mapping[str, object]``: read-only, its
+values unchecked until the reader narrows them; a ``Record`` as parsed is one.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from catalog_gen.anomalies import Anomalies, kind
 from catalog_gen.dates import parse_clock, parse_day, parse_moment
 from catalog_gen.site.addresses import mail_address, web_address
 from catalog_gen.site.slugs import usable_id
+from catalog_gen.snapshot import Record
 
 # --- the odd data this module turns into fallbacks (anomalies.py) ---------------------------
 
@@ -67,7 +71,7 @@ ZONE = kind("date.timezone_unknown", "time zone that is not an IANA zone name; r
 # --- addresses: values, never markup (addresses.py) ------------------------------------------
 
 
-def read_mail_address(record: Mapping, key: str, found: Anomalies, name: str) -> str:
+def read_mail_address(record: Mapping[str, object], key: str, found: Anomalies, name: str) -> str:
     """One plain address for a ``mailto:`` link (addresses.py); "" with an anomaly for
     anything else (two addresses, a query, a header injection)."""
     raw = record.get(key)
@@ -79,7 +83,7 @@ def read_mail_address(record: Mapping, key: str, found: Anomalies, name: str) ->
     return address
 
 
-def read_web_address(record: Mapping, key: str, found: Anomalies, name: str) -> str:
+def read_web_address(record: Mapping[str, object], key: str, found: Anomalies, name: str) -> str:
     """An absolute http(s) address to link to (addresses.py); "" with an anomaly else."""
     raw = record.get(key)
     if is_empty(raw):
@@ -132,7 +136,9 @@ def read_whole(value: object) -> int | None:
 _YES, _NO = frozenset({"1", "true", "yes"}), frozenset({"0", "false", "no"})
 
 
-def read_flag(record: Mapping, key: str, default: bool, found: Anomalies, name: str) -> bool:
+def read_flag(
+    record: Mapping[str, object], key: str, default: bool, found: Anomalies, name: str
+) -> bool:
     """A yes/no field: true/false, 1/0, "1"/"0", "true"/"false", "yes"/"no"; ``default`` when
     missing; no (with an anomaly) for anything else."""
     value = record.get(key)
@@ -154,7 +160,9 @@ def is_empty(value: object) -> bool:
     return value is None or value == "" or (isinstance(value, list | dict) and not value)
 
 
-def read_object(record: Mapping, key: str, found: Anomalies, name: str) -> dict | None:
+def read_object(
+    record: Mapping[str, object], key: str, found: Anomalies, name: str
+) -> Record | None:
     """An object field; None when empty (null, [] or {}), or of another type (an anomaly)."""
     value = record.get(key)
     if isinstance(value, dict):
@@ -164,7 +172,7 @@ def read_object(record: Mapping, key: str, found: Anomalies, name: str) -> dict 
     return None
 
 
-def read_list(record: Mapping, key: str, found: Anomalies, name: str) -> list:
+def read_list(record: Mapping[str, object], key: str, found: Anomalies, name: str) -> list[object]:
     """A list field; [] when empty (null, {}), or of another type (an anomaly)."""
     value = record.get(key)
     if isinstance(value, list):
@@ -178,7 +186,7 @@ def scalar_of(value: object) -> object:
     return value if isinstance(value, str | int | float) and not isinstance(value, bool) else None
 
 
-def read_zone(record: Mapping, default: str, found: Anomalies, name: str) -> str:
+def read_zone(record: Mapping[str, object], default: str, found: Anomalies, name: str) -> str:
     value = record.get("timezone")
     if is_empty(value):
         return default
@@ -191,7 +199,9 @@ def read_zone(record: Mapping, default: str, found: Anomalies, name: str) -> str
     return text
 
 
-def read_day(record: Mapping, key: str, zone: ZoneInfo, found: Anomalies, name: str) -> date | None:
+def read_day(
+    record: Mapping[str, object], key: str, zone: ZoneInfo, found: Anomalies, name: str
+) -> date | None:
     """A calendar day; None when missing, or unreadable (then an anomaly, except for
     ``start_at``, whose absence the caller reports as the date's own loss)."""
     value = record.get(key)
@@ -204,7 +214,7 @@ def read_day(record: Mapping, key: str, zone: ZoneInfo, found: Anomalies, name: 
 
 
 def read_moment(
-    record: Mapping, key: str, zone: ZoneInfo, found: Anomalies, name: str
+    record: Mapping[str, object], key: str, zone: ZoneInfo, found: Anomalies, name: str
 ) -> datetime | None:
     value = record.get(key)
     if is_empty(value):
@@ -215,7 +225,7 @@ def read_moment(
     return moment
 
 
-def read_clock(record: Mapping, key: str, found: Anomalies, name: str) -> time | None:
+def read_clock(record: Mapping[str, object], key: str, found: Anomalies, name: str) -> time | None:
     value = record.get(key)
     if is_empty(value):
         return None
@@ -249,14 +259,14 @@ def clean_line(value: object) -> str:
     return " ".join(_UNWRITABLE.sub("", text).split())
 
 
-def read_plain(record: Mapping, key: str, found: Anomalies, name: str) -> str:
+def read_plain(record: Mapping[str, object], key: str, found: Anomalies, name: str) -> str:
     value = record.get(key)
     if not is_empty(value) and value is not False and not isinstance(value, str | int | float):
         found.add(WRONG_TYPE, name, key, value)
     return clean_line(value)
 
 
-def read_rich(record: Mapping, key: str, found: Anomalies, name: str) -> str | None:
+def read_rich(record: Mapping[str, object], key: str, found: Anomalies, name: str) -> str | None:
     """A provider text (HTML or plain) with the characters HTML cannot hold removed; vertical
     tabs and form feeds (Word's line breaks) become line breaks."""
     value = record.get(key)

@@ -151,7 +151,9 @@ def booking_path(terms: BookingTerms, title: str, day: date) -> BookingPath:
 # --- courses --------------------------------------------------------------------------------
 
 
-def course_is_public(record: Mapping, rules: PublishSettings, found: Anomalies, name: str) -> bool:
+def course_is_public(
+    record: Mapping[str, object], rules: PublishSettings, found: Anomalies, name: str
+) -> bool:
     """The course rules: active, of a type and at a level the config does not hide."""
     if not read_flag(record, "is_active", True, found, name):
         return False
@@ -174,7 +176,7 @@ def course_is_public(record: Mapping, rules: PublishSettings, found: Anomalies, 
     return level_id not in rules.hidden_level_ids
 
 
-def date_is_listed(record: Mapping, found: Anomalies, name: str) -> bool:
+def date_is_listed(record: Mapping[str, object], found: Anomalies, name: str) -> bool:
     """The date rules that need no clock: visible, and not soft-deleted."""
     return read_flag(record, "is_visible", True, found, name) and not record.get("deleted_at")
 
@@ -185,7 +187,9 @@ def is_top_date(record: object) -> bool:
     )
 
 
-def read_status(record: Mapping, rules: PublishSettings, found: Anomalies, name: str) -> str:
+def read_status(
+    record: Mapping[str, object], rules: PublishSettings, found: Anomalies, name: str
+) -> str:
     """The date's state; one catalog-gen does not know is "unknown" (listed, never bookable)
     until ``publish.date_status`` maps it."""
     status = record.get("status")
@@ -204,7 +208,9 @@ def read_status(record: Mapping, rules: PublishSettings, found: Anomalies, name:
 MOST_SEATS = 100_000
 
 
-def read_seats(record: Mapping, rules: PublishSettings, found: Anomalies, name: str) -> Seats:
+def read_seats(
+    record: Mapping[str, object], rules: PublishSettings, found: Anomalies, name: str
+) -> Seats:
     """Three states plus unknown: ``fully_booked`` wins; 0 capacity with 0 free is unknown; a
     negative free count is an overbooked (full) date."""
     seats = read_object(record, "seats", found, name) or {}
@@ -227,7 +233,7 @@ def read_seats(record: Mapping, rules: PublishSettings, found: Anomalies, name: 
     return Seats("available", free if rules.show_seat_counts else None)
 
 
-def _seat_count(seats: Mapping, key: str, found: Anomalies, name: str) -> int | None:
+def _seat_count(seats: Mapping[str, object], key: str, found: Anomalies, name: str) -> int | None:
     """``seats.<key>.num``, or a bare ``seats.<key>``; as a number or numeric text."""
     raw = seats.get(key)
     if isinstance(raw, dict):
