@@ -1,6 +1,8 @@
-"""The ``catalog-gen`` command line: thin commands over the library.
+"""The ``catalog-gen`` command line: options in, the library's work, its result out.
 
-Each command parses its options, calls one library function and prints the result. Named errors
+Each command parses its options, calls the library (``run_fetch``, ``run_build``,
+``open_preview``, the diff of two snapshots) and prints what it returns; ``init`` writes the
+files scaffold.py makes, and ``--demo`` runs against the bundled emulator. Named errors
 (errors.py) become one line on stderr and the documented exit code; nothing prints a traceback
 unless --debug is given. Everything written to stdout and stderr while a command runs passes
 one gate, the key redactor (see ``redacted_output``), whoever writes it. Every line for a person
@@ -557,6 +559,7 @@ def _api(
     key = secrets.token_hex(16)
     register_secret(key)
     catalog = generate_catalog(DEMO_COURSES, today=now.date())
+    catalog.clock = lambda: now  # the emulator and the night's edits live at --now too
     if change:
         catalog.a_night_later()
     with Emulator(catalog, api_key=key) as emulator:

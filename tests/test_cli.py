@@ -375,3 +375,21 @@ def test_the_demo_can_show_a_night_of_changes(tmp_path):
     assert "1 × new courses" in changed.stdout and "1 × canceled dates" in changed.stdout
     markdown = run_cli(tmp_path, "diff", "--demo", "--format", "markdown")
     assert "#### Courses no longer on the site (1)" in markdown.stdout
+
+
+def test_the_demo_night_happens_at_the_pinned_moment_not_the_machines(tmp_path):
+    """--now pins the emulator's clock too: the night's edits are stamped with it, and a
+    moment far from the machine's (whose sample has no dates after the real today) works."""
+    first = run_cli(tmp_path, "build", "--demo", "-q", "--now", "2025-03-11T09:00:00+01:00")
+    assert first.returncode == 0, first.stderr
+    changed = run_cli(tmp_path, "build", "--demo", "--demo-change", "-q",
+                      "--now", "2025-03-12T04:00:00+01:00")  # fmt: skip
+    assert changed.returncode == 0, changed.stderr
+    records = [
+        record
+        for path in tmp_path.glob("snapshots/demo/000002-*/courses/*.json")
+        for record in json.loads(path.read_text(encoding="utf-8"))
+        if record["title"].startswith("Nyhet: Kunstig intelligens")
+    ]
+    assert records, "the night's new course is in the snapshot"
+    assert {r["created_at"][:10] for r in records} == {"2025-03-12"}
