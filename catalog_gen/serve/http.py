@@ -46,6 +46,8 @@ from catalog_gen.redact import redact
 from catalog_gen.site.pages import NOT_FOUND
 
 if TYPE_CHECKING:  # the preview owns the server; the server only reads it
+    from _typeshed import WriteableBuffer
+
     from catalog_gen.serve.preview import Preview
 
 EVENTS_PATH = "/__catalog-gen/events"
@@ -152,7 +154,11 @@ class _Server(ThreadingHTTPServer):
         self._open_lock = threading.Lock()
         super().__init__(address, handler)
 
-    def verify_request(self, request, client_address) -> bool:  # type: ignore[override]
+    # A TCP server's requests are sockets; typeshed's parameter type is every server's (a UDP
+    # server's are (bytes, socket) pairs), hence the ignores on these three overrides.
+    def verify_request(  # type: ignore[override]
+        self, request: socket.socket, client_address: tuple[str, int]
+    ) -> bool:
         with self._open_lock:
             if len(self._open) < MAX_CONNECTIONS:
                 self._open.add(request)
@@ -162,12 +168,14 @@ class _Server(ThreadingHTTPServer):
             request.send(FULL)
         return False
 
-    def shutdown_request(self, request) -> None:  # type: ignore[override]
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
 
-    def handle_error(self, request, client_address) -> None:  # type: ignore[override]
+    def handle_error(  # type: ignore[override]
+        self, request: socket.socket, client_address: tuple[str, int]
+    ) -> None:
         """A browser that went away mid-answer (a reload, a closed tab, a stalled client let
         go) is how previews are used, not an error: no traceback for it in the terminal."""
         if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
@@ -199,7 +207,7 @@ class _HeadReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int | None:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("the request head did not arrive in time")
@@ -217,12 +225,13 @@ class _HeadReader(io.RawIOBase):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "catalog-gen-preview"
+    #: Every write's timeout; setup() applies it (and _HeadReader re-applies it per read).
+    timeout = WRITE_TIMEOUT_SECONDS
 
     def setup(self) -> None:
         # Every write has a timeout, and the request head a deadline: a client that stalls,
         # or trickles its head, is let go (BaseHTTPRequestHandler closes on TimeoutError).
         deadline = time.monotonic() + HEAD_DEADLINE_SECONDS
-        self.timeout = WRITE_TIMEOUT_SECONDS
         super().setup()
         self.rfile.close()  # the buffered reader setup() made: ours replaces it
         self.rfile = io.BufferedReader(_HeadReader(self.connection, deadline))

@@ -323,7 +323,7 @@ class LiveSite:
             with self._lock:
                 while self._job is None and not self._stopping:
                     self._lock.wait()
-                if self._stopping:
+                if self._stopping or self._job is None:  # the wait ends on a job or a stop
                     return
                 job, self._job = self._job, None
                 self._running = job

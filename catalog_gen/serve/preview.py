@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeAlias
 
 import watchfiles
 
@@ -25,6 +26,9 @@ from catalog_gen.serve.live import LiveSite
 #: Milliseconds of changes the watcher reports at once, at most: a save is seen this soon
 #: even while a build writes files in the project folder (their events are dropped).
 WATCH_BATCH_MS = 100
+
+#: One batch of changes as watchfiles reports it: (what happened, which path).
+Changes: TypeAlias = set[tuple[watchfiles.Change, str]]
 
 
 class Preview:
@@ -134,7 +138,7 @@ class Preview:
         would take an inotify watch per folder (tens of thousands at 10,000 courses), and a
         build's events would overflow the kernel's queue, losing a save made just after it.
         When a missing source folder appears, the watchers start again with it."""
-        batches: queue.Queue[tuple[str, set]] = queue.Queue()
+        batches: queue.Queue[tuple[str, Changes]] = queue.Queue()
         while not self.stopping.is_set():
             folders, tops, missing = self._watch_plan()
             restart = threading.Event()
@@ -175,12 +179,17 @@ class Preview:
         if self._snapshots is not None:
             self._snapshots.mkdir(parents=True, exist_ok=True)
             folders.append(self._snapshots)
-        tops = {p.parent for p in self._sources if not p.is_dir()}
-        tops = [p for p in sorted(tops) if p.is_dir()]
+        parents = {p.parent for p in self._sources if not p.is_dir()}
+        tops = [p for p in sorted(parents) if p.is_dir()]
         return folders, tops, missing
 
     def _feed(
-        self, name: str, paths: list[Path], recursive: bool, stop: _Either, batches: queue.Queue
+        self,
+        name: str,
+        paths: list[Path],
+        recursive: bool,
+        stop: _Either,
+        batches: queue.Queue[tuple[str, Changes]],
     ) -> None:
         for changes in watchfiles.watch(
             *paths,
@@ -203,7 +212,7 @@ class Preview:
             self.rebuild()
         self._ready.set()
 
-    def _changed(self, changes: set) -> None:
+    def _changed(self, changes: Changes) -> None:
         names = sorted({Path(p).name for _, p in changes if not self._in_snapshots(p)})
         if names:
             self._log(f"changed: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}")
@@ -215,7 +224,7 @@ class Preview:
 
     def fingerprint(self) -> frozenset[tuple[str, int, int]]:
         """(path, mtime, size) of every source file the watcher would report."""
-        found = set()
+        found: set[tuple[str, int, int]] = set()
         for source in self._sources:
             files = [source] if source.is_file() else source.rglob("*") if source.is_dir() else []
             for path in files:

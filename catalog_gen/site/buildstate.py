@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, Literal, TypeAlias
 
 import orjson
 
@@ -188,7 +189,12 @@ def load_state(site: Path) -> BuildState:
         return remembered
 
 
-def _anomalies(raw: dict) -> tuple[frozenset[tuple[str, str, str]], tuple[str, ...]]:
+#: The state file as read: JSON whose shape nothing has checked (a wrong one raises, and the
+#: state is not trusted).
+RawState: TypeAlias = dict[str, Any]
+
+
+def _anomalies(raw: RawState) -> tuple[frozenset[tuple[str, str, str]], tuple[str, ...]]:
     try:
         keys = frozenset(
             (str(kind), str(record), str(field)) for kind, record, field in raw.get("anomalies", ())
@@ -198,7 +204,7 @@ def _anomalies(raw: dict) -> tuple[frozenset[tuple[str, str, str]], tuple[str, .
         return frozenset(), ()
 
 
-def _site_record(raw: dict, published: tuple[str, ...]) -> SiteRecord | None:
+def _site_record(raw: RawState, published: tuple[str, ...]) -> SiteRecord | None:
     site = raw.get("site")
     if not isinstance(site, dict):
         return None
@@ -213,7 +219,7 @@ def _site_record(raw: dict, published: tuple[str, ...]) -> SiteRecord | None:
     )
 
 
-def _published(raw: dict) -> tuple[str, ...]:
+def _published(raw: RawState) -> tuple[str, ...]:
     names = raw.get("published")
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
         return ()
@@ -242,7 +248,7 @@ def save_state(
     site_path = f"{site}/"
     kept = kept if previous is not None else ()
     for name, digest in digests.items():
-        known = previous.files.get(name) if name in kept else None
+        known = previous.files.get(name) if previous is not None and name in kept else None
         if known is not None:
             files[name] = [digest, known.size, known.mtime_ns]
             continue
@@ -323,10 +329,12 @@ class Fingerprints:
         self._known.clear()
 
 
+#: A dataclass's fields that take part in its fingerprint, and whether it is frozen.
+_Shape: TypeAlias = tuple[tuple[str, ...], bool]
 #: Per class: its dataclass fields that take part (the ``repr`` ones) and whether it is
 #: frozen, or None for a class that is not a dataclass. Looked up once per class, not per
 #: value: a page digest walks thousands of values.
-_SHAPES: dict[type, tuple[tuple[str, ...], bool] | None] = {}
+_SHAPES: dict[type, _Shape | None] = {}
 _SCALARS = frozenset({str, int, float, bool, Decimal, date, datetime, time, type(None)})
 
 
@@ -348,8 +356,8 @@ def _fingerprint(value: object, known: dict[int, tuple[object, str]] | None) -> 
     cls = type(value)
     if cls in _SCALARS:
         return repr(value)
-    shape = _SHAPES.get(cls, False)
-    if shape is False:
+    shape: _Shape | Literal[False] | None = _SHAPES.get(cls, False)
+    if shape is False:  # not seen yet
         shape = _shape(cls)
     if shape is not None:
         names, frozen = shape
@@ -364,7 +372,7 @@ def _fingerprint(value: object, known: dict[int, tuple[object, str]] | None) -> 
             if known is not None:
                 known[id(value)] = (value, text)  # holds the object: its id stays its own
         return text
-    if cls is Fields:  # custom properties, extra: a digest of their canonical JSON
+    if type(value) is Fields:  # custom properties, extra: a digest of their canonical JSON
         return f"Fields({value.digest})"
     if isinstance(value, (str, int, float, bool, Decimal, date, datetime, time)):
         return repr(value)  # subclasses (Markup is a str)
@@ -380,11 +388,12 @@ def _fingerprint(value: object, known: dict[int, tuple[object, str]] | None) -> 
     raise TypeError(f"no fingerprint for {type(value).__name__}")
 
 
-def _shape(cls: type) -> tuple[tuple[str, ...], bool] | None:
+def _shape(cls: type) -> _Shape | None:
     shape = None
     if dataclasses.is_dataclass(cls):
         names = tuple(f.name for f in dataclasses.fields(cls) if f.repr)
-        shape = (names, bool(cls.__dataclass_params__.frozen))
+        # Not in typeshed, and dataclasses has no public way to ask whether a class is frozen.
+        shape = (names, bool(cls.__dataclass_params__.frozen))  # type: ignore[attr-defined]
     _SHAPES[cls] = shape
     return shape
 
@@ -411,7 +420,12 @@ class PageInputs:
     build's moment only when they may read ``catalog.now``)."""
 
     def __init__(
-        self, renderer: Renderer, catalog: Catalog, site: SiteInfo, assets, prints: Fingerprints
+        self,
+        renderer: Renderer,
+        catalog: Catalog,
+        site: SiteInfo,
+        assets: Mapping[str, tuple[str, bytes]],
+        prints: Fingerprints,
     ) -> None:
         self.renderer = renderer
         self.catalog = catalog

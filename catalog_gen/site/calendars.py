@@ -115,17 +115,18 @@ class CalendarWriter:
         *,
         feed: bool = False,
     ) -> bytes:
-        events, years = [], {}
+        events: list[bytes] = []
+        years: dict[str, list[int]] = {}
         for course, cdate in dates:
             data, zones = self._event_bytes(course, cdate)
             events.append(data)
             for zone, found in zones.items():
                 years.setdefault(zone, []).extend(found)
         head, foot = _frame(name, self.site, feed=feed)
-        zones = [
+        timezones = [
             self._zone_bytes(zone, min(found), max(found)) for zone, found in sorted(years.items())
         ]
-        return b"".join((head, *zones, *events, foot))
+        return b"".join((head, *timezones, *events, foot))
 
     def _event_bytes(self, course: Course, cdate: CourseDate) -> tuple[bytes, dict[str, list[int]]]:
         if cdate.id not in self._events:

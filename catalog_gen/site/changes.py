@@ -24,7 +24,7 @@ from catalog_gen.anomalies import Anomaly, described
 from catalog_gen.printable import markdown_text, printable
 from catalog_gen.site.drafts import CourseDraft, DateDraft, DraftRules, draft_records
 from catalog_gen.site.i18n import get_locale
-from catalog_gen.site.model import Price
+from catalog_gen.site.model import Course, Price
 from catalog_gen.snapshot import StoredSnapshot
 
 #: The report's sections, in the order it tells them: key → heading.
@@ -159,7 +159,7 @@ def _compare_part(
             sections["reopened_dates"].append(line)
 
 
-def _published(draft: CourseDraft | None):
+def _published(draft: CourseDraft | None) -> Course | None:
     return draft.course if draft is not None else None
 
 

@@ -16,7 +16,7 @@ the API, which are sanitised where they are read, drafts.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +60,12 @@ def load_content(folder: Path) -> list[ContentPage]:
     return sorted(pages, key=lambda p: p.slug)
 
 
+def main_menu(pages: Iterable[ContentPage]) -> tuple[ContentPage, ...]:
+    """The pages in the main menu, ordered by their ``menu`` number (ties: as given)."""
+    placed = [(page.menu, page) for page in pages if page.menu is not None]
+    return tuple(page for _, page in sorted(placed, key=lambda entry: entry[0]))
+
+
 def read_page(path: Path) -> ContentPage:
     try:
         text = path.read_text(encoding="utf-8")
@@ -86,7 +92,7 @@ def read_page(path: Path) -> ContentPage:
     )
 
 
-def split_front_matter(text: str, path: Path) -> tuple[Mapping, str]:
+def split_front_matter(text: str, path: Path) -> tuple[Mapping[object, object], str]:
     """YAML front matter between leading ``---`` lines, and the Markdown after it."""
     text = text.lstrip("\ufeff")
     if not text.startswith("---"):

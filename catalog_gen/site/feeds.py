@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 from urllib.parse import urlsplit
 
 from catalog_gen.site.model import Catalog, Course, CourseDate
@@ -68,9 +69,15 @@ class FeedSite:
 
 def new_dates(catalog: Catalog, limit: int = FEED_ENTRIES) -> list[CourseDate]:
     """The published dates a fetch saw most recently first (ties: soonest start first)."""
-    seen = [d for d in catalog.dates if d.first_seen is not None]
-    seen.sort(key=lambda d: d.sort_key)
-    seen.sort(key=lambda d: d.first_seen, reverse=True)  # stable: keeps start order in ties
+    return [d for _, d in _seen_dates(catalog, limit)]
+
+
+def _seen_dates(catalog: Catalog, limit: int) -> list[tuple[datetime, CourseDate]]:
+    """``new_dates``, each with its ``first_seen``: the dates without one are left out, so
+    the moment is there for certain (the feed writes it)."""
+    seen = [(d.first_seen, d) for d in catalog.dates if d.first_seen is not None]
+    seen.sort(key=lambda pair: pair[1].sort_key)
+    seen.sort(key=lambda pair: pair[0], reverse=True)  # stable: keeps start order in ties
     return seen[:limit]
 
 
@@ -78,11 +85,11 @@ def atom_feed(catalog: Catalog, site: FeedSite) -> bytes:
     """RFC 4287 feed of newly published course dates; ids stay put when a course is renamed."""
     ET.register_namespace("", ATOM_NS)
     host = urlsplit(site.site_url).hostname or "catalog-gen.invalid"
-    dates = new_dates(catalog)
+    dates = _seen_dates(catalog, FEED_ENTRIES)
     feed = ET.Element(f"{{{ATOM_NS}}}feed", {XML_LANG: site.language})
     _text(feed, "title", site.title)
     _text(feed, "id", absolute(site.site_url, site.feed_path))
-    newest = max((d.first_seen for d in dates), default=catalog.fetched_at or catalog.now)
+    newest = max((seen for seen, _ in dates), default=catalog.fetched_at or catalog.now)
     _text(feed, "updated", _w3c(newest))
     ET.SubElement(
         feed, f"{{{ATOM_NS}}}link", rel="self", href=absolute(site.site_url, site.feed_path)
@@ -91,15 +98,15 @@ def atom_feed(catalog: Catalog, site: FeedSite) -> bytes:
     author = ET.SubElement(feed, f"{{{ATOM_NS}}}author")
     _text(author, "name", site.author)
     _text(feed, "generator", "catalog-gen")
-    for d in dates:
+    for seen, d in dates:
         course = catalog.course(d.course_id)
         link = f"{site.page_url(course)}#date-{d.id}"
         entry = ET.SubElement(feed, f"{{{ATOM_NS}}}entry")
         _text(entry, "title", site.entry_title(course, d))
         # A tag URI (RFC 4151) keyed by the date's id: stable when the course's title changes.
-        _text(entry, "id", f"tag:{host},{d.first_seen:%Y-%m-%d}:coursedate-{d.id}")
-        _text(entry, "published", _w3c(d.first_seen))
-        _text(entry, "updated", _w3c(max(d.first_seen, d.updated_at or d.first_seen)))
+        _text(entry, "id", f"tag:{host},{seen:%Y-%m-%d}:coursedate-{d.id}")
+        _text(entry, "published", _w3c(seen))
+        _text(entry, "updated", _w3c(max(seen, d.updated_at or seen)))
         ET.SubElement(entry, f"{{{ATOM_NS}}}link", rel="alternate", href=link)
         if course.lead:
             _text(entry, "summary", course.lead)
@@ -119,4 +126,5 @@ def _w3c(moment: datetime) -> str:
 
 def _xml(root: ET.Element) -> bytes:
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    data = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return cast(bytes, data) + b"\n"  # bytes for any encoding but "unicode" (typeshed: Any)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -40,7 +41,7 @@ from catalog_gen.site.buildstate import (
     digest,
 )
 from catalog_gen.site.calendars import CalendarSite, CalendarWriter
-from catalog_gen.site.content import ContentPage, load_content
+from catalog_gen.site.content import ContentPage, load_content, main_menu
 from catalog_gen.site.drafts import DraftRules
 from catalog_gen.site.feeds import FeedSite, atom_feed, robots_txt, sitemap_xml
 from catalog_gen.site.i18n import Locale, get_locale
@@ -180,7 +181,7 @@ class SiteBuilder:
         site = SiteInfo(
             title=config.site.title,
             language=config.site.language,
-            menu=tuple(sorted((p for p in content if p.menu is not None), key=lambda p: p.menu)),
+            menu=main_menu(content),
             url=config.site_url,
             description=config.site.description,
             organization=config.site.organization,
@@ -222,7 +223,9 @@ class SiteBuilder:
         progress = progress or NoProgress()
         state = state or BuildState()
         output = self.config.output_path
-        inputs = PageInputs(self.renderer, self.catalog, self.site, self.assets, self.models.prints)
+        catalog = self.catalog
+        assert catalog is not None  # prepare made it
+        inputs = PageInputs(self.renderer, catalog, self.site, self.assets, self.models.prints)
         progress.phase("checking", len(self.pages))
         digests: dict[str, str] = {}
         kept: set[str] = set()
@@ -232,11 +235,11 @@ class SiteBuilder:
             if state.unchanged(output, page.path, digests[page.path]):
                 kept.add(page.path)
         calendars = CalendarFiles(
-            self.catalog, self.site, self.urls, self.locale, state, output, self.models.prints
+            catalog, self.site, self.urls, self.locale, state, output, self.models.prints
         )
         digests.update(calendars.digests)
         kept |= calendars.kept
-        machine = MachineFiles(self.catalog, self.pages, self.site, self.urls, self.locale)
+        machine = MachineFiles(catalog, self.pages, self.site, self.urls, self.locale)
         sitemap = machine.sitemap_digest()
         if sitemap is not None:
             digests[SITEMAP] = sitemap
@@ -274,7 +277,7 @@ class SiteBuilder:
             len(self.pages),
             rendered,
             frozenset(names),
-            catalog_notes(self.catalog),
+            catalog_notes(catalog),
         )
 
     def done(self) -> None:
@@ -303,7 +306,7 @@ def catalog_notes(catalog: Catalog | None) -> tuple[str, ...]:
     )
 
 
-def _checked(sink: Sink, check: Callable[[str, bytes], None] | None) -> Callable:
+def _checked(sink: Sink, check: Callable[[str, bytes], None] | None) -> Callable[[str, bytes], str]:
     if check is None:
         return sink.put
 
@@ -370,7 +373,7 @@ class _Renderers:
         self.renderer, self.pages, self.put = renderer, pages, put
         self.outcomes, self.progress = outcomes, progress
         self.pool: ProcessPoolExecutor | None = None
-        self.futures: list[Future] = []
+        self.futures: list[Future[list[tuple[str, str]]]] = []
         #: How many of the futures render course pages (they come first).
         self.course_futures = 0
         self.collected = 0
@@ -432,7 +435,7 @@ class _Renderers:
                 self.outcomes.course_pages_in()
         self.outcomes.course_pages_in()
 
-    def _collect(self, future: Future) -> None:
+    def _collect(self, future: Future[list[tuple[str, str]]]) -> None:
         done = future.result()
         for name, status in done:
             self.outcomes.sink.mark(name, status)
@@ -504,10 +507,11 @@ class CalendarFiles:
             if not course.dates:
                 continue
             path = urls.course_calendar(course)
-            self._add(path, made_of.course(course), lambda w, c=course: w.course_calendar(c))
+            whole = partial(CalendarWriter.course_calendar, course=course)
+            self._add(path, made_of.course(course), whole)
             for d in course.dates:
                 date_path = urls.date_calendar(course, d)
-                made = lambda w, c=course, d=d: w.date_calendar(c, d)  # noqa: E731
+                made = partial(CalendarWriter.date_calendar, course=course, cdate=d)
                 if self._add(date_path, made_of.date(course, d), made):
                     self._kept_dates.add(d.id)
         self.site_path = urls.site_calendar()

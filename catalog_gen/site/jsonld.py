@@ -148,7 +148,7 @@ def _instance(
     # Google requires a location for onsite courses; an unknown venue says so in words.
     data["location"] = _location(d) or {"@type": "Place", "name": unknown_venue}
     link = f"{page_url}#date-{d.id}" if page_url else None
-    availability = AVAILABILITY.get(d.seats.state, "https://schema.org/InStock")
+    availability: str | None = AVAILABILITY.get(d.seats.state, "https://schema.org/InStock")
     if d.status == "canceled" or d.deadline_passed:
         availability = "https://schema.org/Discontinued"
     if d.status == "unknown":  # a status catalog-gen cannot read: claim nothing about it

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -113,7 +113,8 @@ class Fields(Mapping[str, Any]):
 
     def as_json(self) -> dict[str, Any]:
         """The values as plain JSON data (a copy; what ``tojson`` writes)."""
-        return _loads(_canonical(self._values))
+        # A mapping's canonical JSON reads back as an object: a dict.
+        return cast(dict[str, Any], _loads(_canonical(self._values)))
 
 
 class Blank(str):
@@ -390,7 +391,7 @@ class CourseDate:
         return self.venue.city if self.venue else ""
 
     @property
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[date, time, int]:
         """The order dates are listed in: start day, start time, id."""
         return (self.start_date, self.start_time or time.min, self.id)
 

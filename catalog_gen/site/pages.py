@@ -14,7 +14,8 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 from catalog_gen.errors import BuildError
 from catalog_gen.site.content import ContentPage
@@ -166,12 +167,18 @@ class Urls:
         return set(SEGMENTS[self.language].values()) | {"static", SEARCH_INDEX}
 
 
+#: What a list holds (courses, or dates on the calendar).
+T = TypeVar("T")
+#: What a list is of (a category, a venue, a town).
+R = TypeVar("R")
+
+
 @dataclass(frozen=True)
-class Pagination:
+class Pagination(Generic[T]):
     """One page of a long list, with the paths of its neighbours (give them to ``url()``)."""
 
     #: This page's share of the list (courses, or dates on the calendar).
-    items: tuple
+    items: tuple[T, ...]
     #: This page's number, from 1.
     number: int
     #: How many pages the list has.
@@ -216,7 +223,9 @@ class Page:
     indexable: bool = True
 
 
-def paginate(items: Sequence, per_page: int, path_of: Callable[[int], str]) -> list[Pagination]:
+def paginate(
+    items: Sequence[T], per_page: int, path_of: Callable[[int], str]
+) -> list[Pagination[T]]:
     """Split a list into pages; an empty list still gets its first page."""
     count = max(1, math.ceil(len(items) / per_page))
     return [
@@ -275,21 +284,21 @@ def plan_pages(
                     _lastmod(part.items),
                 )
                 for part in paginate(
-                    catalog.courses_with(value), per_page, lambda n, v=value: urls.facet(v, n)
+                    catalog.courses_with(value), per_page, partial(urls.facet, value)
                 )
             ]
 
-    for part in paginate(catalog.dates, per_page * 2, urls.calendar):
+    for dated in paginate(catalog.dates, per_page * 2, urls.calendar):
         pages.append(
             Page(
-                urls.calendar(part.number),
+                urls.calendar(dated.number),
                 "calendar.html",
                 {
-                    "pagination": part,
-                    "months": group_by_month(part.items),
-                    "courses": {d.course_id: catalog.course(d.course_id) for d in part.items},
+                    "pagination": dated,
+                    "months": group_by_month(dated.items),
+                    "courses": {d.course_id: catalog.course(d.course_id) for d in dated.items},
                 },
-                _newest(d.updated_at for d in part.items),
+                _newest(d.updated_at for d in dated.items),
             )
         )
 
@@ -311,7 +320,7 @@ def _lastmod(courses: Iterable[Course]) -> datetime | None:
 
 
 def _listing(
-    kind: str, record: Any, courses: Sequence[Course], url_of: Callable[..., str], per_page: int
+    kind: str, record: R, courses: Sequence[Course], url_of: Callable[[R, int], str], per_page: int
 ) -> list[Page]:
     """The pages listing one category's, venue's or city's courses (``<kind>.html``)."""
     return [

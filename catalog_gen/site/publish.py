@@ -58,6 +58,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TypeAlias
 
 from catalog_gen.config import SitePaths
 from catalog_gen.errors import BuildError
@@ -281,6 +282,8 @@ class Publisher:
         if not changed and self.old_index and not touched:
             return
         self.begin()
+        staging = self.staging
+        assert staging is not None  # begin made it
         self._reindexed = True
         if not self.synced:  # the old index, as links to the live site's files
             self._make_folders(self.old_index)
@@ -289,16 +292,16 @@ class Publisher:
         # An index changed by hand is made again whole: its shards cannot be trusted.
         pages = frozenset(changed) if self.old_index and not touched else None
         self._index_thread = threading.Thread(
-            target=self._run_indexer, args=(indexer, pages), daemon=True
+            target=self._run_indexer, args=(indexer, Path(staging), pages), daemon=True
         )
         self._index_thread.start()
 
-    def _run_indexer(self, indexer: Indexer, changed: frozenset[str] | None) -> None:
+    def _run_indexer(self, indexer: Indexer, staging: Path, changed: frozenset[str] | None) -> None:
         """The one place the indexer runs: on the staging folder, which holds the old index,
         told which pages changed since it was made (None: there is no old index)."""
         started = time.monotonic()
         try:
-            indexer.run(Path(self.staging), changed)
+            indexer.run(staging, changed)
         except BaseException as exc:  # raised in commit(), on the build's own thread
             self._index_error = exc
         self.index_seconds = time.monotonic() - started
@@ -324,7 +327,10 @@ class Publisher:
         retained = tuple(self.retained)
         index_written: list[str] = []
         if self._reindexed:
-            made = _keep_unchanged(self.staging, self.index_folder, self.old_index)
+            staging, folder = self.staging, self.index_folder
+            # course_pages_done staged the index (begin), after plan named its folder.
+            assert staging is not None and folder is not None
+            made = _keep_unchanged(staging, folder, self.old_index)
             index_written = [name for name, same in made.items() if not same]
             unchanged += [name for name, same in made.items() if same]
             removed = sorted({*removed, *(set(self.old_index) - set(made))})
@@ -653,8 +659,8 @@ def _same_file(a: str, b: str) -> bool:
             return False  # a link is never the same file: it is not followed
         if first.st_size != second.st_size:
             return False
-        with open(a, "rb") as first, open(b, "rb") as second:
-            return first.read() == second.read()
+        with open(a, "rb") as a_file, open(b, "rb") as b_file:
+            return a_file.read() == b_file.read()
     except OSError:
         return False
 
@@ -713,7 +719,7 @@ def _existing_files(site: Path) -> dict[str, str]:
 def _walk(folder: str) -> list[str]:
     """Every name below ``folder`` that is not a folder: files, and links of any kind
     (a link to a folder is a name like a file, never walked into)."""
-    found = []
+    found: list[str] = []
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
@@ -799,12 +805,15 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-_RENAMEAT2: list = []
+#: renameat2(olddirfd, oldpath, newdirfd, newpath, flags) → 0, or -1 with errno set.
+_Renameat2: TypeAlias = Callable[[int, bytes, int, bytes, int], int]
+
+_RENAMEAT2: list[_Renameat2 | None] = []
 
 
-def _renameat2():
+def _renameat2() -> _Renameat2 | None:
     if not _RENAMEAT2:
-        function = None
+        function: _Renameat2 | None = None
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
             function = libc.renameat2

@@ -157,14 +157,16 @@ class Renderer:
         self.roots = [overrides, theme / "templates"]
         #: Template paths in messages are shown relative to these (project, theme's parent).
         self._bases = [overrides.parent, theme.parent.parent]
+        #: The environment's loader, kept here too: Environment.loader may be None, ours not.
+        self._loader = jinja2.ChoiceLoader(
+            [
+                jinja2.FileSystemLoader(str(overrides)),
+                theme_loader,
+                jinja2.PrefixLoader({THEME_PREFIX: theme_loader}, delimiter="/"),
+            ]
+        )
         self.env = TemplateEnvironment(
-            loader=jinja2.ChoiceLoader(
-                [
-                    jinja2.FileSystemLoader(str(overrides)),
-                    theme_loader,
-                    jinja2.PrefixLoader({THEME_PREFIX: theme_loader}, delimiter="/"),
-                ]
-            ),
+            loader=self._loader,
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
@@ -241,10 +243,11 @@ class Renderer:
                     referenced = list(jinja2.meta.find_referenced_templates(self._tree(current)))
                 except jinja2.TemplateError:
                     continue  # render() reports it with file and line
-                if None in referenced:
+                known = [used for used in referenced if used is not None]
+                if len(known) < len(referenced):  # None: a name picked at run time
                     self._dependencies[name] = None
                     return None
-                pending.extend(referenced)
+                pending.extend(known)
             self._dependencies[name] = frozenset(found)
         return self._dependencies[name]
 
@@ -258,7 +261,7 @@ class Renderer:
             for used in names:
                 for candidate in (used, f"{THEME_PREFIX}/{used}"):
                     try:
-                        source = self.env.loader.get_source(self.env, candidate)[0]
+                        source = self._loader.get_source(self.env, candidate)[0]
                     except jinja2.TemplateNotFound:
                         source = "\x00missing"
                     hasher.update(f"{candidate}\x00{source}\x1f".encode("utf-8", "replace"))
@@ -273,7 +276,8 @@ class Renderer:
         """
         if name not in self._globals_used:
             uses = self.dependencies(name)
-            found: set[str] | None = set()
+            found: set[str] = set()
+            unknown = False  # a file that does not parse: it may read any name
             for used in sorted(uses) if uses is not None else ():
                 for candidate in (used, f"{THEME_PREFIX}/{used}"):
                     try:
@@ -281,17 +285,17 @@ class Renderer:
                     except jinja2.TemplateNotFound:
                         continue
                     except jinja2.TemplateError:
-                        found = None
+                        unknown = True
                         break
                     # Every name the file reads, wherever (even one it also sets itself):
                     # more than it may need, never less, and no compiling to find out.
                     found |= {
                         node.name for node in tree.find_all(jinja2.nodes.Name) if node.ctx == "load"
                     }
-                if found is None:
+                if unknown:
                     break
             self._globals_used[name] = (
-                frozenset(found & set(self.env.globals)) if found is not None and uses else None
+                frozenset(found & set(self.env.globals)) if not unknown and uses else None
             )
         return self._globals_used[name]
 
@@ -305,7 +309,8 @@ class Renderer:
         """
         if name not in self._catalog_attributes:
             uses = self.dependencies(name)
-            found: set[str] | None = set() if uses is not None else None
+            found: set[str] = set()
+            unknown = uses is None  # then, or once a file uses it whole: it may read anything
             for used in sorted(uses or ()):
                 for candidate in (used, f"{THEME_PREFIX}/{used}"):
                     try:
@@ -315,12 +320,12 @@ class Renderer:
                     except jinja2.TemplateError:
                         attributes = None
                     if attributes is None:
-                        found = None
+                        unknown = True
                         break
                     found |= attributes
-                if found is None:
+                if unknown:
                     break
-            self._catalog_attributes[name] = frozenset(found) if found is not None else None
+            self._catalog_attributes[name] = frozenset(found) if not unknown else None
         return self._catalog_attributes[name]
 
     def _tree(self, name: str) -> jinja2.nodes.Template:
@@ -328,7 +333,7 @@ class Renderer:
         TemplateSyntaxError again on every call."""
         if name not in self._trees:
             try:
-                source = self.env.loader.get_source(self.env, name)[0]
+                source = self._loader.get_source(self.env, name)[0]
                 self._trees[name] = self.env.parse(source)
             except jinja2.TemplateError as exc:
                 self._trees[name] = exc
@@ -390,7 +395,7 @@ class Renderer:
         page = self._absolute_url(self.urls.course(course)) or None
         return _json_ld(course_data(course, self._provider, page))
 
-    def _list_json_ld(self, part: Pagination) -> Markup:
+    def _list_json_ld(self, part: Pagination[Course]) -> Markup:
         """The schema.org ``ItemList`` of a page of courses, as a JSON-LD script element."""
         data = course_list_data(
             part.items, lambda c: self._absolute_url(self.urls.course(c)) or None, part.first
@@ -465,8 +470,12 @@ def attributes_read(tree: jinja2.nodes.Template, name: str) -> set[str] | None:
         if isinstance(inner, jinja2.nodes.Name) and inner.name == name and inner.ctx == "load":
             attributes.add(node.attr)
             through_attribute.add(id(inner))
-    for node in tree.find_all(jinja2.nodes.Name):
-        if node.name == name and node.ctx == "load" and id(node) not in through_attribute:
+    for variable in tree.find_all(jinja2.nodes.Name):
+        if (
+            variable.name == name
+            and variable.ctx == "load"
+            and id(variable) not in through_attribute
+        ):
             return None
     return attributes
 

@@ -22,6 +22,7 @@ import html
 import re
 from functools import lru_cache
 from html.parser import HTMLParser
+from typing import TypeGuard
 
 import nh3
 
@@ -220,7 +221,8 @@ class _Tree:
     def restructured(self) -> str:
         """The markup again, valid by content model (empty paragraphs left by the split out)."""
         (root,) = self._fixed("")  # the root has no name: it is fixed as the flow it holds
-        return "".join(map(_html, root.children)).replace("<p></p>", "")  # type: ignore[union-attr]
+        assert isinstance(root, _Tree)  # an element that is no list item nor phrasing: itself
+        return "".join(map(_html, root.children)).replace("<p></p>", "")
 
     def _fixed(self, parent: str) -> list[_Tree | str]:
         """This node as the nodes that replace it under ``parent``, each valid there."""
@@ -232,7 +234,7 @@ class _Tree:
             for part in child._fixed(name) if isinstance(child, _Tree) else [child]:
                 last = children[-1] if children else None
                 if _is_wrapper(part) and _is_wrapper(last):  # stray items: one list
-                    last.children += part.children  # type: ignore[union-attr]
+                    last.children += part.children
                 else:
                     children.append(part)
         if name == "dl" and not _terms_and_descriptions(children):
@@ -255,7 +257,7 @@ class _Tree:
 _WRAPPER = " "
 
 
-def _is_wrapper(node: _Tree | str | None) -> bool:
+def _is_wrapper(node: _Tree | str | None) -> TypeGuard[_Tree]:
     return isinstance(node, _Tree) and node.attributes is _WRAPPER
 
 

@@ -50,7 +50,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 from catalog_gen.config import child_environment
@@ -153,7 +153,7 @@ def _matches(page: str, pages: str) -> bool:
     return len(path.parts) == len(pattern.parts) and path.match(pages)
 
 
-def _vouched_for(out: Path, settings: dict) -> bool:
+def _vouched_for(out: Path, settings: Mapping[str, object]) -> bool:
     """Whether the index in ``out`` is the one its manifest describes, made with
     ``settings``."""
     try:
@@ -212,7 +212,7 @@ def _run_pagefind(
         return
     links = Path(tempfile.mkdtemp(prefix=".search-pages-", dir=folder))
     waiting = sorted(shards.items())
-    running: list[tuple[str, subprocess.Popen]] = []
+    running: list[tuple[str, subprocess.Popen[str]]] = []
     try:
         while waiting or running:
             while waiting and len(running) < (os.cpu_count() or 1):
@@ -244,7 +244,7 @@ def _link_pages(folder: Path, site: Path, pages: Iterable[str]) -> None:
             shutil.copyfile(f"{folder}/{page}", f"{site}/{page}")
 
 
-def _start(command: list[str]) -> subprocess.Popen:
+def _start(command: list[str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -254,7 +254,7 @@ def _start(command: list[str]) -> subprocess.Popen:
     )
 
 
-def _finish(process: subprocess.Popen, shard: str, started: float) -> None:
+def _finish(process: subprocess.Popen[str], shard: str, started: float) -> None:
     """Wait for one shard's Pagefind; a failure or the overall timeout fails the build."""
     left = INDEX_TIMEOUT_SECONDS - (time.monotonic() - started)
     try:
@@ -277,8 +277,9 @@ def _pagefind_binary() -> str:
     try:
         from pagefind.service import get_executable
     except ImportError:
-        get_executable = None
-    binary = get_executable() if get_executable else None
+        binary = None
+    else:
+        binary = get_executable()
     if binary is None:
         raise BuildError(
             "search indexing needs Pagefind; install it with pip install 'pagefind[bin]' or "

@@ -23,6 +23,9 @@ from __future__ import annotations
 import dataclasses
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
+from types import CodeType
+from typing import TypeAlias
 
 import jinja2
 
@@ -36,6 +39,12 @@ from catalog_gen.site.model import Catalog
 from catalog_gen.site.modelcache import ModelCache
 from catalog_gen.site.pages import Page, Urls
 from catalog_gen.snapshot import Snapshot, StoredSnapshot
+
+#: What a kept catalog is made of (``_catalog_key``): the snapshot's name, its moment, each
+#: part's name and digest, and the quarter hour.
+CatalogKey: TypeAlias = tuple[str, datetime, tuple[tuple[str, str], ...], datetime]
+#: What a kept page plan is made of besides the catalog (``WarmSite.plan``).
+PlanKey: TypeAlias = tuple[tuple[ContentPage, ...], Urls, int, bool]
 
 
 def quarter_hour(now: datetime) -> datetime:
@@ -54,10 +63,10 @@ class KeptModels(ModelCache):
 
     freezes = False
 
-    def __init__(self, folder, rules: DraftRules) -> None:
+    def __init__(self, folder: Path | None, rules: DraftRules) -> None:
         super().__init__(folder, rules)
         self._lock = threading.Lock()
-        self._key: tuple | None = None
+        self._key: CatalogKey | None = None
         self._kept: Catalog | None = None
         self._found: tuple[Anomaly, ...] = ()
 
@@ -70,16 +79,16 @@ class KeptModels(ModelCache):
     ) -> Catalog:
         key = _catalog_key(snapshot, now)
         with self._lock:
-            if key is None or key != self._key or self._kept is None:
+            kept = self._kept
+            if key is None or key != self._key or kept is None:
                 # The fingerprints of the catalog that goes (they hold its objects) go too;
                 # the parts kept give theirs back.
                 self.prints.forget()
                 found = Anomalies()
                 made = super().catalog(snapshot, now=now, anomalies=found)
-                if not _same_but_now(made, self._kept):  # else the plan made for it holds
-                    self._kept = made
+                if kept is None or not _same_but_now(made, kept):  # else its plan holds
+                    kept = self._kept = made
                 self._key, self._found = key, tuple(found)
-            kept = self._kept
             if anomalies is not None:
                 anomalies.extend(self._found)
         return kept if kept.now == now else dataclasses.replace(kept, now=now)
@@ -93,13 +102,13 @@ class KeptModels(ModelCache):
             super().save()
 
 
-def _same_but_now(made: Catalog, kept: Catalog | None) -> bool:
+def _same_but_now(made: Catalog, kept: Catalog) -> bool:
     """Whether two catalogs differ at most in ``now`` (a quarter hour later, most days, the
     model cache gives back the same courses and dates: the same objects, quick to compare)."""
-    return kept is not None and dataclasses.replace(made, now=kept.now) == kept
+    return dataclasses.replace(made, now=kept.now) == kept
 
 
-def _catalog_key(snapshot: StoredSnapshot | Snapshot, now: datetime) -> tuple | None:
+def _catalog_key(snapshot: StoredSnapshot | Snapshot, now: datetime) -> CatalogKey | None:
     """What the catalog is made of: the snapshot's data and the quarter hour (None for a
     snapshot held only in memory, which has no digests to tell it by)."""
     if not isinstance(snapshot, StoredSnapshot):
@@ -113,7 +122,7 @@ class BytecodeMemory(jinja2.BytecodeCache):
     checksum): a renderer made after a save compiles only the templates that changed."""
 
     def __init__(self) -> None:
-        self._code: dict[str, tuple[str, object]] = {}
+        self._code: dict[str, tuple[str, CodeType | None]] = {}
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         found = self._code.get(bucket.key)
@@ -141,7 +150,7 @@ class WarmSite:
         self.bytecode = BytecodeMemory()
         self._lock = threading.Lock()
         self._planned_for: Catalog | None = None
-        self._plan_key: tuple | None = None
+        self._plan_key: PlanKey | None = None
         self._plan: list[Page] = []
 
     def fits(self, config: Config) -> bool:
@@ -160,7 +169,7 @@ class WarmSite:
         courses, never the catalog, so a plan holds whatever ``now`` the catalog has."""
         site = builder.config.site
         base = self.models.kept()
-        key = (tuple(content), urls, site.per_page, site.search)
+        key: PlanKey = (tuple(content), urls, site.per_page, site.search)
         with self._lock:
             if base is None or catalog.courses is not base.courses:  # not the kept catalog
                 return SiteBuilder.plan(builder, catalog, content, urls)
