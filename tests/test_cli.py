@@ -11,7 +11,7 @@ import tomllib
 
 import pytest
 
-from tests.conftest import API_KEY, interruptible, run_cli
+from tests.conftest import API_KEY, env_without_key, interruptible, run_cli
 
 
 def one_error_line(result) -> str:
@@ -363,6 +363,19 @@ def test_diff_survives_a_closed_pipe_and_tells_differ_from_error(project, sample
     report = project.run("diff", "--format", "json")
     data = json.loads(report.stdout)
     assert data["differ"] is True and data["changes"]["counts"]["new_courses"] == 0
+
+
+def test_a_command_run_with_stdout_closed_ends_with_its_own_line_and_code(tmp_path):
+    """A cron line or a service may start catalog-gen with no stdout at all (``>&-``): the
+    command still says its one line on stderr and exits with its own code, no traceback."""
+    closed = subprocess.run(
+        f"{sys.executable} -m catalog_gen diff >&-", shell=True, cwd=tmp_path,
+        env=env_without_key(), capture_output=False, stderr=subprocess.PIPE, text=True,
+        executable="/bin/bash", timeout=60,
+    )  # fmt: skip
+    assert closed.returncode == 1, closed.stderr
+    assert closed.stderr.startswith("error: diff needs two snapshots")
+    assert len(closed.stderr.splitlines()) == 1 and "Traceback" not in closed.stderr
 
 
 @pytest.mark.slow
