@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ import pytest
 from catalog_gen.config import ApiAccess, Config, load_config
 from catalog_gen.demo.emulator import Emulator
 from catalog_gen.demo.sample import SampleCatalog, generate_catalog
+from catalog_gen.snapshot import Record, Snapshot
 
 OSLO = ZoneInfo("Europe/Oslo")
 TODAY = date(2026, 11, 23)
@@ -119,6 +120,27 @@ def interruptible() -> None:
     suite itself was started (a terminal, CI, or ``.ci/run &``).
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def snapshot_of(
+    courses: list[Record],
+    dates: list[Record],
+    *,
+    fetched_at: datetime = datetime(2026, 11, 23, 3, 0, tzinfo=UTC),
+    **fields: object,
+) -> Snapshot:
+    """A snapshot of exactly these course and date records (no reference lists), fetched at
+    04:00 in Oslo on the test day unless ``fetched_at`` says otherwise."""
+    return Snapshot(
+        fetched_at=fetched_at,
+        api_base="http://127.0.0.1/v2",
+        courses={c["id"]: c for c in courses},
+        coursedates={d["coursedate_id"]: d for d in dates},
+        reference={},
+        reference_fetched_at={},
+        course_sources={},
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 def with_rate(config: Config, rate: float) -> Config:

@@ -31,6 +31,16 @@ def site_tree(site: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
+def lstat_tree(folder: Path) -> dict[str, tuple[bytes | None, int, int]]:
+    """Everything under ``folder`` (links not followed): bytes, mtime and inode of each."""
+    found: dict[str, tuple[bytes | None, int, int]] = {}
+    for path in sorted(folder.rglob("*")):
+        info = path.lstat()
+        data = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+        found[path.relative_to(folder).as_posix()] = (data, info.st_mtime_ns, info.st_ino)
+    return found
+
+
 def site_bytes(site: Path) -> dict[str, bytes]:
     return {name: data for name, (data, _) in site_tree(site).items()}
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,8 +25,8 @@ from catalog_gen.errors import ConfigError
 from catalog_gen.site.catalog import build_catalog
 from catalog_gen.site.generate import catalog_notes, render_files
 from catalog_gen.site.rules import NO_CONTACT, contact_terms
-from catalog_gen.snapshot import Snapshot
 from catalog_gen.source.store import SnapshotStore
+from tests.conftest import snapshot_of
 from tests.test_catalog import NOW, cdate, course
 
 EXTERNAL = "https://booking.example.no/kurs/1"
@@ -60,18 +59,6 @@ def course_with(paths, cid=1, **fields):
         record.update(HAS[name])
     record.update(fields)
     return record
-
-
-def snapshot_of(courses, dates) -> Snapshot:
-    return Snapshot(
-        fetched_at=datetime(2026, 11, 23, 3, 0, tzinfo=UTC),
-        api_base="http://127.0.0.1/v2",
-        courses={c["id"]: c for c in courses},
-        coursedates={d["coursedate_id"]: d for d in dates},
-        reference={},
-        reference_fetched_at={},
-        course_sources={},
-    )
 
 
 def catalog_of(courses, dates, *, order=BOOKING_PATHS, site=None, anomalies=None):

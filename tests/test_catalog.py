@@ -15,7 +15,7 @@ from catalog_gen.site.catalog import build_catalog
 from catalog_gen.site.drafts import COURSE_TYPED_FIELDS, DATE_TYPED_FIELDS, PERSONAL_FIELDS
 from catalog_gen.site.model import BLANK, Fields
 from catalog_gen.site.render import TemplateEnvironment
-from catalog_gen.snapshot import Snapshot
+from tests.conftest import snapshot_of
 
 OSLO = ZoneInfo("Europe/Oslo")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=OSLO)
@@ -71,16 +71,9 @@ def cdate(did, cid, start="2026-12-01", **fields):
 
 
 def catalog_of(courses, dates, rules=RULES, now=NOW, anomalies=None):
-    snapshot = Snapshot(
-        fetched_at=datetime(2026, 11, 23, 3, 0, tzinfo=UTC),
-        api_base="http://127.0.0.1/v2",
-        courses={c["id"]: c for c in courses},
-        coursedates={d["coursedate_id"]: d for d in dates},
-        reference={},
-        reference_fetched_at={},
-        course_sources={},
+    return build_catalog(
+        snapshot_of(courses, dates), rules, now=now, timezone="Europe/Oslo", anomalies=anomalies
     )
-    return build_catalog(snapshot, rules, now=now, timezone="Europe/Oslo", anomalies=anomalies)
 
 
 def test_inactive_internal_and_corporate_courses_are_hidden_with_their_dates():

@@ -40,7 +40,7 @@ from catalog_gen.site.modelcache import CACHE_VERSION, ModelCache
 from catalog_gen.snapshot import Snapshot, first_seen, unchanged_since
 from catalog_gen.source.store import SnapshotStore
 from tests.conftest import env_without_key
-from tests.sitecheck import site_tree
+from tests.sitecheck import lstat_tree, site_tree
 
 OSLO = ZoneInfo("Europe/Oslo")
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=OSLO)
@@ -695,16 +695,6 @@ def test_a_damaged_build_cache_is_ignored(built, damage, tmp_path, monkeypatch):
     assert_clean(built, tmp_path / "clean")
 
 
-def outside_tree(folder: Path) -> dict[str, tuple[bytes | None, int, int]]:
-    """Everything under ``folder`` (links not followed): bytes, mtime and inode of each."""
-    found: dict[str, tuple[bytes | None, int, int]] = {}
-    for path in sorted(folder.rglob("*")):
-        info = path.lstat()
-        data = path.read_bytes() if path.is_file() and not path.is_symlink() else None
-        found[path.relative_to(folder).as_posix()] = (data, info.st_mtime_ns, info.st_ino)
-    return found
-
-
 def test_links_in_the_build_cache_and_beside_the_site_are_removed_as_links(built, tmp_path):
     """Where a build keeps its things, a link is a leftover name: the model cache's folder, a
     file in it, the build state, the spare and a staging folder, each replaced by a link to
@@ -726,14 +716,14 @@ def test_links_in_the_build_cache_and_beside_the_site_are_removed_as_links(built
     config.spare_path.symlink_to(outside / "spare", target_is_directory=True)
     staging = config.output_path.parent / f".{config.output_path.name}.staging-x"
     staging.symlink_to(outside / "staging", target_is_directory=True)
-    before = outside_tree(outside)
+    before = lstat_tree(outside)
 
     built.sample.change_course(course_ids(built)[2], title="Et helt nytt navn")
     built.save()
     built.now += timedelta(days=7)
     result = built.cli()
     assert result.returncode == 0, result.stderr
-    assert outside_tree(outside) == before
+    assert lstat_tree(outside) == before
     assert model.is_dir() and not model.is_symlink()
     assert not any(path.is_symlink() for path in model.iterdir())
     assert not config.build_state_path.is_symlink() and not os.path.lexists(staging)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, datetime, time
+from datetime import date, time
 from decimal import Decimal
 
 import pytest
@@ -20,25 +20,12 @@ from catalog_gen.config import Config, PublishSettings, SiteSettings, Table
 from catalog_gen.site.catalog import build_catalog
 from catalog_gen.site.cities import city_key
 from catalog_gen.site.generate import render_files
-from catalog_gen.snapshot import Snapshot
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, snapshot_of
 from tests.sitecheck import parse
 from tests.test_catalog import NOW, RULES, cdate, course
 from tests.test_unattended import DAY1, build
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-
-
-def snapshot_of(courses, dates) -> Snapshot:
-    return Snapshot(
-        fetched_at=datetime(2026, 11, 23, 3, 0, tzinfo=UTC),
-        api_base="http://127.0.0.1/v2",
-        courses={c["id"]: c for c in courses},
-        coursedates={d["coursedate_id"]: d for d in dates},
-        reference={},
-        reference_fetched_at={},
-        course_sources={},
-    )
 
 
 def catalog_with(courses, dates, rules=RULES, language="nb"):

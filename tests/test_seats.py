@@ -18,6 +18,7 @@ from catalog_gen.site.catalog import build_catalog
 from catalog_gen.site.generate import render_files
 from catalog_gen.site.model import seats_as_of
 from catalog_gen.snapshot import Snapshot
+from tests.conftest import snapshot_of
 from tests.test_catalog import NOW, cdate, course
 
 FETCHED = datetime(2026, 12, 4, 2, 15, tzinfo=UTC)  # 03:15 in Oslo, 21:15 the day before in NY
@@ -25,17 +26,9 @@ EARLIER = FETCHED - timedelta(days=3)
 UNKNOWN_SEATS = {"seats": {"allocated_capacity": {"num": 0}, "free": {"num": 0}}}
 
 
-def snapshot_of(courses, dates, since) -> Snapshot:
-    return Snapshot(
-        fetched_at=FETCHED,
-        api_base="http://127.0.0.1/v2",
-        courses={c["id"]: c for c in courses},
-        coursedates={d["coursedate_id"]: d for d in dates},
-        reference={},
-        reference_fetched_at={},
-        course_sources={},
-        unchanged_since=since,
-    )
+def fetched(courses, dates, since) -> Snapshot:
+    """The records as fetched at FETCHED, each date's record unchanged since ``since[id]``."""
+    return snapshot_of(courses, dates, fetched_at=FETCHED, unchanged_since=since)
 
 
 def sample():
@@ -53,7 +46,7 @@ def sample():
 
 
 def test_a_page_says_the_newest_time_among_the_seats_it_shows():
-    catalog = build_catalog(snapshot_of(*sample()), PublishSettings(), now=NOW)
+    catalog = build_catalog(fetched(*sample()), PublishSettings(), now=NOW)
     one, two, three, four = catalog.courses
     oslo = FETCHED.astimezone(one.dates[0].seats_as_of.tzinfo)
     assert str(one.dates[0].seats_as_of.tzinfo) == "Europe/Oslo"  # the catalog's zone
@@ -69,14 +62,14 @@ def test_a_page_says_the_newest_time_among_the_seats_it_shows():
 
 def test_a_date_with_no_time_of_its_own_reads_as_its_snapshots_fetch():
     courses, dates, _ = sample()
-    catalog = build_catalog(snapshot_of(courses, dates, {}), PublishSettings(), now=NOW)
+    catalog = build_catalog(fetched(courses, dates, {}), PublishSettings(), now=NOW)
     assert {d.seats_as_of for d in catalog.dates} == {FETCHED}
 
 
 def render(tmp_path: Path, toml: str) -> dict[str, BeautifulSoup]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "catalog.toml").write_text(toml, encoding="utf-8")
-    site = render_files(load_config(tmp_path / "catalog.toml"), snapshot_of(*sample()), now=NOW)
+    site = render_files(load_config(tmp_path / "catalog.toml"), fetched(*sample()), now=NOW)
     return {
         name: BeautifulSoup(data, "html5lib")
         for name, data in site.files.items()

@@ -30,6 +30,7 @@ from catalog_gen.source import store as snapshot_module
 from catalog_gen.source.lock import RunLock
 from catalog_gen.source.store import SnapshotStore, snapshot_files
 from tests.conftest import Project, run_cli
+from tests.sitecheck import lstat_tree
 
 T0 = datetime(2026, 11, 23, 3, 15, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[1]
@@ -522,16 +523,6 @@ def test_a_killed_save_leaves_the_old_snapshots_intact(tmp_path, where):
 DAY = "2026-11-23T04:00:00+01:00"
 
 
-def tree(folder: Path) -> dict[str, tuple[bytes | None, int, int]]:
-    """Everything under ``folder`` (links not followed): bytes, mtime and inode of each."""
-    found: dict[str, tuple[bytes | None, int, int]] = {}
-    for path in sorted(folder.rglob("*")):
-        info = path.lstat()
-        data = path.read_bytes() if path.is_file() and not path.is_symlink() else None
-        found[path.relative_to(folder).as_posix()] = (data, info.st_mtime_ns, info.st_ino)
-    return found
-
-
 def fetch_after_a_change(project: Project, sample, title: str):
     sample.change_course(sorted(sample.courses)[0], title=title)
     return project.run("fetch", "--now", DAY)
@@ -560,12 +551,12 @@ def test_an_old_snapshot_replaced_by_a_link_is_pruned_as_the_link_never_through_
     (outside / "leftover").mkdir()
     (outside / "leftover" / "data.json").write_text("[]\n")
     (tmp_path / "snapshots" / ".incoming-x").symlink_to(outside / "leftover")
-    before = tree(outside)
+    before = lstat_tree(outside)
 
     pruning = fetch_after_a_change(project, sample, "Ny tittel 2")
     assert pruning.returncode == 0, pruning.stderr
     assert "internal error" not in pruning.stderr
-    assert tree(outside) == before
+    assert lstat_tree(outside) == before
     assert not os.path.lexists(tmp_path / "snapshots" / oldest)
     assert not os.path.lexists(tmp_path / "snapshots" / ".incoming-x")
     assert store.names()[0] == newest and len(store.names()) == 2
@@ -585,7 +576,7 @@ def test_the_newest_snapshot_as_a_link_is_refused_in_one_line_and_never_linked_f
     outside = tmp_path / "outside"
     (tmp_path / "snapshots" / newest).rename(outside)
     (tmp_path / "snapshots" / newest).symlink_to(outside, target_is_directory=True)
-    before = tree(outside)
+    before = lstat_tree(outside)
 
     for refused in (fetch_after_a_change(project, sample, "Ny tittel 2"), project.run("diff")):
         assert refused.returncode == 1
@@ -594,7 +585,7 @@ def test_the_newest_snapshot_as_a_link_is_refused_in_one_line_and_never_linked_f
     full = project.run("fetch", "--full", "--now", DAY)
     assert full.returncode == 0, full.stderr
     assert "warning: " in full.stderr and newest in full.stderr
-    assert tree(outside) == before
+    assert lstat_tree(outside) == before
     linked_out = {info[2] for info in before.values()}
     saved = tmp_path / "snapshots" / SnapshotStore(tmp_path / "snapshots").names()[-1]
     assert not {p.lstat().st_ino for p in saved.rglob("*")} & linked_out
