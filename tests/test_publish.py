@@ -783,3 +783,43 @@ def test_a_kept_link_is_carried_over_as_the_link(tmp_path):
     assert report.retained == (".well-known",)
     assert os.readlink(site / ".well-known") == str(certificates)
     assert (certificates / "token").read_bytes() == b"t"
+
+
+def test_forked_workers_putting_files_into_the_same_new_folders_never_collide(tmp_path):
+    """A build's render workers are forked after ``begin`` and each makes the folders its
+    files go into. Two making one folder at the same moment is no error: a 1,000-course
+    catalog built again a night later ended, more often than not, in "internal error:
+    FileExistsError" when a course page and its calendar files reached a new folder from two
+    workers at once."""
+    site, workers, folders = tmp_path / "site", 4, 400
+    names = [f"kurs/c{i}/{w}.html" for i in range(folders) for w in range(workers)]
+    publisher = output.Publisher(site)
+    publisher.plan(names)
+    publisher.begin()
+    start_reading, start_writing = os.pipe()
+    children = []
+    for worker in range(workers):
+        pid = os.fork()
+        if pid == 0:  # a worker: every folder in the same order as the others, all at once
+            status = 1
+            try:
+                os.close(start_writing)
+                os.read(start_reading, 1)
+                for i in range(folders):
+                    publisher.put(f"kurs/c{i}/{worker}.html", b"<p>%d</p>" % i)
+                status = 0
+            except BaseException as exc:
+                os.write(2, f"worker {worker}: {exc!r}\n".encode())
+            finally:
+                os._exit(status)
+        children.append(pid)
+    os.close(start_reading)
+    os.write(start_writing, b"go" * workers)
+    os.close(start_writing)
+    statuses = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    assert statuses == [0] * workers
+    for name in names:
+        publisher.mark(name, output.WRITTEN)
+    publisher.course_pages_done(set())
+    publisher.commit()
+    assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")) == sorted(names)

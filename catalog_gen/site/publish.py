@@ -472,14 +472,26 @@ class Publisher:
         wanted = {name.rpartition("/")[0] for name in names} - {""} - self._folders
         missing = {folder for name in wanted for folder in _folders_of(name + "/x")}
         for folder in sorted(missing - self._folders):  # "a" sorts before "a/b"
-            path = f"{self.staging}/{folder}"
-            try:
-                if not stat.S_ISDIR(os.lstat(path).st_mode):
-                    os.unlink(path)
-                    os.mkdir(path)
-            except FileNotFoundError:
-                os.mkdir(path)
+            _folder_at(f"{self.staging}/{folder}")
             self._folders.add(folder)
+
+
+def _folder_at(path: str) -> None:
+    """Make ``path`` a folder of its own. Forked workers each make the folders of the files
+    they put, knowing nothing of the others', so two may make one at the same moment (a
+    course page and its calendar files): whoever comes second finds it made, which is the
+    folder it wanted, not an error."""
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            return
+        os.unlink(path)  # a file or a link of the old site where a folder must go
+    except (FileNotFoundError, IsADirectoryError):  # not there, or a worker just made it
+        pass
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            raise
 
 
 def _inventory(site: Path, record: SiteRecord) -> tuple[dict[str, str], set[str]]:
