@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -127,7 +128,7 @@ def snapshot_of(
     dates: list[Record],
     *,
     fetched_at: datetime = datetime(2026, 11, 23, 3, 0, tzinfo=UTC),
-    **fields: object,
+    **fields: Any,
 ) -> Snapshot:
     """A snapshot of exactly these course and date records (no reference lists), fetched at
     04:00 in Oslo on the test day unless ``fetched_at`` says otherwise."""
@@ -139,7 +140,7 @@ def snapshot_of(
         reference={},
         reference_fetched_at={},
         course_sources={},
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -71,14 +72,19 @@ def test_every_layer_contract_is_on_the_page():
 
 
 def test_the_halves_never_import_each_other_and_keep_to_their_tools():
-    kinds = {(c["type"], tuple(c.get("modules", c.get("source_modules", ())))) for c in CONTRACTS}
-    assert ("independence", ("catalog_gen.source", "catalog_gen.site", "catalog_gen.demo")) in kinds
+    from importlinter.contracts import layers
+
+    # The page's legend: "|" joins modules of a layer that never import each other.
+    assert layers._INDEPENDENT_LAYER_DELIMITER == "|"
+    assert "`|` joins modules of one layer that never import each other" in " ".join(PAGE.split())
+    (top,) = [c for c in CONTRACTS if c.get("containers") == ["catalog_gen"]]
+    assert "source | site | demo" in top["layers"]
     forbidden = {
         c["source_modules"][0]: set(c["forbidden_modules"])
         for c in CONTRACTS
         if c["type"] == "forbidden"
     }
-    assert forbidden["catalog_gen.site"] >= {"httpx"}
+    assert forbidden["catalog_gen.site"] >= {"httpx", "httpcore", "http", "socket", "ssl"}
     assert forbidden["catalog_gen.source"] >= {"jinja2", "markdown", "nh3"}
 
 
@@ -98,25 +104,23 @@ def _run_build() -> ast.FunctionDef:
     return next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "run_build")
 
 
+def _own_functions() -> set[str]:
+    tree = ast.parse((PACKAGE / "build.py").read_text(encoding="utf-8"))
+    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
 def _steps(function: ast.FunctionDef) -> list[ast.Call]:
-    """The calls of build.py's own functions that are a statement's value (a step), not an
-    argument of another call (a helper of a step), in the order they come."""
-    own = {
-        n.name
-        for n in ast.parse((PACKAGE / "build.py").read_text(encoding="utf-8")).body
-        if isinstance(n, ast.FunctionDef)
-    }
-    steps = []
-    for node in ast.walk(function):
-        if isinstance(node, ast.Assign | ast.AugAssign | ast.Expr | ast.Return):
-            value = node.value
-            if (
-                isinstance(value, ast.Call)
-                and isinstance(value.func, ast.Name)
-                and value.func.id in own
-            ):
-                steps.append(value)
-    return sorted(steps, key=lambda call: (call.lineno, call.col_offset))
+    """Every call of build.py's own functions in ``function``, wherever it stands (an
+    assignment, a condition, a ``with``), but those inside another such call's arguments (a
+    helper of a step), in the order they come."""
+    own = _own_functions()
+
+    def calls(node: ast.AST) -> list[ast.Call]:
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in own:
+            return [node]  # a step: its arguments are its own business
+        return [call for child in ast.iter_child_nodes(node) for call in calls(child)]
+
+    return sorted(calls(function), key=lambda call: (call.lineno, call.col_offset))
 
 
 def test_the_steps_table_is_run_build_step_by_step():
@@ -126,13 +130,16 @@ def test_the_steps_table_is_run_build_step_by_step():
 
 
 def test_only_the_first_step_is_given_the_api_access():
-    given = [
-        call.func.id
-        for call in _steps(_run_build())
-        if any(isinstance(a, ast.Name) and a.id == "access" for a in call.args)
-        or any(isinstance(k.value, ast.Name) and k.value.id == "access" for k in call.keywords)
-    ]
-    assert given == ["fetch_or_reuse"]
+    """``access`` (the API's address and key) reaches ``fetch_or_reuse``; ``verify`` gets
+    only the keys, to look for them in the site; no other step sees it, however wrapped."""
+
+    def reads_access(node: ast.AST) -> bool:
+        return any(isinstance(n, ast.Name) and n.id == "access" for n in ast.walk(node))
+
+    given = {call.func.id: call for call in _steps(_run_build()) if reads_access(call)}
+    assert set(given) == {"fetch_or_reuse", "verify"}
+    (keys,) = given["verify"].args
+    assert isinstance(keys, ast.Call) and getattr(keys.func, "id", None) == "api_keys"
     assert _code(_table("One build, as named steps")[0][0])[0] == "fetch_or_reuse"
 
 
@@ -158,6 +165,28 @@ def test_one_module_asks_whether_a_file_must_be_written_again():
 
 def test_only_decide_asks_whether_the_whole_build_can_stop():
     assert _callers("build_inputs") == {("build.py", "decide")}
+
+
+def _named_by(name: str) -> set[str]:
+    """Every module of the package that names ``name`` in its code (a call, a reference
+    handed on, a base class), but where it is defined."""
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Name) and node.id == name) or (
+                isinstance(node, ast.Attribute) and node.attr == name
+            ):
+                found.add(path.relative_to(PACKAGE).as_posix())
+    return found
+
+
+def test_the_model_cache_the_search_index_and_the_spare_each_have_one_maker():
+    assert _named_by("ModelCache") == {"site/generate.py", "site/warm.py"}
+    assert _callers("ModelCache") == {("site/generate.py", "__init__")}
+    assert _named_by("index_site") == {"build.py"}
+    assert _callers("Publisher") == {("build.py", "staging")}
+    assert _callers("course_pages_done") == {("site/generate.py", "course_pages_in")}
 
 
 def _resolves(name: str) -> bool:
@@ -189,22 +218,60 @@ def _resolves(name: str) -> bool:
 
 
 def _named_in_page() -> list[str]:
-    return sorted(set(re.findall(r"`([^`\s]+)`", PAGE)))
+    prose = re.sub(r"```.*?```", "", PAGE, flags=re.S)  # the layer blocks have their own test
+    return sorted(set(re.findall(r"`([^`\n]+)`", prose)))
 
 
 @pytest.mark.parametrize("name", _named_in_page())
 def test_every_file_and_name_the_page_gives_exists(name):
-    if name.endswith("/") or re.search(r"\.(py|md|toml)$", name):
-        if name == "catalog.toml":
-            pytest.skip("a project's file, not this repository's")
+    """Each thing in code type on the page is a file, a module, a name of the package, a
+    command or option, a library or a tool that exists; anything new must be classified."""
+    if name in ("|", "#:"):  # the notation the page explains
+        return
+    if name == "catalog.toml":  # a project's file; the config module reads it
+        assert (PACKAGE / "config.py").read_text(encoding="utf-8").count(name)
+    elif name.endswith("/") or re.search(r"\.(py|md|toml)$", name):
         assert (PACKAGE / name).exists() or (ROOT / name).exists(), name
+    elif name.startswith("--"):
+        assert name in _options(), name
+    elif name.startswith("python -m "):
+        module = name.removeprefix("python -m ")
+        assert (ROOT / (module.replace(".", "/") + ".py")).exists(), name
+    elif name.startswith("[tool."):
+        table: object = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+        for key in name.strip("[]").split("."):
+            assert isinstance(table, dict) and key in table, name
+            table = table[key]
+    elif name == "lint-imports":
+        assert shutil.which(name, path=str(Path(sys.executable).parent)), name
+    elif re.fullmatch(r"[a-z_]+\(\.\.\.\)", name):  # setting(...)
+        assert _defined_somewhere(name.removesuffix("(...)")), name
     elif re.fullmatch(r"[A-Za-z_]+(\.[A-Za-z_]+)+", name):
-        if name.startswith(("tool.", "tools.")):
-            assert (ROOT / (name.replace(".", "/") + ".py")).exists(), name
-        else:
-            assert _resolves(name), name
-    elif re.fullmatch(r"[A-Z][A-Za-z]+|[A-Za-z]+_[A-Za-z_]+", name):
-        assert _defined_somewhere(name), name
+        assert _resolves(name), name
+    elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        assert (
+            (PACKAGE / name).is_dir()  # a subpackage: source, site, demo
+            or _defined_somewhere(name)
+            or name in _commands()
+            or importlib.util.find_spec(name) is not None  # a library: httpx, jinja2
+        ), name
+    else:
+        pytest.fail(f"{name!r}: the page names something this test cannot check")
+
+
+def _commands() -> set[str]:
+    from catalog_gen.cli import cli
+
+    return set(cli.commands)
+
+
+def _options() -> set[str]:
+    from catalog_gen.cli import cli
+
+    found = {opt for param in cli.params for opt in param.opts}
+    for command in cli.commands.values():
+        found |= {opt for param in command.params for opt in param.opts}
+    return found
 
 
 def _defined_somewhere(name: str) -> bool:

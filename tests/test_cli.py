@@ -390,6 +390,7 @@ def test_the_demo_can_show_a_night_of_changes(tmp_path):
     assert "#### Courses no longer on the site (1)" in markdown.stdout
 
 
+@pytest.mark.slow
 def test_the_demo_night_happens_at_the_pinned_moment_not_the_machines(tmp_path):
     """--now pins the emulator's clock too: the night's edits are stamped with it, and a
     moment far from the machine's (whose sample has no dates after the real today) works."""

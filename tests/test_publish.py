@@ -785,7 +785,8 @@ def test_a_kept_link_is_carried_over_as_the_link(tmp_path):
     assert (certificates / "token").read_bytes() == b"t"
 
 
-def test_forked_workers_putting_files_into_the_same_new_folders_never_collide(tmp_path):
+@pytest.mark.parametrize("in_the_way", ["nothing", "a file", "a link"])
+def test_forked_workers_putting_files_into_the_same_new_folders_never_collide(tmp_path, in_the_way):
     """A build's render workers are forked after ``begin`` and each makes the folders its
     files go into. Two making one folder at the same moment is no error: a 1,000-course
     catalog built again a night later ended, more often than not, in "internal error:
@@ -796,6 +797,15 @@ def test_forked_workers_putting_files_into_the_same_new_folders_never_collide(tm
     publisher = output.Publisher(site)
     publisher.plan(names)
     publisher.begin()
+    staging, outside = Path(publisher.staging), tmp_path / "outside"
+    outside.mkdir()
+    if in_the_way != "nothing":  # where each folder must go, a name of the old site's
+        (staging / "kurs").mkdir()
+        for i in range(folders):
+            if in_the_way == "a file":
+                (staging / f"kurs/c{i}").write_bytes(b"old")
+            else:
+                (staging / f"kurs/c{i}").symlink_to(outside, target_is_directory=True)
     start_reading, start_writing = os.pipe()
     children = []
     for worker in range(workers):
@@ -823,3 +833,4 @@ def test_forked_workers_putting_files_into_the_same_new_folders_never_collide(tm
     publisher.course_pages_done(set())
     publisher.commit()
     assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")) == sorted(names)
+    assert not any(outside.iterdir()), "nothing is written through a link"

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 old=$1; new=${2:-HEAD}
 # A moment close to the machine's own: a demo emulator older than 2026-12-05 reads its clock.
 now=${NOW:-$(TZ=Europe/Oslo date +%Y-%m-%dT%H:%M:00%:z)}
-later=2026-12-06T04:00:00+01:00
+later=$(python -c "import datetime, sys; print((datetime.datetime.fromisoformat(sys.argv[1]) + datetime.timedelta(days=1)).isoformat())" "$now")
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 python - "$work/input-1k" <<'PY'
 import sys

@@ -485,12 +485,12 @@ def _folder_at(path: str) -> None:
         if stat.S_ISDIR(os.lstat(path).st_mode):
             return
         os.unlink(path)  # a file or a link of the old site where a folder must go
-    except (FileNotFoundError, IsADirectoryError):  # not there, or a worker just made it
+    except OSError:  # not there, or a worker just made the folder (EISDIR, or EPERM off Linux)
         pass
     try:
         os.mkdir(path)
     except FileExistsError:
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
+        if not stat.S_ISDIR(os.lstat(path).st_mode):  # still no folder: say so
             raise
 
 
