@@ -916,6 +916,7 @@ def serve(
 def main() -> None:
     """Console-script entry point: every error one ``error:`` line, usage errors too (click's
     own are three lines)."""
+    _no_closed_standard_streams()
     try:
         code = cli.main(prog_name="catalog-gen", standalone_mode=False)
     except click.UsageError as exc:
@@ -926,6 +927,25 @@ def main() -> None:
     except click.exceptions.Abort:
         _usage_line("interrupted", INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _no_closed_standard_streams() -> None:
+    """A run started with stdin, stdout or stderr closed (``2>&-``, some service managers)
+    says nothing there and still ends with its own exit code. The descriptor is given
+    /dev/null, so no file this run opens takes its number (a child such as Pagefind would
+    write into it), and a stream Python left as None writes nowhere."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:
+                os.dup2(opened, fd)
+                os.close(opened)
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (the run's own)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
 
 
 def _usage_line(message: str, code: int) -> NoReturn:

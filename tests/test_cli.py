@@ -365,6 +365,19 @@ def test_diff_survives_a_closed_pipe_and_tells_differ_from_error(project, sample
     assert data["differ"] is True and data["changes"]["counts"]["new_courses"] == 0
 
 
+@pytest.mark.slow
+def test_a_build_run_with_stderr_closed_still_builds_and_exits_0(tmp_path):
+    """With nowhere to say anything (``2>&-``), a build still builds and says how it went
+    by its exit code (it was an internal error, unseen, exit 1)."""
+    closed = subprocess.run(
+        f"{sys.executable} -m catalog_gen build --demo -q --now 2026-11-23T04:00:00+01:00 2>&-",
+        shell=True, cwd=tmp_path, env=env_without_key(), capture_output=False,
+        stdout=subprocess.PIPE, text=True, executable="/bin/bash", timeout=120,
+    )  # fmt: skip
+    assert closed.returncode == 0
+    assert (tmp_path / "site" / "index.html").is_file()
+
+
 def test_a_command_run_with_stdout_closed_ends_with_its_own_line_and_code(tmp_path):
     """A cron line or a service may start catalog-gen with no stdout at all (``>&-``): the
     command still says its one line on stderr and exits with its own code, no traceback."""
