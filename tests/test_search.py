@@ -17,11 +17,13 @@ import signal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from catalog_gen.build import run_build
 from catalog_gen.errors import BuildError
 from catalog_gen.site.publish import MARKER, Indexer
-from catalog_gen.site.search import MANIFEST, index_site, shard_name, shard_of
+from catalog_gen.site.search import MANIFEST, index_site, searchable, shard_name, shard_of
 from tests.conftest import NOW, run_cli
 from tests.publishing import publish
 from tests.sitecheck import site_bytes, site_tree
@@ -69,7 +71,9 @@ def in_shard(shard: int, count: int = 1, avoid: tuple[int, ...] = ()) -> list[in
 
 def indexer(shards: int = SHARDS) -> Indexer:
     return Indexer(
-        "pagefind", functools.partial(index_site, language="nb", pages=COURSES, shards=shards)
+        "pagefind",
+        functools.partial(index_site, language="nb", pages=COURSES, shards=shards),
+        reads=searchable,
     )
 
 
@@ -361,3 +365,79 @@ def test_a_build_killed_while_indexing_leaves_the_old_site_and_the_next_is_whole
     assert site_tree(site) == before
     assert project.run("build", *now).returncode == 0
     assert site_bytes(site) == clean_build(project.config, NOW)
+
+
+def with_status(number: int, status: str, row: str = "open", city: str = "Oslo"):
+    """A course page with a dates row: the city indexed, the status marked for the index to
+    ignore (as the theme marks status, seats and booking)."""
+    name, data = course(number)
+    table = (
+        f'<table><tr class="date-row {row}" id="date-{number}"><td>{city}</td>'
+        f"<td data-pagefind-ignore>{status}</td></tr></table></article>"
+    )
+    return name, data.replace(b"</article>", table.encode())
+
+
+def test_what_the_index_ignores_changing_indexes_nothing_again(tmp_path, runs):
+    """A day later every open date's status reads "closed" and its row's class changes: the
+    pages are written again, but what Pagefind reads of them is the same, so no shard is
+    indexed again and the index is still the one a clean build makes."""
+    site, numbers = tmp_path / "site", list(range(24))
+    files = site_files(numbers)
+    files.update(with_status(n, "Frist 1. des.") for n in numbers)
+    publish(site, files, indexer=indexer())
+    runs.take()
+    before = index_tree(site)
+
+    files.update(with_status(n, "Stengt", row="closed") for n in numbers)
+    report = publish(site, files, indexer=indexer())
+    assert runs.take() == []
+    assert len([n for n in report.written if n.startswith("kurs/")]) == len(numbers)
+    assert index_tree(site) == before  # the same files, bytes, mtimes and inodes
+    assert index_bytes(site) == clean_index(tmp_path, files)
+    runs.take()  # the clean build's
+
+    # What is read changes (a date moves to Bergen): that page's shard, and only it.
+    name, data = with_status(numbers[3], "Stengt", row="closed", city="Bergen")
+    files[name] = data
+    publish(site, files, indexer=indexer())
+    assert runs.take() == [str(shard_of(name, SHARDS))]
+    assert index_bytes(site) == clean_index(tmp_path, files)
+
+
+@st.composite
+def markup(draw, depth: int = 0):
+    """Random markup as a tree: (html, what Pagefind reads of it), where an element may be
+    marked data-pagefind-ignore (then nothing of it is read) and class attributes are not
+    read."""
+    if depth > 3 or draw(st.booleans()):
+        text = draw(st.text(alphabet="abc æø 12.,", max_size=8))
+        return text, text
+    tag = draw(st.sampled_from(["div", "p", "td", "span", "b", "section"]))
+    ident = draw(st.sampled_from(["", ' id="x1"', " id=y2"]))
+    css = draw(st.sampled_from(["", ' class="a b"', " class=c", " class='d'"]))
+    ignored = draw(st.booleans())
+    mark = draw(st.sampled_from([" data-pagefind-ignore", ' data-pagefind-ignore="all"']))
+    children = draw(st.lists(markup(depth + 1), max_size=3))
+    inner = "".join(html for html, _ in children)
+    read = "".join(text for _, text in children)
+    html = f"<{tag}{ident}{css}{mark if ignored else ''}>{inner}</{tag}>"
+    if ignored:
+        return html, ""
+    attrs = ident.strip()
+    return html, f"<{tag}{' ' + attrs if attrs else ''}>{read}</{tag}>"
+
+
+def test_scripts_and_styles_are_not_read():
+    """Pagefind reads no script or style, so the structured data (whose offers say whether a
+    date can still be booked) changing asks nothing of the index."""
+    page = b'<head><script type="application/ld+json">{"availability": "%s"}</script></head>'
+    page += b"<style>.a{}</style><body><h1>Kurs</h1><script>let a = 1 < 2;</script></body>"
+    assert searchable(page % b"InStock") == searchable(page % b"Discontinued")
+    assert searchable(page % b"x") == b"<head></head><body><h1>Kurs</h1></body>"
+
+
+@given(st.lists(markup(), max_size=4))
+def test_searchable_is_the_page_without_what_pagefind_ignores(parts):
+    page = "".join(html for html, _ in parts).encode()
+    assert searchable(page) == "".join(read for _, read in parts).encode()

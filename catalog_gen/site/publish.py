@@ -96,6 +96,9 @@ class Indexer:
 
     folder: str
     run: Callable[[Path, frozenset[str] | None], None]
+    #: What the indexer reads of a page (None: all of it, or it cannot tell): a page written
+    #: again whose part read is the old one's asks nothing of the index.
+    reads: Callable[[bytes], bytes | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,8 @@ class Publisher:
             return
         prefix = f"{indexer.folder}/"
         touched = not self.trust_index or any(name.startswith(prefix) for name in self.touched)
+        if indexer.reads is not None and self.old_index and not touched:
+            changed = [name for name in changed if not self._read_alike(indexer.reads, name)]
         if not changed and self.old_index and not touched:
             return
         self.begin()
@@ -295,6 +300,19 @@ class Publisher:
             target=self._run_indexer, args=(indexer, Path(staging), pages), daemon=True
         )
         self._index_thread.start()
+
+    def _read_alike(self, reads: Callable[[bytes], bytes | None], name: str) -> bool:
+        """Whether the indexer reads of the staged page ``name`` what it read of the old one,
+        from which the old index was made (a page changed by hand since is never alike)."""
+        old = self.old.get(name)
+        if old is None or name in self.touched or self.staging is None:
+            return False
+        try:
+            with open(old, "rb") as before, open(f"{self.staging}/{name}", "rb") as after:
+                read = reads(before.read())
+                return read is not None and read == reads(after.read())
+        except OSError:
+            return False
 
     def _run_indexer(self, indexer: Indexer, staging: Path, changed: frozenset[str] | None) -> None:
         """The one place the indexer runs: on the staging folder, which holds the old index,

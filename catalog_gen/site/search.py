@@ -46,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -121,6 +122,66 @@ def index_site(
     new = out / f".{MANIFEST}.new"
     new.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     os.replace(new, out / MANIFEST)
+
+
+#: One token of a page for ``searchable``: a script or style element whole (its text is no
+#: markup, and Pagefind reads none of it), a comment, or a tag with its name, attributes and
+#: whether it closes itself.
+_TOKEN = re.compile(
+    rb"<(?P<raw>script|style)\b[^>]*>.*?</(?P=raw)\s*>"
+    rb"|<!--.*?-->"
+    rb"|<(?P<end>/?)(?P<name>[A-Za-z][A-Za-z0-9-]*)(?P<attrs>(?:\s[^<>]*?)?)(?P<self>/?)>",
+    re.S | re.I,
+)
+#: One attribute of a tag: its name, and its value if it has one.
+_ATTRIBUTE = re.compile(rb"""\s*([^\s=/>"']+)(\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+))?""")
+_VOID = frozenset(b"area base br col embed hr img input link meta param source track wbr".split())
+
+
+def searchable(page: bytes) -> bytes | None:
+    """What Pagefind reads of a page, as far as a cheap look can tell: the page without the
+    elements marked ``data-pagefind-ignore`` (each with everything in it), without scripts
+    and styles (the structured data among them) and without class attributes. Two pages with
+    the same ``searchable`` give the same index, so a page whose status, seats or booking
+    changed (the parts the theme marks) asks nothing of the search index: a day later, when
+    dates close, indexes nothing again.
+
+    More than Pagefind reads is kept (all the rest of the page, the outside of its
+    ``data-pagefind-body`` too), never less. None when the markup cannot be followed (an
+    ignored element that is never closed): then the page counts as changed."""
+    kept = bytearray()
+    at = 0
+    ignoring: bytes | None = None  # the name of the ignored element we are inside
+    depth = 0
+    for token in _TOKEN.finditer(page):
+        name = (token.group("name") or b"").lower()
+        if token.group("raw") and ignoring is None:  # Pagefind reads no script or style
+            kept += page[at : token.start()]
+            at = token.end()
+            continue
+        if ignoring is not None:
+            if name == ignoring and not token.group("self"):
+                depth += -1 if token.group("end") else 1
+                if depth == 0:
+                    ignoring, at = None, token.end()
+            continue
+        if not name or token.group("end"):
+            continue  # kept as it is: text, a script, a comment, a closing tag
+        attributes = _ATTRIBUTE.findall(token.group("attrs"))
+        names = {attribute.lower() for attribute, _ in attributes}
+        kept += page[at : token.start()]
+        at = token.end()
+        if b"data-pagefind-ignore" in names:
+            if name not in _VOID and not token.group("self"):
+                ignoring, depth = name, 1
+            continue
+        kept += b"<" + token.group("name")
+        kept += b"".join(b" " + n + v for n, v in attributes if n.lower() != b"class")
+        kept += token.group("self") + b">"
+    if ignoring is not None:
+        return None
+    kept += page[at:]
+    return bytes(kept)
 
 
 def shard_of(page: str, shards: int = SHARDS) -> int:
