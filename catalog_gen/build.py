@@ -33,7 +33,7 @@ from catalog_gen.site.i18n import get_locale
 from catalog_gen.site.model import Catalog
 from catalog_gen.site.pages import SEARCH_INDEX, Urls, absolute
 from catalog_gen.site.publish import MARKER, Indexer, OutputReport, Publisher
-from catalog_gen.site.search import index_site, searchable
+from catalog_gen.site.search import index_site, reader
 from catalog_gen.source.fetch import FetchReport, run_fetch
 from catalog_gen.source.lock import RunLock
 from catalog_gen.source.store import SnapshotStore
@@ -282,7 +282,7 @@ def staging(config: Config, state: BuildState, *, full: bool = False) -> Publish
         language = config.site.language
         courses = Urls(language).course_pages()
         run = functools.partial(index_site, language=language, pages=courses)
-        indexer = Indexer(SEARCH_INDEX, run, reads=searchable)
+        indexer = Indexer(SEARCH_INDEX, run, reads=reader(courses))
     return Publisher(
         config.output_path,
         keep=config.site.keep,

@@ -23,7 +23,14 @@ from hypothesis import strategies as st
 from catalog_gen.build import run_build
 from catalog_gen.errors import BuildError
 from catalog_gen.site.publish import MARKER, Indexer
-from catalog_gen.site.search import MANIFEST, index_site, searchable, shard_name, shard_of
+from catalog_gen.site.search import (
+    MANIFEST,
+    index_site,
+    reader,
+    searchable,
+    shard_name,
+    shard_of,
+)
 from tests.conftest import NOW, run_cli
 from tests.publishing import publish
 from tests.sitecheck import site_bytes, site_tree
@@ -73,7 +80,7 @@ def indexer(shards: int = SHARDS) -> Indexer:
     return Indexer(
         "pagefind",
         functools.partial(index_site, language="nb", pages=COURSES, shards=shards),
-        reads=searchable,
+        reads=reader(COURSES),
     )
 
 

@@ -82,14 +82,15 @@ class Sink(Protocol):
         """Ready to take files from forked workers."""
 
     def put(self, name: str, data: bytes) -> str:
-        """One file (WRITTEN or UNCHANGED); may be called in a forked worker."""
+        """One file: WRITTEN, UNCHANGED, or WRITTEN_READ_ALIKE (written, but the same to
+        the search index); may be called in a forked worker."""
 
     def mark(self, name: str, status: str) -> None:
         """Record a worker's ``put``."""
 
     def course_pages_done(self, changed: Collection[str]) -> None:
-        """Every course page is in: ``changed`` are those written or removed (the search
-        index reads them: it may start now, alongside the rest)."""
+        """Every course page is in: ``changed`` are those written (but read alike) or
+        removed (the search index reads them: it may start now, alongside the rest)."""
 
 
 class MemorySink:

@@ -96,9 +96,10 @@ class Indexer:
 
     folder: str
     run: Callable[[Path, frozenset[str] | None], None]
-    #: What the indexer reads of a page (None: all of it, or it cannot tell): a page written
-    #: again whose part read is the old one's asks nothing of the index.
-    reads: Callable[[bytes], bytes | None] | None = None
+    #: What the indexer reads of the page ``name`` with these bytes (None: a page it does not
+    #: read, or it cannot tell): a page written again that reads as the old one asks nothing
+    #: of the index. Called in the forked workers, where the pages are written.
+    reads: Callable[[str, bytes], bytes | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,9 @@ class SiteRecord:
 
 
 WRITTEN, UNCHANGED = "written", "unchanged"
+#: Written, but the indexer reads of it what it read of the old file (``Indexer.reads``): no
+#: reason to make the index again.
+WRITTEN_READ_ALIKE = "written, read alike"
 
 
 class Publisher:
@@ -246,7 +250,9 @@ class Publisher:
             self.same(name)
             return UNCHANGED
         self.write(name, data)
-        return WRITTEN
+        if self._read_alike(name, data):
+            self.results[name] = WRITTEN_READ_ALIKE
+        return self.results[name]
 
     def same(self, name: str) -> None:
         """A file of the new site has the old one's bytes: the old file it is."""
@@ -282,8 +288,6 @@ class Publisher:
             return
         prefix = f"{indexer.folder}/"
         touched = not self.trust_index or any(name.startswith(prefix) for name in self.touched)
-        if indexer.reads is not None and self.old_index and not touched:
-            changed = [name for name in changed if not self._read_alike(indexer.reads, name)]
         if not changed and self.old_index and not touched:
             return
         self.begin()
@@ -301,16 +305,19 @@ class Publisher:
         )
         self._index_thread.start()
 
-    def _read_alike(self, reads: Callable[[bytes], bytes | None], name: str) -> bool:
-        """Whether the indexer reads of the staged page ``name`` what it read of the old one,
-        from which the old index was made (a page changed by hand since is never alike)."""
+    def _read_alike(self, name: str, data: bytes) -> bool:
+        """Whether the indexer reads of page ``name``'s new bytes what it read of the old
+        file, from which the old index was made (a file changed by hand since never is)."""
+        reads = self.indexer.reads if self.indexer is not None else None
         old = self.old.get(name)
-        if old is None or name in self.touched or self.staging is None:
+        if reads is None or old is None or name in self.touched:
+            return False
+        read = reads(name, data)
+        if read is None:
             return False
         try:
-            with open(old, "rb") as before, open(f"{self.staging}/{name}", "rb") as after:
-                read = reads(before.read())
-                return read is not None and read == reads(after.read())
+            with open(old, "rb") as before:
+                return read == reads(name, before.read())
         except OSError:
             return False
 
@@ -338,7 +345,7 @@ class Publisher:
             self._index_thread.join()
             self._index_thread = None
         self._raise_index_error()
-        written = sorted(n for n, s in self.results.items() if s == WRITTEN)
+        written = sorted(n for n, s in self.results.items() if s in (WRITTEN, WRITTEN_READ_ALIKE))
         unchanged = [n for n, s in self.results.items() if s == UNCHANGED]
         unchanged += list(self.kept)
         removed = list(self.removed)

@@ -51,7 +51,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 from catalog_gen.config import child_environment
@@ -182,6 +182,16 @@ def searchable(page: bytes) -> bytes | None:
         return None
     kept += page[at:]
     return bytes(kept)
+
+
+def reader(pages: str = EVERY_PAGE) -> Callable[[str, bytes], bytes | None]:
+    """``searchable`` for the pages the index reads (those matching the glob ``pages``), None
+    for the others: what a publisher compares to tell a page that asks nothing of the index."""
+
+    def reads(name: str, page: bytes) -> bytes | None:
+        return searchable(page) if _matches(name, pages) else None
+
+    return reads
 
 
 def shard_of(page: str, shards: int = SHARDS) -> int:
