@@ -89,8 +89,8 @@ class Sink(Protocol):
         """Record a worker's ``put``."""
 
     def course_pages_done(self, changed: Collection[str]) -> None:
-        """Every course page is in: ``changed`` are those written (but read alike) or
-        removed (the search index reads them: it may start now, alongside the rest)."""
+        """Every course page is in: ``changed`` are those written (but not those read
+        alike) or removed (the search index reads them: it may start now, beside the rest)."""
 
 
 class MemorySink:

@@ -143,8 +143,8 @@ def searchable(page: bytes) -> bytes | None:
     elements marked ``data-pagefind-ignore`` (each with everything in it), without scripts
     and styles (the structured data among them) and without class attributes. Two pages with
     the same ``searchable`` give the same index, so a page whose status, seats or booking
-    changed (the parts the theme marks) asks nothing of the search index: a day later, when
-    dates close, indexes nothing again.
+    changed (the parts the theme marks) asks nothing of the search index: a night of
+    bookings indexes nothing again.
 
     More than Pagefind reads is kept (all the rest of the page, the outside of its
     ``data-pagefind-body`` too), never less. None when the markup cannot be followed (an
@@ -166,7 +166,7 @@ def searchable(page: bytes) -> bytes | None:
                     ignoring, at = None, token.end()
             continue
         if not name or token.group("end"):
-            continue  # kept as it is: text, a script, a comment, a closing tag
+            continue  # kept as it is: text, a comment, a closing tag
         attributes = _ATTRIBUTE.findall(token.group("attrs"))
         names = {attribute.lower() for attribute, _ in attributes}
         kept += page[at : token.start()]
