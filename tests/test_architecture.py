@@ -189,6 +189,12 @@ def test_the_model_cache_the_search_index_and_the_spare_each_have_one_maker():
     assert _callers("course_pages_done") == {("site/generate.py", "course_pages_in")}
 
 
+def _imported(module: str) -> object:
+    """The module the page names by its path (``site/rules.py``, ``serve/__init__.py``)."""
+    dotted = "catalog_gen." + module.removesuffix(".py").replace("/", ".")
+    return importlib.import_module(dotted.removesuffix(".__init__"))
+
+
 def _resolves(name: str) -> bool:
     """A dotted name on the page (``config.SitePaths``, ``BuildState.unchanged``,
     ``serve.open_preview``) names something that exists."""
@@ -197,14 +203,11 @@ def _resolves(name: str) -> bool:
         "serve": "serve/__init__.py"
     }
     if head in modules:
-        dotted = "catalog_gen." + modules[head].removesuffix(".py").replace("/", ".")
-        target: object = importlib.import_module(dotted.removesuffix(".__init__"))
+        target: object = _imported(modules[head])
     else:  # a class: look for it in every module
         owners = []
         for module in _modules():
-            imported = importlib.import_module(
-                "catalog_gen." + module.removesuffix(".py").replace("/", ".")
-            )
+            imported = _imported(module)
             if head in vars(imported) and getattr(imported, head).__module__ == imported.__name__:
                 owners.append(getattr(imported, head))
         if len(owners) != 1:
@@ -277,9 +280,7 @@ def _options() -> set[str]:
 def _defined_somewhere(name: str) -> bool:
     """A bare name on the page (``SitePaths``, ``index_site``) is defined in the package."""
     for module in _modules():
-        imported = importlib.import_module(
-            "catalog_gen." + module.removesuffix(".py").replace("/", ".")
-        )
+        imported = _imported(module)
         if name in vars(imported):
             return True
     return False
