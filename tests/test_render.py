@@ -6,11 +6,15 @@ and reads the result with an HTML5 parser.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
+from hypothesis import given
+from hypothesis import strategies as st
 
 from catalog_gen.build import run_build
 from catalog_gen.config import ApiAccess, PublishSettings, load_config
@@ -19,10 +23,11 @@ from catalog_gen.demo.sample import generate_catalog
 from catalog_gen.errors import BuildError, ConfigError, TemplateError
 from catalog_gen.site.buildstate import state_path
 from catalog_gen.site.catalog import build_catalog
+from catalog_gen.site.generate import SiteBuilder
 from catalog_gen.site.i18n import get_locale
-from catalog_gen.site.pages import Urls
+from catalog_gen.site.pages import PAGER_REACH, Pagination, Urls
 from catalog_gen.site.publish import MARKER
-from catalog_gen.site.render import Renderer, SiteInfo, find_theme, relative_url
+from catalog_gen.site.render import CARD_TEMPLATE, Renderer, SiteInfo, find_theme, relative_url
 from catalog_gen.source.fetch import run_fetch
 from catalog_gen.source.store import SnapshotStore
 from tests.conftest import API_KEY, NOW, TODAY
@@ -241,12 +246,115 @@ def test_config_replace_keeps_render_inputs_explicit(site_project):
     assert parse(site_project.site / "index.html").html["lang"] == "nb"
 
 
+@given(st.integers(1, 400).flatmap(lambda count: st.tuples(st.just(count), st.integers(1, count))))
+def test_a_pager_offers_the_ends_and_the_neighbourhood_with_gaps_marked(case):
+    count, number = case
+    part = Pagination((), number, count, count, lambda n: f"p/{n}/index.html")
+    shown = part.nearby
+    numbers = [entry[0] for entry in shown if entry is not None]
+    wanted = {1, count} | set(range(number - PAGER_REACH, number + PAGER_REACH + 1))
+    assert numbers == sorted(wanted & set(range(1, count + 1)))
+    assert all(entry[1] == f"p/{entry[0]}/index.html" for entry in shown if entry is not None)
+    assert shown[0] is not None and shown[-1] is not None
+    for before, after in itertools.pairwise(shown):
+        if before is None or after is None:
+            assert before is not after  # never two gaps in a row
+        else:  # neighbours unless a gap stands between them
+            assert after[0] == before[0] + 1
+    for before, gap, after in zip(shown, shown[1:], shown[2:], strict=False):
+        if gap is None:  # a gap only where pages are left out
+            assert after[0] > before[0] + 1
+    assert len(shown) <= 2 * PAGER_REACH + 5
+
+
+def test_a_long_list_links_its_neighbourhood_and_next_reaches_every_page(site_project):
+    site_project.build("[site]\nper_page = 2\n")
+    site = site_project.site
+    homes = [site / "index.html", *site.glob("side/*/index.html")]
+    assert len(homes) >= 20
+    tenth = parse(site / "side" / "10" / "index.html").select_one("nav.pagination")
+    links = [a.get_text() for a in tenth.select("a")]
+    last = str(len(homes))
+    assert links == ["Forrige side", "1", "8", "9", "10", "11", "12", last, "Neste side"]
+    assert len(tenth.select("li.gap")) == 2
+    assert tenth.select_one("a[aria-current=page]").get_text() == "10"
+    seen, page = [], site / "index.html"
+    while page is not None:  # every page is one "next" from the one before it
+        seen.append(page.resolve())
+        following = parse(page).select_one("nav.pagination a[rel=next]")
+        page = page.parent / following["href"] / "index.html" if following else None
+    assert sorted(seen) == sorted(p.resolve() for p in homes)
+
+
+#: A card that links to categories (some list pages share their folder) and a static file: what
+#: it reads of the page must be read again for each page it is reused on.
+CARD = """{% from "partials/seats.html" import price %}
+<li class="course-card"[PAGE]>
+  <h{{ heading_level }}><a href="{{ url(urls.course(course)) }}">{{ course.title }}</a></h{{
+    heading_level }}>
+  {% for c in course.categories %}<a href="{{ url(urls.category(c)) }}">{{ c.title }}</a>
+  {% endfor %}
+  <img src="{{ asset('style.css') }}" alt=""> {{ price(course.price) }}
+</li>
+"""
+
+
+@pytest.mark.parametrize("reads_page", [False, True], ids=["links", "links-and-page-address"])
+def test_a_course_card_is_drawn_once_and_reads_as_if_drawn_for_each_page(site_project, reads_page):
+    page_address = ' data-page="{{ canonical_url() }}"' if reads_page else ""
+    site_project.write("templates/partials/course_card.html", CARD.replace("[PAGE]", page_address))
+    toml = '[site]\nper_page = 5\nbase_url = "https://kurs.example/"\n'
+    config = load_config(site_project.write("catalog.toml", toml))
+    snapshot = SnapshotStore(config.snapshot_path).latest()
+
+    def builder() -> SiteBuilder:
+        made = SiteBuilder(config, cache=None)
+        made.prepare(snapshot, now=NOW)
+        return made
+
+    together = builder()
+    lists = [p for p in together.pages if p.template.removesuffix(".html") in LIST_TEMPLATES]
+    assert {p.template for p in lists} == {f"{name}.html" for name in LIST_TEMPLATES}
+    drawn: list[str] = []
+    get_template = together.renderer.env.get_template
+
+    def counting(name, *args, **kwargs):
+        drawn.append(name)
+        return get_template(name, *args, **kwargs)
+
+    together.renderer.env.get_template = counting
+    pages = {page.path: together.page(page.path) for page in lists}
+    cards = sum(len(page.context["pagination"].items) for page in lists)
+    if reads_page:  # the page's own address: a card for each page
+        assert drawn.count(CARD_TEMPLATE) == cards
+    else:  # most were drawn for another page
+        assert 0 < drawn.count(CARD_TEMPLATE) < cards / 3
+    alone = builder()
+    for page in lists:  # as a renderer draws them that has drawn no card yet
+        alone.renderer._cards.clear()
+        assert alone.page(page.path) == pages[page.path], page.path
+    card = BeautifulSoup(pages["index.html"], "html5lib").select_one("li.course-card")
+    assert card.select_one("img")["src"].startswith("static/style.")
+    assert card.get("data-page") == ("https://kurs.example/" if reads_page else None)
+
+
+LIST_TEMPLATES = ("home", "category", "venue", "city", "facet")
+
+
+@pytest.mark.parametrize(
+    ("partial", "mark", "lists"),
+    [
+        ("pagination.html", "<nav", ("index.html", "kalender/index.html")),
+        ("course_card.html", "<li", ("index.html", "kategori/")),  # drawn by course_card()
+    ],
+)
 def test_after_a_template_edit_only_pages_using_it_are_rendered_and_bytes_match_a_full_build(
-    site_project, monkeypatch
+    site_project, monkeypatch, partial, mark, lists
 ):
     site_project.build()
-    pager = (THEME / "templates/partials/pagination.html").read_text()
-    site_project.write("templates/partials/pagination.html", pager.replace("<nav", "<nav data-x"))
+    source = (THEME / "templates/partials" / partial).read_text()
+    assert mark in source
+    site_project.write(f"templates/partials/{partial}", source.replace(mark, f"{mark} data-x", 1))
     rendered: list[str] = []
     original = Renderer.render
     monkeypatch.setattr(
@@ -254,7 +362,7 @@ def test_after_a_template_edit_only_pages_using_it_are_rendered_and_bytes_match_
     )
     config = load_config(site_project.root / "catalog.toml")
     report = run_build(config, None, now=NOW)
-    assert "index.html" in rendered and "kalender/index.html" in rendered  # lists use the pager
+    assert all(any(p.startswith(prefix) for p in rendered) for prefix in lists)
     assert not [p for p in rendered if p.startswith("kurs/") or p == "404.html"]
     assert report.written >= 1 and report.rendered == len(rendered)
     selective = site_bytes(site_project.site)
@@ -283,6 +391,9 @@ def test_template_dependencies_follow_extends_include_import_and_the_theme_prefi
     assert {"course.html", "base.html", "partials/seats.html"} <= uses
     assert "home.html" not in uses
     assert "partials/seats.html" not in renderer.dependencies("404.html")
+    # course_card() draws a template of its own: the list pages that call it use it.
+    assert CARD_TEMPLATE in renderer.dependencies("home.html")
+    assert CARD_TEMPLATE not in uses
     # What page digests rest on: which globals each page's templates read (None = unknown,
     # which would make every page depend on the whole catalog).
     globals_of = {name: renderer.globals_used(name) for name in THEME_PAGES}

@@ -167,6 +167,8 @@ class Urls:
         return set(SEGMENTS[self.language].values()) | {"static", SEARCH_INDEX}
 
 
+#: How many pages either side of its own a list page's pager links to (``Pagination.nearby``).
+PAGER_REACH = 2
 #: What a list holds (courses, or dates on the calendar).
 T = TypeVar("T")
 #: What a list is of (a category, a venue, a town).
@@ -206,6 +208,22 @@ class Pagination(Generic[T]):
     def pages(self) -> list[tuple[int, str]]:
         """Every page of the list as (number, path)."""
         return [(n, self.path_of(n)) for n in range(1, self.count + 1)]
+
+    @property
+    def nearby(self) -> list[tuple[int, str] | None]:
+        """The pages a pager offers, as (number, path): the first, the last, and those up to
+        ``PAGER_REACH`` either side of this one, with None where pages are left out. A pager
+        of every page would grow with the list on each of its pages (a list of 300 pages
+        would link 300 times from each), and change them all when one page is added."""
+        shown = {1, self.count} | set(
+            range(max(1, self.number - PAGER_REACH), min(self.count, self.number + PAGER_REACH) + 1)
+        )
+        nearby: list[tuple[int, str] | None] = []
+        for n in sorted(shown):
+            if nearby and nearby[-1] is not None and nearby[-1][0] < n - 1:
+                nearby.append(None)
+            nearby.append((n, self.path_of(n)))
+        return nearby
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import importlib.resources
 import posixpath
 import sys
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -52,6 +52,11 @@ from catalog_gen.site.pages import NOT_FOUND, Page, Pagination, Urls, absolute
 from catalog_gen.site.sanitize import sanitize_html
 
 THEME_PREFIX = "!theme"
+#: The template ``course_card(course)`` draws: one course on a list page.
+CARD_TEMPLATE = "partials/course_card.html"
+#: Templates that a global draws itself: a template naming the global uses the file (its
+#: digest covers it) as if it included it.
+DRAWN_BY_GLOBALS = {"course_card": CARD_TEMPLATE}
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,11 @@ class Renderer:
         )
         self.assets = assets
         self._page_path = ""
+        #: Each course's cards drawn so far, by (id of the course, heading level).
+        self._cards: dict[tuple[int, int], list[_Card]] = {}
+        #: The calls of url(), asset() and canonical_url() made while each card being drawn
+        #: (innermost last) is: what its bytes depend on of the page.
+        self._recording: list[list[_PageCall]] = []
         self._dependencies: dict[str, frozenset[str] | None] = {}
         self._template_digests: dict[str, str] = {}
         self._globals_used: dict[str, frozenset[str] | None] = {}
@@ -206,6 +216,7 @@ class Renderer:
             filter_groups=self.filter_groups,
             describe_list=self._describe_list,
             describe_course=self._describe_course,
+            course_card=self._course_card,
         )
         self._catalog = catalog
         self._filters: list[tuple[str, list[tuple[str, str]]]] | None = None
@@ -248,6 +259,7 @@ class Renderer:
                     self._dependencies[name] = None
                     return None
                 pending.extend(known)
+                pending.extend(_drawn_by_globals(self._tree(current)))
             self._dependencies[name] = frozenset(found)
         return self._dependencies[name]
 
@@ -379,7 +391,34 @@ class Renderer:
     # context, so they also work inside imported macros (which do not see the page's context).
     def _url(self, target: str) -> str:
         """A link from the page being rendered to ``target`` (a planned path)."""
-        return relative_url(self._page_path, target)
+        return self._for_page(relative_url, target)
+
+    def _for_page(self, how: Callable[[str, str], str], argument: str) -> str:
+        """``how(page, argument)`` for the page being rendered, noted for each card being
+        drawn: a card is the same on another page where every such call gives the same."""
+        result = how(self._page_path, argument)
+        for calls in self._recording:
+            calls.append((how, argument, result))
+        return result
+
+    def _course_card(self, course: Course, heading_level: int = 2) -> Markup:
+        """One course on a list page (``partials/course_card.html``, which sees ``course``
+        and ``heading_level``), drawn once per build and reused on every page whose links
+        from it read the same."""
+        drawn = self._cards.setdefault((id(course), heading_level), [])
+        page = self._page_path
+        for card in drawn:
+            if card.course is course and card.fits(page):
+                return card.html
+        calls: list[_PageCall] = []
+        self._recording.append(calls)
+        try:
+            template = self.env.get_template(CARD_TEMPLATE)
+            html = Markup(template.render(course=course, heading_level=heading_level))
+        finally:
+            self._recording.pop()
+        drawn.append(_Card(course, tuple(calls), html))
+        return html
 
     def _absolute_url(self, target: str) -> str:
         """The public address of ``target``, or "" when site.base_url is not set."""
@@ -388,7 +427,10 @@ class Renderer:
     def _canonical_url(self) -> str:
         """The public address of the page being rendered ("" without site.base_url, and for
         the 404 page, which is served at any address)."""
-        return "" if self._page_path == NOT_FOUND else self._absolute_url(self._page_path)
+        return self._for_page(self._canonical_of, "")
+
+    def _canonical_of(self, page: str, _: str) -> str:
+        return "" if page == NOT_FOUND else self._absolute_url(page)
 
     def _course_json_ld(self, course: Course) -> Markup:
         """The schema.org ``Course`` of a course page, as a JSON-LD script element."""
@@ -457,7 +499,32 @@ class Renderer:
         with the content hash in the published name; an error for a file that is not there."""
         if name not in self.assets:
             raise KeyError(f"no static file '{name}' in the theme or the project")
-        return relative_url(self._page_path, self.assets[name][0])
+        return self._for_page(relative_url, self.assets[name][0])
+
+
+#: One page-dependent call a card made: (how, argument, result); see ``Renderer._for_page``.
+_PageCall = tuple[Callable[[str, str], str], str, str]
+
+
+@dataclass(frozen=True)
+class _Card:
+    """A card as drawn for one page, and what it read of that page."""
+
+    #: Held, so that no other object takes its id while the card is kept.
+    course: Course
+    calls: tuple[_PageCall, ...]
+    html: Markup
+
+    def fits(self, page: str) -> bool:
+        """Whether the card drawn for ``page`` would be these very bytes: each call it made
+        gives the same there (the rest of what it reads is the same on every page)."""
+        return all(how(page, argument) == result for how, argument, result in self.calls)
+
+
+def _drawn_by_globals(tree: jinja2.nodes.Template) -> list[str]:
+    """The templates drawn by the globals that ``tree`` names (``DRAWN_BY_GLOBALS``)."""
+    named = {node.name for node in tree.find_all(jinja2.nodes.Name)}
+    return [DRAWN_BY_GLOBALS[name] for name in sorted(named & DRAWN_BY_GLOBALS.keys())]
 
 
 def attributes_read(tree: jinja2.nodes.Template, name: str) -> set[str] | None:
