@@ -470,6 +470,26 @@ def test_the_site_feed_is_the_same_when_its_events_come_from_kept_course_files(z
     assert reusing.site_calendar(catalog) == fresh
 
 
+@pytest.mark.parametrize("kept", ["every date", "some dates", "a torn file"])
+def test_the_site_feed_made_from_its_own_last_file_is_the_one_a_fresh_writer_makes(kept):
+    """A build reuses the events of the dates it kept from the last site-wide file (views into
+    its bytes): two zones, sessions (several events to a date), a canceled date. A file cut
+    short is not trusted: its events are made again."""
+    catalog = sample_catalog()
+    fresh = CalendarWriter(SITE).site_calendar(catalog)
+    old, only = fresh, None
+    if kept == "some dates":
+        only = {12, 22}
+    elif kept == "a torn file":
+        old = fresh[: fresh.rindex(b"END:VEVENT")]
+    reusing = CalendarWriter(SITE)
+    reusing.reuse(old, only=only)
+    assert reusing.site_calendar(catalog) == fresh
+    assert reusing.date_calendar(catalog.course(2), catalog.course(2).dates[-1]) == (
+        CalendarWriter(SITE).date_calendar(catalog.course(2), catalog.course(2).dates[-1])
+    )
+
+
 # -- the event writer against icalendar ------------------------------------------------------
 
 

@@ -844,3 +844,17 @@ def test_the_folders_of_many_files_are_the_folders_of_each(names):
     assert output._all_folders(names) == {
         folder for name in names for folder in output._folders_of(name)
     }
+
+
+@pytest.mark.parametrize("size", [0, 1, output._COMPARE_CHUNK, 2 * output._COMPARE_CHUNK + 7])
+def test_an_old_file_is_compared_chunk_by_chunk_to_its_last_byte(tmp_path, size):
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    old = tmp_path / "old"
+    old.write_bytes(data)
+    assert output._same_bytes(str(old), data)
+    for at in {0, size // 2, size - 1} if size else ():  # a byte changed in any chunk
+        changed = bytearray(data)
+        changed[at] ^= 1
+        assert not output._same_bytes(str(old), bytes(changed))
+    old.write_bytes(data + b"!")  # a file that grew is never the same
+    assert not output._same_bytes(str(old), data)
