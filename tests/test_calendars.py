@@ -490,6 +490,21 @@ def test_the_site_feed_made_from_its_own_last_file_is_the_one_a_fresh_writer_mak
     )
 
 
+def test_an_event_whose_text_says_end_vevent_where_a_line_folds_is_reused_whole():
+    """Lines are folded at 75 octets: a lead (the DESCRIPTION, after the UID) holding
+    "END:VEVENT" can end a line with it. The events of a kept file are cut at whole lines."""
+    folded_after = 0
+    for shift in range(76):
+        course = course_of(1, course_date(11), lead="x" * shift + "END:VEVENT" * 3)
+        catalog = catalog_of(course)
+        fresh = CalendarWriter(SITE).site_calendar(catalog)
+        folded_after += b"END:VEVENT\r\n " in fresh
+        reusing = CalendarWriter(SITE)
+        reusing.reuse(fresh)
+        assert reusing.site_calendar(catalog) == fresh, shift
+    assert folded_after  # some lead put a fold right after its "END:VEVENT"
+
+
 # -- the event writer against icalendar ------------------------------------------------------
 
 

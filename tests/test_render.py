@@ -299,10 +299,27 @@ CARD = """{% from "partials/seats.html" import price %}
 """
 
 
-@pytest.mark.parametrize("reads_page", [False, True], ids=["links", "links-and-page-address"])
-def test_a_course_card_is_drawn_once_and_reads_as_if_drawn_for_each_page(site_project, reads_page):
-    page_address = ' data-page="{{ canonical_url() }}"' if reads_page else ""
-    site_project.write("templates/partials/course_card.html", CARD.replace("[PAGE]", page_address))
+#: A card that reads nothing of the page itself but draws another course's card, which does:
+#: reusing the outer card must go by what the inner one read, even where that was reused too.
+NESTED = """{% if heading_level == 2 %}<li class="course-card">{{ course.title }}
+{% for other in catalog.courses[:1] %}{{ course_card(other, 3) }}{% endfor %}</li>
+{% else %}<a href="{{ url(urls.course(course)) }}">{{ course.title }}</a>{% endif %}
+"""
+
+
+@pytest.mark.parametrize(
+    ("card", "drawn_for"),
+    [
+        (CARD.replace("[PAGE]", ""), "few pages"),
+        (CARD.replace("[PAGE]", ' data-page="{{ canonical_url() }}"'), "every page"),
+        (NESTED, None),
+    ],
+    ids=["links", "links-and-page-address", "a-card-in-a-card"],
+)
+def test_a_course_card_is_drawn_once_and_reads_as_if_drawn_for_each_page(
+    site_project, card, drawn_for
+):
+    site_project.write("templates/partials/course_card.html", card)
     toml = '[site]\nper_page = 5\nbase_url = "https://kurs.example/"\n'
     config = load_config(site_project.write("catalog.toml", toml))
     snapshot = SnapshotStore(config.snapshot_path).latest()
@@ -325,17 +342,19 @@ def test_a_course_card_is_drawn_once_and_reads_as_if_drawn_for_each_page(site_pr
     together.renderer.env.get_template = counting
     pages = {page.path: together.page(page.path) for page in lists}
     cards = sum(len(page.context["pagination"].items) for page in lists)
-    if reads_page:  # the page's own address: a card for each page
+    if drawn_for == "every page":  # it prints the page's own address
         assert drawn.count(CARD_TEMPLATE) == cards
-    else:  # most were drawn for another page
+    elif drawn_for == "few pages":  # most were drawn for another page
         assert 0 < drawn.count(CARD_TEMPLATE) < cards / 3
     alone = builder()
     for page in lists:  # as a renderer draws them that has drawn no card yet
         alone.renderer._cards.clear()
         assert alone.page(page.path) == pages[page.path], page.path
-    card = BeautifulSoup(pages["index.html"], "html5lib").select_one("li.course-card")
-    assert card.select_one("img")["src"].startswith("static/style.")
-    assert card.get("data-page") == ("https://kurs.example/" if reads_page else None)
+    if drawn_for is not None:
+        shown = BeautifulSoup(pages["index.html"], "html5lib").select_one("li.course-card")
+        assert shown.select_one("img")["src"].startswith("static/style.")
+        address = "https://kurs.example/" if drawn_for == "every page" else None
+        assert shown.get("data-page") == address
 
 
 LIST_TEMPLATES = ("home", "category", "venue", "city", "facet")

@@ -152,17 +152,20 @@ class CalendarWriter:
         over (its peak memory)."""
         view = memoryview(calendar)
         blocks: dict[int, list[memoryview]] = {}
-        start = calendar.find(_BEGIN_EVENT)
+        # Whole lines only: a title may hold "END:VEVENT", and a fold may end a line after it.
+        begin, finish = b"\r\n" + _BEGIN_EVENT, b"\r\n" + _END_EVENT
+        start = calendar.find(begin)
         while start != -1:
-            end = calendar.find(_END_EVENT, start)
+            start += 2
+            end = calendar.find(finish, start)
             uid = _UID.search(calendar, start, end) if end != -1 else None
             if uid is None:
                 return  # not a file of ours (or torn): serialise as usual
-            end += len(_END_EVENT)
+            end += len(finish)
             date_id = int(uid.group(1))
             if only is None or date_id in only:
                 blocks.setdefault(date_id, []).append(view[start:end])
-            start = calendar.find(_BEGIN_EVENT, end)
+            start = calendar.find(begin, end - 2)
         for date_id, events in blocks.items():
             data = events[0] if len(events) == 1 else b"".join(events)
             self._events.setdefault(date_id, (data, None))

@@ -214,7 +214,7 @@ class Pagination(Generic[T]):
         """The pages a pager offers, as (number, path): the first, the last, and those up to
         ``PAGER_REACH`` either side of this one, with None where pages are left out. A pager
         of every page would grow with the list on each of its pages (a list of 300 pages
-        would link 300 times from each), and change them all when one page is added."""
+        would link 300 times from each)."""
         shown = {1, self.count} | set(
             range(max(1, self.number - PAGER_REACH), min(self.count, self.number + PAGER_REACH) + 1)
         )

@@ -54,6 +54,10 @@ from catalog_gen.site.sanitize import sanitize_html
 THEME_PREFIX = "!theme"
 #: The template ``course_card(course)`` draws: one course on a list page.
 CARD_TEMPLATE = "partials/course_card.html"
+#: How many cards of one course a build keeps (one per kind of page it reads alike from:
+#: about three); a card that prints the page's own address is drawn for every page and kept
+#: for none past these.
+CARD_VARIANTS = 8
 #: Templates that a global draws itself: a template naming the global uses the file (its
 #: digest covers it) as if it included it.
 DRAWN_BY_GLOBALS = {"course_card": CARD_TEMPLATE}
@@ -180,8 +184,8 @@ class Renderer:
         )
         self.assets = assets
         self._page_path = ""
-        #: Each course's cards drawn so far, by (id of the course, heading level).
-        self._cards: dict[tuple[int, int], list[_Card]] = {}
+        #: Each course's cards drawn so far, by (id of the course, heading level as printed).
+        self._cards: dict[tuple[int, str], list[_Card]] = {}
         #: The calls of url(), asset() and canonical_url() made while each card being drawn
         #: (innermost last) is: what its bytes depend on of the page.
         self._recording: list[list[_PageCall]] = []
@@ -405,10 +409,13 @@ class Renderer:
         """One course on a list page (``partials/course_card.html``, which sees ``course``
         and ``heading_level``), drawn once per build and reused on every page whose links
         from it read the same."""
-        drawn = self._cards.setdefault((id(course), heading_level), [])
+        # By what the template prints: 2, 2.0 and True are equal keys but different cards.
+        drawn = self._cards.setdefault((id(course), repr(heading_level)), [])
         page = self._page_path
         for card in drawn:
             if card.course is course and card.fits(page):
+                for outer in self._recording:  # a card drawn inside one: it read these too
+                    outer.extend(card.calls)
                 return card.html
         calls: list[_PageCall] = []
         self._recording.append(calls)
@@ -417,7 +424,8 @@ class Renderer:
             html = Markup(template.render(course=course, heading_level=heading_level))
         finally:
             self._recording.pop()
-        drawn.append(_Card(course, tuple(calls), html))
+        if len(drawn) < CARD_VARIANTS:
+            drawn.append(_Card(course, tuple(calls), html))
         return html
 
     def _absolute_url(self, target: str) -> str:
