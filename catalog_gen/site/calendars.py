@@ -152,7 +152,7 @@ class CalendarWriter:
         over (its peak memory)."""
         view = memoryview(calendar)
         blocks: dict[int, list[memoryview]] = {}
-        # Whole lines only: a title may hold "END:VEVENT", and a fold may end a line after it.
+        # Whole lines only: a text may hold "END:VEVENT", and a fold may end a line after it.
         begin, finish = b"\r\n" + _BEGIN_EVENT, b"\r\n" + _END_EVENT
         start = calendar.find(begin)
         while start != -1:
