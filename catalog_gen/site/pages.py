@@ -212,15 +212,19 @@ class Pagination(Generic[T]):
     @property
     def nearby(self) -> list[tuple[int, str] | None]:
         """The pages a pager offers, as (number, path): the first, the last, and those up to
-        ``PAGER_REACH`` either side of this one, with None where pages are left out. A pager
-        of every page would grow with the list on each of its pages (a list of 300 pages
-        would link 300 times from each)."""
+        ``PAGER_REACH`` either side of this one, with None where pages are left out (never
+        for one page alone: that page is shown instead). A pager of every page would grow
+        with the list on each of its pages (a list of 300 pages would link 300 times from
+        each)."""
         shown = {1, self.count} | set(
             range(max(1, self.number - PAGER_REACH), min(self.count, self.number + PAGER_REACH) + 1)
         )
         nearby: list[tuple[int, str] | None] = []
         for n in sorted(shown):
-            if nearby and nearby[-1] is not None and nearby[-1][0] < n - 1:
+            last = nearby[-1] if nearby else None
+            if last is not None and n - last[0] == 2:
+                nearby.append((n - 1, self.path_of(n - 1)))
+            elif last is not None and n - last[0] > 2:
                 nearby.append(None)
             nearby.append((n, self.path_of(n)))
         return nearby
