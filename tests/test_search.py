@@ -412,6 +412,31 @@ def test_what_the_index_ignores_changing_indexes_nothing_again(tmp_path, runs):
     assert index_bytes(site) == clean_index(tmp_path, files)
 
 
+@pytest.mark.parametrize(
+    ("mark", "inside", "read_alike"),
+    [
+        ("data-pagefind-ignore", "<b>{}</b>", True),  # ignored text: not read
+        ('data-pagefind-ignore="all"', '<b data-pagefind-filter="by">{}</b>', True),
+        ("data-pagefind-ignore", '<b data-pagefind-filter="by">{}</b>', False),  # still read
+        ("data-pagefind-ignore", '<b data-pagefind-meta="by">{}</b>', False),
+    ],
+)
+def test_pages_read_alike_exactly_when_pagefind_makes_the_same_index_of_them(
+    tmp_path, mark, inside, read_alike
+):
+    """Pagefind reads the filters, metas and sorts inside an element ignored for its text
+    (all but ``data-pagefind-ignore="all"``): two pages differing there are not alike."""
+    files = [site_files([1]), site_files([1])]
+    for files_of, town in zip(files, ("Oslo", "Bergen"), strict=True):
+        name, data = course(1)
+        cell = f"<div {mark}>{inside.format(town)}</div></article>"
+        files_of[name] = data.replace(b"</article>", cell.encode())
+    pages = [files_of["kurs/kurs-1/index.html"] for files_of in files]
+    assert (searchable(pages[0]) == searchable(pages[1])) is read_alike
+    indexes = [clean_index(tmp_path, files_of) for files_of in files]
+    assert (indexes[0] == indexes[1]) is read_alike  # what Pagefind itself makes of them
+
+
 @st.composite
 def markup(draw, depth: int = 0):
     """Random markup as a tree: (html, what Pagefind reads of it), where an element may be

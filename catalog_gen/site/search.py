@@ -135,6 +135,8 @@ _TOKEN = re.compile(
 )
 #: One attribute of a tag: its name, and its value if it has one.
 _ATTRIBUTE = re.compile(rb"""\s*([^\s=/>"']+)(\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+))?""")
+#: What Pagefind still reads inside an element ignored for its text only.
+_STILL_READ = re.compile(rb"data-pagefind-(?:default-)?(?:filter|meta|sort)\b", re.I)
 _VOID = frozenset(b"area base br col embed hr img input link meta param source track wbr".split())
 
 
@@ -147,12 +149,16 @@ def searchable(page: bytes) -> bytes | None:
     bookings indexes nothing again.
 
     More than Pagefind reads is kept (all the rest of the page, the outside of its
-    ``data-pagefind-body`` too), never less. None when the markup cannot be followed (an
+    ``data-pagefind-body`` too), never less: an element ignored only for its text (not
+    ``data-pagefind-ignore="all"``) that holds a filter, meta or sort of Pagefind's is kept
+    whole, for Pagefind still reads those. None when the markup cannot be followed (an
     ignored element that is never closed): then the page counts as changed."""
     kept = bytearray()
     at = 0
     ignoring: bytes | None = None  # the name of the ignored element we are inside
     depth = 0
+    opened = 0  # where the ignored element's opening tag starts
+    text_only = False  # whether it is ignored for its text only (filters still read)
     for token in _TOKEN.finditer(page):
         name = (token.group("name") or b"").lower()
         if token.group("raw") and ignoring is None:  # Pagefind reads no script or style
@@ -163,17 +169,21 @@ def searchable(page: bytes) -> bytes | None:
             if name == ignoring and not token.group("self"):
                 depth += -1 if token.group("end") else 1
                 if depth == 0:
+                    if text_only and _STILL_READ.search(page, at, token.start()):
+                        kept += page[opened : token.end()]
                     ignoring, at = None, token.end()
             continue
         if not name or token.group("end"):
             continue  # kept as it is: text, a comment, a closing tag
         attributes = _ATTRIBUTE.findall(token.group("attrs"))
-        names = {attribute.lower() for attribute, _ in attributes}
+        values = {attribute.lower(): value for attribute, value in attributes}
         kept += page[at : token.start()]
         at = token.end()
-        if b"data-pagefind-ignore" in names:
+        if b"data-pagefind-ignore" in values:
             if name not in _VOID and not token.group("self"):
-                ignoring, depth = name, 1
+                ignoring, depth, opened = name, 1, token.start()
+                how = values[b"data-pagefind-ignore"].strip(b"= \t\r\n\"'").lower()
+                text_only = how != b"all"
             continue
         kept += b"<" + token.group("name")
         kept += b"".join(b" " + n + v for n, v in attributes if n.lower() != b"class")
