@@ -774,6 +774,30 @@ def test_a_link_in_the_site_is_removed_as_a_link_never_followed(tmp_path, swap):
     assert again.written == ("kurs/word-2/index.html",)
 
 
+def test_what_the_index_read_of_a_page_is_never_read_through_a_link(tmp_path):
+    """A page written again is compared with the old one for the search index (does it read
+    alike?). An old page that is a link is no page of ours: what it points at is not read,
+    however it is, and the page counts as changed."""
+    seen: list[bytes] = []
+
+    def reads(name: str, page: bytes) -> bytes:
+        seen.append(page)
+        return b"same"  # every page reads alike: only a link must not make it so
+
+    indexer = output.Indexer("idx", lambda staging, changed: (staging / "idx").mkdir(), reads)
+    site = tmp_path / "site"
+    publish(site, FILES, indexer=indexer)
+    (tmp_path / "secret").write_bytes(b"not the site's")
+    page = site / "kurs" / "excel-1" / "index.html"
+    page.unlink()
+    page.symlink_to(tmp_path / "secret")
+    seen.clear()
+
+    report = publish(site, {**FILES, "kurs/excel-1/index.html": b"<h1>Excel</h1>"}, indexer=indexer)
+    assert b"not the site's" not in seen
+    assert "kurs/excel-1/index.html" in report.written and not page.is_symlink()
+
+
 def test_a_kept_link_is_carried_over_as_the_link(tmp_path):
     site = tmp_path / "site"
     publish(site, FILES)

@@ -315,11 +315,8 @@ class Publisher:
         read = reads(name, data)
         if read is None:
             return False
-        try:
-            with open(old, "rb") as before:
-                return read == reads(name, before.read())
-        except OSError:
-            return False
+        before = _regular_bytes(old)
+        return before is not None and read == reads(name, before)
 
     def _run_indexer(self, indexer: Indexer, staging: Path, changed: frozenset[str] | None) -> None:
         """The one place the indexer runs: on the staging folder, which holds the old index,
@@ -698,6 +695,18 @@ def _same_inode(a: str, b: str) -> bool:
         return os.path.samestat(os.stat(a), os.stat(b))
     except OSError:
         return False
+
+
+def _regular_bytes(path: str) -> bytes | None:
+    """The bytes of the regular file at ``path``; None for anything else (a link, which is not
+    followed, a FIFO, which would block, a folder) or none."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read() if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except OSError:
+        return None
 
 
 def _same_file(a: str, b: str) -> bool:
