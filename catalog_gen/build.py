@@ -13,11 +13,11 @@ snapshot and the last good site as they were.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from catalog_gen.anomalies import Anomalies, Anomaly, report_lines
@@ -32,8 +32,8 @@ from catalog_gen.site.generate import RenderedSite, SiteBuilder
 from catalog_gen.site.i18n import get_locale
 from catalog_gen.site.model import Catalog
 from catalog_gen.site.pages import SEARCH_INDEX, Urls, absolute
-from catalog_gen.site.publish import MARKER, Indexer, OutputReport, Publisher
-from catalog_gen.site.search import index_site, reader
+from catalog_gen.site.publish import MARKER, Indexer, OutputReport, Publisher, Staged
+from catalog_gen.site.search import SHARDS, index_site, reader
 from catalog_gen.source.fetch import FetchReport, run_fetch
 from catalog_gen.source.lock import RunLock
 from catalog_gen.source.store import SnapshotStore
@@ -277,20 +277,26 @@ def staging(config: Config, state: BuildState, *, full: bool = False) -> Publish
     Of the files in the site that this build does not make, those ``site.keep`` names are
     carried over; the others are removed (record() says which). With ``full`` the search
     index is made again whole."""
-    indexer = None
-    if config.site.search:
-        language = config.site.language
-        courses = Urls(language).course_pages()
-        run = functools.partial(index_site, language=language, pages=courses)
-        indexer = Indexer(SEARCH_INDEX, run, reads=reader(courses))
     return Publisher(
         config.output_path,
         keep=config.site.keep,
         protect=config.root,
         record=state.site,
-        indexer=indexer,
+        indexer=search_indexer(config.site.language) if config.site.search else None,
         trust_index=not full,
     )
+
+
+def search_indexer(language: str, pages: str | None = None, shards: int = SHARDS) -> Indexer:
+    """The search index of the course pages (``pages``: their glob), as the publisher runs
+    it: told what it knows of the staged site."""
+    pages = pages or Urls(language).course_pages()
+
+    def run(folder: Path, changed: frozenset[str] | None, staged: Staged) -> None:
+        files, index = staged.files, staged.index
+        index_site(folder, changed, files, index, language=language, pages=pages, shards=shards)
+
+    return Indexer(SEARCH_INDEX, run, reads=reader(pages))
 
 
 def render(

@@ -571,8 +571,9 @@ class WordIndex:
     def runs(self) -> int:
         return len(self.calls)
 
-    def __call__(self, folder: Path, changed: frozenset[str] | None) -> None:
+    def __call__(self, folder: Path, changed: frozenset[str] | None, staged: output.Staged) -> None:
         self.calls.append(changed)
+        self.staged = staged
         if self.fail:
             raise BuildError("search indexing failed: boom")
         out = folder / "pagefind"
@@ -620,10 +621,25 @@ def test_the_index_runs_only_when_pages_change_and_unchanged_index_files_keep_th
     fewer = {k: v for k, v in one_page.items() if k != "kurs/excel-1/index.html"}
     removed = publish(site, fewer, indexer=indexer)
     assert index.calls[-1] == {"kurs/excel-1/index.html"}
+    assert index.staged.files == set(fewer)  # told the new site's files: no need to look
+    assert set(index.staged.index) == {"entry.json", "excel-1.pf", "word-2.pf", "root.pf"}
+    assert index.staged.index["word-2.pf"] == len(one_page["kurs/word-2/index.html"])
     assert set(removed.removed) == {"kurs/excel-1/index.html", "pagefind/excel-1.pf"}
     clean = publish(tmp_path / "clean", fewer, indexer=output.Indexer("pagefind", index))
     assert index.calls[-1] is None and contents(site) == contents(tmp_path / "clean")
     assert sorted(published(removed)) == sorted(published(clean))
+
+
+def test_the_index_is_told_of_the_files_that_keep_carries_over(tmp_path):
+    site = tmp_path / "site"
+    publish(site, FILES)
+    (site / "kurs" / "hand-made").mkdir()
+    (site / "kurs" / "hand-made" / "index.html").write_bytes(b"<h1>By hand</h1>")
+    index = WordIndex()
+    page = {**FILES, "kurs/word-2/index.html": b"<h1>Word 3</h1>"}
+    publish(site, page, keep=["kurs/hand-made/"], indexer=output.Indexer("pagefind", index))
+    assert index.staged.files == {*page, "kurs/hand-made/index.html"}
+    assert (site / "pagefind" / "hand-made.pf").read_bytes() == b"<h1>By hand</h1>"[::-1]
 
 
 def test_a_failing_index_publishes_nothing(tmp_path):
@@ -784,7 +800,7 @@ def test_what_the_index_read_of_a_page_is_never_read_through_a_link(tmp_path):
         seen.append(page)
         return b"same"  # every page reads alike: only a link must not make it so
 
-    indexer = output.Indexer("idx", lambda staging, changed: (staging / "idx").mkdir(), reads)
+    indexer = output.Indexer("idx", lambda staging, _, __: (staging / "idx").mkdir(), reads)
     site = tmp_path / "site"
     publish(site, FILES, indexer=indexer)
     (tmp_path / "secret").write_bytes(b"not the site's")

@@ -82,20 +82,33 @@ class OutputReport:
 
 
 @dataclass(frozen=True)
+class Staged:
+    """What the publisher knows of the staging folder when the indexer runs."""
+
+    #: Every file of the new site: the build's, and those ``site.keep`` carries over.
+    files: frozenset[str] = frozenset()
+    #: Each file of the old index (its name inside the indexer's folder) and its size.
+    index: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Indexer:
     """A step that derives files from the staged pages (the search index) into ``folder``.
 
     It runs only when some page changed (or its folder is missing); otherwise the old index
-    is kept as it is. ``run(staging, changed)`` finds the old index in ``staging/folder``
-    and brings it up to date with the staged pages: ``changed`` names the pages written or
-    removed since the old index was made, or is None when there is none (derive everything).
+    is kept as it is. ``run(staging, changed, staged)`` finds the old index in
+    ``staging/folder`` and brings it up to date with the staged pages: ``changed`` names the
+    pages written or removed since the old index was made, or is None when there is none
+    (derive everything); ``staged`` says what the publisher knows of the staging folder, so
+    the indexer need not look for it on disk (it runs on a thread beside the busy build,
+    where a walk of 10,000 folders took a second).
     The files in the staging folder are hard links shared with the live site: ``run`` must
     write new files (or replace them), never rewrite one in place; publish keeps the old
     file wherever it leaves or writes the same bytes.
     """
 
     folder: str
-    run: Callable[[Path, frozenset[str] | None], None]
+    run: Callable[[Path, frozenset[str] | None, Staged], None]
     #: What the indexer reads of the page ``name`` with these bytes (None: a page it does not
     #: read, or it cannot tell): a page written again that reads as the old one asks nothing
     #: of the index. Called in the forked workers, where the pages are written.
@@ -170,6 +183,8 @@ class Publisher:
         #: Files of the old site that ``keep`` names and the new site does not make.
         self.retained: dict[str, str] = {}
         self.kept: Collection[str] = ()
+        #: What the indexer is told of the staging folder (``plan``).
+        self.staged = Staged()
         self.results: dict[str, str] = {}
         self.index_folder: str | None = None
         self.old_index: dict[str, str] = {}
@@ -197,11 +212,14 @@ class Publisher:
         else:
             old = _existing_files(self.site)
         old_index: dict[str, str] = {}
+        index_stats: dict[str, tuple[int, int]] = {}
         if index is not None:
             prefix = index + "/"
             old_index = {n: p for n, p in old.items() if n.startswith(prefix)}
+            index_stats = _stats(old_index)
             if self.record is not None:
-                self.touched |= _edited(old_index, self.record.index_files)
+                known = self.record.index_files
+                self.touched |= {n for n in old_index if known.get(n) != index_stats.get(n)}
         missing = [name for name in kept if name not in old]
         if missing:
             raise BuildError(f"{self.site / missing[0]} vanished during the build; build again")
@@ -211,6 +229,9 @@ class Publisher:
         retained -= _in_the_way(retained, names)  # the build's own files come first
         self.removed = sorted(gone - retained)
         self.retained = {name: old[name] for name in sorted(retained)}
+        cut = len(index or "") + 1
+        sizes = {name[cut:]: size for name, (size, _) in index_stats.items()}
+        self.staged = Staged(frozenset(names | retained), sizes)
         if self.removed:
             self.begin()
 
@@ -323,7 +344,7 @@ class Publisher:
         told which pages changed since it was made (None: there is no old index)."""
         started = time.monotonic()
         try:
-            indexer.run(staging, changed)
+            indexer.run(staging, changed, self.staged)
         except BaseException as exc:  # raised in commit(), on the build's own thread
             self._index_error = exc
         self.index_seconds = time.monotonic() - started
@@ -570,18 +591,14 @@ def _inventory(site: Path, record: SiteRecord) -> tuple[dict[str, str], set[str]
     return {name: f"{root}/{name}" for name in files}, touched
 
 
-def _edited(files: Mapping[str, str], known: Mapping[str, tuple[int, int]]) -> set[str]:
-    """The names among ``files`` whose size or mtime is not what ``known`` says."""
-    edited = set()
+def _stats(files: Mapping[str, str]) -> dict[str, tuple[int, int]]:
+    """The size and mtime of each of ``files`` (name → path) still there (not followed)."""
+    stats = {}
     for name, path in files.items():
-        try:
+        with contextlib.suppress(OSError):
             found = os.lstat(path)
-        except OSError:
-            edited.add(name)
-            continue
-        if known.get(name) != (found.st_size, found.st_mtime_ns):
-            edited.add(name)
-    return edited
+            stats[name] = (found.st_size, found.st_mtime_ns)
+    return stats
 
 
 def _folder_times(top: Path | str, names: Iterable[str]) -> dict[str, int]:

@@ -8,13 +8,15 @@ rather than list pages.
 
 One index over every course page would have to be made again whole whenever one page
 changed (7 s at 10,000 courses). So the pages are split into ``SHARDS`` shards by a stable
-hash of their path, each shard a Pagefind index of its own, and a build indexes again only
-the shards that hold a course page it wrote or removed; the others are carried over as they
-were (same bytes, same mtime). The search page loads Pagefind once, opens the first shard and
-merges the others with Pagefind's own ``mergeIndex``, which searches every index and ranks
-their results together (each shard scores with its own word counts; the hash makes the shards
-alike, so the ranking is the one index's in all but close calls). The shard count is a trade
-measured in docs/speed.md: more shards make one change cheaper and the search page dearer.
+hash of their record's id (the number a page's folder ends with: a course page is
+``kurs/<title>-<id>/``, so a course keeps its shard when its title changes), each shard a
+Pagefind index of its own, and a build indexes again only the shards that hold a course page
+it wrote or removed; the others are carried over as they were (same bytes, same mtime).
+The search page loads Pagefind once, opens the first shard and merges the others with
+Pagefind's own ``mergeIndex``, which searches every index and ranks their results together
+(each shard scores with its own word counts; the hash makes the shards alike, so the ranking
+is the one index's in all but close calls). The shard count is a trade measured in
+docs/speed.md: more shards make one change cheaper and the search page dearer.
 
 The folder the site serves (``pagefind/``)::
 
@@ -43,6 +45,7 @@ by one takes 5 s where the command line indexes 600 in one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -69,7 +72,7 @@ INDEX_TIMEOUT_SECONDS = 600
 EVERY_PAGE = "**/*.html"
 #: How a page's shard is computed (shard_of), recorded in the manifest: an index whose
 #: pages were placed otherwise is made again whole rather than merged with new shards.
-SHARDING = "blake2b-64 of the path, modulo count"
+SHARDING = "blake2b-64 of the folder's trailing id (else the path), modulo count"
 #: What a shard keeps of Pagefind's output; the rest (pagefind.js, the UIs and their styles)
 #: is the same for every shard and is kept once, in ``pagefind/``.
 SHARD_FILES = ("index", "fragment", "filter", "pagefind-entry.json", "pagefind-worker.js")
@@ -79,6 +82,8 @@ SHARD_SUFFIXES = (".pf_meta", ".pagefind")
 def index_site(
     folder: Path,
     changed: Collection[str] | None = None,
+    files: Collection[str] | None = None,
+    index: Mapping[str, int] | None = None,
     *,
     language: str,
     pages: str = EVERY_PAGE,
@@ -91,10 +96,15 @@ def index_site(
     ``folder/pagefind/`` was made; only their shards are indexed again. None, or an index
     that ``shards.json`` does not vouch for, makes every shard again. Files are replaced,
     never written into (the old ones may be hard links to the live site's).
+
+    ``files`` names the files of the site and ``index`` those of the old index (inside
+    ``pagefind/``) with their sizes, when the caller knows them (the publisher does), so
+    that neither is looked for on disk: on a thread beside a busy build, a walk of 10,000
+    folders took most of the second and a half the index needed for one changed course.
     """
     started = time.monotonic()
     binary = _pagefind_binary()
-    members = _members(folder, pages, shards)
+    members = _members(folder, pages, shards, files)
     if not members:
         pages = EVERY_PAGE
         members = _members(folder, pages, shards)
@@ -106,9 +116,11 @@ def index_site(
         "sharding": SHARDING,
         "count": shards,
     }
-    if changed is None or not _vouched_for(out, settings):
+    listing = dict(index) if index is not None else _files(out)
+    listing.pop(MANIFEST, None)
+    if changed is None or not _vouched_for(out, settings, listing):
         shutil.rmtree(out, ignore_errors=True)
-        stale = set(range(shards))
+        stale, listing = set(range(shards)), {}
     else:
         stale = {shard_of(name, shards) for name in changed if _matches(name, pages)}
     for shard in stale:
@@ -117,8 +129,14 @@ def index_site(
     _run_pagefind(binary, folder, out, built, shards, language, started)
     for shard in built:
         _keep_shared_once(out, out / shard_name(shard, shards))
+    # The listing again, reading only what may have changed: the shards made again, and
+    # what is outside every shard (the files they share).
+    untouched = {shard_name(shard, shards) for shard in range(shards) if shard not in stale}
+    inside = tuple(f"{name}/" for name in untouched)
+    listing = {name: size for name, size in listing.items() if name.startswith(inside)}
+    listing.update(_files(out, skip=untouched))
     names = [shard_name(shard, shards) + "/" for shard in sorted(members)]
-    manifest = {**settings, "shards": names, "files": _listing(out)}
+    manifest = {**settings, "shards": names, "files": _listing_digest(listing)}
     new = out / f".{MANIFEST}.new"
     new.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     os.replace(new, out / MANIFEST)
@@ -205,8 +223,14 @@ def reader(pages: str = EVERY_PAGE) -> Callable[[str, bytes], bytes | None]:
 
 
 def shard_of(page: str, shards: int = SHARDS) -> int:
-    """The shard of a page (its relative path): a stable hash, the same on every machine."""
-    digest = hashlib.blake2b(page.encode("utf-8"), digest_size=8).digest()
+    """The shard of a page (its relative path): a stable hash of the id its folder's name
+    ends with (``kurs/excel-grunnkurs-1234/index.html``: ``1234``; slugs.py), else of the
+    path. A course whose title changes moves to a new page in the same shard, so one shard
+    is indexed again, not two. The same on every machine."""
+    folder = page.rpartition("/")[0].rpartition("/")[2]
+    _, dash, tail = folder.rpartition("-")
+    key = tail if dash and tail.isascii() and tail.isdigit() else page
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") % shards
 
 
@@ -215,12 +239,19 @@ def shard_name(shard: int, shards: int = SHARDS) -> str:
     return str(shard).zfill(len(str(shards - 1)))
 
 
-def _members(folder: Path, pages: str, shards: int) -> dict[int, list[str]]:
-    """The pages matching the glob ``pages``, by shard."""
+def _members(
+    folder: Path, pages: str, shards: int, files: Collection[str] | None = None
+) -> dict[int, list[str]]:
+    """The pages matching the glob ``pages``, by shard: of ``files`` when given (every
+    page of the glob is in place when the index runs), else found in ``folder`` (for the
+    glob of every page, whose other pages may still be on their way: those in place)."""
+    if files is not None and pages != EVERY_PAGE:
+        found = sorted(name for name in files if _matches(name, pages))
+    else:
+        skip = len(str(folder)) + 1
+        found = sorted(str(p)[skip:] for p in folder.glob(pages))
     members: dict[int, list[str]] = {}
-    skip = len(str(folder)) + 1
-    for path in sorted(str(p) for p in folder.glob(pages)):
-        page = path[skip:]
+    for page in found:
         if page.split("/", 1)[0] != SEARCH_INDEX:
             members.setdefault(shard_of(page, shards), []).append(page)
     return members
@@ -230,13 +261,27 @@ def _matches(page: str, pages: str) -> bool:
     """Whether the relative path ``page`` matches the glob ``pages`` as Path.glob reads it."""
     if pages == EVERY_PAGE:
         return page.endswith(".html")
-    path, pattern = PurePosixPath(page), PurePosixPath(pages)
-    return len(path.parts) == len(pattern.parts) and path.match(pages)
+    return _glob(pages)(page)
 
 
-def _vouched_for(out: Path, settings: Mapping[str, object]) -> bool:
-    """Whether the index in ``out`` is the one its manifest describes, made with
-    ``settings``."""
+@functools.lru_cache(maxsize=8)
+def _glob(pages: str) -> Callable[[str], bool]:
+    """A test for the glob ``pages``: a compiled pattern (a site has 74,000 files to try),
+    or Path.match for a glob with a character class."""
+    if "[" in pages:
+        pattern = PurePosixPath(pages)
+        return lambda page: (
+            len(PurePosixPath(page).parts) == len(pattern.parts)
+            and (PurePosixPath(page).match(pages))
+        )
+    wild = {"*": "[^/]*", "?": "[^/]"}
+    compiled = re.compile("".join(wild.get(char) or re.escape(char) for char in pages))
+    return lambda page: compiled.fullmatch(page) is not None
+
+
+def _vouched_for(out: Path, settings: Mapping[str, object], listing: Mapping[str, int]) -> bool:
+    """Whether the index in ``out``, whose files are ``listing``, is the one its manifest
+    describes, made with ``settings``."""
     try:
         manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -244,20 +289,30 @@ def _vouched_for(out: Path, settings: Mapping[str, object]) -> bool:
     return (
         isinstance(manifest, dict)
         and all(manifest.get(key) == value for key, value in settings.items())
-        and manifest.get("files") == _listing(out)
+        and manifest.get("files") == _listing_digest(listing)
     )
 
 
-def _listing(out: Path) -> str:
+def _files(out: Path, skip: Collection[str] = ()) -> dict[str, int]:
+    """Each file of the index in ``out`` but its manifest, by relative name, with its size;
+    none in the folders ``skip`` names (shards known not to have changed)."""
+    found: dict[str, int] = {}
+    cut = len(str(out)) + 1
+    for root, folders, names in os.walk(out):
+        if root == str(out):
+            folders[:] = [name for name in folders if name not in skip]
+        for name in names:
+            path = f"{root}/{name}"
+            found[path[cut:]] = os.stat(path, follow_symlinks=False).st_size
+    found.pop(MANIFEST, None)
+    return found
+
+
+def _listing_digest(listing: Mapping[str, int]) -> str:
     """A digest of every file of the index but the manifest: its name and size."""
     digest = hashlib.blake2b(digest_size=16)
-    skip = len(str(out)) + 1
-    for root, folders, files in os.walk(out):
-        folders.sort()
-        for name in sorted(files):
-            path = f"{root}/{name}"
-            if path[skip:] != MANIFEST:
-                digest.update(f"{path[skip:]}\0{os.stat(path).st_size}\n".encode())
+    for name, size in sorted(listing.items()):
+        digest.update(f"{name}\0{size}\n".encode())
     return digest.hexdigest()
 
 
