@@ -269,18 +269,23 @@ def test_the_state_lives_beside_the_site_never_in_it(project):
     assert not [p for p in config.output_path.rglob("*build-state*")]
 
 
-def build_with_workers(root: Path, least_pages: int, output_dir: str):
-    """``build --offline`` in a fresh process (no threads: it may fork), rendering in parallel
-    from ``least_pages`` pages on."""
+def build_with_workers(root: Path, least: int, output_dir: str):
+    """``build --offline`` in a fresh process (no threads: it may fork), drafting the
+    snapshot's parts and rendering pages in forked workers from ``least`` of them on. Each
+    pool of workers it forks is logged to ``forks.log`` (how many processes)."""
     (root / "catalog.toml").write_text(
         f'snapshot_dir = "snapshots/demo"\n[site]\noutput_dir = "{output_dir}"\n', encoding="utf-8"
     )
     code = (
-        "import sys, catalog_gen.build as b; "
-        f"b.PARALLEL_MIN_PAGES = {least_pages}; "
+        "import sys, catalog_gen.site.generate as g, catalog_gen.site.modelcache as m; "
+        "import catalog_gen.site.forked as f; "
+        f"g.PARALLEL_MIN_PAGES = m.PARALLEL_MIN_PARTS = {least}; "
+        "pool = f.pool; "
+        "f.pool = lambda n: (open('forks.log', 'a').write(f'{n}\\n'), pool(n))[1]; "
         "from catalog_gen.cli import main; "
         "sys.argv = ['catalog-gen', 'build', '--offline', '--json', '--now', sys.argv[1]]; main()"
     )
+    (root / "forks.log").unlink(missing_ok=True)
     return subprocess.run(
         [sys.executable, "-c", code, PINNED],
         cwd=root,
@@ -291,11 +296,20 @@ def build_with_workers(root: Path, least_pages: int, output_dir: str):
     )
 
 
+def forks(root: Path) -> list[str]:
+    """The pools of workers the last ``build_with_workers`` forked: their sizes."""
+    log = root / "forks.log"
+    return log.read_text().split() if log.exists() else []
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="forks only with two cores")
 @pytest.mark.slow
-def test_parallel_rendering_gives_the_same_bytes_and_the_same_errors(tmp_path):
+def test_parallel_drafting_and_rendering_give_the_same_bytes_and_the_same_errors(tmp_path):
     build_demo(tmp_path)  # makes the demo snapshot
     parallel = build_with_workers(tmp_path, 1, "parallel")
+    assert len(forks(tmp_path)) == 2  # one pool drafted the parts, one rendered the pages
     serial = build_with_workers(tmp_path, 10**9, "serial")
+    assert forks(tmp_path) == []
     assert parallel.returncode == serial.returncode == 0, parallel.stderr + serial.stderr
     assert site_bytes(tmp_path / "parallel") == site_bytes(tmp_path / "serial")
 
@@ -305,6 +319,7 @@ def test_parallel_rendering_gives_the_same_bytes_and_the_same_errors(tmp_path):
     )
     before = site_bytes(tmp_path / "parallel")
     broken = build_with_workers(tmp_path, 1, "parallel")
+    assert forks(tmp_path)  # the error came from a worker
     assert broken.returncode == 1
     (line,) = broken.stderr.strip().splitlines()
     assert line.startswith("error: templates/course.html:1: ") and "nope" in line

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import multiprocessing
-import os
-import threading
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +30,7 @@ from urllib.parse import urlsplit
 from catalog_gen.anomalies import Anomalies
 from catalog_gen.config import Config
 from catalog_gen.progress import NoProgress, Progress
+from catalog_gen.site import forked
 from catalog_gen.site.buildstate import (
     BuildState,
     CalendarInputs,
@@ -391,16 +389,12 @@ class _Renderers:
 
     def start(self) -> None:
         global _WORK
-        workers = _workers(len(self.pages))
+        workers = forked.workers(len(self.pages), PARALLEL_MIN_PAGES)
         if workers > 1:
             self.outcomes.sink.begin()
             _WORK = (self.renderer, self.pages, self.put)
             try:
-                self.pool = ProcessPoolExecutor(
-                    workers, mp_context=multiprocessing.get_context("fork")
-                )
-                # A worker that dies (killed for memory) fails the build with
-                # BrokenProcessPool, instead of leaving it waiting forever with the lock held.
+                self.pool = forked.pool(workers)
                 courses = sum(1 for p in self.pages if p.path in self.outcomes.course_pages)
                 # Course pages apart from the others, so that the index can start early.
                 bounds = [
@@ -452,17 +446,6 @@ def _render_chunk(bounds: tuple[int, int]) -> list[tuple[str, str]]:
     for page in pages[bounds[0] : bounds[1]]:
         done.append((page.path, put(page.path, renderer.render(page))))
     return done
-
-
-def _workers(pages: int) -> int:
-    """Processes to render with: one unless it pays, and never by forking a process that runs
-    threads (the preview server, the demo's emulator), which fork does not copy safely."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    if pages < PARALLEL_MIN_PAGES or cores < 2 or threading.active_count() > 1:
-        return 1
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return min(cores, 4)
 
 
 def course_address(site: SiteInfo, urls: Urls) -> Callable[[Course], str] | None:

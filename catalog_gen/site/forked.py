@@ -1,0 +1,75 @@
+"""Forked worker processes: for work that is pure Python and splits into independent pieces
+(drafting the parts of a snapshot, rendering pages), one process per core.
+
+Forked rather than spawned: a worker inherits what the parent holds (the snapshot's reader,
+the renderer and its compiled templates) instead of importing and building it again, and
+only its result comes back through a pipe. Never from a process that runs threads (the
+preview server, the demo's emulator): fork copies a lock another thread holds as held.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar, cast
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
+#: More processes than this gain nothing on the machines a catalog is built on, and each
+#: holds a copy of what it writes to (the parent's pages are shared until then).
+MOST_WORKERS = 4
+#: What the workers of ``in_order`` call, set before they are forked (never pickled).
+_WORK: Callable[[object], object] | None = None
+
+
+def workers(pieces: int, least: int) -> int:
+    """How many processes to run ``pieces`` of work in: one unless there are at least
+    ``least`` of them (below, a second process costs more than it saves), the machine has
+    two cores for this process and none of the process's threads but this one runs."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if pieces < least or cores < 2 or threading.active_count() > 1:
+        return 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return min(cores, MOST_WORKERS)
+
+
+def pool(count: int) -> ProcessPoolExecutor:
+    """``count`` forked processes. A worker that dies (killed for memory) fails what waits
+    on it with BrokenProcessPool, rather than leaving it waiting for ever. OSError where
+    a process cannot have the semaphores a pool needs (some containers)."""
+    return ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"))
+
+
+def in_order(
+    function: Callable[[_Item], _Result], items: Sequence[_Item], *, least: int
+) -> Iterator[_Result]:
+    """``function`` of each item, in order: in forked workers when ``workers`` says so (the
+    results cross a pipe, so they must pickle), else here."""
+    global _WORK
+    executor = None
+    count = workers(len(items), least)
+    if count > 1:
+        try:
+            executor = pool(count)
+        except OSError:  # no semaphores here: in this process after all
+            executor = None
+    if executor is None:
+        for item in items:
+            yield function(item)
+        return
+    _WORK = function  # type: ignore[assignment]  # read back by _call, in the workers
+    try:
+        with executor:
+            yield from cast(Iterator[_Result], executor.map(_call, items))
+    finally:
+        _WORK = None
+
+
+def _call(item: object) -> object:
+    assert _WORK is not None  # set before the fork
+    return _WORK(item)
