@@ -623,8 +623,12 @@ def test_events_are_byte_for_byte_what_icalendar_writes(site):
         assert ours == icalendar_events(course, cdate, site), (course.title, cdate.id)
 
 
+#: Lines long enough to fold two or three times (Hypothesis's texts are mostly short).
+long_lines = st.text(alphabet=st.sampled_from("ab\\^;, é€😀"), min_size=60, max_size=300)
+
+
 @settings(max_examples=500, deadline=None)
-@given(st.text(alphabet=st.sampled_from("ab\\^;, é€😀"), max_size=400))
+@given(st.text(alphabet=st.sampled_from("ab\\^;, é€😀"), max_size=400) | long_lines)
 def test_lines_fold_where_icalendar_folds_them(line):
     """The ASCII shortcut and the character walk break lines where icalendar does, escapes
     kept whole (icalendar's foldline: the bytes the reference writer above produces)."""
@@ -633,3 +637,35 @@ def test_lines_fold_where_icalendar_folds_them(line):
         from icalendar.parser import foldline
 
         assert calendars._fold(line) == foldline(line)
+
+
+def icalendar_frame(name: str, site: CalendarSite, *, feed: bool) -> bytes:
+    """A calendar's properties written by icalendar whole, its name among them: the frame
+    the writer fills in with each calendar's name must give these bytes."""
+    from icalendar import vDuration
+    from icalendar.prop import vInline
+
+    calendar = Calendar()
+    prodid = f"-//catalog-gen//{calendars._line(site.title)}//{site.language.upper()}"
+    calendar.add("PRODID", vInline(calendars._escape(prodid)))
+    calendar.add("VERSION", "2.0")
+    calendar.add("CALSCALE", "GREGORIAN")
+    calendar.add("METHOD", "PUBLISH")
+    calendar.add("X-WR-CALNAME", vInline(calendars._escape(calendars._line(name))))
+    if feed:
+        refresh = calendars.FEED_REFRESH
+        calendar.add("REFRESH-INTERVAL", refresh, parameters={"VALUE": "DURATION"})
+        calendar.add("X-PUBLISHED-TTL", vDuration(refresh))
+    return calendar.to_ical()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from('Kurs i \\^;,:"é€😀\n\t'), max_size=200) | long_lines,
+    st.text(alphabet=st.sampled_from("Kursleverandør AS;,"), min_size=1, max_size=90),
+    st.booleans(),
+)
+def test_a_calendars_frame_is_the_one_icalendar_writes_for_its_name(name, title, feed):
+    site = replace(SITE, title=title)
+    head, end = calendars._frame(name, site, feed=feed)
+    assert head + end == icalendar_frame(name, site, feed=feed)
