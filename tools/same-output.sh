@@ -5,6 +5,8 @@
 #
 #   tools/same-output.sh OLD_REV [NEW_REV]      # NEW_REV defaults to HEAD; run in a venv
 #                                               # with the test extra installed
+#   EXCLUDE=pagefind tools/same-output.sh OLD   # leaves out files and folders of that name
+#                                               # (a change meant to move the search index)
 # Prints IDENTICAL for each pair, or the files that differ (and exits 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +36,7 @@ for pair in "code-%s/site demo" "1k-first-%s 1,000 courses" "1k-%s/site 1,000 co
   pattern=${pair%% *}; name=${pair#* }
   # shellcheck disable=SC2059
   a=$work/$(printf "$pattern" "$old"); b=$work/$(printf "$pattern" "$new")
-  if diff -r -q "$a" "$b"; then echo "IDENTICAL: $name ($(find "$a" -type f | wc -l) files)"
+  if diff -r -q ${EXCLUDE:+--exclude="$EXCLUDE"} "$a" "$b"; then echo "IDENTICAL${EXCLUDE:+ but $EXCLUDE}: $name ($(find "$a" -type f | wc -l) files)"
   else status=1; fi
 done
 exit $status
