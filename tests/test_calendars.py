@@ -630,8 +630,9 @@ long_lines = st.text(alphabet=st.sampled_from("ab\\^;, é€😀"), min_size=60,
 @settings(max_examples=500, deadline=None)
 @given(st.text(alphabet=st.sampled_from("ab\\^;, é€😀"), max_size=400) | long_lines)
 def test_lines_fold_where_icalendar_folds_them(line):
-    """The ASCII shortcut and the character walk break lines where icalendar does, escapes
-    kept whole (icalendar's foldline: the bytes the reference writer above produces)."""
+    """Lines are broken where icalendar breaks them, by count when ASCII and by their bytes
+    when not, escapes kept whole (icalendar's foldline: what the reference writer above
+    produces)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from icalendar.parser import foldline
@@ -669,3 +670,13 @@ def test_a_calendars_frame_is_the_one_icalendar_writes_for_its_name(name, title,
     site = replace(SITE, title=title)
     head, end = calendars._frame(name, site, feed=feed)
     assert head + end == icalendar_frame(name, site, feed=feed)
+
+
+@pytest.mark.parametrize("padding", range(80))
+def test_a_site_title_that_looks_like_the_name_line_is_only_a_title(padding):
+    """The frame is cut where the name's own line starts; a title saying the same, wherever
+    the PRODID line folds, is left in the PRODID."""
+    site = replace(SITE, title="x" * padding + "X-WR-CALNAME:catalog-gen-calendar-name")
+    for feed in (False, True):
+        head, end = calendars._frame("Excel", site, feed=feed)
+        assert head + end == icalendar_frame("Excel", site, feed=feed)

@@ -231,10 +231,12 @@ def _site_frame(site: CalendarSite, *, feed: bool) -> tuple[bytes, bytes, bytes]
         calendar.add("REFRESH-INTERVAL", FEED_REFRESH, parameters={"VALUE": "DURATION"})
         calendar.add("X-PUBLISHED-TTL", vDuration(FEED_REFRESH))
     end = b"END:VCALENDAR\r\n"
-    before, after = (
-        calendar.to_ical().removesuffix(end).split(f"X-WR-CALNAME:{_NAME_MARK}\r\n".encode())
-    )
-    return before, after, end
+    # A property's line starts after a line break; a folded line's rest after a break and a
+    # space: the site's title may say anything, but not start a line.
+    line = f"\r\nX-WR-CALNAME:{_NAME_MARK}\r\n".encode()
+    before, found, after = calendar.to_ical().removesuffix(end).partition(line)
+    assert found, "icalendar wrote no X-WR-CALNAME line"
+    return before + b"\r\n", after, end
 
 
 #: The first and last year of the times in each zone: ((zone, first, last), ...) by zone name.

@@ -51,21 +51,26 @@ def in_order(
     """``function`` of each item, in order: in forked workers when ``workers`` says so (the
     results cross a pipe, so they must pickle), else here."""
     global _WORK
-    executor = None
+    results = None
     count = workers(len(items), least)
     if count > 1:
+        _WORK = function  # type: ignore[assignment]  # read back by _call, in the workers
+        executor = None
         try:
             executor = pool(count)
-        except OSError:  # no semaphores here: in this process after all
-            executor = None
-    if executor is None:
+            results = executor.map(_call, items)  # the workers are forked here
+        except OSError:  # no semaphores, no process to be had: in this process after all
+            if executor is not None:
+                executor.shutdown(wait=False, cancel_futures=True)
+            _WORK = None
+    if results is None:
         for item in items:
             yield function(item)
         return
-    _WORK = function  # type: ignore[assignment]  # read back by _call, in the workers
+    assert executor is not None
     try:
         with executor:
-            yield from cast(Iterator[_Result], executor.map(_call, items))
+            yield from cast(Iterator[_Result], results)
     finally:
         _WORK = None
 

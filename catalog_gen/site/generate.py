@@ -17,7 +17,6 @@ did not change is buildstate.py's to decide.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from catalog_gen.site.modelcache import ModelCache
 from catalog_gen.site.pages import ROBOTS, SITEMAP, Page, Urls, absolute, plan_pages
 from catalog_gen.site.publish import WRITTEN
 from catalog_gen.site.render import Renderer, SiteInfo, find_theme, static_assets
+from catalog_gen.site.search import matches
 from catalog_gen.snapshot import Snapshot, StoredSnapshot
 
 
@@ -336,14 +336,8 @@ class _PageOutcomes:
         # A removed course page is no page of the new plan: it is known by its address
         # (the index read it, and must forget it).
         removed = getattr(self.sink, "removed", ())
-        self.changed |= {name for name in removed if _matches(name, self.course_glob)}
+        self.changed |= {name for name in removed if matches(name, self.course_glob)}
         self.sink.course_pages_done(self.changed)
-
-
-def _matches(name: str, glob: str) -> bool:
-    """Whether a relative path matches a glob whose ``*`` stays within one folder."""
-    parts, patterns = name.split("/"), glob.split("/")
-    return len(parts) == len(patterns) and all(map(fnmatch.fnmatchcase, parts, patterns))
 
 
 #: Below this many pages a second process costs more than it saves (measured: bench/).

@@ -85,10 +85,11 @@ class OutputReport:
 class Staged:
     """What the publisher knows of the staging folder when the indexer runs."""
 
-    #: Every file of the new site: the build's, and those ``site.keep`` carries over.
-    files: frozenset[str] = frozenset()
+    #: Every file of the new site: the build's, and those ``site.keep`` carries over (None:
+    #: not known; the indexer looks).
+    files: frozenset[str] | None = None
     #: Each file of the old index (its name inside the indexer's folder) and its size.
-    index: Mapping[str, int] = field(default_factory=dict)
+    index: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -452,13 +453,8 @@ class Publisher:
         """The size and mtime of each file of the search index, as published."""
         if self.index_folder is None:
             return {}
-        prefix, stats = self.index_folder + "/", {}
-        for name in published:
-            if name.startswith(prefix):
-                with contextlib.suppress(OSError):
-                    found = os.lstat(f"{self.site}/{name}")
-                    stats[name] = (found.st_size, found.st_mtime_ns)
-        return stats
+        prefix = self.index_folder + "/"
+        return _stats({n: f"{self.site}/{n}" for n in published if n.startswith(prefix)})
 
     def _spare_holds(self, record: SiteRecord) -> bool:
         """Whether the spare is the folder the record describes, untouched since."""

@@ -51,6 +51,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -122,7 +123,7 @@ def index_site(
         shutil.rmtree(out, ignore_errors=True)
         stale, listing = set(range(shards)), {}
     else:
-        stale = {shard_of(name, shards) for name in changed if _matches(name, pages)}
+        stale = {shard_of(name, shards) for name in changed if matches(name, pages)}
     for shard in stale:
         shutil.rmtree(out / shard_name(shard, shards), ignore_errors=True)
     built = {shard: members[shard] for shard in sorted(stale) if shard in members}
@@ -217,7 +218,7 @@ def reader(pages: str = EVERY_PAGE) -> Callable[[str, bytes], bytes | None]:
     for the others: what a publisher compares to tell a page that asks nothing of the index."""
 
     def reads(name: str, page: bytes) -> bytes | None:
-        return searchable(page) if _matches(name, pages) else None
+        return searchable(page) if matches(name, pages) else None
 
     return reads
 
@@ -246,7 +247,7 @@ def _members(
     page of the glob is in place when the index runs), else found in ``folder`` (for the
     glob of every page, whose other pages may still be on their way: those in place)."""
     if files is not None and pages != EVERY_PAGE:
-        found = sorted(name for name in files if _matches(name, pages))
+        found = sorted(name for name in files if matches(name, pages))
     else:
         skip = len(str(folder)) + 1
         found = sorted(str(p)[skip:] for p in folder.glob(pages))
@@ -257,8 +258,10 @@ def _members(
     return members
 
 
-def _matches(page: str, pages: str) -> bool:
-    """Whether the relative path ``page`` matches the glob ``pages`` as Path.glob reads it."""
+def matches(page: str, pages: str) -> bool:
+    """Whether the relative path ``page`` is one that ``Path.glob(pages)`` finds in the
+    site's folder: as many parts as the glob, each matching its part (``*`` and ``?`` stay
+    within one), or any page for the glob of every page."""
     if pages == EVERY_PAGE:
         return page.endswith(".html")
     return _glob(pages)(page)
@@ -368,16 +371,24 @@ def _run_pagefind(
 
 
 def _link_pages(folder: Path, site: Path, pages: Iterable[str]) -> None:
+    """The shard's pages as hard links in ``site``: only regular files. A page that is a
+    symbolic link (one ``site.keep`` carries over) is left out, for Pagefind would read
+    whatever it points to, maybe outside the site."""
     made = set()
     for page in pages:
+        try:
+            if not stat.S_ISREG(os.lstat(f"{folder}/{page}").st_mode):
+                continue
+        except OSError:
+            continue
         parent = page.rpartition("/")[0]
         if parent not in made:
             os.makedirs(f"{site}/{parent}", exist_ok=True)
             made.add(parent)
         try:
-            os.link(f"{folder}/{page}", f"{site}/{page}")
+            os.link(f"{folder}/{page}", f"{site}/{page}", follow_symlinks=False)
         except OSError:  # a file system without hard links
-            shutil.copyfile(f"{folder}/{page}", f"{site}/{page}")
+            shutil.copyfile(f"{folder}/{page}", f"{site}/{page}", follow_symlinks=False)
 
 
 def _start(command: list[str]) -> subprocess.Popen[str]:

@@ -1,0 +1,46 @@
+"""Forked workers (catalog_gen.site.forked): the work is done, in order, whether or not a
+process can be forked. The real fork is exercised by a whole build in test_buildstate.py
+(test_parallel_drafting_and_rendering_give_the_same_bytes_and_the_same_errors)."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog_gen.site import forked
+
+
+class CannotFork:
+    """A pool whose workers cannot be had: fork fails at the first submit (EAGAIN)."""
+
+    def __init__(self) -> None:
+        self.shut = False
+
+    def map(self, *_: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    def shutdown(self, **_: object) -> None:
+        self.shut = True
+
+
+def test_work_that_cannot_be_forked_is_done_here_in_order(monkeypatch):
+    pool = CannotFork()
+    monkeypatch.setattr(forked, "workers", lambda pieces, least: 2)
+    monkeypatch.setattr(forked, "pool", lambda count: pool)
+    assert list(forked.in_order(lambda n: n * n, [3, 1, 2], least=1)) == [9, 1, 4]
+    assert pool.shut and forked._WORK is None
+
+
+def test_a_process_that_runs_threads_or_has_too_little_work_is_not_forked(monkeypatch):
+    monkeypatch.setattr(forked.os, "sched_getaffinity", lambda _: {0, 1, 2, 3, 4, 5})
+    monkeypatch.setattr(forked.threading, "active_count", lambda: 1)
+    assert forked.workers(8, least=8) == forked.MOST_WORKERS
+    assert forked.workers(7, least=8) == 1
+    monkeypatch.setattr(forked.threading, "active_count", lambda: 2)
+    assert forked.workers(100, least=8) == 1
+
+
+@pytest.mark.parametrize("cores", [1, 2, 3])
+def test_one_worker_a_core(monkeypatch, cores):
+    monkeypatch.setattr(forked.os, "sched_getaffinity", lambda _: set(range(cores)))
+    monkeypatch.setattr(forked.threading, "active_count", lambda: 1)
+    assert forked.workers(100, least=1) == (1 if cores < 2 else cores)
