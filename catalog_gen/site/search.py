@@ -376,10 +376,7 @@ def _link_pages(folder: Path, site: Path, pages: Iterable[str]) -> None:
     whatever it points to, maybe outside the site."""
     made = set()
     for page in pages:
-        try:
-            if not stat.S_ISREG(os.lstat(f"{folder}/{page}").st_mode):
-                continue
-        except OSError:
+        if not stat.S_ISREG(os.lstat(f"{folder}/{page}").st_mode):
             continue
         parent = page.rpartition("/")[0]
         if parent not in made:
