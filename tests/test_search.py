@@ -10,6 +10,7 @@ build uses, so the hook between them (site/publish.py's Indexer) is tested too.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import signal
@@ -477,6 +478,16 @@ def test_a_page_matches_the_glob_as_path_glob_finds_it(parts, wild):
     page, pages = "/".join(parts), "/".join(wild)
     pattern = PurePosixPath(pages)
     expected = len(parts) == len(pattern.parts) and PurePosixPath(page).match(pages)
+    assert matches(page, pages) == expected
+
+
+@given(st.lists(_SEGMENT, min_size=1, max_size=4), st.lists(_WILD, min_size=1, max_size=4))
+def test_a_glob_with_a_character_class_matches_part_by_part(parts, wild):
+    """A glob with ``[...]`` is not compiled: it is read as Path.glob reads it, each part
+    matched by its own (fnmatch, as the reference)."""
+    classes = [part.replace("a", "[ab]") for part in wild]
+    page, pages = "/".join(parts), "/".join(classes)
+    expected = len(parts) == len(classes) and all(map(fnmatch.fnmatchcase, parts, classes))
     assert matches(page, pages) == expected
 
 

@@ -660,9 +660,7 @@ def _in_the_way(retained: Iterable[str], ours: Iterable[str]) -> set[str]:
     ours = set(ours)
     folders = _all_folders(ours)
     return {
-        name
-        for name in retained
-        if name in folders or any(folder in ours for folder in _folders_of(name))
+        name for name in retained if name in folders or not ours.isdisjoint(_all_folders((name,)))
     }
 
 
@@ -677,12 +675,6 @@ def _all_folders(names: Iterable[str]) -> set[str]:
             folders.add(folder)
             folder = folder.rpartition("/")[0]
     return folders
-
-
-def _folders_of(name: str) -> list[str]:
-    """The folders a relative path lies in: "a/b/c" → ["a", "a/b"]."""
-    parts = name.split("/")
-    return ["/".join(parts[:n]) for n in range(1, len(parts))]
 
 
 def _keep_unchanged(staging: str, folder: str, old: Mapping[str, str]) -> dict[str, bool]:
