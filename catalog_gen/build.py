@@ -406,6 +406,7 @@ def record(
             kept=rendered.kept,
             previous=decision.state,
             record=publisher.next_record,
+            reads=rendered.reads,
         )
     except OSError as exc:  # the site is live; the next build just renders everything
         warnings.append(f"could not record the build state ({exc.strerror})")

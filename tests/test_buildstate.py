@@ -22,9 +22,15 @@ from pathlib import Path
 import pytest
 
 from catalog_gen.build import run_build
-from catalog_gen.config import load_config
+from catalog_gen.config import PublishSettings, load_config
 from catalog_gen.demo.sample import generate_catalog
-from catalog_gen.site.buildstate import build_inputs, digest, load_state, state_path
+from catalog_gen.site.buildstate import (
+    build_inputs,
+    digest,
+    fingerprint,
+    load_state,
+    state_path,
+)
 from catalog_gen.site.catalog import build_catalog
 from catalog_gen.site.generate import render_files
 from catalog_gen.site.i18n import get_locale
@@ -623,6 +629,129 @@ def test_a_changed_field_renders_exactly_the_pages_that_show_it(printing_project
             pages = [found[name] for found in (plan, new_plan) if name in found]
             shows = any(holds(page.context, owner) for page in pages)
         assert shows, f"{change.name}: {name} rendered although it does not show the record"
+
+
+def same_shows_same_data(before, after, *, per_page: int = 4, hours: int = 0, rules=None) -> int:
+    """What lets a build carry a page's digest over without walking its data
+    (``PageInputs.carried``): a page planned from both snapshots whose ``Shows`` are the
+    same, none of whose courses has another fingerprint, has the same data (its context,
+    fingerprint for fingerprint). How many pages were such pages."""
+    rules = rules or PublishSettings()
+
+    def planned(snapshot: Snapshot, now):
+        catalog = build_catalog(snapshot, rules, now=now)
+        plan = plan_pages(catalog, [], Urls("nb"), per_page, search=True)
+        courses = {course.id: fingerprint(course) for course in catalog.courses}
+        return courses, {page.path: page for page in plan}
+
+    courses, plan = planned(before, NOW)
+    new_courses, new_plan = planned(after, NOW + timedelta(hours=hours))
+    changed = {course for course, made in new_courses.items() if courses.get(course) != made}
+    same = 0
+    for path in sorted(plan.keys() & new_plan.keys()):
+        old, new = plan[path].shows, new_plan[path].shows
+        assert old is not None and new is not None, path
+        if (fingerprint(old.rest), old.courses) != (fingerprint(new.rest), new.courses):
+            continue
+        if changed & set(new.courses):
+            continue
+        same += 1
+        assert fingerprint(plan[path].context) == fingerprint(new_plan[path].context), path
+    return same
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", CHANGES, ids=lambda c: c.name)
+def test_a_page_that_shows_the_same_of_unchanged_courses_has_the_same_data(
+    printing_project, change
+):
+    """For every change of every field the templates can print; most pages are the same."""
+    config, base, (cid, did, online), (_, _, plan) = printing_project
+    after = change.change(copy.deepcopy(base), cid, did, online)
+    hours = change.minutes_later / 60
+    same = same_shows_same_data(base, after, hours=hours, rules=config.publish)
+    assert same > len(plan) / 2
+
+
+def test_a_calendar_page_of_one_courses_dates_moved_along_is_not_the_same():
+    """A course with four dates in a row fills calendar pages alone; another course's date
+    that moves from before them to after moves each page along by one date: the pages show
+    the same course, the same numbers, and other dates of it."""
+    sample = generate_catalog(4, today=TODAY, dates_per_course=4)
+    first, second, *_ = sorted(sample.courses)
+    others = iter(range(60, 200))
+    for record in sample.coursedates.values():
+        record["start_at"] = (TODAY + timedelta(days=next(others))).isoformat()
+    run = sorted(d for d, r in sample.coursedates.items() if r["course_id"] == first)
+    for day, did in enumerate(run, start=10):
+        sample.coursedates[did]["start_at"] = (TODAY + timedelta(days=day)).isoformat()
+    moved = min(d for d, r in sample.coursedates.items() if r["course_id"] == second)
+    sample.coursedates[moved]["start_at"] = (TODAY + timedelta(days=9)).isoformat()
+    for record in sample.coursedates.values():
+        record["end_at"] = record["start_at"]
+        record["deadline_at"] = None
+    before = Snapshot(FETCHED, "", sample.courses, sample.coursedates, {}, {}, {})
+    after = copy.deepcopy(before)
+    later = (TODAY + timedelta(days=30)).isoformat()
+    after.coursedates[moved]["start_at"] = after.coursedates[moved]["end_at"] = later
+    assert same_shows_same_data(before, after, per_page=1) > 0
+
+
+def test_shows_stand_for_the_data_through_any_edits_of_the_records_and_clock():
+    """The same property through random edits of a whole catalog: courses hidden, retitled
+    (they move in every list), dates removed, moved or taken to another venue, categories
+    swapped, the clock moved (dates close), lists of one to five to a page. Each edit moves
+    what lists hold, their totals and their pages."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    sample = generate_catalog(24, today=TODAY, dates_per_course=3)
+    base = Snapshot(FETCHED, "", sample.courses, sample.coursedates, {}, {}, {})
+    course_ids, date_ids = sorted(sample.courses), sorted(sample.coursedates)
+    edit = st.tuples(
+        st.sampled_from(["hide", "title", "drop date", "move date", "venue", "category"]),
+        st.integers(0, 1000),
+        st.integers(0, 1000),
+    )
+    found = {"same": 0}
+
+    def edited(snapshot: Snapshot, edits) -> Snapshot:
+        snapshot = copy.deepcopy(snapshot)
+        courses, dates = snapshot.courses, snapshot.coursedates
+        for kind, a, b in edits:
+            course = courses[course_ids[a % len(course_ids)]]
+            other = courses[course_ids[b % len(course_ids)]]
+            did = date_ids[a % len(date_ids)]
+            if kind == "hide":
+                course["is_active"] = False
+            elif kind == "title":
+                course["title"] = f"{'ABCXYZ'[b % 6]} kurs {a}"
+            elif kind == "category":
+                course["categories"] = copy.deepcopy(other["categories"])
+            elif did in dates and kind == "drop date":
+                del dates[did]
+            elif did in dates and kind == "move date":
+                dates[did]["start_at"] = shifted(b % 90 - 30, "start_at")(dates[did])
+                dates[did]["end_at"] = dates[did]["start_at"]
+            elif did in dates and kind == "venue":
+                moved = dates[date_ids[b % len(date_ids)]]
+                dates[did]["location"] = copy.deepcopy(moved.get("location"))
+        return snapshot
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        st.lists(edit, max_size=3),
+        st.lists(edit, min_size=1, max_size=3),
+        st.sampled_from([0, 1, 30, 24 * 20]),
+        st.integers(1, 5),
+    )
+    def check(before_edits, edits, hours, per_page):
+        before = edited(base, before_edits)
+        after = edited(before, edits)
+        found["same"] += same_shows_same_data(before, after, per_page=per_page, hours=hours)
+
+    check()
+    assert found["same"] > 0
 
 
 @pytest.mark.slow

@@ -490,6 +490,37 @@ def test_the_site_feed_made_from_its_own_last_file_is_the_one_a_fresh_writer_mak
     )
 
 
+@pytest.mark.parametrize("kept", ["every date", "some dates"])
+def test_the_site_feed_made_from_the_pieces_of_its_last_file_is_the_one_a_fresh_writer_makes(
+    kept, monkeypatch
+):
+    """Where the last file holds each date's events (``Pieces``, kept in the build cache)
+    takes them without reading the file through: same bytes, and the file is not parsed."""
+    catalog = sample_catalog()
+    fresh, pieces = CalendarWriter(SITE).site_calendar_in_pieces(catalog)
+    assert pieces.of(fresh) and set(pieces.at) == {d.id for d in catalog.dates}
+    only = None if kept == "every date" else {12, 22}
+    reusing = CalendarWriter(SITE)
+    monkeypatch.setattr(calendars, "_UID", None)  # reading the file through would fail
+    reusing.reuse(fresh, only=only, pieces=pieces)
+    assert set(reusing._events) == set(pieces.at if only is None else only)
+    monkeypatch.undo()
+    again, again_pieces = reusing.site_calendar_in_pieces(catalog)
+    assert again == fresh and again_pieces == pieces
+
+
+def test_pieces_of_other_bytes_are_not_used():
+    """Pieces cut from another file (a build that failed after keeping them, or a feed
+    edited by hand) would put wrong bytes in: the file is read through instead."""
+    catalog = sample_catalog()
+    fresh, pieces = CalendarWriter(SITE).site_calendar_in_pieces(catalog)
+    edited = fresh.replace(b"BEGIN:VEVENT\r\n", b"BEGIN:VEVENT\r\nX-A:1\r\n", 1)
+    assert not pieces.of(edited)
+    reusing = CalendarWriter(SITE)
+    reusing.reuse(edited[: edited.rindex(b"END:VEVENT")], pieces=pieces)  # torn: nothing
+    assert reusing.site_calendar(catalog) == fresh
+
+
 def test_an_event_whose_text_says_end_vevent_where_a_line_folds_is_reused_whole():
     """Lines are folded at 75 octets: a lead (the DESCRIPTION, after the UID) holding
     "END:VEVENT" can end a line with it. The events of a kept file are cut at whole lines."""

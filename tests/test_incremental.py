@@ -34,6 +34,7 @@ from catalog_gen.anomalies import Anomalies
 from catalog_gen.build import BuildReport, run_build
 from catalog_gen.config import Config, load_config
 from catalog_gen.demo.sample import SampleCatalog, generate_catalog
+from catalog_gen.site.buildstate import CalendarInputs, PageInputs, load_state
 from catalog_gen.site.catalog import build_catalog
 from catalog_gen.site.drafts import DraftRules
 from catalog_gen.site.modelcache import CACHE_VERSION, ModelCache
@@ -692,6 +693,60 @@ def test_a_damaged_build_cache_is_ignored(built, damage, tmp_path, monkeypatch):
     built.now += timedelta(days=7)
     report = built.build()
     assert report.rendered > 0
+    assert_clean(built, tmp_path / "clean")
+
+
+def test_a_build_digests_only_the_files_that_read_what_changed(built, tmp_path, monkeypatch):
+    """One course's price changes: the pages that show the course, and those made of the
+    whole catalog, are digested; every other page's digest, and the other courses' calendar
+    files', are the last build's, from the state (``Reads``). The site is a clean build's."""
+    digested: list[str] = []
+    calendars: list[int] = []
+    page, date = PageInputs.page, CalendarInputs.date
+    monkeypatch.setattr(
+        PageInputs, "page", lambda self, p: digested.append(p.path) or page(self, p)
+    )
+    monkeypatch.setattr(
+        CalendarInputs, "date", lambda self, c, d: calendars.append(c.id) or date(self, c, d)
+    )
+    changed = course_ids(built)[4]
+    built.sample.change_course(changed, price={"value": 4321, "currency": "NOK"})
+    built.save()
+    report = built.build()
+    reads = load_state(built.site).reads
+    shows = {path for path, (_, courses) in reads.pages.items() if changed in courses}
+    assert set(digested) == shows | {"kategori/index.html", "sted/index.html"}
+    assert len(digested) < report.pages / 2
+    assert set(calendars) == {changed}
+    assert_clean(built, tmp_path / "clean")
+
+
+def test_the_site_feed_is_made_from_the_pieces_the_last_build_kept(built, tmp_path, monkeypatch):
+    """A course changes: the site-wide calendar takes the other dates' events from the last
+    file where the kept pieces say they are (it is not read through), and is a clean build's.
+    Pieces kept by a build that failed after making the feed (the site keeps the feed before
+    it) are another file's: that one is read through, and is a clean build's too."""
+
+    def retitle(title: str) -> None:
+        built.sample.change_course(course_ids(built)[2], title=title)
+        built.save()
+
+    assert (built.config.build_cache_path / "model" / "site-calendar.kept").is_file()
+    retitle("Et helt nytt navn")
+    monkeypatch.setattr("catalog_gen.site.calendars._UID", None)  # reading through fails
+    assert built.build().rendered > 0
+    monkeypatch.undo()
+    assert_clean(built, tmp_path / "clean")
+
+    feed = (built.site / "kalender.ics").read_bytes()
+    retitle("Et annet navn")
+    monkeypatch.setattr("catalog_gen.site.publish.Publisher.commit", lambda self: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        built.build()
+    monkeypatch.undo()
+    assert (built.site / "kalender.ics").read_bytes() == feed
+    retitle("Et tredje navn")
+    built.build()
     assert_clean(built, tmp_path / "clean")
 
 

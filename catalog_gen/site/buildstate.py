@@ -81,6 +81,21 @@ class FileRecord:
     mtime_ns: int
 
 
+@dataclass(frozen=True)
+class Reads:
+    """What the files of a build read, beside their digests: a later build takes a file's
+    digest from here, without making it again, when the file reads nothing that changed
+    (``PageInputs.carried``, ``CalendarInputs.carried``)."""
+
+    #: Each frame (a page template's, ``CALENDAR_FRAME``) → its digest: everything a file of
+    #: it is made of but its path and its own data.
+    frames: Mapping[str, str] = field(default_factory=dict)
+    #: Each course's fingerprint (its published dates are part of it).
+    courses: Mapping[int, str] = field(default_factory=dict)
+    #: Each page with ``Shows`` → the fingerprint of their ``rest``, and their courses.
+    pages: Mapping[str, tuple[str, tuple[int, ...]]] = field(default_factory=dict)
+
+
 @dataclass
 class BuildState:
     """The last build's digests, for the site folder with inode ``site_inode``."""
@@ -99,6 +114,8 @@ class BuildState:
     anomaly_lines: tuple[str, ...] = ()
     #: What the last publish left (publish.py), when the state can be trusted.
     site: SiteRecord | None = None
+    #: What the files read, trusted like their digests.
+    reads: Reads = field(default_factory=Reads)
 
     def unchanged(self, site: Path, name: str, digest: str) -> bool:
         """Whether ``name`` in ``site`` is still what a render with ``digest`` would give."""
@@ -184,6 +201,7 @@ def load_state(site: Path) -> BuildState:
             files=files,
             pages=int(raw["pages"]),
             site=_site_record(raw, remembered.published) if same_folder else None,
+            reads=_reads(raw),
         )
     except (KeyError, TypeError, AttributeError, ValueError):
         return remembered
@@ -219,6 +237,20 @@ def _site_record(raw: RawState, published: tuple[str, ...]) -> SiteRecord | None
     )
 
 
+def _reads(raw: RawState) -> Reads:
+    reads = raw.get("reads")
+    if not isinstance(reads, dict):
+        return Reads()  # a state from before they were kept: every file is digested
+    return Reads(
+        frames={str(name): str(frame) for name, frame in reads["frames"].items()},
+        courses={int(course): str(print_) for course, print_ in reads["courses"].items()},
+        pages={
+            str(path): (str(rest), tuple(int(c) for c in courses))
+            for path, (rest, courses) in reads["pages"].items()
+        },
+    )
+
+
 def _published(raw: RawState) -> tuple[str, ...]:
     names = raw.get("published")
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
@@ -238,6 +270,7 @@ def save_state(
     kept: Collection[str] = (),
     previous: BuildState | None = None,
     record: SiteRecord | None = None,
+    reads: Reads | None = None,
 ) -> None:
     """Record the site as published (atomically: a torn state file would be trusted wrongly).
 
@@ -268,6 +301,12 @@ def save_state(
         "anomalies": sorted(list(key) for key in anomalies),
         "anomaly_lines": list(anomaly_lines),
     }
+    if reads is not None:
+        body["reads"] = {
+            "frames": reads.frames,
+            "courses": {str(course): print_ for course, print_ in reads.courses.items()},
+            "pages": reads.pages,
+        }
     if record is not None:
         body["site"] = {
             "folders": record.folders,
@@ -417,7 +456,12 @@ def files_digest(paths: Iterable[Path]) -> str:
 class PageInputs:
     """The input digest of a page: its template files, its own data, the site-wide settings,
     and the whole catalog only when its templates read the ``catalog`` global (with the
-    build's moment only when they may read ``catalog.now``)."""
+    build's moment only when they may read ``catalog.now``).
+
+    ``carried`` takes a page's digest from the last build's state instead, when the page
+    read nothing that changed since: the same frame (all of the above but its path and
+    data), the same ``Shows``, and none of its courses changed (``Since``). What each page
+    read is kept for the next build (``reads``)."""
 
     def __init__(
         self,
@@ -426,53 +470,127 @@ class PageInputs:
         site: SiteInfo,
         assets: Mapping[str, tuple[str, bytes]],
         prints: Fingerprints,
+        since: Since | None = None,
     ) -> None:
         self.renderer = renderer
         self.catalog = catalog
         self.prints = prints
+        self.since = since or Since(Reads(), catalog, prints)
         self.common = prints.digest(site, {name: path for name, (path, _) in assets.items()})
         self._catalog_digest: str | None = None
         self._filters_digest: str | None = None
+        self._frames: dict[str, str] = {}
+        #: What each page with ``Shows`` read in this build (``Reads.pages``).
+        self.read: dict[str, tuple[str, tuple[int, ...]]] = {}
 
     def page(self, page: Page) -> str:
-        used = self.renderer.globals_used(page.template)
-        extra = []
-        if used is None or "catalog" in used:
-            extra.append(self.catalog_digest())
-            read = self.renderer.catalog_attributes(page.template)
-            if read is None or "now" in read:
-                extra.append(self.prints.of(self.catalog.now))
-        if used is None or "filter_groups" in used:
-            if self._filters_digest is None:
-                self._filters_digest = self.prints.digest(self.renderer.filter_groups())
-            extra.append(self._filters_digest)
         return self.prints.digest(
             page.path,
             page.template,
             self.renderer.template_digest(page.template),
             self.common,
             page.context,
-            *extra,
+            *self._extra(page.template),
         )
+
+    def carried(self, page: Page, last: str | None) -> str | None:
+        """``last`` (the page's digest in the last build's state), when the page reads
+        nothing that changed since; else None (then ``page`` makes its digest)."""
+        shows = page.shows
+        if shows is None:
+            return None
+        read = (self.prints.of(shows.rest), shows.courses)
+        self.read[page.path] = read
+        if last is None or self.since.last.pages.get(page.path) != read:
+            return None
+        if self.since.last.frames.get(page.template) != self.frame(page.template):
+            return None
+        changed = self.since.changed
+        return last if changed.isdisjoint(shows.courses) else None
+
+    def frame(self, template: str) -> str:
+        """What every page of ``template`` is made of but its path and data."""
+        if template not in self._frames:
+            self._frames[template] = self.prints.digest(
+                template,
+                self.renderer.template_digest(template),
+                self.common,
+                *self._extra(template),
+            )
+        return self._frames[template]
+
+    def reads(self, frames: Mapping[str, str]) -> Reads:
+        """What the pages (and, in ``frames``, the other files) of this build read."""
+        return Reads({**self._frames, **frames}, self.since.courses, self.read)
+
+    def _extra(self, template: str) -> list[str]:
+        used = self.renderer.globals_used(template)
+        extra = []
+        if used is None or "catalog" in used:
+            extra.append(self.catalog_digest())
+            read = self.renderer.catalog_attributes(template)
+            if read is None or "now" in read:
+                extra.append(self.prints.of(self.catalog.now))
+        if used is None or "filter_groups" in used:
+            if self._filters_digest is None:
+                self._filters_digest = self.prints.digest(self.renderer.filter_groups())
+            extra.append(self._filters_digest)
+        return extra
 
     def catalog_digest(self) -> str:
         """Everything the catalog shows but the build's moment (``now``: see ``page``); its
-        indexes and filter values are made from its courses."""
+        indexes and filter values are made from its courses, and its dates are theirs."""
         if self._catalog_digest is None:
             c = self.catalog
             self._catalog_digest = self.prints.digest(
-                c.courses, c.categories, c.venues, c.cities, c.dates, c.fetched_at
+                c.courses, c.categories, c.venues, c.cities, c.fetched_at
             )
         return self._catalog_digest
+
+
+class Since:
+    """What changed since the last build, as far as the files' digests go: which courses
+    have another fingerprint now (or are new). A course's fingerprint covers its dates,
+    venues and categories as the course shows them; the clock enters through them too (a
+    date that closed is no longer published: its course changed)."""
+
+    def __init__(self, last: Reads, catalog: Catalog, prints: Fingerprints) -> None:
+        self.last = last
+        self.courses = {course.id: prints.of(course) for course in catalog.courses}
+        self._changed: frozenset[int] | None = None
+
+    @property
+    def changed(self) -> frozenset[int]:
+        if self._changed is None:
+            before = self.last.courses
+            self._changed = frozenset(
+                course for course, print_ in self.courses.items() if before.get(course) != print_
+            )
+        return self._changed
+
+
+#: The frame of the calendar files in ``Reads.frames``.
+CALENDAR_FRAME = "calendar files"
 
 
 class CalendarInputs:
     """The input digest of a calendar file: the dates it holds, their courses, and the few
     site settings a calendar shows (its name, the page links, the language)."""
 
-    def __init__(self, site: SiteInfo, online_label: str, prints: Fingerprints) -> None:
+    def __init__(
+        self, site: SiteInfo, online_label: str, prints: Fingerprints, since: Since | None = None
+    ) -> None:
         self.prints = prints
         self.common = prints.digest("ics", site.title, site.url, site.language, online_label)
+        self.since = since
+
+    def carried(self, course: Course) -> bool:
+        """Whether the digests of ``course``'s own files (its calendar, its dates') are
+        the last build's: the same frame, and the course did not change."""
+        since = self.since
+        if since is None or since.last.frames.get(CALENDAR_FRAME) != self.common:
+            return False
+        return course.id not in since.changed
 
     def course(self, course: Course) -> str:
         """A course's file: the course, and through it every published date."""
@@ -482,10 +600,9 @@ class CalendarInputs:
         return self.prints.digest(self.common, course, course_date)
 
     def site(self, catalog: Catalog) -> str:
-        """The site-wide feed: every published date with its course."""
-        return self.prints.digest(
-            self.common, [(catalog.course(d.course_id), d) for d in catalog.dates]
-        )
+        """The site-wide feed: every published date with its course, that is the courses
+        (each holds its published dates; the feed's order is the dates' own)."""
+        return self.prints.digest(self.common, "feed", catalog.courses)
 
 
 def build_inputs(config: Config, snapshot: str, now: datetime) -> str:

@@ -21,7 +21,6 @@ from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -31,18 +30,20 @@ from catalog_gen.config import Config
 from catalog_gen.progress import NoProgress, Progress
 from catalog_gen.site import forked
 from catalog_gen.site.buildstate import (
+    CALENDAR_FRAME,
     BuildState,
     CalendarInputs,
-    Fingerprints,
     PageInputs,
+    Reads,
+    Since,
     digest,
 )
-from catalog_gen.site.calendars import CalendarSite, CalendarWriter
+from catalog_gen.site.calendars import CalendarSite, CalendarWriter, Pieces
 from catalog_gen.site.content import ContentPage, load_content, main_menu
 from catalog_gen.site.drafts import DraftRules
 from catalog_gen.site.feeds import FeedSite, atom_feed, robots_txt, sitemap_xml
 from catalog_gen.site.i18n import Locale, get_locale
-from catalog_gen.site.model import Catalog, Course
+from catalog_gen.site.model import Catalog, Course, CourseDate
 from catalog_gen.site.modelcache import ModelCache
 from catalog_gen.site.pages import ROBOTS, SITEMAP, Page, Urls, absolute, plan_pages
 from catalog_gen.site.publish import WRITTEN
@@ -68,6 +69,8 @@ class RenderedSite:
     names: frozenset[str] = field(default=frozenset(), repr=False)
     #: What the build should tell about the catalog it made (``catalog_notes``).
     notes: tuple[str, ...] = ()
+    #: What the files read (kept with the digests for the next build), when known.
+    reads: Reads | None = None
 
 
 class Sink(Protocol):
@@ -224,17 +227,21 @@ class SiteBuilder:
         output = self.config.output_path
         catalog = self.catalog
         assert catalog is not None  # prepare made it
-        inputs = PageInputs(self.renderer, catalog, self.site, self.assets, self.models.prints)
+        prints = self.models.prints
+        since = Since(state.reads, catalog, prints)
+        inputs = PageInputs(self.renderer, catalog, self.site, self.assets, prints, since)
         progress.phase("checking", len(self.pages))
         digests: dict[str, str] = {}
         kept: set[str] = set()
         for page in self.pages:
             progress.advance()
-            digests[page.path] = inputs.page(page)
-            if state.unchanged(output, page.path, digests[page.path]):
+            last = state.files.get(page.path)
+            made = inputs.carried(page, last.digest if last else None) or inputs.page(page)
+            digests[page.path] = made
+            if state.unchanged(output, page.path, made):
                 kept.add(page.path)
         calendars = CalendarFiles(
-            catalog, self.site, self.urls, self.locale, state, output, self.models.prints
+            catalog, self.site, self.urls, self.locale, state, output, self.models, since
         )
         digests.update(calendars.digests)
         kept |= calendars.kept
@@ -277,6 +284,7 @@ class SiteBuilder:
             rendered,
             frozenset(names),
             catalog_notes(catalog),
+            inputs.reads({CALENDAR_FRAME: calendars.frame}),
         )
 
     def done(self) -> None:
@@ -340,6 +348,8 @@ class _PageOutcomes:
         self.sink.course_pages_done(self.changed)
 
 
+#: The name under which the build cache keeps where the site-wide calendar holds each event.
+SITE_PIECES = "site-calendar"
 #: Below this many pages a second process costs more than it saves (measured: bench/).
 PARALLEL_MIN_PAGES = 400
 #: Pages per task handed to a worker: big enough to keep the pipe busy, small enough to
@@ -454,7 +464,9 @@ class CalendarFiles:
 
     The site-wide calendar holds every date's event; when it must be made again, the events
     of dates whose own file is kept are taken from the old site-wide file (they are the
-    same bytes), so only the changed dates are serialised.
+    same bytes), so only the changed dates are serialised. Where the old file holds each
+    event is kept in the build cache (``SITE_PIECES``), so it is not read through to find
+    them.
     """
 
     def __init__(
@@ -465,7 +477,8 @@ class CalendarFiles:
         locale: Locale,
         state: BuildState,
         output: Path,
-        prints: Fingerprints,
+        models: ModelCache,
+        since: Since | None = None,
     ) -> None:
         page_url = course_address(site, urls)
         self.calendar_site = CalendarSite(
@@ -476,31 +489,39 @@ class CalendarFiles:
             online_label=locale.t("online"),
         )
         self.catalog, self.urls, self.state, self.output = catalog, urls, state, output
-        made_of = CalendarInputs(site, self.calendar_site.online_label, prints)
+        self.models = models
+        made_of = CalendarInputs(site, self.calendar_site.online_label, models.prints, since)
+        #: What every calendar file is made of but its dates (``Reads.frames``).
+        self.frame = made_of.common
         self.digests: dict[str, str] = {}
         self.kept: set[str] = set()
-        self._todo: list[tuple[str, Callable[[CalendarWriter], bytes]]] = []
+        #: The files to make: (path, course, date), no course for the site-wide file and no
+        #: date for a course's own.
+        self._todo: list[tuple[str, Course | None, CourseDate | None]] = []
         self._kept_dates: set[int] = set()
+        files = state.files
         for course in catalog.courses:
             if not course.dates:
                 continue
+            carried = made_of.carried(course)
             path = urls.course_calendar(course)
-            whole = partial(CalendarWriter.course_calendar, course=course)
-            self._add(path, made_of.course(course), whole)
+            last = files.get(path) if carried else None
+            self._add(path, last.digest if last else made_of.course(course), course, None)
             for d in course.dates:
-                date_path = urls.date_calendar(course, d)
-                made = partial(CalendarWriter.date_calendar, course=course, cdate=d)
-                if self._add(date_path, made_of.date(course, d), made):
+                path = urls.date_calendar(course, d)
+                last = files.get(path) if carried else None
+                made = last.digest if last else made_of.date(course, d)
+                if self._add(path, made, course, d):
                     self._kept_dates.add(d.id)
         self.site_path = urls.site_calendar()
-        self._add(self.site_path, made_of.site(catalog), lambda w: w.site_calendar(catalog))
+        self._add(self.site_path, made_of.site(catalog), None, None)
 
-    def _add(self, path: str, inputs: str, make: Callable[[CalendarWriter], bytes]) -> bool:
+    def _add(self, path: str, inputs: str, course: Course | None, cdate: CourseDate | None) -> bool:
         self.digests[path] = inputs
         if self.state.unchanged(self.output, path, inputs):
             self.kept.add(path)
             return True
-        self._todo.append((path, make))
+        self._todo.append((path, course, cdate))
         return False
 
     @property
@@ -512,9 +533,18 @@ class CalendarFiles:
         if self._todo and self._kept_dates:
             old = self.state.written_bytes(self.output, self.site_path)
             if old is not None:  # the last build's site-wide file, as it wrote it
-                writer.reuse(old, only=self._kept_dates)
-        for path, make in self._todo:
-            yield path, make(writer)
+                pieces = self.models.recall(SITE_PIECES)
+                where = pieces if isinstance(pieces, Pieces) else None
+                writer.reuse(old, only=self._kept_dates, pieces=where)
+        for path, course, cdate in self._todo:
+            if course is None:
+                data, pieces = writer.site_calendar_in_pieces(self.catalog)
+                self.models.keep(SITE_PIECES, pieces)
+            elif cdate is None:
+                data = writer.course_calendar(course)
+            else:
+                data = writer.date_calendar(course, cdate)
+            yield path, data
 
 
 class MachineFiles:

@@ -131,6 +131,7 @@ class ModelCache:
         self.fresh = fresh
         self._salt = _salt(rules)
         self._parts: dict[str, _Part] = {}
+        self._keepsakes: dict[str, object] = {}
         self.prints = Fingerprints()
         self.last = CatalogRun()
 
@@ -216,6 +217,20 @@ class ModelCache:
             anomalies,
         )
 
+    def keep(self, name: str, value: object) -> None:
+        """Keep something else a build made for the next (``recall``), saved with the parts
+        (in ``<name>.kept``). The caller checks that it still fits what it is used with."""
+        self._keepsakes[name] = value
+
+    def recall(self, name: str) -> object:
+        """What a build kept as ``name`` (``keep``), or None."""
+        if name in self._keepsakes:
+            return self._keepsakes[name]
+        return self._read(f"{name}.kept", self._kept_key(name))
+
+    def _kept_key(self, name: str) -> str:
+        return hashlib.sha256(f"{self._salt}\nkept\n{name}".encode()).hexdigest()
+
     def save(self) -> None:
         """Write the files of what changed (each atomically) and forget the files of parts
         the snapshot no longer has. Failing to write loses nothing: the next build reads
@@ -240,9 +255,12 @@ class ModelCache:
                         (part.summary, part.output, *part.prints),
                     )
                     part.output_dirty = False
+            for name, value in self._keepsakes.items():
+                self._write(folder, f"{name}.kept", self._kept_key(name), value)
+            self._keepsakes.clear()
             with os.scandir(folder) as entries:
                 for stale in entries:
-                    if stale.name.split(".")[0] in self._parts:
+                    if stale.name.split(".")[0] in self._parts or stale.name.endswith(".kept"):
                         continue
                     if stale.is_dir(follow_symlinks=False):
                         shutil.rmtree(stale.path)

@@ -231,11 +231,25 @@ class Pagination(Generic[T]):
 
 
 @dataclass(frozen=True)
+class Shows:
+    """What a page's context holds, in terms a build compares without walking it
+    (buildstate.PageInputs): the courses it shows by id (a course's fingerprint stands for
+    it and its dates), and the rest (a list's own record, the pager's numbers, a calendar
+    page's dates by id, a content page). Made by ``plan_pages`` from the very values it puts
+    in the context; two pages with equal ``Shows`` whose courses did not change have equal
+    contexts."""
+
+    courses: tuple[int, ...] = ()
+    rest: tuple[object, ...] = ()
+
+
+@dataclass(frozen=True)
 class Page:
     """One file of the site: where it goes, which template draws it, and with what.
 
     ``lastmod`` is the newest change to the data the page shows (sitemap.xml); pages that
-    search engines should not list (404, the search page) are not ``indexable``.
+    search engines should not list (404, the search page) are not ``indexable``. ``shows``
+    says what ``context`` is made of (None: only the context itself tells).
     """
 
     path: str
@@ -243,6 +257,7 @@ class Page:
     context: dict[str, Any]
     lastmod: datetime | None = None
     indexable: bool = True
+    shows: Shows | None = None
 
 
 def paginate(
@@ -277,21 +292,25 @@ def plan_pages(
     everything = _newest(c.last_modified for c in catalog.courses)
 
     for part in paginate(catalog.courses, per_page, urls.home):
-        pages.append(
-            Page(urls.home(part.number), "home.html", {"pagination": part}, _lastmod(part.items))
-        )
+        pages.append(_list_page(urls.home(part.number), "home.html", part))
 
     for course in catalog.courses:
         pages.append(
-            Page(urls.course(course), "course.html", {"course": course}, course.last_modified)
+            Page(
+                urls.course(course),
+                "course.html",
+                {"course": course},
+                course.last_modified,
+                shows=Shows((course.id,)),
+            )
         )
 
-    pages.append(Page(urls.categories(), "categories.html", {}, everything))
+    pages.append(Page(urls.categories(), "categories.html", {}, everything, shows=Shows()))
     for category in catalog.categories:
         pages += _listing(
             "category", category, catalog.courses_in(category), urls.category, per_page
         )
-    pages.append(Page(urls.venues(), "venues.html", {}, everything))
+    pages.append(Page(urls.venues(), "venues.html", {}, everything, shows=Shows()))
     for venue in catalog.venues:
         pages += _listing("venue", venue, catalog.courses_at(venue), urls.venue, per_page)
     for city in catalog.cities:
@@ -299,37 +318,32 @@ def plan_pages(
     for kind in FACETS:
         for value in catalog.facet(kind):
             pages += [
-                Page(
-                    urls.facet(value, part.number),
-                    "facet.html",
-                    {"facet": value, "pagination": part},
-                    _lastmod(part.items),
-                )
+                _list_page(urls.facet(value, part.number), "facet.html", part, "facet", value)
                 for part in paginate(
                     catalog.courses_with(value), per_page, partial(urls.facet, value)
                 )
             ]
 
     for dated in paginate(catalog.dates, per_page * 2, urls.calendar):
+        courses = {d.course_id: catalog.course(d.course_id) for d in dated.items}
         pages.append(
             Page(
                 urls.calendar(dated.number),
                 "calendar.html",
-                {
-                    "pagination": dated,
-                    "months": group_by_month(dated.items),
-                    "courses": {d.course_id: catalog.course(d.course_id) for d in dated.items},
-                },
+                {"pagination": dated, "months": group_by_month(dated.items), "courses": courses},
                 _newest(d.updated_at for d in dated.items),
+                # A date is part of its course (and its fingerprint); the months are its dates'.
+                shows=Shows(tuple(courses), (tuple(d.id for d in dated.items), *_numbers(dated))),
             )
         )
 
     for page in content:
-        pages.append(Page(urls.content(page), "content.html", {"page": page}))
+        shows = Shows(rest=(page,))
+        pages.append(Page(urls.content(page), "content.html", {"page": page}, shows=shows))
 
     if search:
-        pages.append(Page(urls.search(), "search.html", {}, indexable=False))
-    pages.append(Page(NOT_FOUND, "404.html", {}, indexable=False))
+        pages.append(Page(urls.search(), "search.html", {}, indexable=False, shows=Shows()))
+    pages.append(Page(NOT_FOUND, "404.html", {}, indexable=False, shows=Shows()))
     return pages
 
 
@@ -346,14 +360,25 @@ def _listing(
 ) -> list[Page]:
     """The pages listing one category's, venue's or city's courses (``<kind>.html``)."""
     return [
-        Page(
-            url_of(record, part.number),
-            f"{kind}.html",
-            {kind: record, "pagination": part},
-            _lastmod(part.items),
-        )
+        _list_page(url_of(record, part.number), f"{kind}.html", part, kind, record)
         for part in paginate(courses, per_page, lambda n: url_of(record, n))
     ]
+
+
+def _list_page(
+    path: str, template: str, part: Pagination[Course], kind: str = "", record: object = None
+) -> Page:
+    """One page of a list of courses: the page of ``part``, and the list's own ``record``
+    (a category, a venue, a town, a filter value) as ``kind`` when it has one."""
+    context: dict[str, Any] = {kind: record} if kind else {}
+    context["pagination"] = part
+    shows = Shows(tuple(c.id for c in part.items), (kind, record, *_numbers(part)))
+    return Page(path, template, context, _lastmod(part.items), shows=shows)
+
+
+def _numbers(part: Pagination[Any]) -> tuple[int, int, int, int]:
+    """What a pagination holds besides its items (its ``path_of`` is the page's path's)."""
+    return (part.number, part.count, part.total, part.first)
 
 
 def group_by_month(dates: Sequence[CourseDate]) -> list[tuple[tuple[int, int], list[CourseDate]]]:
