@@ -492,18 +492,23 @@ def test_a_glob_with_a_character_class_matches_part_by_part(parts, wild):
 
 
 def test_a_page_kept_as_a_link_is_not_read_through(tmp_path):
-    """site.keep may carry over a course page that is a symbolic link; the index must not
-    read what it points to (maybe outside the site): it indexes the regular pages only."""
+    """site.keep may carry over a course page that is a symbolic link, or a course folder
+    that is one; the index must not read what they point to (maybe outside the site): it
+    indexes the regular pages only, in real folders."""
     site = tmp_path / "site"
     files = site_files(range(3))
     publish(site, files, indexer=indexer())
-    secret = tmp_path / "secret.html"
+    secret = tmp_path / "secret" / "index.html"
+    secret.parent.mkdir()
     secret.write_bytes(page("Hemmelig", "utenfor nettstedet"))
     (site / "kurs" / "lenke-9").mkdir()
     (site / "kurs" / "lenke-9" / "index.html").symlink_to(secret)
-    (site / "pagefind" / MANIFEST).unlink()  # every shard made again: the link's too
-    publish(site, {**files, **dict([course(4)])}, keep=["kurs/lenke-9/"], indexer=indexer())
+    (site / "kurs" / "mappe-8").symlink_to(secret.parent, target_is_directory=True)
+    (site / "pagefind" / MANIFEST).unlink()  # every shard made again: the links' too
+    keep = ["kurs/lenke-9/", "kurs/mappe-8"]
+    publish(site, {**files, **dict([course(4)])}, keep=keep, indexer=indexer())
     assert (site / "kurs" / "lenke-9" / "index.html").is_symlink()  # kept, as a link
+    assert (site / "kurs" / "mappe-8").is_symlink()
     entries = [
         json.loads((site / "pagefind" / name / "pagefind-entry.json").read_text())
         for name in manifest(site)["shards"]
