@@ -699,16 +699,32 @@ def test_a_damaged_build_cache_is_ignored(built, damage, tmp_path, monkeypatch):
 def test_a_build_digests_only_the_files_that_read_what_changed(built, tmp_path, monkeypatch):
     """One course's price changes: the pages that show the course, and those made of the
     whole catalog, are digested; every other page's digest, and the other courses' calendar
-    files', are the last build's, from the state (``Reads``). The site is a clean build's."""
+    files', are the last build's, from the state (``Reads``), even where the build before
+    carried none of a template's pages. The site is a clean build's."""
     digested: list[str] = []
+    carried: list[str] = []
     calendars: list[int] = []
-    page, date = PageInputs.page, CalendarInputs.date
+    page, date, carry = PageInputs.page, CalendarInputs.date, PageInputs.carried
+
+    def carry_logged(self, p, last):
+        found = carry(self, p, last)
+        carried.extend([p.path] if found else [])
+        return found
+
     monkeypatch.setattr(
         PageInputs, "page", lambda self, p: digested.append(p.path) or page(self, p)
     )
+    monkeypatch.setattr(PageInputs, "carried", carry_logged)
     monkeypatch.setattr(
         CalendarInputs, "date", lambda self, c, d: calendars.append(c.id) or date(self, c, d)
     )
+    # First three weeks pass: dates start and close, every calendar page shifts (none is
+    # carried), and the next build still knows the calendar pages' frame.
+    built.now += timedelta(days=21)
+    built.build()
+    assert "kalender/index.html" in digested and not any("kalender/" in p for p in carried)
+    digested.clear()
+    calendars.clear()
     changed = course_ids(built)[4]
     built.sample.change_course(changed, price={"value": 4321, "currency": "NOK"})
     built.save()
