@@ -201,12 +201,18 @@ class ModelCache:
         for name, output in outputs.items():
             if not output.merges_the_same(merge):
                 pending[name] = PartAt(self._ensure_drafts(snapshot, name, read), tables, now)
-        for name, at in pending.items():
+        assembled = tuple(sorted(pending))
+        for name in list(pending):
+            at = pending.pop(name)
             part = parts[name]
             before = {c.id: c for c in part.output.courses} if part.output else None
             part.output = outputs[name] = at.finish(merge, before)
             part.output_dirty, part.prints = True, None
-        self.last = CatalogRun(len(parts), tuple(sorted(set(read))), tuple(sorted(pending)))
+            del at, before
+            self._let_go(part)
+        for part in parts.values():
+            self._let_go(part)
+        self.last = CatalogRun(len(parts), tuple(sorted(set(read))), assembled)
         return combine(
             [outputs[name] for name in parts],
             tables,
@@ -216,6 +222,13 @@ class ModelCache:
             snapshot.fetched_at,
             anomalies,
         )
+
+    def _let_go(self, part: _Part) -> None:
+        """In a build that ends soon (``freezes``), a part's drafts go once its output is made,
+        unless they are to be saved: a day later at 10,000 courses assembles 87 parts again,
+        and holding all their drafts to the end put 60 MB on the build's peak memory."""
+        if self.freezes and not part.drafts_dirty:
+            part.drafts = None
 
     def keep(self, name: str, value: object) -> None:
         """Keep something else a build made for the next (``recall``), saved with the parts
