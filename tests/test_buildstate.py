@@ -32,6 +32,7 @@ from catalog_gen.site.buildstate import (
     state_path,
 )
 from catalog_gen.site.catalog import build_catalog
+from catalog_gen.site.content import ContentPage
 from catalog_gen.site.generate import render_files
 from catalog_gen.site.i18n import get_locale
 from catalog_gen.site.model import Course, CourseDate, Fields
@@ -631,21 +632,32 @@ def test_a_changed_field_renders_exactly_the_pages_that_show_it(printing_project
         assert shows, f"{change.name}: {name} rendered although it does not show the record"
 
 
-def same_shows_same_data(before, after, *, per_page: int = 4, hours: int = 0, rules=None) -> int:
+def same_shows_same_data(
+    before,
+    after,
+    *,
+    per_page: int = 4,
+    hours: float = 0,
+    rules=None,
+    language: str = "nb",
+    search: bool = True,
+    content=((), ()),
+) -> int:
     """What lets a build carry a page's digest over without walking its data
-    (``PageInputs.carried``): a page planned from both snapshots whose ``Shows`` are the
-    same, none of whose courses has another fingerprint, has the same data (its context,
-    fingerprint for fingerprint). How many pages were such pages."""
+    (``PageInputs.carried``): a page planned from both snapshots (and the content pages of
+    ``content``, before and after) whose ``Shows`` are the same, none of whose courses has
+    another fingerprint, has the same data (its context, fingerprint for fingerprint). How
+    many pages were such pages."""
     rules = rules or PublishSettings()
 
-    def planned(snapshot: Snapshot, now):
+    def planned(snapshot: Snapshot, now, pages):
         catalog = build_catalog(snapshot, rules, now=now)
-        plan = plan_pages(catalog, [], Urls("nb"), per_page, search=True)
+        plan = plan_pages(catalog, list(pages), Urls(language), per_page, search=search)
         courses = {course.id: fingerprint(course) for course in catalog.courses}
         return courses, {page.path: page for page in plan}
 
-    courses, plan = planned(before, NOW)
-    new_courses, new_plan = planned(after, NOW + timedelta(hours=hours))
+    courses, plan = planned(before, NOW, content[0])
+    new_courses, new_plan = planned(after, NOW + timedelta(hours=hours), content[1])
     changed = {course for course, made in new_courses.items() if courses.get(course) != made}
     same = 0
     for path in sorted(plan.keys() & new_plan.keys()):
@@ -738,17 +750,31 @@ def test_shows_stand_for_the_data_through_any_edits_of_the_records_and_clock():
                 dates[did]["location"] = copy.deepcopy(moved.get("location"))
         return snapshot
 
+    about = ContentPage("om", "Om oss", "", "<p>Hei.</p>", 1, "content/om.md")
+    pages = st.sampled_from([(), (about,), (dataclasses.replace(about, html="<p>Hallo.</p>"),)])
+
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
         st.lists(edit, max_size=3),
         st.lists(edit, min_size=1, max_size=3),
         st.sampled_from([0, 1, 30, 24 * 20]),
         st.integers(1, 5),
+        st.sampled_from(["nb", "en"]),
+        st.booleans(),
+        st.tuples(pages, pages),
     )
-    def check(before_edits, edits, hours, per_page):
+    def check(before_edits, edits, hours, per_page, language, search, content):
         before = edited(base, before_edits)
         after = edited(before, edits)
-        found["same"] += same_shows_same_data(before, after, per_page=per_page, hours=hours)
+        found["same"] += same_shows_same_data(
+            before,
+            after,
+            per_page=per_page,
+            hours=hours,
+            language=language,
+            search=search,
+            content=content,
+        )
 
     check()
     assert found["same"] > 0

@@ -79,6 +79,9 @@ from catalog_gen.site.render import Renderer, SiteInfo, find_theme, reads_catalo
 #: 3: a date's calendar file is made of its course without the other dates; the sitemap has
 #: a digest; the publish record (folders, foreign files, the spare).
 #: 4: files trusted without the site folder's inode; the record's index files, no foreign.
+#: (Not bumped for ``Reads``: a state without them is read as having none, and the digests
+#: of the site feed and of the pages made of the whole catalog, now of the courses alone,
+#: only make those files again once.)
 STATE_VERSION = 4
 
 
@@ -102,7 +105,8 @@ class Reads:
     frames: Mapping[str, str] = field(default_factory=dict)
     #: Each course's fingerprint (its published dates are part of it).
     courses: Mapping[int, str] = field(default_factory=dict)
-    #: Each page with ``Shows`` → the fingerprint of their ``rest``, and their courses.
+    #: Each page with ``Shows`` → a digest of its template and their ``rest``, and their
+    #: courses.
     pages: Mapping[str, tuple[str, tuple[int, ...]]] = field(default_factory=dict)
 
 
@@ -248,17 +252,20 @@ def _site_record(raw: RawState, published: tuple[str, ...]) -> SiteRecord | None
 
 
 def _reads(raw: RawState) -> Reads:
-    reads = raw.get("reads")
-    if not isinstance(reads, dict):
-        return Reads()  # a state from before they were kept: every file is digested
-    return Reads(
-        frames={str(name): str(frame) for name, frame in reads["frames"].items()},
-        courses={int(course): str(print_) for course, print_ in reads["courses"].items()},
-        pages={
-            str(path): (str(rest), tuple(int(c) for c in courses))
-            for path, (rest, courses) in reads["pages"].items()
-        },
-    )
+    """What the files read, or nothing (a state from before they were kept, or one of
+    another shape: then every file is digested, and the rest of the state still holds)."""
+    reads: Any = raw.get("reads")
+    try:
+        return Reads(
+            frames={str(name): str(frame) for name, frame in reads["frames"].items()},
+            courses={int(course): str(print_) for course, print_ in reads["courses"].items()},
+            pages={
+                str(path): (str(rest), tuple(int(c) for c in courses))
+                for path, (rest, courses) in reads["pages"].items()
+            },
+        )
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return Reads()
 
 
 def _published(raw: RawState) -> tuple[str, ...]:
@@ -494,14 +501,8 @@ class PageInputs:
         self.read: dict[str, tuple[str, tuple[int, ...]]] = {}
 
     def page(self, page: Page) -> str:
-        return self.prints.digest(
-            page.path,
-            page.template,
-            self.renderer.template_digest(page.template),
-            self.common,
-            page.context,
-            *self._extra(page.template),
-        )
+        before, after = self._made_of(page.template)
+        return self.prints.digest(page.path, page.template, *before, page.context, *after)
 
     def carried(self, page: Page, last: str | None) -> str | None:
         """``last`` (the page's digest in the last build's state), when the page reads
@@ -509,7 +510,7 @@ class PageInputs:
         shows = page.shows
         if shows is None:
             return None
-        read = (self.prints.of(shows.rest), shows.courses)
+        read = (self.prints.digest(page.template, shows.rest), shows.courses)
         self.read[page.path] = read
         frame = self.frame(page.template)  # kept for the next build, whatever happens here
         if last is None or self.since.last.pages.get(page.path) != read:
@@ -522,13 +523,15 @@ class PageInputs:
     def frame(self, template: str) -> str:
         """What every page of ``template`` is made of but its path and data."""
         if template not in self._frames:
-            self._frames[template] = self.prints.digest(
-                template,
-                self.renderer.template_digest(template),
-                self.common,
-                *self._extra(template),
-            )
+            before, after = self._made_of(template)
+            self._frames[template] = self.prints.digest(template, *before, *after)
         return self._frames[template]
+
+    def _made_of(self, template: str) -> tuple[list[str], list[str]]:
+        """What a page of ``template`` is made of besides its path, name and data: what
+        comes before its data in its digest, and what after (one list for ``page`` and
+        ``frame``, so that a frame covers all a page's digest does but its path and data)."""
+        return [self.renderer.template_digest(template), self.common], self._extra(template)
 
     def reads(self, frames: Mapping[str, str]) -> Reads:
         """What the pages (and, in ``frames``, the other files) of this build read."""
@@ -563,7 +566,8 @@ class Since:
     """What changed since the last build, as far as the files' digests go: which courses
     have another fingerprint now (or are new). A course's fingerprint covers its dates,
     venues and categories as the course shows them; the clock enters through them too (a
-    date that closed is no longer published: its course changed)."""
+    date that started, or whose booking closed, shows so or is no longer listed: its course
+    changed)."""
 
     def __init__(self, last: Reads, catalog: Catalog, prints: Fingerprints) -> None:
         self.last = last
@@ -612,8 +616,8 @@ class CalendarInputs:
 
     def site(self, catalog: Catalog) -> str:
         """The site-wide feed: every published date with its course, that is the courses
-        (each holds its published dates; the feed's order is the dates' own)."""
-        return self.prints.digest(self.common, "feed", catalog.courses)
+        that have dates (each holds its published dates; the feed's order is the dates')."""
+        return self.prints.digest(self.common, "feed", [c for c in catalog.courses if c.dates])
 
 
 def build_inputs(config: Config, snapshot: str, now: datetime) -> str:

@@ -135,13 +135,12 @@ class CalendarWriter:
 
     def site_calendar(self, catalog: Catalog) -> bytes:
         """Every published upcoming date of the catalog: the feed a calendar app subscribes to."""
-        return self.site_calendar_in_pieces(catalog)[0]
+        return self._calendar(self.site.title, _feed_dates(catalog), feed=True)
 
     def site_calendar_in_pieces(self, catalog: Catalog) -> tuple[bytes, Pieces]:
         """The site-wide feed, and where it holds each date's events (for ``reuse``)."""
-        dates = [(catalog.course(d.course_id), d) for d in catalog.dates]
         at: dict[int, tuple[int, int, _Spans]] = {}
-        data = self._calendar(self.site.title, dates, feed=True, at=at)
+        data = self._calendar(self.site.title, _feed_dates(catalog), feed=True, at=at)
         return data, Pieces(hashlib.sha256(data).hexdigest(), at)
 
     def _calendar(
@@ -237,6 +236,11 @@ class CalendarWriter:
             )
             self._zones[key] = timezone.to_ical()
         return self._zones[key]
+
+
+def _feed_dates(catalog: Catalog) -> list[tuple[Course, CourseDate]]:
+    """Every published date of the catalog with its course, in the dates' order."""
+    return [(catalog.course(d.course_id), d) for d in catalog.dates]
 
 
 def date_calendar(course: Course, date: CourseDate, *, site: CalendarSite) -> bytes:

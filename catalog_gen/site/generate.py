@@ -499,30 +499,37 @@ class CalendarFiles:
         #: date for a course's own.
         self._todo: list[tuple[str, Course | None, CourseDate | None]] = []
         self._kept_dates: set[int] = set()
-        files = state.files
+        self._made_of = made_of
         for course in catalog.courses:
             if not course.dates:
                 continue
             carried = made_of.carried(course)
-            path = urls.course_calendar(course)
-            last = files.get(path) if carried else None
-            self._add(path, last.digest if last else made_of.course(course), course, None)
+            self._add(urls.course_calendar(course), course, None, carried)
             for d in course.dates:
-                path = urls.date_calendar(course, d)
-                last = files.get(path) if carried else None
-                made = last.digest if last else made_of.date(course, d)
-                if self._add(path, made, course, d):
+                if self._add(urls.date_calendar(course, d), course, d, carried):
                     self._kept_dates.add(d.id)
         self.site_path = urls.site_calendar()
-        self._add(self.site_path, made_of.site(catalog), None, None)
+        self._add(self.site_path, None, None, carried=False)
 
-    def _add(self, path: str, inputs: str, course: Course | None, cdate: CourseDate | None) -> bool:
+    def _add(
+        self, path: str, course: Course | None, cdate: CourseDate | None, carried: bool
+    ) -> bool:
+        """Note the file's digest (the last build's, when ``carried``: its course did not
+        change) and whether it is kept; else it is to be made."""
+        last = self.state.files.get(path) if carried else None
+        inputs = last.digest if last else self._inputs(course, cdate)
         self.digests[path] = inputs
         if self.state.unchanged(self.output, path, inputs):
             self.kept.add(path)
             return True
         self._todo.append((path, course, cdate))
         return False
+
+    def _inputs(self, course: Course | None, cdate: CourseDate | None) -> str:
+        made_of = self._made_of
+        if course is None:
+            return made_of.site(self.catalog)
+        return made_of.course(course) if cdate is None else made_of.date(course, cdate)
 
     @property
     def rendered(self) -> int:

@@ -2,7 +2,8 @@
 
 Reading and modelling 10,000 courses takes seconds, and a night changes a handful of them.
 So a build keeps, beside its build state, what it made of each part of the snapshot (a shard:
-the courses whose id ends in the same two digits, with their dates), in two files:
+the courses whose id ends in the same two digits, with their dates), in two files (and, in
+``<name>.kept``, what else a build keeps for the next: ``keep`` and ``recall``):
 
 - ``<part>.drafts``: the drafts of the part's records (drafts.py: each record read on its
   own, which neither the clock nor any other record changes), made again only when the
@@ -122,6 +123,9 @@ class ModelCache:
     #: Whether what a catalog made is left out of later garbage collections (``freezing``):
     #: right for a build that ends soon, not for a process that runs for days (warm.py).
     freezes = True
+    #: Whether the parts' drafts stay in memory once the catalog is made: for a process that
+    #: makes the catalog again soon (the preview); a build reads them from their files.
+    keeps_drafts = False
 
     def __init__(self, folder: Path | None, rules: DraftRules, *, fresh: bool = False) -> None:
         """``fresh``: read none of the files (every part is made from the snapshot), only
@@ -224,10 +228,11 @@ class ModelCache:
         )
 
     def _let_go(self, part: _Part) -> None:
-        """In a build that ends soon (``freezes``), a part's drafts go once its output is made,
-        unless they are to be saved: a day later at 10,000 courses assembles 87 parts again,
-        and holding all their drafts to the end put 60 MB on the build's peak memory."""
-        if self.freezes and not part.drafts_dirty:
+        """Unless the cache is kept for more builds (``keeps_drafts``), a part's drafts go
+        once its output is made, but for those still to be saved: a day later at 10,000
+        courses assembles 87 parts again, and holding all their drafts to the end put about
+        60 MB on the build's peak memory (625 MB to 563 MB, one run each)."""
+        if not self.keeps_drafts and not part.drafts_dirty:
             part.drafts = None
 
     def keep(self, name: str, value: object) -> None:
@@ -273,8 +278,10 @@ class ModelCache:
             self._keepsakes.clear()
             with os.scandir(folder) as entries:
                 for stale in entries:
-                    if stale.name.split(".")[0] in self._parts or stale.name.endswith(".kept"):
+                    if stale.name.split(".")[0] in self._parts:
                         continue
+                    if stale.name.endswith(".kept") and stale.is_file(follow_symlinks=False):
+                        continue  # a keepsake, kept by an earlier build if not this one
                     if stale.is_dir(follow_symlinks=False):
                         shutil.rmtree(stale.path)
                     else:

@@ -62,6 +62,7 @@ class KeptModels(ModelCache):
     """
 
     freezes = False
+    keeps_drafts = True
 
     def __init__(self, folder: Path | None, rules: DraftRules) -> None:
         super().__init__(folder, rules)
