@@ -515,10 +515,7 @@ class PageInputs:
         frame = self.frame(page.template)  # kept for the next build, whatever happens here
         if last is None or self.since.last.pages.get(page.path) != read:
             return None
-        if self.since.last.frames.get(page.template) != frame:
-            return None
-        changed = self.since.changed
-        return last if changed.isdisjoint(shows.courses) else None
+        return last if self.since.holds(page.template, frame, shows.courses) else None
 
     def frame(self, template: str) -> str:
         """What every page of ``template`` is made of but its path and data."""
@@ -574,6 +571,12 @@ class Since:
         self.courses = {course.id: prints.of(course) for course in catalog.courses}
         self._changed: frozenset[int] | None = None
 
+    def holds(self, name: str, frame: str, courses: Iterable[int]) -> bool:
+        """Whether a file of the frame ``name`` (now ``frame``) that reads ``courses``
+        reads nothing that changed: the same frame as the last build's, and none of the
+        courses changed."""
+        return self.last.frames.get(name) == frame and self.changed.isdisjoint(courses)
+
     @property
     def changed(self) -> frozenset[int]:
         if self._changed is None:
@@ -603,9 +606,7 @@ class CalendarInputs:
         """Whether the digests of ``course``'s own files (its calendar, its dates') are
         the last build's: the same frame, and the course did not change."""
         since = self.since
-        if since is None or since.last.frames.get(CALENDAR_FRAME) != self.common:
-            return False
-        return course.id not in since.changed
+        return since is not None and since.holds(CALENDAR_FRAME, self.common, (course.id,))
 
     def course(self, course: Course) -> str:
         """A course's file: the course, and through it every published date."""
