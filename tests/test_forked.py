@@ -4,6 +4,8 @@ process can be forked. The real fork is exercised by a whole build in test_build
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from catalog_gen.site import forked
@@ -44,3 +46,27 @@ def test_one_worker_a_core(monkeypatch, cores):
     monkeypatch.setattr(forked.os, "sched_getaffinity", lambda _: set(range(cores)))
     monkeypatch.setattr(forked.threading, "active_count", lambda: 1)
     assert forked.workers(100, least=1) == (1 if cores < 2 else cores)
+
+
+def test_apart_runs_the_work_in_another_process_and_hands_back_its_result():
+    assert forked.apart(os.getpid) not in (None, os.getpid())
+    assert forked._WORK is None
+
+
+def test_work_apart_that_fails_or_cannot_be_forked_is_left_to_the_caller(monkeypatch):
+    def fails() -> int:
+        raise ValueError("the caller meets this first hand")
+
+    def no_semaphores(count: int) -> None:
+        raise OSError(38, "Function not implemented")
+
+    assert forked.apart(fails) is None
+    assert forked.apart(lambda: os._exit(3)) is None  # the worker died
+    assert forked._WORK is None
+    with monkeypatch.context() as patched:
+        patched.setattr(forked, "pool", no_semaphores)
+        assert forked.apart(os.getpid) is None
+    with monkeypatch.context() as patched:
+        patched.setattr(forked.threading, "active_count", lambda: 2)
+        assert forked.apart(os.getpid) is None
+    assert forked._WORK is None

@@ -1449,6 +1449,67 @@ def test_the_model_cache_makes_the_whole_snapshots_catalog_reading_only_what_cha
     check(read=0)
 
 
+def test_parts_made_again_in_a_worker_are_the_catalog_made_here(tmp_path, monkeypatch):
+    """A one-off build makes many parts again (a cold cache, a day later) in a forked worker
+    and reads what it saved: the same catalog, field for field, as one made in this process
+    and as ``build_catalog``'s; what the worker did not save is made here; a worker that
+    fails leaves the work to this process."""
+    from catalog_gen.site import forked, modelcache
+
+    project = Project.make(tmp_path / "project")
+    rules = DraftRules.of(project.config)
+    runs: list[object] = []
+    apart = forked.apart
+
+    def recorded(function):
+        runs.append(apart(function))
+        return runs[-1]
+
+    monkeypatch.setattr(forked, "apart", recorded)
+
+    def made(folder: Path):
+        cache = ModelCache(folder, rules)
+        kept, whole, kept_odd, whole_odd = model_both_ways(project, cache)
+        assert kept == whole and kept_odd == whole_odd
+        here = sorted(name for name, part in cache._parts.items() if part.output_dirty)
+        cache.save()
+        return cache, kept, here
+
+    cache, cold, here = made(tmp_path / "apart")  # nothing kept: every part made in the worker
+    assert isinstance(runs[-1], modelcache.CatalogRun) and runs[-1].assembled
+    assert sorted(cache.last.read) == sorted(cache.last.assembled) == sorted(runs[-1].read)
+    assert len(cache.last.read) == COURSES
+    assert not here and all(part.drafts is None for part in cache._parts.values())
+    monkeypatch.setattr(modelcache, "APART_MIN_PARTS", 10**9)
+    _, same, here = made(tmp_path / "here")
+    assert cold == same and len(here) == COURSES
+    monkeypatch.setattr(modelcache, "APART_MIN_PARTS", 1)
+
+    project.now += timedelta(days=9)  # no record changed: the clock's parts, in the worker
+    cache, _, here = made(tmp_path / "apart")
+    assert runs[-1] is not None and cache.last.assembled and not cache.last.read and not here
+
+    project.now += timedelta(days=9)  # the worker cannot save its last part: made here
+    parent, write, mark = os.getpid(), ModelCache._write, tmp_path / "unsaved"
+
+    def last_fails(self, folder, filename, key, value):
+        unsaved = [name for name, part in self._parts.items() if part.output_dirty]
+        if os.getpid() != parent and [filename] == [f"{name}.model" for name in unsaved]:
+            mark.write_text(unsaved[0])
+            raise OSError(28, "No space left on device")
+        write(self, folder, filename, key, value)
+
+    monkeypatch.setattr(ModelCache, "_write", last_fails)
+    cache, _, here = made(tmp_path / "apart")
+    assert runs[-1] is not None and here == [mark.read_text()]
+
+    project.now += timedelta(days=9)  # the worker fails: all made here
+    monkeypatch.setattr(ModelCache, "_write", write)
+    monkeypatch.setattr(ModelCache, "_save_parts", lambda *_: os.getpid() == parent or os._exit(3))
+    cache, _, here = made(tmp_path / "apart")
+    assert runs[-1] is None and here and here == sorted(cache.last.assembled)
+
+
 def dates_at(project: Project) -> list[dict]:
     lid = busiest_location(project)
     return [

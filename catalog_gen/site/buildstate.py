@@ -384,6 +384,12 @@ class Fingerprints:
     def forget(self) -> None:
         self._known.clear()
 
+    def let_go(self, values: Iterable[object]) -> None:
+        """Forget these objects (which the catalog no longer holds), so that they may go."""
+        known = self._known
+        for value in values:
+            known.pop(id(value), None)
+
 
 #: A dataclass's fields that take part in its fingerprint, and whether it is frozen.
 _Shape: TypeAlias = tuple[tuple[str, ...], bool]

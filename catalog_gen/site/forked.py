@@ -1,5 +1,6 @@
 """Forked worker processes: for work that is pure Python and splits into independent pieces
-(drafting the parts of a snapshot, rendering pages), one process per core.
+(drafting the parts of a snapshot, rendering pages), one process per core; and for work whose
+memory should not stay with this process (``apart``: making many parts of the catalog again).
 
 Forked rather than spawned: a worker inherits what the parent holds (the snapshot's reader,
 the renderer and its compiled templates) instead of importing and building it again, and
@@ -31,11 +32,14 @@ def workers(pieces: int, least: int) -> int:
     ``least`` of them (below, a second process costs more than it saves), the machine has
     two cores for this process and none of the process's threads but this one runs."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    if pieces < least or cores < 2 or threading.active_count() > 1:
-        return 1
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if pieces < least or cores < 2 or not forkable():
         return 1
     return min(cores, MOST_WORKERS)
+
+
+def forkable() -> bool:
+    """Whether this process may fork: it can, and runs no thread but this one."""
+    return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
 def pool(count: int) -> ProcessPoolExecutor:
@@ -71,6 +75,23 @@ def in_order(
     try:
         with executor:
             yield from cast(Iterator[_Result], results)
+    finally:
+        _WORK = None
+
+
+def apart(function: Callable[[], _Result]) -> _Result | None:
+    """``function()`` in one forked process, for what it leaves behind in memory; None when
+    no process could be had, or it failed or died (then the caller does it itself, and meets
+    the same error first hand). The result crosses a pipe, so it must pickle."""
+    global _WORK
+    if not forkable():
+        return None
+    _WORK = lambda _: function()  # noqa: E731  # read back by _call, in the worker
+    try:
+        with pool(1) as executor:  # the worker is forked here
+            return cast(_Result, executor.submit(_call, None).result())
+    except Exception:  # OSError (no semaphores), BrokenProcessPool, or the work's own error
+        return None
     finally:
         _WORK = None
 
