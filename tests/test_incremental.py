@@ -616,6 +616,23 @@ def test_a_change_of_clock_templates_content_or_config_builds_what_a_clean_build
     assert_clean(built, tmp_path / "clean")
 
 
+def test_a_day_later_made_in_a_worker_builds_what_a_clean_build_does(built, tmp_path, monkeypatch):
+    """The parts the clock touched, made again in a forked worker and read back from the
+    files it saved (``ModelCache._made_apart``): the site a clean build makes."""
+    from catalog_gen.site import forked, modelcache
+
+    made: list[object] = []
+    apart = forked.apart
+    monkeypatch.setattr(forked, "apart", lambda work: made.append(apart(work)) or made[-1])
+    monkeypatch.setattr(modelcache, "APART_MIN_PARTS", 1)
+    _a_week_later(built)
+    built.build()
+    assert len(made) == 1 and made[0] is not None and made[0].assembled
+    monkeypatch.setattr(modelcache, "APART_MIN_PARTS", 10**9)  # the clean build: made here
+    assert_clean(built, tmp_path / "clean")
+    assert len(made) == 1
+
+
 # --- what a build keeps, damaged ------------------------------------------------------------
 
 
