@@ -18,7 +18,9 @@ since), the same venues and categories in the tables. Only the other parts are a
 again, from their drafts, and within them a date or course made from the same inputs as
 before is the same object, with its fingerprint: an unchanged course is neither made nor
 fingerprinted again. One changed course reads and assembles one part; a day later, the
-parts whose dates the clock touched.
+parts whose dates the clock touched. A one-off build that must make many parts again makes
+them in a forked worker, which saves their files, and reads those as a later build would: the
+drafts' memory goes with the worker (``_made_apart``).
 
 The catalog made this way is the one ``build_catalog`` makes from the whole snapshot, field
 for field and with the same odd data (tests/test_incremental.py compares them).
