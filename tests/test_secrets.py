@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import json
 import logging
 import sys
@@ -29,6 +30,7 @@ from hypothesis import strategies as st
 from catalog_gen import build as build_module
 from catalog_gen.build import BuildReport
 from catalog_gen.cli import cli
+from catalog_gen.errors import BuildError
 from catalog_gen.redact import MASK, redact
 from tests.conftest import Project, run_cli
 
@@ -382,3 +384,31 @@ def subprocess_version() -> str:
     from catalog_gen.site.search import _pagefind_binary, _version
 
     return _version(_pagefind_binary())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.binary(min_size=0, max_size=300),
+    at=st.integers(0, 300),
+    form=st.sampled_from(sorted(set(FORMS) - {"raw, cut short"})),  # whole keys only
+    cuts=st.lists(st.integers(0, 400), max_size=8),
+)
+def test_a_file_given_in_parts_is_checked_whole_across_parts_and_blocks(text, at, form, cuts):
+    """The site-wide calendar reaches the check in parts and blocks (never joined): a key in
+    any form, wherever it falls, is still found; what the sink gets is every byte."""
+    from catalog_gen.site import generate
+    from catalog_gen.site.generate import MemorySink
+
+    data = text[:at] + FORMS[form].encode() + text[at:]
+    edges = [0, *sorted(min(cut, len(data)) for cut in cuts), len(data)]
+    parts = [data[a:b] for a, b in itertools.pairwise(edges)]
+    sink = MemorySink()
+    with pytest.MonkeyPatch.context() as patched:  # blocks smaller than a key in most forms
+        patched.setattr(generate, "_BLOCK", 7)
+        patched.setattr(generate, "_OVERLAP", max(len(form.encode()) for form in FORMS.values()))
+        put_parts = generate._checked_parts(sink, build_module.verify([KEY]))
+        with pytest.raises(BuildError, match=r"the API key appears in the rendered site \(f\)"):
+            put_parts("f", parts)
+        assert "f" not in sink.files
+        generate._checked_parts(sink, build_module.verify(["another-key-0123"]))("f", parts)
+    assert sink.files["f"] == data

@@ -137,21 +137,33 @@ class CalendarWriter:
         """Every published upcoming date of the catalog: the feed a calendar app subscribes to."""
         return self._calendar(self.site.title, _feed_dates(catalog), feed=True)
 
-    def site_calendar_in_pieces(self, catalog: Catalog) -> tuple[bytes, Pieces]:
-        """The site-wide feed, and where it holds each date's events (for ``reuse``)."""
+    def site_calendar_in_pieces(self, catalog: Catalog) -> tuple[list[bytes | memoryview], Pieces]:
+        """The site-wide feed as its parts in order (45 MB at 10,000 courses: joined, it
+        would be held twice at the build's peak), and where it holds each date's events
+        (for ``reuse``)."""
         at: dict[int, tuple[int, int, _Spans]] = {}
-        data = self._calendar(self.site.title, _feed_dates(catalog), feed=True, at=at)
-        return data, Pieces(hashlib.sha256(data).hexdigest(), at)
+        parts = self._parts(self.site.title, _feed_dates(catalog), feed=True, at=at)
+        digest = hashlib.sha256()
+        for part in parts:
+            digest.update(part)
+        return parts, Pieces(digest.hexdigest(), at)
 
     def _calendar(
+        self, name: str, dates: list[tuple[Course, CourseDate]], *, feed: bool = False
+    ) -> bytes:
+        """The calendar file of these dates."""
+        return b"".join(self._parts(name, dates, feed=feed))
+
+    def _parts(
         self,
         name: str,
         dates: list[tuple[Course, CourseDate]],
         *,
         feed: bool = False,
         at: dict[int, tuple[int, int, _Spans]] | None = None,
-    ) -> bytes:
-        """The calendar file of these dates; ``at`` is given where each date's events are."""
+    ) -> list[bytes | memoryview]:
+        """The calendar file of these dates, in parts; ``at`` is given where each date's
+        events are."""
         events: list[bytes | memoryview] = []
         spans: list[_Spans] = []
         years: dict[str, list[int]] = {}
@@ -173,7 +185,7 @@ class CalendarWriter:
             for (_, cdate), data, zones in zip(dates, events, spans, strict=True):
                 at[cdate.id] = (offset, offset + len(data), zones)
                 offset += len(data)
-        return b"".join((head, *timezones, *events, foot))
+        return [head, *timezones, *events, foot]
 
     def _interned(self, spans: _Spans) -> _Spans:
         """One tuple per span: most events of a catalog share one."""

@@ -17,7 +17,7 @@ did not change is buildstate.py's to decide.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -86,6 +86,9 @@ class Sink(Protocol):
         """One file: WRITTEN, UNCHANGED, or WRITTEN_READ_ALIKE (written, but the same to
         the search index); may be called in a forked worker."""
 
+    def put_parts(self, name: str, parts: Sequence[bytes | memoryview]) -> str:
+        """``put`` for a big file given as its parts in order (never joined)."""
+
     def mark(self, name: str, status: str) -> None:
         """Record a worker's ``put``."""
 
@@ -109,6 +112,9 @@ class MemorySink:
     def put(self, name: str, data: bytes) -> str:
         self.files[name] = data
         return WRITTEN
+
+    def put_parts(self, name: str, parts: Sequence[bytes | memoryview]) -> str:
+        return self.put(name, b"".join(parts))
 
     def mark(self, name: str, status: str) -> None:
         pass
@@ -260,13 +266,16 @@ class SiteBuilder:
         # Course pages first: the search index reads them, and runs alongside the rest.
         todo.sort(key=lambda page: page.path not in course_pages)
         progress.phase("rendering", len(todo))
-        put = _checked(sink, check)
+        put, put_parts = _checked(sink, check), _checked_parts(sink, check)
         changed_pages = _PageOutcomes(sink, course_pages, self.urls.course_pages())
         with _Renderers(self.renderer, todo, put, changed_pages, progress) as rendering:
             rendering.start()
             progress.phase("calendars")
             for count, (name, data) in enumerate(calendars.render()):
-                put(name, data)
+                if isinstance(data, bytes):
+                    put(name, data)
+                else:
+                    put_parts(name, data)
                 if count % 256 == 0:
                     rendering.poll()
             rendering.wait()
@@ -322,6 +331,37 @@ def _checked(sink: Sink, check: Callable[[str, bytes], None] | None) -> Callable
         return sink.put(name, data)
 
     return put
+
+
+#: A file given in parts is checked in blocks of this size, each with the start of the next
+#: (``_OVERLAP``): an API key in any of its spellings (redact.py) is far shorter than that,
+#: so none lies across two blocks unseen.
+_BLOCK, _OVERLAP = 1 << 20, 1 << 16
+
+
+def _checked_parts(
+    sink: Sink, check: Callable[[str, bytes], None] | None
+) -> Callable[[str, Sequence[bytes | memoryview]], str]:
+    def put_parts(name: str, parts: Sequence[bytes | memoryview]) -> str:
+        if check is not None:
+            for block in _blocks(parts):
+                check(name, block)
+        return sink.put_parts(name, parts)
+
+    return put_parts
+
+
+def _blocks(parts: Iterable[bytes | memoryview]) -> Iterator[bytes]:
+    """The parts' bytes, joined, in blocks of ``_BLOCK`` bytes each followed by the next
+    ``_OVERLAP`` (the last, what is left): every run of up to ``_OVERLAP`` bytes is whole in
+    one block."""
+    buffer = bytearray()
+    for part in parts:
+        buffer += part
+        while len(buffer) >= _BLOCK + _OVERLAP:
+            yield bytes(buffer[: _BLOCK + _OVERLAP])
+            del buffer[:_BLOCK]
+    yield bytes(buffer)
 
 
 class _PageOutcomes:
@@ -535,7 +575,8 @@ class CalendarFiles:
     def rendered(self) -> int:
         return len(self._todo)
 
-    def render(self) -> Iterable[tuple[str, bytes]]:
+    def render(self) -> Iterable[tuple[str, bytes | list[bytes | memoryview]]]:
+        """Each file to make, with its bytes (the site-wide calendar as its parts)."""
         writer = CalendarWriter(self.calendar_site)
         if self._todo and self._kept_dates:
             old = self.state.written_bytes(self.output, self.site_path)
@@ -545,13 +586,13 @@ class CalendarFiles:
                 writer.reuse(old, only=self._kept_dates, pieces=where)
         for path, course, cdate in self._todo:
             if course is None:
-                data, pieces = writer.site_calendar_in_pieces(self.catalog)
+                parts, pieces = writer.site_calendar_in_pieces(self.catalog)
                 self.models.keep(SITE_PIECES, pieces)
+                yield path, parts
             elif cdate is None:
-                data = writer.course_calendar(course)
+                yield path, writer.course_calendar(course)
             else:
-                data = writer.date_calendar(course, cdate)
-            yield path, data
+                yield path, writer.date_calendar(course, cdate)
 
 
 class MachineFiles:
