@@ -5,6 +5,8 @@ process can be forked. The real fork is exercised by a whole build in test_build
 from __future__ import annotations
 
 import os
+import signal
+import time
 
 import pytest
 
@@ -50,23 +52,54 @@ def test_one_worker_a_core(monkeypatch, cores):
 
 def test_apart_runs_the_work_in_another_process_and_hands_back_its_result():
     assert forked.apart(os.getpid) not in (None, os.getpid())
-    assert forked._WORK is None
 
 
-def test_work_apart_that_fails_or_cannot_be_forked_is_left_to_the_caller(monkeypatch):
+def test_work_apart_that_fails_or_cannot_be_forked_is_left_to_the_caller(monkeypatch, capfd):
     def fails() -> int:
         raise ValueError("the caller meets this first hand")
 
-    def no_semaphores(count: int) -> None:
-        raise OSError(38, "Function not implemented")
+    class NoProcesses:
+        def Pipe(self, duplex: bool) -> None:  # multiprocessing's name
+            raise OSError(38, "Function not implemented")
 
     assert forked.apart(fails) is None
-    assert forked.apart(lambda: os._exit(3)) is None  # the worker died
-    assert forked._WORK is None
+    assert forked.apart(lambda: os._exit(3)) is None  # the process died
+    assert forked.apart(lambda: lambda: 1) is None  # a result that does not pickle
+    assert capfd.readouterr().err == ""  # nothing said: the caller meets it first hand
     with monkeypatch.context() as patched:
-        patched.setattr(forked, "pool", no_semaphores)
+        patched.setattr(forked.multiprocessing, "get_context", lambda method: NoProcesses())
         assert forked.apart(os.getpid) is None
     with monkeypatch.context() as patched:
         patched.setattr(forked.threading, "active_count", lambda: 2)
         assert forked.apart(os.getpid) is None
-    assert forked._WORK is None
+
+
+def test_what_interrupts_the_wait_for_work_apart_is_raised_and_ends_its_process(tmp_path):
+    """The run's time limit (a SIGALRM whose handler raises) or Ctrl-C while the work runs
+    apart: raised here, not taken for the work's failure (which would do it all again
+    here, past the limit), and the process is ended, not left running."""
+
+    class TimedOut(Exception):
+        pass
+
+    def alarm(*_: object) -> None:
+        raise TimedOut
+
+    pid_file = tmp_path / "pid"
+
+    def slow() -> int:
+        pid_file.write_text(str(os.getpid()))
+        time.sleep(30)
+        return 1
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(TimedOut):
+            forked.apart(slow)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    worker = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)  # ended and reaped

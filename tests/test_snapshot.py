@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -762,6 +763,60 @@ def test_lock_of_a_killed_process_is_released_by_the_kernel(tmp_path):
     assert result.returncode == -9 and "locked" in result.stdout
     with RunLock(tmp_path):  # not blocked by the dead process's lock file
         pass
+
+
+def test_a_killed_run_leaves_neither_its_forked_workers_nor_its_lock(tmp_path):
+    """A run killed (kill -9, out of memory) while its forked workers wait for work: they
+    end with it, so the next night's run takes the lock (a pool's worker would otherwise wait
+    for ever, sharing the lock's open file)."""
+    code = (
+        "import multiprocessing, os, sys, pathlib, time\n"
+        "from catalog_gen.site import forked\n"
+        "from catalog_gen.source.lock import RunLock\n"
+        f"RunLock(pathlib.Path({str(tmp_path)!r})).__enter__()\n"
+        "pool = forked.pool(2)\n"
+        "pool.submit(time.sleep, 60)\n"
+        "time.sleep(0.5)\n"
+        "print(*(p.pid for p in multiprocessing.active_children()), flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    workers = [int(pid) for pid in result.stdout.split()]
+    assert result.returncode == -9 and len(workers) == 2, result.stderr
+    deadline = time.monotonic() + 10
+    while any(map(_running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_running, workers))
+    with RunLock(tmp_path):
+        pass
+
+
+def test_a_forked_process_holds_no_copy_of_the_runs_lock(tmp_path):
+    """A process forked while a run holds its lock closes its copy of the lock's file at
+    once (the run still holds the lock): it cannot keep the lock past the run."""
+    with RunLock(tmp_path) as lock:
+        assert lock._fd is not None
+        child = os.fork()
+        if child == 0:  # pragma: no cover (the child)
+            try:
+                os.fstat(lock._fd)
+                os._exit(1)  # still open
+            except OSError:
+                os._exit(0)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        os.fstat(lock._fd)  # the run's own, open
+        with pytest.raises(GuardRefused):  # and held
+            RunLock(tmp_path).__enter__()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (a zombie has)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
 
 
 def test_first_seen_carries_over_and_stamps_new_dates():

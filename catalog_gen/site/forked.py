@@ -10,11 +10,17 @@ preview server, the demo's emulator): fork copies a lock another thread holds as
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import functools
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import Connection
 from typing import TypeVar, cast
 
 _Item = TypeVar("_Item")
@@ -44,9 +50,38 @@ def forkable() -> bool:
 
 def pool(count: int) -> ProcessPoolExecutor:
     """``count`` forked processes. A worker that dies (killed for memory) fails what waits
-    on it with BrokenProcessPool, rather than leaving it waiting for ever. OSError where
-    a process cannot have the semaphores a pool needs (some containers)."""
-    return ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"))
+    on it with BrokenProcessPool, rather than leaving it waiting for ever; a worker whose
+    parent dies goes with it (``_with_parent``). OSError where a process cannot have the
+    semaphores a pool needs (some containers)."""
+    return ProcessPoolExecutor(
+        count,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def _with_parent(parent: int) -> None:
+    """End this worker when its parent ends (Linux: ``PR_SET_PDEATHSIG``). A pool's worker
+    whose parent was killed (``kill -9``, out of memory) would otherwise wait for work for
+    ever, holding its memory and the run's lock (it shares the lock's open file)."""
+    prctl = getattr(_libc(), "prctl", None)
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it ended before that took hold
+        os._exit(1)
+
+
+#: ``prctl`` option: the signal a process gets when its parent ends.
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    except OSError:
+        return None
 
 
 def in_order(
@@ -81,19 +116,44 @@ def in_order(
 
 def apart(function: Callable[[], _Result]) -> _Result | None:
     """``function()`` in one forked process, for what it leaves behind in memory; None when
-    no process could be had, or it failed or died (then the caller does it itself, and meets
-    the same error first hand). The result crosses a pipe, so it must pickle."""
-    global _WORK
+    no process could be had, or the work failed or its process died (then the caller does
+    it itself, and meets the same error first hand). The result crosses a pipe, so it must
+    pickle. What interrupts the wait here (Ctrl-C, the run's time limit) ends the process
+    and is raised."""
     if not forkable():
         return None
-    _WORK = lambda _: function()  # noqa: E731  # read back by _call, in the worker
+    context = multiprocessing.get_context("fork")
     try:
-        with pool(1) as executor:  # the worker is forked here
-            return cast(_Result, executor.submit(_call, None).result())
-    except Exception:  # OSError (no semaphores), BrokenProcessPool, or the work's own error
+        receiving, sending = context.Pipe(duplex=False)
+        process = context.Process(target=_apart, args=(function, sending, os.getpid()))
+        process.start()  # forked here
+    except OSError:
         return None
+    sending.close()
+    try:
+        outcome = receiving.recv()
+    except EOFError:  # the process died without a word (killed for memory, say)
+        outcome = None
+    except BaseException:
+        process.kill()
+        raise
     finally:
-        _WORK = None
+        receiving.close()
+        process.join()
+    return cast(_Result, outcome[0]) if outcome else None
+
+
+def _apart(function: Callable[[], object], sending: Connection, parent: int) -> None:
+    # Ctrl-C reaches the whole process group: the parent ends this process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _with_parent(parent)
+    try:
+        result = (function(),)
+    except Exception:  # the caller does the work again and meets the error itself
+        result = None
+    # The parent may be gone, or the result not pickle: then it hears nothing (EOFError).
+    with contextlib.suppress(Exception):
+        sending.send(result)
 
 
 def _call(item: object) -> object:

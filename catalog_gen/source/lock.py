@@ -12,6 +12,7 @@ refused with one line naming it, never truncated and written through, whatever i
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
@@ -20,6 +21,22 @@ from pathlib import Path
 from catalog_gen.errors import GuardRefused, SnapshotError
 
 LOCK_FILENAME = ".lock"
+#: The descriptors of the locks this process holds. A forked worker closes its copies at
+#: once (``_close_held``): the lock belongs to the open file, so a worker that outlived its
+#: run (killed) and kept a copy would hold the lock against every later run. Closing a copy
+#: releases nothing while the run itself holds the file open.
+_HELD: set[int] = set()
+
+
+def _close_held() -> None:
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held)
 
 
 class RunLock:
@@ -61,10 +78,12 @@ class RunLock:
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         os.write(fd, f"pid {os.getpid()}, since {since}\n".encode())
         self._fd = fd
+        _HELD.add(fd)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._fd is not None:
+            _HELD.discard(self._fd)
             os.ftruncate(self._fd, 0)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
