@@ -922,7 +922,7 @@ def test_a_file_given_in_parts_is_kept_when_its_bytes_are_the_old_files(tmp_path
         before = inodes(site)["kalender.ics"]
         publisher = output.Publisher(site)
         publisher.plan([*FILES, "kalender.ics"], kept=FILES)
-        assert publisher.put_parts("kalender.ics", parts_of(data)) == status
+        assert publisher.put("kalender.ics", parts_of(data)) == status
         publisher.course_pages_done(set())
         publisher.commit()
         assert (site / "kalender.ics").read_bytes() == data

@@ -17,7 +17,7 @@ did not change is buildstate.py's to decide.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,7 +46,7 @@ from catalog_gen.site.i18n import Locale, get_locale
 from catalog_gen.site.model import Catalog, Course, CourseDate
 from catalog_gen.site.modelcache import ModelCache
 from catalog_gen.site.pages import ROBOTS, SITEMAP, Page, Urls, absolute, plan_pages
-from catalog_gen.site.publish import WRITTEN
+from catalog_gen.site.publish import WRITTEN, Parts, parts_of
 from catalog_gen.site.render import Renderer, SiteInfo, find_theme, static_assets
 from catalog_gen.site.search import matches
 from catalog_gen.snapshot import Snapshot, StoredSnapshot
@@ -82,12 +82,10 @@ class Sink(Protocol):
     def begin(self) -> None:
         """Ready to take files from forked workers."""
 
-    def put(self, name: str, data: bytes) -> str:
-        """One file: WRITTEN, UNCHANGED, or WRITTEN_READ_ALIKE (written, but the same to
-        the search index); may be called in a forked worker."""
-
-    def put_parts(self, name: str, parts: Sequence[bytes | memoryview]) -> str:
-        """``put`` for a big file given as its parts in order (never joined)."""
+    def put(self, name: str, data: Parts) -> str:
+        """One file, whole or (a big one) as its parts in order: WRITTEN, UNCHANGED, or
+        WRITTEN_READ_ALIKE (written, but the same to the search index); may be called in a
+        forked worker."""
 
     def mark(self, name: str, status: str) -> None:
         """Record a worker's ``put``."""
@@ -109,12 +107,9 @@ class MemorySink:
     def begin(self) -> None:
         pass
 
-    def put(self, name: str, data: bytes) -> str:
-        self.files[name] = data
+    def put(self, name: str, data: Parts) -> str:
+        self.files[name] = b"".join(parts_of(data))
         return WRITTEN
-
-    def put_parts(self, name: str, parts: Sequence[bytes | memoryview]) -> str:
-        return self.put(name, b"".join(parts))
 
     def mark(self, name: str, status: str) -> None:
         pass
@@ -266,16 +261,13 @@ class SiteBuilder:
         # Course pages first: the search index reads them, and runs alongside the rest.
         todo.sort(key=lambda page: page.path not in course_pages)
         progress.phase("rendering", len(todo))
-        put, put_parts = _checked(sink, check), _checked_parts(sink, check)
+        put = _checked(sink, check)
         changed_pages = _PageOutcomes(sink, course_pages, self.urls.course_pages())
         with _Renderers(self.renderer, todo, put, changed_pages, progress) as rendering:
             rendering.start()
             progress.phase("calendars")
             for count, (name, data) in enumerate(calendars.render()):
-                if isinstance(data, bytes):
-                    put(name, data)
-                else:
-                    put_parts(name, data)
+                put(name, data)
                 if count % 256 == 0:
                     rendering.poll()
             rendering.wait()
@@ -322,45 +314,36 @@ def catalog_notes(catalog: Catalog | None) -> tuple[str, ...]:
     )
 
 
-def _checked(sink: Sink, check: Callable[[str, bytes], None] | None) -> Callable[[str, bytes], str]:
+def _checked(sink: Sink, check: Callable[[str, bytes], None] | None) -> Callable[[str, Parts], str]:
     if check is None:
         return sink.put
 
-    def put(name: str, data: bytes) -> str:
-        check(name, data)
+    def put(name: str, data: Parts) -> str:
+        for block in (data,) if isinstance(data, bytes) else _blocks(data):
+            check(name, block)
         return sink.put(name, data)
 
     return put
 
 
-#: A file given in parts is checked in blocks of this size, each with the start of the next
-#: (``_OVERLAP``): an API key in any of its spellings (redact.py) is far shorter than that,
-#: so none lies across two blocks unseen.
-_BLOCK, _OVERLAP = 1 << 20, 1 << 16
-
-
-def _checked_parts(
-    sink: Sink, check: Callable[[str, bytes], None] | None
-) -> Callable[[str, Sequence[bytes | memoryview]], str]:
-    def put_parts(name: str, parts: Sequence[bytes | memoryview]) -> str:
-        if check is not None:
-            for block in _blocks(parts):
-                check(name, block)
-        return sink.put_parts(name, parts)
-
-    return put_parts
+#: A file given in parts is checked in blocks of whole lines, of about this size.
+_BLOCK = 1 << 20
 
 
 def _blocks(parts: Iterable[bytes | memoryview]) -> Iterator[bytes]:
-    """The parts' bytes, joined, in blocks of ``_BLOCK`` bytes each followed by the next
-    ``_OVERLAP`` (the last, what is left): every run of up to ``_OVERLAP`` bytes is whole in
-    one block."""
+    """The parts' bytes in blocks that end after a line feed (the last, with what is left):
+    what the key check finds in the whole file, it finds in one block. No spelling of a key
+    holds a line feed, nor does an escape (redact.py), so none lies across two blocks, and
+    each block starts where the whole file's escapes are read from. A file without line
+    feeds comes in one block (the files given in parts are calendars: lines of 75 octets)."""
     buffer = bytearray()
     for part in parts:
         buffer += part
-        while len(buffer) >= _BLOCK + _OVERLAP:
-            yield bytes(buffer[: _BLOCK + _OVERLAP])
-            del buffer[:_BLOCK]
+        if len(buffer) >= _BLOCK:
+            cut = buffer.rfind(b"\n") + 1
+            if cut:
+                yield bytes(buffer[:cut])
+                del buffer[:cut]
     yield bytes(buffer)
 
 

@@ -147,7 +147,7 @@ WRITTEN, UNCHANGED = "written", "unchanged"
 #: Written, but the indexer reads of it what it read of the old file (``Indexer.reads``): no
 #: reason to make the index again.
 WRITTEN_READ_ALIKE = "written, read alike"
-#: A file's bytes: whole, or its parts in order (never joined: ``Publisher.put_parts``).
+#: A file's bytes: whole, or its parts in order (``Publisher.put``).
 Parts: TypeAlias = "bytes | Sequence[bytes | memoryview]"
 
 
@@ -266,25 +266,17 @@ class Publisher:
         for name in self.removed:
             self._unlink(name)
 
-    def put(self, name: str, data: bytes) -> str:
+    def put(self, name: str, data: Parts) -> str:
         """Put one file of the new site in: kept as the old file when the bytes are the
-        same, else written. Safe in a forked worker (after ``begin``): the parent records
-        the outcome with ``mark``."""
+        same, else written. A big file may come as its parts, which are never joined (the
+        site-wide calendar is 45 MB at 10,000 courses). Safe in a forked worker (after
+        ``begin``): the parent records the outcome with ``mark``."""
         if name in self.old and _same_bytes(self.old[name], data):
             self.same(name)
             return UNCHANGED
         self.write(name, data)
-        if self._read_alike(name, data):
+        if isinstance(data, bytes) and self._read_alike(name, data):
             self.results[name] = WRITTEN_READ_ALIKE
-        return self.results[name]
-
-    def put_parts(self, name: str, parts: Sequence[bytes | memoryview]) -> str:
-        """``put`` for a file given as its parts in order, which are never joined (the
-        site-wide calendar is 45 MB at 10,000 courses); not a page the indexer reads."""
-        if name in self.old and _same_bytes(self.old[name], parts):
-            self.same(name)
-            return UNCHANGED
-        self.write(name, parts)
         return self.results[name]
 
     def same(self, name: str) -> None:
@@ -818,7 +810,7 @@ def _same_bytes(path: str, data: Parts) -> bool:
         if stat.S_ISLNK(info.st_mode) or info.st_size != _size(data):
             return False
         with open(path, "rb") as handle:
-            for part in _parts(data):
+            for part in parts_of(data):
                 view = memoryview(part)
                 for offset in range(0, len(view), _COMPARE_CHUNK):
                     piece = view[offset : offset + _COMPARE_CHUNK]
@@ -839,15 +831,16 @@ def _write(path: str, data: Parts) -> None:
         os.unlink(path)  # a name left in the staging folder (ours): replaced, not written into
         fd = os.open(path, flags, 0o666)
     with os.fdopen(fd, "wb") as handle:
-        handle.writelines(_parts(data))
+        handle.writelines(parts_of(data))
 
 
-def _parts(data: Parts) -> Sequence[bytes | memoryview]:
-    return (data,) if isinstance(data, bytes) else data
+def parts_of(data: Parts) -> Sequence[bytes | memoryview]:
+    """A file's bytes as parts (whole bytes are one)."""
+    return (data,) if isinstance(data, bytes | bytearray | memoryview) else data
 
 
 def _size(data: Parts) -> int:
-    return len(data) if isinstance(data, bytes) else sum(len(part) for part in data)
+    return sum(len(part) for part in parts_of(data))
 
 
 def _link_or_copy(source: str, target: str) -> None:
