@@ -279,8 +279,8 @@ def test_the_state_lives_beside_the_site_never_in_it(project):
 def build_with_workers(root: Path, least: int, output_dir: str):
     """``build --offline`` in a fresh process (no threads: it may fork), making the catalog,
     drafting the snapshot's parts and rendering pages in forked workers from ``least`` of them
-    on. Each
-    pool of workers it forks is logged to ``forks.log`` (how many processes)."""
+    on. Each pool of workers it forks is logged to ``forks.log`` (how many processes), and
+    each process forked for work apart (``apart``)."""
     (root / "catalog.toml").write_text(
         f'snapshot_dir = "snapshots/demo"\n[site]\noutput_dir = "{output_dir}"\n', encoding="utf-8"
     )
@@ -290,6 +290,8 @@ def build_with_workers(root: Path, least: int, output_dir: str):
         f"g.PARALLEL_MIN_PAGES = m.PARALLEL_MIN_PARTS = m.APART_MIN_PARTS = {least}; "
         "pool = f.pool; "
         "f.pool = lambda n: (open('forks.log', 'a').write(f'{n}\\n'), pool(n))[1]; "
+        "apart = f.apart; "
+        "f.apart = lambda work: (open('forks.log', 'a').write('apart\\n'), apart(work))[1]; "
         "from catalog_gen.cli import main; "
         "sys.argv = ['catalog-gen', 'build', '--offline', '--json', '--now', sys.argv[1]]; main()"
     )
@@ -317,7 +319,7 @@ def test_parallel_drafting_and_rendering_give_the_same_bytes_and_the_same_errors
     parallel = build_with_workers(tmp_path, 1, "parallel")
     # One worker made the catalog (and forked a pool that drafted the parts), one pool
     # rendered the pages.
-    assert len(forks(tmp_path)) == 3 and forks(tmp_path)[0] == "1"
+    assert len(forks(tmp_path)) == 3 and forks(tmp_path)[0] == "apart"
     serial = build_with_workers(tmp_path, 10**9, "serial")
     assert forks(tmp_path) == []
     assert parallel.returncode == serial.returncode == 0, parallel.stderr + serial.stderr

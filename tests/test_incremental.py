@@ -37,6 +37,7 @@ from catalog_gen.demo.sample import SampleCatalog, generate_catalog
 from catalog_gen.site.buildstate import CalendarInputs, PageInputs, load_state
 from catalog_gen.site.catalog import build_catalog
 from catalog_gen.site.drafts import DraftRules
+from catalog_gen.site.model import Course, CourseDate
 from catalog_gen.site.modelcache import CACHE_VERSION, ModelCache
 from catalog_gen.snapshot import Snapshot, first_seen, unchanged_since
 from catalog_gen.source.store import SnapshotStore
@@ -627,7 +628,7 @@ def test_a_day_later_made_in_a_worker_builds_what_a_clean_build_does(built, tmp_
     monkeypatch.setattr(modelcache, "APART_MIN_PARTS", 1)
     _a_week_later(built)
     built.build()
-    assert len(made) == 1 and made[0] is not None and made[0].assembled
+    assert len(made) == 1 and made[0] is not None and made[0][0].assembled
     monkeypatch.setattr(modelcache, "APART_MIN_PARTS", 10**9)  # the clean build: made here
     assert_clean(built, tmp_path / "clean")
     assert len(made) == 1
@@ -1489,12 +1490,18 @@ def test_parts_made_again_in_a_worker_are_the_catalog_made_here(tmp_path, monkey
         kept, whole, kept_odd, whole_odd = model_both_ways(project, cache)
         assert kept == whole and kept_odd == whole_odd
         here = sorted(name for name, part in cache._parts.items() if part.output_dirty)
+        # No course or date but the catalog's is held by a fingerprint (the outputs the
+        # worker's replaced are let go).
+        ours = {id(obj) for course in kept.courses for obj in (course, *course.dates)}
+        held = [value for value, _ in cache.prints._known.values()]
+        assert [v for v in held if isinstance(v, Course | CourseDate) and id(v) not in ours] == []
         cache.save()
         return cache, kept, here
 
     cache, cold, here = made(tmp_path / "apart")  # nothing kept: every part made in the worker
-    assert isinstance(runs[-1], modelcache.CatalogRun) and runs[-1].assembled
-    assert sorted(cache.last.read) == sorted(cache.last.assembled) == sorted(runs[-1].read)
+    assert isinstance(runs[-1], tuple) and isinstance(runs[-1][0], modelcache.CatalogRun)
+    assert sorted(cache.last.read) == sorted(cache.last.assembled) == sorted(runs[-1][0].read)
+    assert runs[-1][1] == set(cache.last.assembled)  # and saved them all
     assert len(cache.last.read) == COURSES
     assert not here and all(part.drafts is None for part in cache._parts.values())
     monkeypatch.setattr(modelcache, "APART_MIN_PARTS", 10**9)
@@ -1525,6 +1532,12 @@ def test_parts_made_again_in_a_worker_are_the_catalog_made_here(tmp_path, monkey
     monkeypatch.setattr(ModelCache, "_save_parts", lambda *_: os.getpid() == parent or os._exit(3))
     cache, _, here = made(tmp_path / "apart")
     assert runs[-1] is None and here and here == sorted(cache.last.assembled)
+
+    project.now += timedelta(days=9)  # a cache it cannot write in: no worker, all made here
+    (tmp_path / "a file").write_text("")
+    tried = len(runs)
+    cache, _, here = made(tmp_path / "a file" / "cache")
+    assert len(runs) == tried and here == sorted(cache.last.assembled) != []
 
 
 def dates_at(project: Project) -> list[dict]:

@@ -53,7 +53,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -64,7 +64,7 @@ from catalog_gen.site.buildstate import Fingerprints, fingerprint, library_versi
 from catalog_gen.site.catalog import PartAt, PartOutput, Summary, Tables, combine, summarize
 from catalog_gen.site.cities import CityMerge, merge_cities
 from catalog_gen.site.drafts import DraftRules, Drafts, draft_records
-from catalog_gen.site.model import Catalog, Venue
+from catalog_gen.site.model import Catalog, Course, Venue
 from catalog_gen.snapshot import Snapshot, StoredSnapshot
 
 #: Bump when what a part's files hold, or what a draft means, changes.
@@ -173,20 +173,17 @@ class ModelCache:
         parts = self._kept_parts(keys)
         apart = self._made_apart(snapshot, now, parts, keys)
         if apart is not None:
-            # The worker saved what it made: read it as the next build would, and let the
-            # outputs it replaced go (their fingerprints held them).
-            for name in {*apart.read, *apart.assembled}:
-                gone = parts.pop(name, None)
-                if gone is not None and gone.output is not None:
-                    self.prints.let_go(_objects(gone.output))
-            self._parts = parts
+            # Read what the worker saved as the next build would (anything else is made
+            # here, below), and let the outputs it replaced go: their fingerprints held them.
+            self._parts = self._without(parts, apart[1])
             parts = self._kept_parts(keys)
         outputs, tables, summaries, merge = self._assemble(snapshot, now, parts, keys)
         if apart is not None:
+            run = apart[0]
             self.last = CatalogRun(
                 self.last.parts,
-                tuple(sorted({*apart.read, *self.last.read})),
-                tuple(sorted({*apart.assembled, *self.last.assembled})),
+                tuple(sorted({*run.read, *self.last.read})),
+                tuple(sorted({*run.assembled, *self.last.assembled})),
             )
         return combine(
             [outputs[name] for name in self._parts],
@@ -214,27 +211,34 @@ class ModelCache:
 
     def _made_apart(
         self, snapshot: StoredSnapshot, now: datetime, parts: dict[str, _Part], keys: dict[str, str]
-    ) -> CatalogRun | None:
+    ) -> tuple[CatalogRun, set[str]] | None:
         """Make the parts that must be made again in a forked worker, which saves them and
-        says which (None: made here, below). Drafting and assembling many parts leaves this
-        process holding their drafts' memory to its end: a day later at 10,000 courses
-        assembles 87 parts, and the catalog then took 367 MB where reading every part's
-        output takes 205 MB. Only a one-off build, with a cache to hand the parts over in."""
+        says what it made and which parts' files it saved (None: all made here, below).
+        Drafting and assembling many parts leaves this process holding their drafts' memory
+        to its end: a day later at 10,000 courses assembles 87 parts, and the catalog then
+        took 367 MB where reading every part's output takes 205 MB. Only a one-off build,
+        with a cache it can write to hand the parts over in."""
         folder = self.folder
         if self.keeps_drafts or self.fresh or folder is None or not all(keys.values()):
             return None
         outputs = [parts[name].output if name in parts else None for name in keys]
         stale = sum(1 for output in outputs if output is None or not output.holds_at(now))
-        if stale < APART_MIN_PARTS:
+        if stale < APART_MIN_PARTS or not _writable(folder):
             return None
 
-        def made() -> CatalogRun:
+        def made() -> tuple[CatalogRun, set[str]]:
             self._assemble(snapshot, now, parts, keys)
-            with contextlib.suppress(OSError):  # what it could not save is made again here
-                self._save_parts(folder)
-            return self.last
+            return self.last, self._save_parts(folder)
 
         return forked.apart(made)
+
+    def _without(self, parts: dict[str, _Part], names: Collection[str]) -> dict[str, _Part]:
+        """``parts`` but ``names``, whose objects' fingerprints are let go."""
+        for name in names:
+            part = parts.get(name)
+            if part is not None and part.output is not None:
+                self.prints.let_go(_objects(part.output.courses))
+        return {name: part for name, part in parts.items() if name not in names}
 
     def _assemble(
         self, snapshot: StoredSnapshot, now: datetime, parts: dict[str, _Part], keys: dict[str, str]
@@ -283,6 +287,9 @@ class ModelCache:
             before = {c.id: c for c in part.output.courses} if part.output else None
             part.output = outputs[name] = at.finish(merge, before)
             part.output_dirty, part.prints = True, None
+            if part.output is not None and before:  # what it did not take from before goes
+                kept = {id(obj) for obj in _objects(part.output.courses)}
+                self.prints.let_go(o for o in _objects(before.values()) if id(o) not in kept)
         self.last = CatalogRun(len(parts), tuple(sorted(set(read))), tuple(sorted(pending)))
         if not self.keeps_drafts:  # a build reads them from their files, if ever again
             for part in parts.values():
@@ -329,22 +336,26 @@ class ModelCache:
         except OSError:
             return
 
-    def _save_parts(self, folder: Path) -> None:
-        """Write the files of the parts made or drafted since they were read (OSError when
-        that fails)."""
+    def _save_parts(self, folder: Path) -> set[str]:
+        """Write the files of the parts made or drafted since they were read; the parts
+        whose output was written. A file that cannot be written is left for the next build
+        to make (OSError only when the folder cannot be had)."""
         _own_folder(folder)
+        saved = set()
         for name, part in self._parts.items():
             if not part.key:
                 continue
-            if part.drafts_dirty and part.drafts is not None:
-                self._write(folder, f"{name}.drafts", part.key, part.drafts)
-                part.drafts_dirty = False
-            if part.output_dirty and part.output is not None:
-                part.prints = _prints(part.output, self.prints)
-                self._write(
-                    folder, f"{name}.model", part.key, (part.summary, part.output, *part.prints)
-                )
-                part.output_dirty = False
+            with contextlib.suppress(OSError):
+                if part.drafts_dirty and part.drafts is not None:
+                    self._write(folder, f"{name}.drafts", part.key, part.drafts)
+                    part.drafts_dirty = False
+                if part.output_dirty and part.output is not None:
+                    part.prints = _prints(part.output, self.prints)
+                    made = (part.summary, part.output, *part.prints)
+                    self._write(folder, f"{name}.model", part.key, made)
+                    part.output_dirty = False
+                    saved.add(name)
+        return saved
 
     def _draft(self, snapshot: StoredSnapshot, name: str) -> Drafts:
         records = snapshot.read(name)
@@ -425,11 +436,20 @@ class ModelCache:
             raise
 
 
-def _objects(output: PartOutput) -> Iterator[object]:
-    """A part's courses and their dates."""
-    for course in output.courses:
+def _objects(courses: Iterable[Course]) -> Iterator[object]:
+    """The courses and their dates (what the fingerprints of a part's output hold)."""
+    for course in courses:
         yield course
         yield from course.dates
+
+
+def _writable(folder: Path) -> bool:
+    """Whether the model folder is (made) a folder this process can write in."""
+    try:
+        _own_folder(folder)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
 
 
 def _own_folder(folder: Path) -> None:
