@@ -175,7 +175,8 @@ class ModelCache:
         if apart is not None:
             # Read what the worker saved as the next build would (anything else is made
             # here, below), and let the outputs it replaced go: their fingerprints held them.
-            self._parts = self._without(parts, apart[1])
+            self._let_go(parts, apart[1])
+            self._parts = parts
             parts = self._kept_parts(keys)
         outputs, tables, summaries, merge = self._assemble(snapshot, now, parts, keys)
         if apart is not None:
@@ -232,13 +233,13 @@ class ModelCache:
 
         return forked.apart(made)
 
-    def _without(self, parts: dict[str, _Part], names: Collection[str]) -> dict[str, _Part]:
-        """``parts`` but ``names``, whose objects' fingerprints are let go."""
+    def _let_go(self, parts: dict[str, _Part], names: Collection[str]) -> None:
+        """Take ``names`` out of ``parts``, and their objects out of the fingerprints: their
+        memory is free before what replaces them is read (the allocator reuses it)."""
         for name in names:
-            part = parts.get(name)
+            part = parts.pop(name, None)
             if part is not None and part.output is not None:
                 self.prints.let_go(_objects(part.output.courses))
-        return {name: part for name, part in parts.items() if name not in names}
 
     def _assemble(
         self, snapshot: StoredSnapshot, now: datetime, parts: dict[str, _Part], keys: dict[str, str]
