@@ -247,8 +247,8 @@ class ModelCache:
         """Every part's output at ``now``: kept where everything it was made from still
         holds, else made again from the part's drafts (read from the snapshot if need be)."""
         read = [name for name in keys if name not in parts]
-        for name, drafts in zip(read, self._drafted(snapshot, read), strict=True):
-            parts[name] = _Part(keys[name], summarize(drafts), None, drafts, True)
+        for name, (drafts, saved) in zip(read, self._drafted(snapshot, read, keys), strict=True):
+            parts[name] = _Part(keys[name], summarize(drafts), None, drafts, not saved)
         self._parts = parts = {name: parts[name] for name in keys}
 
         summaries = [part.summary for part in parts.values()]
@@ -362,12 +362,34 @@ class ModelCache:
         records = snapshot.read(name)
         return draft_records(records, self.rules)
 
-    def _drafted(self, snapshot: StoredSnapshot, names: list[str]) -> Iterator[Drafts]:
-        """The drafts of the parts ``names``, read from the snapshot: in forked workers
-        when there are enough of them (a cold build at 10,000 courses spends 11 s here, on
-        one core; the parts are independent, and their drafts pickle)."""
-        draft = functools.partial(self._draft, snapshot)
-        return forked.in_order(draft, names, least=PARALLEL_MIN_PARTS)
+    def _drafted(
+        self, snapshot: StoredSnapshot, names: list[str], keys: dict[str, str]
+    ) -> Iterator[tuple[Drafts, bool]]:
+        """The drafts of the parts ``names``, read from the snapshot, and whether their file
+        is saved. In forked workers when there are enough of them (a cold build at 10,000
+        courses spends 11 s here, on one core; the parts are independent): each saves the
+        file and hands back its bytes, so that the drafts are pickled once, in parallel."""
+        if forked.workers(len(names), PARALLEL_MIN_PARTS) < 2:
+            for name in names:
+                yield self._draft(snapshot, name), False
+            return
+        saving = functools.partial(self._draft_saved, snapshot, keys)
+        for payload, saved in forked.in_order(saving, names, least=PARALLEL_MIN_PARTS):
+            yield pickle.loads(payload), saved
+
+    def _draft_saved(
+        self, snapshot: StoredSnapshot, keys: dict[str, str], name: str
+    ) -> tuple[bytes, bool]:
+        """A part's drafts, pickled, and whether they were saved to their file."""
+        payload = pickle.dumps(self._draft(snapshot, name), protocol=pickle.HIGHEST_PROTOCOL)
+        if self.folder is None or not keys[name]:
+            return payload, False
+        try:
+            _own_folder(self.folder)
+            self._write_payload(self.folder, f"{name}.drafts", keys[name], payload)
+        except OSError:
+            return payload, False
+        return payload, True
 
     def _ensure_drafts(self, snapshot: StoredSnapshot, name: str, read: list[str]) -> Drafts:
         """The part's drafts, now in memory: from its file, else from the snapshot (then its
@@ -426,6 +448,9 @@ class ModelCache:
 
     def _write(self, folder: Path, filename: str, key: str, value: object) -> None:
         payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        self._write_payload(folder, filename, key, payload)
+
+    def _write_payload(self, folder: Path, filename: str, key: str, payload: bytes) -> None:
         digest = hashlib.sha256(payload).hexdigest().encode()
         handle, temporary = tempfile.mkstemp(prefix=f".{filename}.", dir=folder)
         try:
