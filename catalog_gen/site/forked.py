@@ -65,7 +65,7 @@ def _with_parent(parent: int) -> None:
     """End this worker when its parent ends (Linux: ``PR_SET_PDEATHSIG``). A pool's worker
     whose parent was killed (``kill -9``, out of memory) would otherwise wait for work for
     ever, holding its memory and the run's lock (it shares the lock's open file)."""
-    prctl = getattr(_libc(), "prctl", None)
+    prctl = getattr(libc(), "prctl", None)
     if prctl is not None:
         prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it ended before that took hold
@@ -77,7 +77,9 @@ _PR_SET_PDEATHSIG = 1
 
 
 @functools.cache
-def _libc() -> ctypes.CDLL | None:
+def libc() -> ctypes.CDLL | None:
+    """The C library (None where it cannot be loaded), for the calls Python does not wrap:
+    ``prctl`` here, ``renameat2`` for the publisher's swap."""
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
     except OSError:

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import dataclasses
 import errno
 import fnmatch
@@ -62,6 +61,7 @@ from typing import TypeAlias
 
 from catalog_gen.config import SitePaths
 from catalog_gen.errors import BuildError
+from catalog_gen.site import forked
 
 MARKER = ".catalog-gen"
 MARKER_TEXT = b"This folder is written by catalog-gen build and replaced on every build.\n"
@@ -901,13 +901,15 @@ _RENAMEAT2: list[_Renameat2 | None] = []
 def _renameat2() -> _Renameat2 | None:
     if not _RENAMEAT2:
         function: _Renameat2 | None = None
+        cdll = forked.libc()
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-            function = libc.renameat2
-            function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
-            function.argtypes += [ctypes.c_uint]
-            function.restype = ctypes.c_int
-        except (OSError, AttributeError):
-            function = None
+            found = cdll.renameat2 if cdll is not None else None
+        except AttributeError:  # a C library without it
+            found = None
+        if found is not None:
+            found.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+            found.argtypes += [ctypes.c_uint]
+            found.restype = ctypes.c_int
+            function = found
         _RENAMEAT2.append(function)
     return _RENAMEAT2[0]
