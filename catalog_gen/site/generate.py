@@ -319,7 +319,7 @@ def _checked(sink: Sink, check: Callable[[str, bytes], None] | None) -> Callable
         return sink.put
 
     def put(name: str, data: Parts) -> str:
-        for block in (data,) if isinstance(data, bytes) else _blocks(data):
+        for block in (data,) if isinstance(data, bytes) else _blocks(parts_of(data)):
             check(name, block)
         return sink.put(name, data)
 
