@@ -1491,7 +1491,7 @@ def test_parts_made_again_in_a_worker_are_the_catalog_made_here(tmp_path, monkey
         assert kept == whole and kept_odd == whole_odd
         here = sorted(name for name, part in cache._parts.items() if part.output_dirty)
         # No course or date but the catalog's is held by a fingerprint (the outputs the
-        # worker's replaced are let go).
+        # worker replaced are let go).
         ours = {id(obj) for course in kept.courses for obj in (course, *course.dates)}
         held = [value for value, _ in cache.prints._known.values()]
         assert [v for v in held if isinstance(v, Course | CourseDate) and id(v) not in ours] == []

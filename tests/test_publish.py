@@ -910,7 +910,7 @@ def test_a_file_given_in_parts_is_kept_when_its_bytes_are_the_old_files(tmp_path
     feed = b"BEGIN:VCALENDAR\r\nX:1\r\nEND:VCALENDAR\r\n"
     publish(site, {**FILES, "kalender.ics": feed})
 
-    def parts_of(data: bytes) -> list[bytes | memoryview]:
+    def cut(data: bytes) -> list[bytes | memoryview]:
         edges = [0, *sorted(min(cut, len(data)) for cut in cuts), len(data)]
         return [memoryview(data)[a:b] for a, b in itertools.pairwise(edges)]
 
@@ -922,7 +922,7 @@ def test_a_file_given_in_parts_is_kept_when_its_bytes_are_the_old_files(tmp_path
         before = inodes(site)["kalender.ics"]
         publisher = output.Publisher(site)
         publisher.plan([*FILES, "kalender.ics"], kept=FILES)
-        assert publisher.put("kalender.ics", parts_of(data)) == status
+        assert publisher.put("kalender.ics", cut(data)) == status
         publisher.course_pages_done(set())
         publisher.commit()
         assert (site / "kalender.ics").read_bytes() == data
