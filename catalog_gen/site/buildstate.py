@@ -35,8 +35,9 @@ and what each page shows (``pages.Shows``: its courses by id, and the rest of it
 whose frame and ``Shows`` are the same, none of whose courses changed, and a course's calendar
 files when the course did not change, take their digests from the state (``PageInputs.carried``,
 ``CalendarInputs.carried``); only the stat that catches a file edited by hand is left of them.
-At 10,000 courses, one changed course digests the 30 or so pages that show it. The state
-also keeps what the publish needs to work in proportion to the change (publish.SiteRecord:
+At 10,000 courses, one changed course digests 16 pages: those that show it, and the two
+made of the whole catalog. The state also keeps what the publish needs to work in proportion
+to the change (publish.SiteRecord:
 the site's folders and their mtimes, the search index's files, the spare), the odd data the
 build reported, and what the model is made of is kept beside it (modelcache.py, in
 ``.<site>.build-cache/``).
