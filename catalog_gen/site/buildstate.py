@@ -37,10 +37,9 @@ files when the course did not change, take their digests from the state (``PageI
 ``CalendarInputs.carried``); only the stat that catches a file edited by hand is left of them.
 At 10,000 courses, one changed course digests 16 pages: those that show it, and the two
 made of the whole catalog. The state also keeps what the publish needs to work in proportion
-to the change (publish.SiteRecord:
-the site's folders and their mtimes, the search index's files, the spare), the odd data the
-build reported, and what the model is made of is kept beside it (modelcache.py, in
-``.<site>.build-cache/``).
+to the change (publish.SiteRecord: the site's folders and their mtimes, the search index's
+files, the spare), the odd data the build reported, and what the model is made of is kept
+beside it (modelcache.py, in ``.<site>.build-cache/``).
 
 The state lives beside the site, not in it (it is not for the web server). Nothing it holds
 decides what the published site is: a build without it renders everything and publishes the
