@@ -151,6 +151,7 @@ def run_build(
             odd_data = OddData(len(decision.state.anomalies), 0, decision.state.anomaly_lines, ())
         else:
             found = Anomalies()
+            decision.state.look(config.output_path)  # in a forked process, meanwhile
             builder = builder or SiteBuilder(config, cache=config.build_cache_path, fresh=full)
             publisher = staging(config, decision.state, full=full)
             try:

@@ -24,7 +24,10 @@ import pytest
 from catalog_gen.build import run_build
 from catalog_gen.config import PublishSettings, load_config
 from catalog_gen.demo.sample import generate_catalog
+from catalog_gen.site import buildstate
 from catalog_gen.site.buildstate import (
+    BuildState,
+    FileRecord,
     build_inputs,
     digest,
     fingerprint,
@@ -800,3 +803,51 @@ def test_what_the_last_build_published_is_known_even_when_its_digests_are_not(pr
 
     assert loaded.files == {} and loaded.inputs == ""
     assert loaded.published and set(loaded.published) == set(state["published"])
+
+
+def test_files_looked_at_in_a_worker_are_judged_as_they_are_one_by_one(tmp_path, monkeypatch):
+    """``BuildState.look`` stats the recorded files in a forked process while the build goes
+    on; ``unchanged`` then judges each file as it would by looking itself: one edited in
+    place (same size), one grown, one gone, one now a link, one now a folder, and the rest
+    as recorded. A look whose worker fails leaves ``unchanged`` looking file by file."""
+    site = tmp_path / "site"
+    records = {}
+    for number in range(60):
+        path = site / f"kurs/k-{number}/index.html"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"<p>%d</p>" % number)
+        found = path.stat()
+        records[path.relative_to(site).as_posix()] = FileRecord(
+            "d", found.st_size, found.st_mtime_ns
+        )
+    edited, grown, gone, linked, folder = (f"kurs/k-{n}/index.html" for n in range(5))
+    os.utime(site / edited, ns=(1, 1))
+    (site / grown).write_bytes(b"<p>1</p> and more")
+    (site / gone).unlink()
+    (site / linked).unlink()
+    (site / linked).symlink_to(site / "kurs/k-10/index.html")
+    (site / folder).unlink()
+    (site / folder).mkdir()
+    judged = {name: BuildState(files=records).unchanged(site, name, "d") for name in records}
+    assert [name for name, same in judged.items() if not same] == [
+        edited,
+        grown,
+        gone,
+        linked,
+        folder,
+    ]
+
+    state = BuildState(files=records)
+    state.look(site)
+    assert state.looked is not None  # a worker was forked
+    assert {name: state.unchanged(site, name, "d") for name in records} == judged
+    assert not state.unchanged(site, "kurs/k-20/index.html", "another digest")
+
+    def fails(site, files):
+        raise OSError("no look")
+
+    monkeypatch.setattr(buildstate, "_not_as_recorded", fails)
+    state = BuildState(files=records)
+    state.look(site)
+    assert {name: state.unchanged(site, name, "d") for name in records} == judged
+    assert state.looked is None  # it fell back to looking itself

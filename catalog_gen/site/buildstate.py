@@ -69,6 +69,7 @@ import orjson
 
 from catalog_gen import __version__
 from catalog_gen.config import Config, SitePaths
+from catalog_gen.site import forked
 from catalog_gen.site.model import Catalog, Course, CourseDate, Fields
 from catalog_gen.site.pages import Page
 from catalog_gen.site.publish import SiteRecord
@@ -130,17 +131,30 @@ class BuildState:
     site: SiteRecord | None = None
     #: What the files read, trusted like their digests.
     reads: Reads = field(default_factory=Reads)
+    #: The files of the site found not as recorded, being looked for (``look``).
+    looked: tuple[str, forked.Later[frozenset[str]]] | None = field(default=None, repr=False)
+
+    def look(self, site: Path) -> None:
+        """Start looking for the recorded files of ``site`` that are not as recorded
+        (missing, another size or mtime), in a forked process, while this one makes the
+        catalog: at 10,000 courses that is 65,000 ``stat`` calls, which ``unchanged`` then
+        need not make. Without a process to be had, ``unchanged`` looks file by file."""
+        if self.files and self.looked is None:
+            pending = forked.later(functools.partial(_not_as_recorded, str(site), self.files))
+            self.looked = (str(site), pending) if pending is not None else None
 
     def unchanged(self, site: Path, name: str, digest: str) -> bool:
         """Whether ``name`` in ``site`` is still what a render with ``digest`` would give."""
         record = self.files.get(name)
         if record is None or record.digest != digest:
             return False
-        try:  # a string path: a Path per file is a third of this, 65,000 times a build
-            found = os.stat(os.path.join(site, name), follow_symlinks=False)
-        except OSError:
-            return False
-        return found.st_size == record.size and found.st_mtime_ns == record.mtime_ns
+        if self.looked is not None and self.looked[0] == str(site):
+            differing = self.looked[1].result()
+            if differing is not None:
+                return name not in differing
+            self.looked = None  # the look failed: file by file after all
+        # A string path: a Path per file is a third of this, 65,000 times a build.
+        return _as_recorded(os.path.join(site, name), record)
 
     def written_bytes(self, site: Path, name: str) -> bytes | None:
         """The bytes the last build wrote to ``name``, if the file is still as it left it
@@ -219,6 +233,22 @@ def load_state(site: Path) -> BuildState:
         )
     except (KeyError, TypeError, AttributeError, ValueError):
         return remembered
+
+
+def _not_as_recorded(site: str, files: Mapping[str, FileRecord]) -> frozenset[str]:
+    """The names of ``files`` whose file in ``site`` is not as recorded (``_as_recorded``)."""
+    return frozenset(
+        name for name, record in files.items() if not _as_recorded(os.path.join(site, name), record)
+    )
+
+
+def _as_recorded(path: str, record: FileRecord) -> bool:
+    """Whether the file at ``path`` is there with the recorded size and mtime."""
+    try:
+        seen = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return seen.st_size == record.size and seen.st_mtime_ns == record.mtime_ns
 
 
 #: The state file as read: JSON whose shape nothing has checked (a wrong one raises, and the

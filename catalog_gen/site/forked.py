@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import Connection
-from typing import TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
@@ -122,6 +122,13 @@ def apart(function: Callable[[], _Result]) -> _Result | None:
     it itself, and meets the same error first hand). The result crosses a pipe, so it must
     pickle. What interrupts the wait here (Ctrl-C, the run's time limit) ends the process
     and is raised."""
+    pending = later(function)
+    return pending.result() if pending is not None else None
+
+
+def later(function: Callable[[], _Result]) -> Later[_Result] | None:
+    """``function()`` started in one forked process, while this one goes on: ``result``
+    waits for it, as ``apart`` does. None when no process could be had."""
     if not forkable():
         return None
     context = multiprocessing.get_context("fork")
@@ -132,17 +139,33 @@ def apart(function: Callable[[], _Result]) -> _Result | None:
     except OSError:
         return None
     sending.close()
-    try:
-        outcome = receiving.recv()
-    except EOFError:  # the process died without a word (killed for memory, say)
-        outcome = None
-    except BaseException:
-        process.kill()
-        raise
-    finally:
-        receiving.close()
-        process.join()
-    return cast(_Result, outcome[0]) if outcome else None
+    return Later(process, receiving)
+
+
+class Later(Generic[_Result]):
+    """A forked process's work on its way (``later``)."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, receiving: Connection):
+        self._process, self._receiving = process, receiving
+        self._outcome: tuple[_Result] | None = None
+        self._waited = False
+
+    def result(self) -> _Result | None:
+        """The result (waited for the first time); None when the work failed or its
+        process died. What interrupts the wait ends the process and is raised."""
+        if not self._waited:
+            try:
+                self._outcome = self._receiving.recv()
+            except EOFError:  # the process died without a word (killed for memory, say)
+                self._outcome = None
+            except BaseException:
+                self._process.kill()
+                raise
+            finally:
+                self._waited = True
+                self._receiving.close()
+                self._process.join()
+        return self._outcome[0] if self._outcome else None
 
 
 def _apart(function: Callable[[], object], sending: Connection, parent: int) -> None:
