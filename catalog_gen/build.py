@@ -295,7 +295,16 @@ def search_indexer(language: str, pages: str | None = None, shards: int = SHARDS
 
     def run(folder: Path, changed: frozenset[str] | None, staged: Staged) -> None:
         files, index = staged.files, staged.index
-        index_site(folder, changed, files, index, language=language, pages=pages, shards=shards)
+        index_site(
+            folder,
+            changed,
+            files,
+            index,
+            language=language,
+            pages=pages,
+            shards=shards,
+            launched=staged.launched,
+        )
 
     return Indexer(SEARCH_INDEX, run, reads=reader(pages))
 

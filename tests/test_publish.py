@@ -927,3 +927,90 @@ def test_a_file_given_in_parts_is_kept_when_its_bytes_are_the_old_files(tmp_path
         publisher.commit()
         assert (site / "kalender.ics").read_bytes() == data
         assert (inodes(site)["kalender.ics"] == before) == (status == output.UNCHANGED)
+
+
+@pytest.mark.parametrize("begun", [False, True])
+def test_files_found_kept_after_the_plan_are_carried_over_as_they_are(tmp_path, begun):
+    """The calendars are checked while the pages render, so what they keep reaches the
+    publisher after ``plan``, and after ``begin`` when render workers were forked: either
+    way the old files are in the new site, the very same files, and reported unchanged."""
+    site = tmp_path / "site"
+    publish(site, FILES)
+    before = inodes(site)
+    publisher = output.Publisher(site)  # no record: the staging folder starts empty
+    publisher.plan(FILES, kept=["index.html"])
+    if begun:
+        publisher.begin()
+    publisher.put("kurs/excel-1/index.html", b"<h1>Excel 365</h1>")
+    publisher.carry(["kurs/word-2/index.html", "static/style.abc.css"])
+    publisher.course_pages_done({"kurs/excel-1/index.html"})
+    report = publisher.commit()
+    assert report.written == ("kurs/excel-1/index.html",)
+    assert sorted(report.unchanged) == sorted(set(FILES) - {"kurs/excel-1/index.html"})
+    assert contents(site) == {**FILES, "kurs/excel-1/index.html": b"<h1>Excel 365</h1>"}
+    for name in report.unchanged:
+        assert inodes(site)[name] == before[name]
+    with pytest.raises(BuildError, match="vanished during the build"):
+        later = output.Publisher(site)
+        later.plan(FILES)
+        later.carry(["kurs/gone-9/index.html"])
+
+
+def _published_with_record(site: Path, files: dict[str, bytes], indexer, record):
+    """Publish ``files`` as a build does, with the record of the last publish: the next."""
+    publisher = output.Publisher(site, record=record, indexer=indexer)
+    publisher.plan(files)
+    pages = {n for n in files if publisher.put(n, files[n]) == output.WRITTEN}
+    publisher.course_pages_done({n for n in pages if n.endswith(".html")})
+    publisher.commit()
+    return publisher.next_record
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["nothing", "a file dropped in", "a file removed", "an index file replaced", "spare touched"],
+)
+def test_what_the_publisher_looks_at_in_a_worker_it_sees_as_it_would_itself(
+    tmp_path, monkeypatch, change
+):
+    """The publisher stats the site, its index and the spare against the record in a forked
+    process while the build makes its catalog: what its plan makes of that, and whether it
+    may start from the spare, are what they make of looking themselves, whatever changed
+    behind the record's back."""
+
+    def planned(looked: bool):
+        site = tmp_path / str(looked) / "site"
+        site.parent.mkdir()
+        indexer = output.Indexer("pagefind", WordIndex())
+        record = _published_with_record(site, FILES, indexer, None)
+        second = {**FILES, "index.html": b"<h1>Kurs 2</h1>"}
+        record = _published_with_record(site, second, indexer, record)
+        assert record is not None and record.spare_inode  # a spare to start from
+        if change == "a file dropped in":
+            (site / "kurs/excel-1/notes.txt").write_text("dropped")
+        elif change == "a file removed":
+            (site / "kurs/word-2/index.html").unlink()
+        elif change == "an index file replaced":
+            (site / "pagefind/entry.json").unlink()
+            (site / "pagefind/entry.json").write_text("999")
+        elif change == "spare touched":
+            (output.SitePaths(site).spare / "kurs/excel-1/extra.html").write_text("x")
+        if not looked:
+            monkeypatch.setattr(output.forked, "later", lambda function: None)
+        publisher = output.Publisher(site, record=record, indexer=indexer)
+        assert (publisher._looking is not None) == looked
+        publisher.plan({**second, "kurs/excel-1/index.html": b"<h1>Excel 3</h1>"})
+        publisher.begin()
+        seen = publisher.old, publisher.touched, publisher.removed, publisher.staged
+        started_from_spare = publisher.synced
+        publisher.abort()
+        monkeypatch.undo()
+        return (
+            {n: Path(p).relative_to(site) for n, p in seen[0].items()},
+            seen[1:],
+            started_from_spare,
+        )
+
+    looked_apart = planned(looked=True)
+    assert looked_apart == planned(looked=False)
+    assert looked_apart[2] == (change != "spare touched")

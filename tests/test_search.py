@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from catalog_gen.build import run_build, search_indexer
 from catalog_gen.errors import BuildError
+from catalog_gen.site.generate import MemorySink, SiteBuilder
 from catalog_gen.site.publish import MARKER, Indexer
 from catalog_gen.site.search import (
     MANIFEST,
@@ -30,6 +31,7 @@ from catalog_gen.site.search import (
     shard_name,
     shard_of,
 )
+from catalog_gen.source.store import SnapshotStore
 from tests.conftest import NOW, run_cli
 from tests.publishing import publish
 from tests.sitecheck import site_bytes, site_tree
@@ -514,3 +516,32 @@ def test_a_page_kept_as_a_link_is_not_read_through(tmp_path):
         for name in manifest(site)["shards"]
     ]
     assert sum(lang["page_count"] for e in entries for lang in e["languages"].values()) == 4
+
+
+class _Order(MemorySink):
+    """A sink that notes when it hears that the course pages are in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told_after: list[str] | None = None
+
+    def course_pages_done(self, changed) -> None:
+        self.told_after = list(self.files)
+
+
+def test_the_index_hears_of_the_course_pages_before_other_pages_are_drawn(project):
+    """The index runs beside the rest of the build from the moment the course pages are in:
+    a build that draws its pages in this process says so before it draws any other page."""
+    assert project.run("fetch").returncode == 0
+    config = project.config
+    store = SnapshotStore(config.snapshot_path)
+    builder = SiteBuilder(config)
+    builder.prepare(store.stored(store.latest_name()), now=NOW)
+    sink = _Order()
+    builder.files(sink)
+    course_pages = {page.path for page in builder.pages if page.template == "course.html"}
+    drawn = {page.path for page in builder.pages}
+    assert sink.told_after is not None
+    told = [name for name in sink.told_after if name in drawn]
+    assert set(told) == course_pages
+    assert len(drawn - course_pages) > 10  # the other pages came after

@@ -79,6 +79,9 @@ class Sink(Protocol):
     def plan(self, names: Collection[str], *, kept: Collection[str]) -> None:
         """Every file the site will have; ``kept`` are the old files as they are."""
 
+    def carry(self, names: Collection[str]) -> None:
+        """More of the planned files that are the old files as they are (known later)."""
+
     def begin(self) -> None:
         """Ready to take files from forked workers."""
 
@@ -102,6 +105,9 @@ class MemorySink:
         self.files: dict[str, bytes] = {}
 
     def plan(self, names: Collection[str], *, kept: Collection[str]) -> None:
+        pass
+
+    def carry(self, names: Collection[str]) -> None:
         pass
 
     def begin(self) -> None:
@@ -244,8 +250,6 @@ class SiteBuilder:
         calendars = CalendarFiles(
             catalog, self.site, self.urls, self.locale, state, output, self.models, since
         )
-        digests.update(calendars.digests)
-        kept |= calendars.kept
         machine = MachineFiles(catalog, self.pages, self.site, self.urls, self.locale)
         sitemap = machine.sitemap_digest()
         if sitemap is not None:
@@ -253,19 +257,22 @@ class SiteBuilder:
             if state.unchanged(output, SITEMAP, sitemap):
                 kept.add(SITEMAP)
         assets = {path: data for path, data in self.assets.values()}
-        names = {*(p.path for p in self.pages), *calendars.digests, *machine.names(), *assets}
+        names = {*(p.path for p in self.pages), *calendars.names, *machine.names(), *assets}
         sink.plan(names, kept=kept)
 
         todo = [page for page in self.pages if page.path not in kept]
         course_pages = {p.path for p in self.pages if p.template == "course.html"}
-        # Course pages first: the search index reads them, and runs alongside the rest.
-        todo.sort(key=lambda page: page.path not in course_pages)
         progress.phase("rendering", len(todo))
         put = _checked(sink, check)
         changed_pages = _PageOutcomes(sink, course_pages, self.urls.course_pages())
         with _Renderers(self.renderer, todo, put, changed_pages, progress) as rendering:
             rendering.start()
+            # The calendars are checked once the pages are on their way (and the course
+            # pages, in this process, are in: the search index starts before this).
             progress.phase("calendars")
+            calendars.check()
+            digests.update(calendars.digests)
+            sink.carry(calendars.kept)
             for count, (name, data) in enumerate(calendars.render()):
                 put(name, data)
                 if count % 256 == 0:
@@ -279,7 +286,7 @@ class SiteBuilder:
         rendered = len(todo) + calendars.rendered
         return RenderedSite(
             {},
-            frozenset(kept),
+            frozenset(kept | calendars.kept),
             digests,
             len(self.pages),
             rendered,
@@ -396,7 +403,9 @@ class _Renderers:
         outcomes: _PageOutcomes,
         progress: Progress,
     ) -> None:
-        self.renderer, self.pages, self.put = renderer, pages, put
+        # Course pages first: the search index reads them, and runs alongside the rest.
+        self.pages = sorted(pages, key=lambda page: page.path not in outcomes.course_pages)
+        self.renderer, self.put = renderer, put
         self.outcomes, self.progress = outcomes, progress
         self.pool: ProcessPoolExecutor | None = None
         self.futures: list[Future[list[tuple[str, str]]]] = []
@@ -437,6 +446,8 @@ class _Renderers:
                     self.pool.shutdown(wait=False)
                 self.pool, self.futures = None, []
         for page in self.pages:
+            if page.path not in self.outcomes.course_pages:  # they come first: all are in
+                self.outcomes.course_pages_in()
             status = self.put(page.path, self.renderer.render(page))
             self.outcomes.note(page.path, status)
             self.progress.advance()
@@ -518,21 +529,32 @@ class CalendarFiles:
         self.frame = made_of.common
         self.digests: dict[str, str] = {}
         self.kept: set[str] = set()
-        #: The files to make: (path, course, date), no course for the site-wide file and no
-        #: date for a course's own.
+        #: Every calendar file: (path, course, date), no course for the site-wide file and
+        #: no date for a course's own.
+        self._files: list[tuple[str, Course | None, CourseDate | None]] = []
+        #: The files to make (``check``).
         self._todo: list[tuple[str, Course | None, CourseDate | None]] = []
         self._kept_dates: set[int] = set()
         self._made_of = made_of
         for course in catalog.courses:
-            if not course.dates:
-                continue
-            carried = made_of.carried(course)
-            self._add(urls.course_calendar(course), course, None, carried)
-            for d in course.dates:
-                if self._add(urls.date_calendar(course, d), course, d, carried):
-                    self._kept_dates.add(d.id)
+            if course.dates:
+                self._files.append((urls.course_calendar(course), course, None))
+                self._files += [(urls.date_calendar(course, d), course, d) for d in course.dates]
         self.site_path = urls.site_calendar()
-        self._add(self.site_path, None, None, carried=False)
+        self._files.append((self.site_path, None, None))
+        self.names = [path for path, _, _ in self._files]
+
+    def check(self) -> None:
+        """Each file's digest, and which files are kept (the others are to be made)."""
+        made_of = self._made_of
+        carried = False
+        for path, course, cdate in self._files:
+            if course is None:  # the site-wide file: made of every course
+                carried = False
+            elif cdate is None:  # a course's own file comes before its dates'
+                carried = made_of.carried(course)
+            if self._add(path, course, cdate, carried) and cdate is not None:
+                self._kept_dates.add(cdate.id)
 
     def _add(
         self, path: str, course: Course | None, cdate: CourseDate | None, carried: bool

@@ -48,6 +48,7 @@ import ctypes
 import dataclasses
 import errno
 import fnmatch
+import functools
 import os
 import shutil
 import stat
@@ -90,6 +91,11 @@ class Staged:
     files: frozenset[str] | None = None
     #: Each file of the old index (its name inside the indexer's folder) and its size.
     index: Mapping[str, int] | None = None
+    #: For the indexer to call once its own processes run and the rest of its work is
+    #: waiting for them. The build waits for that (or for the indexer to end): until then
+    #: the indexer's work needs the interpreter, and a build busy beside it, with the lock
+    #: the threads of a Python process share, slowed it from 0.1 s to a second.
+    launched: Callable[[], None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,12 @@ class Publisher:
         self.spare = SitePaths(self.site).spare
         self.keep = tuple(keep)
         self.record = record if record is not None and self.site.is_dir() else None
+        #: What the record says is looked at in a forked process, while the build makes
+        #: its catalog (``_look``); None: looked at here, when needed.
+        self._looking: forked.Later[_Look] | None = None
+        if self.record is not None:
+            looks = functools.partial(_look, str(self.site), str(self.spare), self.record)
+            self._looking = forked.later(looks)
         self.staging: str | None = None
         #: Whether the staging folder holds the live site's files (from the spare).
         self.synced = False
@@ -185,7 +197,8 @@ class Publisher:
         self.removed: list[str] = []
         #: Files of the old site that ``keep`` names and the new site does not make.
         self.retained: dict[str, str] = {}
-        self.kept: Collection[str] = ()
+        #: Files of the new site that are the old ones as they are (``plan``, ``keep``).
+        self.kept: list[str] = []
         #: What the indexer is told of the staging folder (``plan``).
         self.staged = Staged()
         self.results: dict[str, str] = {}
@@ -208,10 +221,11 @@ class Publisher:
         names = set(names)
         for name in names:
             _check_relative(name)
-        self.kept = kept
         self.index_folder = index
+        look = self._looked()
         if self.record is not None:
-            old, self.touched = _inventory(self.site, self.record)
+            moved = look.moved if look is not None else None
+            old, self.touched = _inventory(self.site, self.record, moved)
         else:
             old = _existing_files(self.site)
         old_index: dict[str, str] = {}
@@ -219,14 +233,15 @@ class Publisher:
         if index is not None:
             prefix = index + "/"
             old_index = {n: p for n, p in old.items() if n.startswith(prefix)}
-            index_stats = _stats(old_index)
+            seen = look.index if look is not None else {}
+            index_stats = {n: seen[n] for n in old_index if n in seen}
+            index_stats.update(_stats({n: p for n, p in old_index.items() if n not in seen}))
             if self.record is not None:
                 known = self.record.index_files
                 self.touched |= {n for n in old_index if known.get(n) != index_stats.get(n)}
-        missing = [name for name in kept if name not in old]
-        if missing:
-            raise BuildError(f"{self.site / missing[0]} vanished during the build; build again")
         self.old, self.old_index = old, old_index
+        self.kept = []
+        self.carry(kept)
         gone = set(old) - names - set(old_index)
         retained = {name for name in gone if kept_by_setting(name, self.keep)}
         retained -= _in_the_way(retained, names)  # the build's own files come first
@@ -237,6 +252,18 @@ class Publisher:
         self.staged = Staged(frozenset(names | retained), sizes)
         if self.removed:
             self.begin()
+
+    def carry(self, names: Collection[str]) -> None:
+        """More files of the new site that are the old files as they are, known once the
+        build is under way (after ``plan``; maybe after ``begin``)."""
+        missing = [name for name in names if name not in self.old]
+        if missing:
+            raise BuildError(f"{self.site / missing[0]} vanished during the build; build again")
+        self.kept += names
+        if self.staging is not None and not self.synced:  # begin linked the others
+            self._make_folders(names)
+            for name in names:
+                _link_or_copy(self.old[name], f"{self.staging}/{name}")
 
     # --- putting files in -----------------------------------------------------------------------
 
@@ -325,10 +352,12 @@ class Publisher:
                 _link_or_copy(path, f"{self.staging}/{name}")
         # An index changed by hand is made again whole: its shards cannot be trusted.
         pages = frozenset(changed) if self.old_index and not touched else None
+        launched = threading.Event()
         self._index_thread = threading.Thread(
-            target=self._run_indexer, args=(indexer, Path(staging), pages), daemon=True
+            target=self._run_indexer, args=(indexer, Path(staging), pages, launched), daemon=True
         )
         self._index_thread.start()
+        launched.wait()  # see Staged.launched
 
     def _read_alike(self, name: str, data: bytes) -> bool:
         """Whether the indexer reads of page ``name``'s new bytes what it read of the old
@@ -343,14 +372,22 @@ class Publisher:
         before = _regular_bytes(old)
         return before is not None and read == reads(name, before)
 
-    def _run_indexer(self, indexer: Indexer, staging: Path, changed: frozenset[str] | None) -> None:
+    def _run_indexer(
+        self,
+        indexer: Indexer,
+        staging: Path,
+        changed: frozenset[str] | None,
+        launched: threading.Event,
+    ) -> None:
         """The one place the indexer runs: on the staging folder, which holds the old index,
         told which pages changed since it was made (None: there is no old index)."""
         started = time.monotonic()
         try:
-            indexer.run(staging, changed, self.staged)
+            indexer.run(staging, changed, dataclasses.replace(self.staged, launched=launched.set))
         except BaseException as exc:  # raised in commit(), on the build's own thread
             self._index_error = exc
+        finally:
+            launched.set()
         self.index_seconds = time.monotonic() - started
 
     def _raise_index_error(self) -> None:
@@ -460,13 +497,17 @@ class Publisher:
         return _stats({n: f"{self.site}/{n}" for n in published if n.startswith(prefix)})
 
     def _spare_holds(self, record: SiteRecord) -> bool:
-        """Whether the spare is the folder the record describes, untouched since."""
-        try:
-            if os.stat(self.spare, follow_symlinks=False).st_ino != record.spare_inode:
-                return False
-        except OSError:
-            return False
-        return _folder_times_match(str(self.spare), record.spare_folders)
+        look = self._looked()
+        return look.spare_holds if look is not None else _spare_holds(self.spare, record)
+
+    def _looked(self) -> _Look | None:
+        """What the forked look found (waited for), or None: look here."""
+        if self._looking is None:
+            return None
+        look = self._looking.result()
+        if look is None:
+            self._looking = None  # it failed: look here
+        return look
 
     def _sync(self, differs: Iterable[str]) -> None:
         """Bring the staging folder (the spare: the site before the last publish) up to the
@@ -536,11 +577,58 @@ def _folder_at(path: str) -> None:
             raise
 
 
-def _inventory(site: Path, record: SiteRecord) -> tuple[dict[str, str], set[str]]:
+@dataclass(frozen=True)
+class _Look:
+    """What the site and the spare are, against the record (``_look``)."""
+
+    #: The record's folders whose mtime moved (``_moved_folders``).
+    moved: list[str]
+    #: The size and mtime of each of the record's index files that is there.
+    index: dict[str, tuple[int, int]]
+    #: Whether the spare is the folder the record describes, untouched since.
+    spare_holds: bool
+
+
+def _look(site: str, spare: str, record: SiteRecord) -> _Look:
+    """Every ``stat`` the publisher's plan makes of the site and the spare: 40,000 at 10,000
+    courses, made in a forked process while the build makes its catalog."""
+    index = _stats({name: f"{site}/{name}" for name in record.index_files})
+    return _Look(_moved_folders(site, record), index, _spare_holds(spare, record))
+
+
+def _spare_holds(spare: str | Path, record: SiteRecord) -> bool:
+    """Whether the spare is the folder the record describes, untouched since."""
+    try:
+        if os.stat(spare, follow_symlinks=False).st_ino != record.spare_inode:
+            return False
+    except OSError:
+        return False
+    return _folder_times_match(str(spare), record.spare_folders)
+
+
+def _moved_folders(root: str, record: SiteRecord) -> list[str]:
+    """The record's folders of the site whose mtime moved since: a file dropped in, replaced
+    or removed. Not those gone (their parent's mtime moved too, and is listed) nor those
+    replaced by a link (their parent lists it, as a name)."""
+    moved = []
+    for folder, mtime in record.folders.items():
+        try:
+            found = os.stat(f"{root}/{folder}" if folder else root, follow_symlinks=False)
+        except OSError:
+            continue
+        if found.st_mtime_ns != mtime and not stat.S_ISLNK(found.st_mode):
+            moved.append(folder)
+    return moved
+
+
+def _inventory(
+    site: Path, record: SiteRecord, moved: list[str] | None = None
+) -> tuple[dict[str, str], set[str]]:
     """The site's files as the record knows them, plus whatever appeared in a folder whose
     mtime moved since (a file dropped in or replaced, a folder made) and minus what vanished
     from one; and the names in those folders (present or vanished), where the site may not
-    be what the record says (nor the spare what the site is)."""
+    be what the record says (nor the spare what the site is). ``moved``: those folders, when
+    known (``_look``)."""
     root = str(site)
     known = set(record.published)
     files = set(known)
@@ -548,14 +636,8 @@ def _inventory(site: Path, record: SiteRecord) -> tuple[dict[str, str], set[str]
     by_folder: dict[str, set[str]] = {}
     for name in files:
         by_folder.setdefault(name.rpartition("/")[0], set()).add(name)
-    for folder, mtime in record.folders.items():
+    for folder in moved if moved is not None else _moved_folders(root, record):
         path = f"{root}/{folder}" if folder else root
-        try:
-            found = os.stat(path, follow_symlinks=False)
-        except OSError:
-            continue  # gone: its parent's mtime moved too, and is looked at
-        if found.st_mtime_ns == mtime or stat.S_ISLNK(found.st_mode):
-            continue  # a folder replaced by a link: its parent lists it, as a name
         try:
             entries = list(os.scandir(path))
         except OSError:

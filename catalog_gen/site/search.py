@@ -89,6 +89,7 @@ def index_site(
     language: str,
     pages: str = EVERY_PAGE,
     shards: int = SHARDS,
+    launched: Callable[[], None] | None = None,
 ) -> None:
     """Bring ``folder/pagefind/`` up to date with the pages in ``folder`` that match the glob
     ``pages`` (every page when none does).
@@ -102,6 +103,8 @@ def index_site(
     ``pagefind/``) with their sizes, when the caller knows them (the publisher does), so
     that neither is looked for on disk: on a thread beside a busy build, a walk of 10,000
     folders took most of the second and a half the index needed for one changed course.
+    ``launched`` is called once the Pagefind processes of the first shards run (or when
+    none need to): what is left is mostly waiting for them.
     """
     started = time.monotonic()
     binary = _pagefind_binary()
@@ -127,7 +130,7 @@ def index_site(
     for shard in stale:
         shutil.rmtree(out / shard_name(shard, shards), ignore_errors=True)
     built = {shard: members[shard] for shard in sorted(stale) if shard in members}
-    _run_pagefind(binary, folder, out, built, shards, language, started)
+    _run_pagefind(binary, folder, out, built, shards, language, started, launched)
     for shard in built:
         _keep_shared_once(out, out / shard_name(shard, shards))
     # The listing again, reading only what may have changed: the shards made again, and
@@ -343,11 +346,15 @@ def _run_pagefind(
     count: int,
     language: str,
     started: float,
+    launched: Callable[[], None] | None = None,
 ) -> None:
     """Index each shard's pages into ``out/<shard>/``, as many Pagefind processes at once as
     there are CPUs. Each reads a folder of hard links to its pages (inside ``folder``, so a
-    killed build leaves them in the staging folder the next build removes)."""
+    killed build leaves them in the staging folder the next build removes). ``launched``:
+    called once the first processes run."""
     if not shards:
+        if launched is not None:
+            launched()
         return
     links = Path(tempfile.mkdtemp(prefix=".search-pages-", dir=folder))
     waiting = sorted(shards.items())
@@ -361,6 +368,9 @@ def _run_pagefind(
                 command = [binary, "--site", str(links / name), "--output-path", str(out / name)]
                 command += ["--force-language", language, "--silent"]
                 running.append((name, _start(command)))
+            if launched is not None:
+                launched()
+                launched = None
             name, process = running.pop(0)
             _finish(process, name, started)
     finally:
