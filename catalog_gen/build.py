@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from catalog_gen.anomalies import Anomalies, Anomaly, report_lines
@@ -34,9 +35,11 @@ from catalog_gen.site.model import Catalog
 from catalog_gen.site.pages import SEARCH_INDEX, Urls, absolute
 from catalog_gen.site.publish import MARKER, Indexer, OutputReport, Publisher, Staged
 from catalog_gen.site.search import SHARDS, index_site, reader
-from catalog_gen.source.fetch import FetchReport, run_fetch
 from catalog_gen.source.lock import RunLock
 from catalog_gen.source.store import SnapshotStore
+
+if TYPE_CHECKING:
+    from catalog_gen.source.fetch import FetchReport
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,8 @@ def fetch_or_reuse(
     """
     if access is None:
         return None, []
+    from catalog_gen.source.fetch import run_fetch  # HTTP is for builds that fetch: 0.1 s
+
     try:
         fetched = run_fetch(
             config,

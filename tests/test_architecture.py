@@ -88,6 +88,22 @@ def test_the_halves_never_import_each_other_and_keep_to_their_tools():
     assert forbidden["catalog_gen.source"] >= {"jinja2", "markdown", "nh3"}
 
 
+def test_a_build_that_does_not_fetch_does_not_import_the_http_client():
+    assert "(an offline build) does not import the HTTP client" in " ".join(PAGE.split())
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, catalog_gen.cli, catalog_gen.build; print(*sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "catalog_gen.build" in loaded and "catalog_gen.site.generate" in loaded
+    assert not {"httpx", "httpcore", "catalog_gen.source.fetch"} & set(loaded)
+
+
 def test_the_module_table_names_every_module_once():
     named = []
     for first, _ in _table("The modules"):
