@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import jinja2
 import pytest
 
 from catalog_gen.anomalies import Anomalies
@@ -132,3 +133,41 @@ def test_a_warm_catalog_leaves_nothing_frozen_from_the_garbage_collector(project
     ModelCache(None, DraftRules.of(config)).catalog(store.stored(store.latest_name()), now=NOW)
     assert gc.get_freeze_count() > 0  # a build's cache does freeze: the check above can fail
     gc.unfreeze()
+
+
+def test_a_build_compiles_only_the_templates_changed_since_the_last_build(project, monkeypatch):
+    """A build keeps the templates it compiled in the build cache (render.CompiledTemplates);
+    the next compiles none of them, or only one that changed, and makes the same files. A
+    kept file that is damaged costs a compile, never a wrong page."""
+    config = project.config
+    store = SnapshotStore(config.snapshot_path)
+    snapshot = store.stored(store.latest_name())
+    compiled: list[str] = []
+    compile_ = jinja2.Environment.compile
+
+    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
+        compiled.append(name)
+        return compile_(self, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+
+    def build() -> dict[str, bytes]:
+        compiled.clear()
+        builder = SiteBuilder(config, cache=config.build_cache_path)
+        files, _ = made_by(builder, snapshot, NOW)
+        builder.models.save()
+        return files
+
+    first = build()
+    assert "course.html" in compiled and "home.html" in compiled
+    assert build() == first and compiled == []
+    home = project.root / "templates" / "home.html"
+    home.write_text(HOME.replace("{{ catalog.now.isoformat() }}", "Lagret på nytt"))
+    changed = build()
+    assert compiled == ["home.html"]
+    assert b"<title>Lagret p\xc3\xa5 nytt</title>" in changed["index.html"]
+    assert changed == fresh(config, snapshot, NOW)[0]
+
+    kept = config.build_cache_path / "model" / "templates.kept"
+    kept.write_bytes(kept.read_bytes()[:-40] + b"\x00" * 40)  # damaged: not trusted
+    assert build() == changed and "course.html" in compiled

@@ -47,7 +47,13 @@ from catalog_gen.site.model import Catalog, Course, CourseDate
 from catalog_gen.site.modelcache import ModelCache
 from catalog_gen.site.pages import ROBOTS, SITEMAP, Page, Urls, absolute, plan_pages
 from catalog_gen.site.publish import WRITTEN, Parts, parts_of
-from catalog_gen.site.render import Renderer, SiteInfo, find_theme, static_assets
+from catalog_gen.site.render import (
+    CompiledTemplates,
+    Renderer,
+    SiteInfo,
+    find_theme,
+    static_assets,
+)
 from catalog_gen.site.search import matches
 from catalog_gen.snapshot import Snapshot, StoredSnapshot
 
@@ -206,6 +212,7 @@ class SiteBuilder:
             catalog=catalog,
             assets=assets,
         )
+        renderer.env.bytecode_cache = CompiledTemplates(self.models.recall(COMPILED))
         self.catalog, self.urls, self.pages, self.site = catalog, urls, pages, site
         self.assets, self.locale, self.renderer = assets, locale, renderer
         self.by_path = {page.path: page for page in pages}
@@ -284,6 +291,9 @@ class SiteBuilder:
         for name, data in assets.items():
             put(name, data)
         rendered = len(todo) + calendars.rendered
+        compiled = self.renderer.env.bytecode_cache
+        if isinstance(compiled, CompiledTemplates) and compiled.changed:
+            self.models.keep(COMPILED, compiled.saved())  # for the next build
         return RenderedSite(
             {},
             frozenset(kept | calendars.kept),
@@ -380,6 +390,8 @@ class _PageOutcomes:
 
 #: The name under which the build cache keeps where the site-wide calendar holds each event.
 SITE_PIECES = "site-calendar"
+#: The name under which the build cache keeps the templates compiled (render.CompiledTemplates).
+COMPILED = "templates"
 #: Below this many pages a second process costs more than it saves (measured: bench/).
 PARALLEL_MIN_PAGES = 400
 #: Pages per task handed to a worker: big enough to keep the pipe busy, small enough to

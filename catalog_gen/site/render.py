@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import marshal
 import posixpath
 import sys
 import traceback
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import jinja2
@@ -146,6 +148,46 @@ class TemplateEnvironment(jinja2.Environment):
         if type(obj) is Fields and isinstance(argument, str) and argument not in obj:
             return BLANK
         return super().getitem(obj, argument)
+
+
+class CompiledTemplates(jinja2.BytecodeCache):
+    """Compiled templates, by template file and source (Jinja checks the source's checksum):
+    a renderer that meets a template compiled before compiles only those that changed. The
+    preview keeps one in memory between saves; a build keeps what it compiled in the build
+    cache for the next (``saved``, then ``CompiledTemplates(saved)``): 0.1 s a build."""
+
+    def __init__(self, saved: object = None) -> None:
+        self._code: dict[str, tuple[str, CodeType]] = {}
+        #: Whether a template was compiled since (``saved`` has something new).
+        self.changed = False
+        if isinstance(saved, dict):
+            for key, found in saved.items():
+                try:
+                    checksum, data = found
+                    code = marshal.loads(data)
+                except (TypeError, ValueError, EOFError):
+                    continue  # not what ``saved`` gives: compiled again
+                if isinstance(code, CodeType):
+                    self._code[str(key)] = (str(checksum), code)
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        found = self._code.get(bucket.key)
+        if found is not None and found[0] == bucket.checksum:
+            bucket.code = found[1]
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.code is not None:
+            self._code[bucket.key] = (bucket.checksum, bucket.code)
+            self.changed = True
+
+    def clear(self) -> None:
+        self._code.clear()
+
+    def saved(self) -> dict[str, tuple[str, bytes]]:
+        """What to keep in the build cache (Python's own format for code: ``marshal``, of
+        this Python only, which the build cache's key includes); unchanged from here on."""
+        self.changed = False
+        return {key: (sum_, marshal.dumps(code)) for key, (sum_, code) in self._code.items()}
 
 
 class Renderer:

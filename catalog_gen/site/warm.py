@@ -24,10 +24,7 @@ import dataclasses
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from types import CodeType
 from typing import TypeAlias
-
-import jinja2
 
 from catalog_gen.anomalies import Anomalies, Anomaly
 from catalog_gen.config import Config
@@ -38,6 +35,7 @@ from catalog_gen.site.generate import SiteBuilder
 from catalog_gen.site.model import Catalog
 from catalog_gen.site.modelcache import ModelCache
 from catalog_gen.site.pages import Page, Urls
+from catalog_gen.site.render import CompiledTemplates
 from catalog_gen.snapshot import Snapshot, StoredSnapshot
 
 #: What a kept catalog is made of (``_catalog_key``): the snapshot's name, its moment, each
@@ -118,25 +116,6 @@ def _catalog_key(snapshot: StoredSnapshot | Snapshot, now: datetime) -> CatalogK
     return (snapshot.name, snapshot.fetched_at, parts, quarter_hour(now))
 
 
-class BytecodeMemory(jinja2.BytecodeCache):
-    """Compiled templates in memory, by template file and source (Jinja checks the source's
-    checksum): a renderer made after a save compiles only the templates that changed."""
-
-    def __init__(self) -> None:
-        self._code: dict[str, tuple[str, CodeType | None]] = {}
-
-    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        found = self._code.get(bucket.key)
-        if found is not None and found[0] == bucket.checksum:
-            bucket.code = found[1]
-
-    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        self._code[bucket.key] = (bucket.checksum, bucket.code)
-
-    def clear(self) -> None:
-        self._code.clear()
-
-
 class WarmSite:
     """What the preview keeps between builds of one project (see the module's docstring).
 
@@ -148,7 +127,7 @@ class WarmSite:
         self.rules = DraftRules.of(config)
         self.cache = config.build_cache_path
         self.models = KeptModels(self.cache, self.rules)
-        self.bytecode = BytecodeMemory()
+        self.bytecode = CompiledTemplates()
         self._lock = threading.Lock()
         self._planned_for: Catalog | None = None
         self._plan_key: PlanKey | None = None
