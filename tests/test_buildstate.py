@@ -842,6 +842,7 @@ def test_files_looked_at_in_a_worker_are_judged_as_they_are_one_by_one(tmp_path,
     assert state.looked is not None  # a worker was forked
     assert {name: state.unchanged(site, name, "d") for name in records} == judged
     assert not state.unchanged(site, "kurs/k-20/index.html", "another digest")
+    assert state.looked is not None  # judged from what the worker found
 
     def fails(site, files):
         raise OSError("no look")

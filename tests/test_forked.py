@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -103,3 +105,25 @@ def test_what_interrupts_the_wait_for_work_apart_is_raised_and_ends_its_process(
     worker = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(worker, 0)  # ended and reaped
+
+
+@pytest.mark.parametrize("how", ["never read", "cancelled"])
+def test_work_started_for_later_never_keeps_its_process_from_ending(how):
+    """A run that fails or is interrupted before it reads what it started (the build's looks
+    at the site) still ends at once, though the work's result is bigger than a pipe holds:
+    the worker would wait to send it, and Python's exit waits for every worker."""
+    script = (
+        "import sys, time\n"
+        "from catalog_gen.site import forked\n"
+        "pending = forked.later(lambda: b'x' * 1_000_000)\n"
+        "assert pending is not None\n"
+        "time.sleep(0.5)\n"
+        + ("pending.cancel()\n" if how == "cancelled" else "")
+        + "raise SystemExit('the run failed')\n"
+    )
+    started = time.monotonic()
+    ended = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert ended.returncode == 1 and "the run failed" in ended.stderr
+    assert time.monotonic() - started < 20

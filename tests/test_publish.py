@@ -929,31 +929,56 @@ def test_a_file_given_in_parts_is_kept_when_its_bytes_are_the_old_files(tmp_path
         assert (inodes(site)["kalender.ics"] == before) == (status == output.UNCHANGED)
 
 
-@pytest.mark.parametrize("begun", [False, True])
-def test_files_found_kept_after_the_plan_are_carried_over_as_they_are(tmp_path, begun):
+@pytest.mark.parametrize("when", ["before begin", "after begin", "from the spare"])
+def test_files_found_kept_after_the_plan_are_carried_over_as_they_are(tmp_path, when):
     """The calendars are checked while the pages render, so what they keep reaches the
-    publisher after ``plan``, and after ``begin`` when render workers were forked: either
-    way the old files are in the new site, the very same files, and reported unchanged."""
+    publisher after ``plan``: before the staging folder is begun, after (render workers
+    were forked), or into one begun from the spare. Each way the old files are in the new
+    site, the very same files, and reported unchanged."""
     site = tmp_path / "site"
-    publish(site, FILES)
+    record = None
+    if when == "from the spare":
+        record = _published_with_record(site, FILES, None, None)
+        record = _published_with_record(site, {**FILES, "index.html": b"<h1>2</h1>"}, None, record)
+    else:
+        publish(site, FILES)
+    old = contents(site)
     before = inodes(site)
-    publisher = output.Publisher(site)  # no record: the staging folder starts empty
+    publisher = output.Publisher(site, record=record)
     publisher.plan(FILES, kept=["index.html"])
-    if begun:
-        publisher.begin()
-    publisher.put("kurs/excel-1/index.html", b"<h1>Excel 365</h1>")
-    publisher.carry(["kurs/word-2/index.html", "static/style.abc.css"])
+    carried = ["kurs/word-2/index.html", "static/style.abc.css"]
+    if when == "before begin":
+        publisher.carry(carried)
+    publisher.put("kurs/excel-1/index.html", b"<h1>Excel 365</h1>")  # begins
+    if when != "before begin":
+        publisher.carry(carried)
     publisher.course_pages_done({"kurs/excel-1/index.html"})
     report = publisher.commit()
+    assert publisher.synced == (when == "from the spare")
     assert report.written == ("kurs/excel-1/index.html",)
     assert sorted(report.unchanged) == sorted(set(FILES) - {"kurs/excel-1/index.html"})
-    assert contents(site) == {**FILES, "kurs/excel-1/index.html": b"<h1>Excel 365</h1>"}
+    assert contents(site) == {**old, "kurs/excel-1/index.html": b"<h1>Excel 365</h1>"}
     for name in report.unchanged:
         assert inodes(site)[name] == before[name]
     with pytest.raises(BuildError, match="vanished during the build"):
         later = output.Publisher(site)
         later.plan(FILES)
         later.carry(["kurs/gone-9/index.html"])
+
+
+def test_a_kept_file_removed_by_hand_during_the_build_is_a_clear_error(tmp_path):
+    """A file the build keeps, removed from the live site after the build looked: "build
+    again", not an internal error; the site is left as it was."""
+    site = tmp_path / "site"
+    publish(site, FILES)
+    publisher = output.Publisher(site)
+    publisher.plan(FILES, kept=list(FILES))
+    (site / "index.html").unlink()
+    left = contents(site)
+    with pytest.raises(BuildError, match=r"index\.html vanished during the build; build again"):
+        publisher.begin()
+    publisher.abort()
+    assert contents(site) == left
 
 
 def _published_with_record(site: Path, files: dict[str, bytes], indexer, record):
@@ -1001,6 +1026,7 @@ def test_what_the_publisher_looks_at_in_a_worker_it_sees_as_it_would_itself(
         assert (publisher._looking is not None) == looked
         publisher.plan({**second, "kurs/excel-1/index.html": b"<h1>Excel 3</h1>"})
         publisher.begin()
+        assert (publisher._looking is not None) == looked  # used what the worker found
         seen = publisher.old, publisher.touched, publisher.removed, publisher.staged
         started_from_spare = publisher.synced
         publisher.abort()

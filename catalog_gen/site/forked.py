@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import functools
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 import threading
@@ -139,7 +140,20 @@ def later(function: Callable[[], _Result]) -> Later[_Result] | None:
     except OSError:
         return None
     sending.close()
-    return Later(process, receiving)
+    pending: Later[_Result] = Later(process, receiving)
+    # A result nobody reads (the run failed or was interrupted first) may leave the worker
+    # blocked on a full pipe, and multiprocessing's exit, which joins every child, waiting
+    # for ever: the worker is ended before that join (exit priority 0 comes first), or when
+    # the Later is dropped.
+    multiprocessing.util.Finalize(pending, _end, args=(process, receiving), exitpriority=0)
+    return pending
+
+
+def _end(process: multiprocessing.process.BaseProcess, receiving: Connection) -> None:
+    """End a ``later`` worker and its pipe (nothing left to do for one already joined)."""
+    process.kill()
+    receiving.close()
+    process.join()
 
 
 class Later(Generic[_Result]):
@@ -149,6 +163,12 @@ class Later(Generic[_Result]):
         self._process, self._receiving = process, receiving
         self._outcome: tuple[_Result] | None = None
         self._waited = False
+
+    def cancel(self) -> None:
+        """End the work unread (the run failed, or needs it no more)."""
+        if not self._waited:
+            self._waited = True
+            _end(self._process, self._receiving)
 
     def result(self) -> _Result | None:
         """The result (waited for the first time); None when the work failed or its

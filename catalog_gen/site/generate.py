@@ -212,10 +212,15 @@ class SiteBuilder:
             catalog=catalog,
             assets=assets,
         )
-        renderer.env.bytecode_cache = CompiledTemplates(self.models.recall(COMPILED))
+        renderer.env.bytecode_cache = self.compiled_templates()
         self.catalog, self.urls, self.pages, self.site = catalog, urls, pages, site
         self.assets, self.locale, self.renderer = assets, locale, renderer
         self.by_path = {page.path: page for page in pages}
+
+    def compiled_templates(self) -> CompiledTemplates:
+        """The templates compiled before: by the last build, from the build cache (the
+        preview keeps them in memory: warm.py)."""
+        return CompiledTemplates(self.models.recall(COMPILED))
 
     def plan(self, catalog: Catalog, content: list[ContentPage], urls: Urls) -> list[Page]:
         """Every page of the site (the preview keeps the plan between builds: warm.py)."""

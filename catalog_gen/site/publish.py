@@ -183,8 +183,10 @@ class Publisher:
         self.keep = tuple(keep)
         self.record = record if record is not None and self.site.is_dir() else None
         #: What the record says is looked at in a forked process, while the build makes
-        #: its catalog (``_look``); None: looked at here, when needed.
-        self._looking: forked.Later[_Look] | None = None
+        #: its catalog (``_look``); None: looked at here, when needed. Either way it is a
+        #: look before the swap: a file changed by hand in the site meanwhile may be missed
+        #: (a look at ``plan`` took one moment less).
+        self._looking: forked.Later[_Found] | None = None
         if self.record is not None:
             looks = functools.partial(_look, str(self.site), str(self.spare), self.record)
             self._looking = forked.later(looks)
@@ -222,7 +224,7 @@ class Publisher:
         for name in names:
             _check_relative(name)
         self.index_folder = index
-        look = self._looked()
+        look = self._found()
         if self.record is not None:
             moved = look.moved if look is not None else None
             old, self.touched = _inventory(self.site, self.record, moved)
@@ -273,7 +275,7 @@ class Publisher:
         if self.staging is not None:
             return
         record = self.record
-        if record is not None and record.spare_inode and self._spare_holds(record):
+        if record is not None and record.spare_inode and self._spare_vouched_for(record):
             staging = _unique_path(self.site, "staging")
             os.rename(self.spare, staging)
             self.staging, self.synced = staging, True
@@ -473,6 +475,8 @@ class Publisher:
         may have been made from: the next build makes its staging folder from scratch)."""
         if self._index_thread is not None:
             self._index_thread.join()
+        if self._looking is not None:
+            self._looking.cancel()
         if self.staging is not None:
             _remove_tree(self.staging)
         self.staging = None
@@ -496,11 +500,12 @@ class Publisher:
         prefix = self.index_folder + "/"
         return _stats({n: f"{self.site}/{n}" for n in published if n.startswith(prefix)})
 
-    def _spare_holds(self, record: SiteRecord) -> bool:
-        look = self._looked()
+    def _spare_vouched_for(self, record: SiteRecord) -> bool:
+        """Whether the spare is the folder the record describes, untouched since."""
+        look = self._found()
         return look.spare_holds if look is not None else _spare_holds(self.spare, record)
 
-    def _looked(self) -> _Look | None:
+    def _found(self) -> _Found | None:
         """What the forked look found (waited for), or None: look here."""
         if self._looking is None:
             return None
@@ -578,7 +583,7 @@ def _folder_at(path: str) -> None:
 
 
 @dataclass(frozen=True)
-class _Look:
+class _Found:
     """What the site and the spare are, against the record (``_look``)."""
 
     #: The record's folders whose mtime moved (``_moved_folders``).
@@ -589,11 +594,11 @@ class _Look:
     spare_holds: bool
 
 
-def _look(site: str, spare: str, record: SiteRecord) -> _Look:
+def _look(site: str, spare: str, record: SiteRecord) -> _Found:
     """Every ``stat`` the publisher's plan makes of the site and the spare: 40,000 at 10,000
     courses, made in a forked process while the build makes its catalog."""
     index = _stats({name: f"{site}/{name}" for name in record.index_files})
-    return _Look(_moved_folders(site, record), index, _spare_holds(spare, record))
+    return _Found(_moved_folders(site, record), index, _spare_holds(spare, record))
 
 
 def _spare_holds(spare: str | Path, record: SiteRecord) -> bool:
@@ -926,10 +931,14 @@ def _size(data: Parts) -> int:
 
 
 def _link_or_copy(source: str, target: str) -> None:
-    """``target`` as a second name of ``source``; a link is linked as the link itself."""
+    """``target`` as a second name of ``source``; a link is linked as the link itself.
+    BuildError when ``source`` (a file of the live site) is gone: removed by hand since the
+    build looked."""
     try:
         os.link(source, target, follow_symlinks=False)
     except OSError:  # a file system without hard links: a copy that keeps the mtime
+        if not os.path.lexists(source):
+            raise BuildError(f"{source} vanished during the build; build again") from None
         if os.path.islink(source):
             os.symlink(os.readlink(source), target)
         else:

@@ -28,7 +28,6 @@ from typing import TypeAlias
 
 from catalog_gen.anomalies import Anomalies, Anomaly
 from catalog_gen.config import Config
-from catalog_gen.progress import Progress
 from catalog_gen.site.content import ContentPage
 from catalog_gen.site.drafts import DraftRules
 from catalog_gen.site.generate import SiteBuilder
@@ -167,16 +166,8 @@ class WarmBuilder(SiteBuilder):
         super().__init__(config, models=warm.models)
         self.warm = warm
 
-    def prepare(
-        self,
-        snapshot: Snapshot | StoredSnapshot,
-        *,
-        now: datetime,
-        anomalies: Anomalies | None = None,
-        progress: Progress | None = None,
-    ) -> None:
-        super().prepare(snapshot, now=now, anomalies=anomalies, progress=progress)
-        self.renderer.env.bytecode_cache = self.warm.bytecode
+    def compiled_templates(self) -> CompiledTemplates:
+        return self.warm.bytecode
 
     def plan(self, catalog: Catalog, content: list[ContentPage], urls: Urls) -> list[Page]:
         return self.warm.plan(self, catalog, content, urls)
