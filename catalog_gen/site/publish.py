@@ -199,7 +199,7 @@ class Publisher:
         self.removed: list[str] = []
         #: Files of the old site that ``keep`` names and the new site does not make.
         self.retained: dict[str, str] = {}
-        #: Files of the new site that are the old ones as they are (``plan``, ``keep``).
+        #: Files of the new site that are the old ones as they are (``plan``, ``carry``).
         self.kept: list[str] = []
         #: What the indexer is told of the staging folder (``plan``).
         self.staged = Staged()
