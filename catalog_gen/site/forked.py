@@ -1,6 +1,7 @@
 """Forked worker processes: for work that is pure Python and splits into independent pieces
-(drafting the parts of a snapshot, rendering pages), one process per core; and for work whose
-memory should not stay with this process (``apart``: making many parts of the catalog again).
+(drafting the parts of a snapshot, rendering pages), one process per core; for work whose
+memory should not stay with this process (``apart``: making many parts of the catalog again);
+and for work that runs while this process goes on (``later``: the build's looks at the site).
 
 Forked rather than spawned: a worker inherits what the parent holds (the snapshot's reader,
 the renderer and its compiled templates) instead of importing and building it again, and
@@ -135,7 +136,7 @@ def later(function: Callable[[], _Result]) -> Later[_Result] | None:
     context = multiprocessing.get_context("fork")
     try:
         receiving, sending = context.Pipe(duplex=False)
-        process = context.Process(target=_apart, args=(function, sending, os.getpid()))
+        process = context.Process(target=_worker, args=(function, sending, os.getpid()))
         process.start()  # forked here
     except OSError:
         return None
@@ -178,17 +179,14 @@ class Later(Generic[_Result]):
                 self._outcome = self._receiving.recv()
             except EOFError:  # the process died without a word (killed for memory, say)
                 self._outcome = None
-            except BaseException:
-                self._process.kill()
-                raise
-            finally:
+            finally:  # done, or interrupted: ended either way
                 self._waited = True
-                self._receiving.close()
-                self._process.join()
+                _end(self._process, self._receiving)
         return self._outcome[0] if self._outcome else None
 
 
-def _apart(function: Callable[[], object], sending: Connection, parent: int) -> None:
+def _worker(function: Callable[[], object], sending: Connection, parent: int) -> None:
+    """The forked side of ``later``: the work, and its result sent back (None: it failed)."""
     # Ctrl-C reaches the whole process group: the parent ends this process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _with_parent(parent)
